@@ -1,0 +1,29 @@
+"""The `kmemspec` command line: one group, one module per subcommand.
+
+Exit codes everywhere: 0 all good; 1 something was found (a broken invariant, a
+kernel-API misuse in a scenario, a violation, a counterexample, a refuted obligation);
+2 bad input or usage (with what and where).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from . import __version__
+
+# Each module kmemspec/cmd_<name>.py defines `command`, a click.Command.
+COMMAND_MODULES = (
+    "run",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kmemspec")
+def main() -> None:
+    """An executable, formally checked specification of Linux memory management."""
+
+
+for _name in COMMAND_MODULES:
+    main.add_command(importlib.import_module(f".cmd_{_name}", __package__).command)

@@ -1,0 +1,246 @@
+"""Boot: build mem_map, lay out the zones, and free boot memory into the buddy allocator.
+
+The sequence the model follows (each step cites its kernel source):
+
+1. `total_pages = phys_pages + iomem_pages + highmem_pages` (arch/um/kernel/physmem.c:
+   init_maps, the seed). Frames [0, phys) are low memory, directly mapped at
+   PAGE_OFFSET; [phys, phys + iomem) is I/O memory (in mem_map, in no zone, never
+   freed); the rest is high memory.
+2. Every `struct page` starts Reserved with one reference (mm/page_alloc.c:
+   memmap_init_zone, 2.6.12).
+3. Zones by the i386 layout (arch/i386/mm/init.c: zone_sizes_init): ZONE_DMA below
+   16 MiB, ZONE_NORMAL up to the end of low memory (at most 896 MiB), ZONE_HIGHMEM
+   after the iomem hole.
+4. mem_map itself takes `PAGE_ALIGN(total_pages * sizeof(struct page))` bytes from
+   boot memory, first fit from the bottom of low memory
+   (`alloc_bootmem_low_pages(total_len)`, mm/bootmem.c: __alloc_bootmem_core with
+   goal 0); those frames, and the configured reserved frames, stay Reserved.
+5. Every other low frame is freed into the buddy allocator (mm/bootmem.c:
+   free_all_bootmem_core) and every high frame one by one (arch/i386/mm/init.c:
+   set_highmem_pages_init). The model frees them in increasing pfn order, which gives
+   the same set of free blocks as the kernel (complete merging makes the set
+   independent of the order of frees); only the order of blocks within a list can
+   differ from 2.6.12, whose bootmem frees go through order-5 chunks and the per-CPU
+   hot list. `free_bootmem_range` produces, in O(blocks), exactly the state that
+   frame-by-frame __free_pages calls in that order produce (tests/test_boot.py).
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .mem_map import NO_ZONE, PG_highmem, PG_reserved, MemMap
+from .page_alloc import Zone, list_add, set_page_order
+from .profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
+
+# The seed's example machine: 896 MiB of low memory and 128 MiB of highmem (1 GiB).
+DEFAULT_PHYS_PAGES = 229376
+DEFAULT_HIGHMEM_PAGES = 32768
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """What a machine is made of. Every field has a documented default (README)."""
+
+    profile: str = DEFAULT_PROFILE
+    page_size: int = 4096
+    phys_pages: int = DEFAULT_PHYS_PAGES
+    highmem_pages: int = DEFAULT_HIGHMEM_PAGES
+    iomem_pages: int = 0
+    # [start, end) pfn ranges of low memory reserved before mem_map is allocated.
+    # i386 setup.c reserves physical page 0 (the BIOS page) -- hence the default.
+    reserved: tuple[tuple[int, int], ...] = ((0, 1),)
+    # Test preset knob: where ZONE_DMA ends (default: the profile's 16 MiB). A tiny
+    # machine can then have DMA, Normal and HighMem zones in a few dozen frames.
+    max_dma_pfn: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MachineConfig":
+        """Build a config from scenario JSON, naming the first bad key."""
+        known = {f for f in cls.__dataclass_fields__}
+        for key in data:
+            if key not in known:
+                raise ConfigError(key, f"unknown boot key (known: {', '.join(sorted(known))})")
+        kwargs = dict(data)
+        if "reserved" in kwargs:
+            kwargs["reserved"] = _parse_ranges(kwargs["reserved"])
+        return cls(**kwargs)
+
+
+def _parse_ranges(value) -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError("reserved", "must be a list of [start, end) pfn pairs")
+    out = []
+    for item in value:
+        if (not isinstance(item, (list, tuple)) or len(item) != 2
+                or not all(type(x) is int for x in item)):
+            raise ConfigError("reserved", f"{item!r} is not a [start, end) pair of pfns")
+        out.append((item[0], item[1]))
+    return tuple(out)
+
+
+def validate_config(config: MachineConfig) -> Profile:
+    """Check a config describes a machine the profile allows; return the profile."""
+    if config.profile not in PROFILES:
+        raise ConfigError("profile", f"unknown profile {config.profile!r} "
+                                     f"(known: {', '.join(sorted(PROFILES))})")
+    profile = get_profile(config.profile)
+    for name in ("page_size", "phys_pages", "highmem_pages", "iomem_pages"):
+        value = getattr(config, name)
+        if type(value) is not int or value < 0:
+            raise ConfigError(name, f"must be a non-negative integer, got {value!r}")
+    if config.page_size != profile.PAGE_SIZE:
+        raise ConfigError("page_size", f"{config.profile} has PAGE_SIZE {profile.PAGE_SIZE}, "
+                                       f"not {config.page_size}")
+    if config.phys_pages < 1:
+        raise ConfigError("phys_pages", "a machine needs some low memory")
+    if profile.MAXMEM_PFN is not None and config.phys_pages > profile.MAXMEM_PFN:
+        raise ConfigError("phys_pages", f"low memory is at most {profile.MAXMEM_PFN} frames "
+                                        f"(896 MiB) on {profile.name}; put the rest in "
+                                        "highmem_pages")
+    if config.highmem_pages and not profile.has_highmem:
+        raise ConfigError("highmem_pages", f"{profile.name} has no highmem")
+    total = config.phys_pages + config.iomem_pages + config.highmem_pages
+    if profile.VIRT_BITS == 32 and total > 1 << (32 - profile.PAGE_SHIFT):
+        raise ConfigError("highmem_pages", f"{total} frames exceed the 4 GiB a non-PAE "
+                                           "i386 can address")
+    if config.max_dma_pfn is not None and (type(config.max_dma_pfn) is not int
+                                           or config.max_dma_pfn < 1):
+        raise ConfigError("max_dma_pfn", "must be a positive integer")
+    for start, end in config.reserved:
+        if not 0 <= start < end <= config.phys_pages:
+            raise ConfigError("reserved", f"[{start}, {end}) is not a range of low memory "
+                                          f"[0, {config.phys_pages})")
+    return profile
+
+
+class Machine:
+    """One booted machine: mem_map, zones and the state of every allocator on it."""
+
+    def __init__(self, config: MachineConfig, profile: Profile):
+        self.config = config
+        self.profile = profile
+        total = config.phys_pages + config.iomem_pages + config.highmem_pages
+        self.mem_map = MemMap(total)
+        self.max_low_pfn = config.phys_pages
+        self.high_memory = profile.PAGE_OFFSET + (config.phys_pages << profile.PAGE_SHIFT)
+        self.zones: list[Zone] = []
+        # zonelists[gfp_zone]: the zones a request may use, preferred first
+        self.zonelists: list[list[Zone]] = []
+        # Model bookkeeping, as CONFIG_PAGE_OWNER records it (mm/page_owner.c, 2.6.x
+        # kernels keep no order for non-compound pages): head pfn -> allocation order.
+        self.page_owner: dict[int, int] = {}
+        self.page_address_htable: dict[int, int] = {}   # mm/highmem.c, pfn -> vaddr
+        self.mem_map_pfns = range(0)                     # frames holding mem_map itself
+        self.reserved_pfns: list[tuple[int, int]] = list(config.reserved)
+
+    @property
+    def nr_pages(self) -> int:
+        return self.mem_map.nr_pages
+
+    def zone_of(self, pfn: int) -> Zone | None:
+        zid = self.mem_map.zone_id[pfn]
+        return None if zid == NO_ZONE else self.zones[zid]
+
+    def __repr__(self):
+        return (f"Machine({self.profile.name}, {self.nr_pages} frames, "
+                f"zones={[z.name for z in self.zones if z.spanned_pages]})")
+
+
+def zone_layout(config: MachineConfig, profile: Profile) -> list[tuple[str, int, int]]:
+    """(name, start pfn, end pfn) for each of the profile's zones (possibly empty)."""
+    phys = config.phys_pages
+    dma_end = min(config.max_dma_pfn or profile.MAX_DMA_PFN, phys)
+    if profile.has_highmem:
+        high_start = phys + config.iomem_pages
+        return [("DMA", 0, dma_end), ("Normal", dma_end, phys),
+                ("HighMem", high_start, high_start + config.highmem_pages)]
+    dma32_end = max(dma_end, min(profile.extra.get("MAX_DMA32_PFN", phys), phys))
+    return [("DMA", 0, dma_end), ("DMA32", dma_end, dma32_end), ("Normal", dma32_end, phys)]
+
+
+def boot(config: MachineConfig | None = None, **overrides) -> Machine:
+    """Boot a machine: mem_map, zones, bootmem reservations, then free_all_bootmem."""
+    if config is None:
+        config = MachineConfig(**overrides)
+    elif overrides:
+        raise TypeError("give a MachineConfig or keyword overrides, not both")
+    profile = validate_config(config)
+    machine = Machine(config, profile)
+    mem_map = machine.mem_map
+
+    # zones and zone ids in page->flags
+    for index, (name, start, end) in enumerate(zone_layout(config, profile)):
+        zone = Zone(index, name, start, max(0, end - start), profile.MAX_ORDER)
+        machine.zones.append(zone)
+        if end > start:
+            mem_map.zone_id[start:end] = bytes([index]) * (end - start)
+            if name == "HighMem":
+                mem_map.flags[start:end] = bytes([PG_reserved | PG_highmem]) * (end - start)
+    for top in range(3):
+        highest = profile.gfp_zone_top[top]
+        machine.zonelists.append([z for z in reversed(machine.zones[:highest + 1])
+                                  if z.spanned_pages])
+
+    # alloc_bootmem_low_pages(total_len): first fit above the reserved ranges
+    map_frames = -(-machine.nr_pages * profile.STRUCT_PAGE_SIZE // profile.PAGE_SIZE)
+    taken = sorted(config.reserved)
+    start = 0
+    for r_start, r_end in taken:
+        if r_start - start >= map_frames:
+            break
+        start = max(start, r_end)
+    if start + map_frames > config.phys_pages:
+        raise ConfigError("phys_pages", f"low memory cannot hold mem_map ({map_frames} frames "
+                                        f"for {machine.nr_pages} struct pages)")
+    machine.mem_map_pfns = range(start, start + map_frames)
+    machine.reserved_pfns.append((start, start + map_frames))
+
+    # free_all_bootmem + set_highmem_pages_init
+    keep = sorted(machine.reserved_pfns)
+    free_ranges = []
+    cursor = 0
+    for r_start, r_end in keep:
+        if r_start > cursor:
+            free_ranges.append((cursor, r_start))
+        cursor = max(cursor, r_end)
+    if cursor < config.phys_pages:
+        free_ranges.append((cursor, config.phys_pages))
+    for zone in machine.zones:
+        if zone.name == "HighMem" and zone.spanned_pages:
+            free_ranges.append((zone.zone_start_pfn, zone.zone_end_pfn))
+    for lo, hi in free_ranges:
+        for zone in machine.zones:
+            a, b = max(lo, zone.zone_start_pfn), min(hi, zone.zone_end_pfn)
+            if a < b:
+                free_bootmem_range(machine, zone, a, b)
+    return machine
+
+
+def free_bootmem_range(machine: Machine, zone: Zone, start: int, end: int) -> None:
+    """Free frames [start, end) of one zone as if by __free_pages(page, 0) in pfn order.
+
+    Frame-by-frame freeing with complete merging leaves the maximal buddy-aligned
+    blocks, each put at the head of its list when its last frame is freed -- i.e. in
+    increasing pfn order. This builds that state directly in O(blocks).
+    """
+    mem_map = machine.mem_map
+    n = end - start
+    mem_map.flags[start:end] = bytes([mem_map.flags[start] & PG_highmem]) * n
+    mem_map.count[start:end] = array("i", bytes(4 * n))
+    base = zone.zone_start_pfn
+    top = machine.profile.MAX_ORDER - 1
+    pfn = start
+    while pfn < end:
+        idx = pfn - base
+        order = top
+        while order > 0 and (idx & ((1 << order) - 1) or pfn + (1 << order) > end):
+            order -= 1
+        set_page_order(mem_map, pfn, order)
+        list_add(mem_map, zone.free_area[order], pfn)
+        zone.free_area[order].nr_free += 1
+        pfn += 1 << order
+    zone.free_pages += n
+    zone.present_pages += n

@@ -1,0 +1,358 @@
+"""The buddy page allocator: zones, free_area[], alloc_pages and __free_pages.
+
+After Linux 2.6.12 mm/page_alloc.c (__rmqueue, expand, __free_pages_bulk,
+page_is_buddy, bad_range, __alloc_pages, __free_pages). Each zone keeps MAX_ORDER free
+lists; list i holds blocks of 2^i frames whose first frame has PG_buddy set and the
+order in `private`. Allocation takes the head of the first non-empty list at or above
+the requested order and splits it (`expand`), handing the upper halves back; freeing
+merges a block with its buddy `page_idx ^ (1 << order)` (page_idx counted from the
+zone's first frame) for as long as the buddy is a free block of the same order in the
+same zone.
+
+Not modelled (see spec/buddy.md): per-CPU hot/cold lists, watermarks and reclaim,
+compound pages. Each API function follows the same phases: CHECK (misuse raises
+KernelBug before anything changes), FIND, SPLIT/MERGE, ACCOUNT, RETURN.
+"""
+
+from __future__ import annotations
+
+from .addr import page_address, virt_addr_valid, virt_to_page
+from .errors import KernelBug
+from .gfp import __GFP_HIGHMEM, __GFP_ZERO, check_gfp, gfp_zone
+from .mem_map import NO_ZONE, PG_buddy, PG_reserved, Page
+
+__all__ = [
+    "FreeArea", "Zone", "alloc_pages", "alloc_page", "__get_free_pages",
+    "__get_free_page", "get_zeroed_page", "__free_pages", "__free_page", "free_pages",
+    "free_page", "get_page", "page_is_buddy", "find_block", "nr_free_pages", "buddyinfo",
+]
+
+
+class FreeArea:
+    """zone->free_area[order]: a list of free blocks (by head pfn) and its length."""
+
+    __slots__ = ("head", "nr_free")
+
+    def __init__(self):
+        self.head = -1      # pfn of the first block on free_list, -1 when empty
+        self.nr_free = 0    # number of blocks (not frames) on free_list
+
+
+class Zone:
+    """struct zone: a pfn span with its own free lists (include/linux/mmzone.h)."""
+
+    def __init__(self, index: int, name: str, zone_start_pfn: int, spanned_pages: int,
+                 max_order: int):
+        self.index = index
+        self.name = name
+        self.zone_start_pfn = zone_start_pfn
+        self.spanned_pages = spanned_pages
+        self.present_pages = 0          # frames handed to the buddy allocator at boot
+        self.free_pages = 0             # frames currently on the free lists
+        self.free_area = [FreeArea() for _ in range(max_order)]
+
+    @property
+    def zone_end_pfn(self) -> int:
+        return self.zone_start_pfn + self.spanned_pages
+
+    def __repr__(self):
+        return (f"Zone({self.name}, pfn {self.zone_start_pfn:#x}-{self.zone_end_pfn:#x}, "
+                f"free_pages={self.free_pages})")
+
+
+# --- the free lists (include/linux/list.h on the lru field, by pfn) ---------------
+
+def list_add(mem_map, area: FreeArea, pfn: int) -> None:
+    """Put a block at the head of a free list (list_add: LIFO)."""
+    head = area.head
+    mem_map.lru_next[pfn] = head
+    mem_map.lru_prev[pfn] = -1
+    if head >= 0:
+        mem_map.lru_prev[head] = pfn
+    area.head = pfn
+
+
+def list_del(mem_map, area: FreeArea, pfn: int) -> None:
+    """Unlink a block from anywhere in its free list in O(1)."""
+    nxt = mem_map.lru_next[pfn]
+    prv = mem_map.lru_prev[pfn]
+    if prv >= 0:
+        mem_map.lru_next[prv] = nxt
+    else:
+        area.head = nxt
+    if nxt >= 0:
+        mem_map.lru_prev[nxt] = prv
+    mem_map.lru_next[pfn] = -1
+    mem_map.lru_prev[pfn] = -1
+
+
+def free_list(mem_map, area: FreeArea) -> list[int]:
+    """The head pfns on a free list, head first (for invariants and /proc output)."""
+    out = []
+    pfn = area.head
+    limit = mem_map.nr_pages
+    while pfn >= 0 and len(out) <= limit:
+        out.append(pfn)
+        pfn = mem_map.lru_next[pfn]
+    return out
+
+
+def set_page_order(mem_map, pfn: int, order: int) -> None:
+    mem_map.private[pfn] = order
+    mem_map.flags[pfn] |= PG_buddy
+
+
+def rmv_page_order(mem_map, pfn: int) -> None:
+    mem_map.flags[pfn] &= ~PG_buddy
+    mem_map.private[pfn] = 0
+
+
+def page_is_buddy(mem_map, pfn: int, order: int) -> bool:
+    """2.6.12 page_is_buddy: head of a free block of this order, not reserved, count 0."""
+    f = mem_map.flags[pfn]
+    return (f & PG_buddy != 0 and mem_map.private[pfn] == order
+            and f & PG_reserved == 0 and mem_map.count[pfn] == 0)
+
+
+def bad_range(mem_map, zone: Zone, pfn: int) -> bool:
+    """2.6.12 bad_range: pfn outside the zone's span, or a frame of another zone."""
+    return (pfn < zone.zone_start_pfn or pfn >= zone.zone_start_pfn + zone.spanned_pages
+            or mem_map.zone_id[pfn] != zone.index)
+
+
+# --- allocation ------------------------------------------------------------------
+
+def expand(mem_map, zone: Zone, pfn: int, low: int, high: int) -> int:
+    """Split a block of order `high` down to `low`; upper halves go back to the lists."""
+    areas = zone.free_area
+    size = 1 << high
+    while high > low:
+        high -= 1
+        size >>= 1
+        # SPLIT: the upper half becomes a free block of the next lower order
+        list_add(mem_map, areas[high], pfn + size)
+        areas[high].nr_free += 1
+        set_page_order(mem_map, pfn + size, high)
+    return pfn
+
+
+def __rmqueue(mem_map, zone: Zone, order: int) -> int:
+    """Take a block of `order` from the zone; its pfn, or -1 if none is free."""
+    areas = zone.free_area
+    for current_order in range(order, len(areas)):
+        area = areas[current_order]
+        pfn = area.head
+        if pfn < 0:
+            continue
+        list_del(mem_map, area, pfn)
+        rmv_page_order(mem_map, pfn)
+        area.nr_free -= 1
+        zone.free_pages -= 1 << order
+        return expand(mem_map, zone, pfn, order, current_order)
+    return -1
+
+
+def _check_order(order, max_order: int, *, pfn: int | None = None, allow_large: bool) -> None:
+    if type(order) is not int or order < 0 or (not allow_large and order >= max_order):
+        raise KernelBug("bad_order", f"order {order!r} is not in 0..{max_order - 1}", pfn=pfn)
+
+
+def alloc_pages(machine, gfp_mask: int, order: int) -> Page | None:
+    """Allocate 2^order contiguous frames; the first page, or None (NULL) on failure."""
+    # CHECK
+    profile = machine.profile
+    _check_order(order, profile.MAX_ORDER, allow_large=True)
+    check_gfp(gfp_mask)
+    if order >= profile.MAX_ORDER:
+        # 2.6.12 __alloc_pages: "if (order >= MAX_ORDER) return NULL"
+        return None
+    # FIND: the zonelist for the gfp zone modifier, highest zone first
+    mem_map = machine.mem_map
+    for zone in machine.zonelists[gfp_zone(gfp_mask)]:
+        pfn = __rmqueue(mem_map, zone, order)
+        if pfn >= 0:
+            # ACCOUNT: prep_new_page -- a reference for the caller, order recorded
+            mem_map.count[pfn] = 1
+            machine.page_owner[pfn] = order
+            # RETURN
+            return Page(mem_map, pfn)
+    return None
+
+
+def alloc_page(machine, gfp_mask: int) -> Page | None:
+    return alloc_pages(machine, gfp_mask, 0)
+
+
+def __get_free_pages(machine, gfp_mask: int, order: int) -> int | None:
+    """alloc_pages, returning the block's kernel virtual address (None for NULL)."""
+    check_gfp(gfp_mask)
+    if gfp_mask & __GFP_HIGHMEM:
+        # 2.6.12 mm/page_alloc.c: BUG_ON((gfp_mask & __GFP_HIGHMEM) != 0) -- a
+        # highmem page has no permanent address to return.
+        raise KernelBug("highmem_get_free_pages",
+                        "__get_free_pages cannot return highmem (no permanent address)")
+    page = alloc_pages(machine, gfp_mask, order)
+    if page is None:
+        return None
+    return page_address(machine, page)
+
+
+def __get_free_page(machine, gfp_mask: int) -> int | None:
+    return __get_free_pages(machine, gfp_mask, 0)
+
+
+def get_zeroed_page(machine, gfp_mask: int) -> int | None:
+    """A zeroed low-memory page. Page contents are not modelled: as __get_free_page."""
+    return __get_free_pages(machine, gfp_mask | __GFP_ZERO, 0)
+
+
+# --- freeing ---------------------------------------------------------------------
+
+def find_block(machine, pfn: int) -> tuple[str, int, int] | None:
+    """The block holding `pfn`: ("free"|"allocated", head pfn, order), or None.
+
+    Used to explain misuse precisely; walks up the aligned heads, O(MAX_ORDER).
+    """
+    mem_map = machine.mem_map
+    zid = mem_map.zone_id[pfn]
+    if zid == NO_ZONE:
+        return None
+    base = machine.zones[zid].zone_start_pfn
+    idx = pfn - base
+    for order in range(machine.profile.MAX_ORDER):
+        head = base + (idx & ~((1 << order) - 1))
+        if mem_map.flags[head] & PG_buddy and mem_map.private[head] >= order \
+                and head + (1 << mem_map.private[head]) > pfn:
+            return ("free", head, mem_map.private[head])
+        owned = machine.page_owner.get(head)
+        if owned is not None and head + (1 << owned) > pfn:
+            return ("allocated", head, owned)
+    return None
+
+
+def _page_pfn(machine, page) -> int:
+    """The pfn of a page handle given to the kernel API, checking it is ours."""
+    if not isinstance(page, Page):
+        raise KernelBug("bad_page", f"{page!r} is not a struct page")
+    if page.mem_map is not machine.mem_map:
+        raise KernelBug("foreign_page", "page belongs to another machine's mem_map",
+                        pfn=page.pfn)
+    if not machine.mem_map.pfn_valid(page.pfn):
+        raise KernelBug("bad_pfn", f"pfn beyond mem_map ({machine.mem_map.nr_pages} frames)",
+                        pfn=page.pfn)
+    return page.pfn
+
+
+def _check_free(machine, pfn: int, order: int) -> None:
+    """Every way a __free_pages call can be misuse; raises before any change."""
+    mem_map = machine.mem_map
+    _check_order(order, machine.profile.MAX_ORDER, pfn=pfn, allow_large=False)
+    if mem_map.flags[pfn] & PG_reserved:
+        # 2.6.12 __free_pages silently ignores reserved pages; the spec calls it misuse.
+        raise KernelBug("free_reserved", "frame is reserved and was never allocated", pfn=pfn)
+    zone = machine.zones[mem_map.zone_id[pfn]]
+    if (pfn - zone.zone_start_pfn) & ((1 << order) - 1):
+        # __free_pages_bulk: BUG_ON(page_idx & (order_size - 1))
+        raise KernelBug("misaligned_free",
+                        f"pfn is not aligned to order {order} within zone {zone.name}", pfn=pfn)
+    owned = machine.page_owner.get(pfn)
+    if owned is None:
+        where = find_block(machine, pfn)
+        if where is not None and where[0] == "free":
+            raise KernelBug("double_free",
+                            f"frame is already free (in a free block of order {where[2]} "
+                            f"at pfn {where[1]:#x})", pfn=pfn)
+        if where is not None:
+            raise KernelBug("not_block_head",
+                            f"frame is inside the order-{where[2]} block allocated at pfn "
+                            f"{where[1]:#x}, not its first page", pfn=pfn)
+        raise KernelBug("not_allocated", "frame was never allocated", pfn=pfn)
+    if owned != order:
+        raise KernelBug("wrong_order",
+                        f"block was allocated with order {owned}, freed with order {order}",
+                        pfn=pfn)
+
+
+def __free_pages_bulk(mem_map, zone: Zone, pfn: int, order: int, max_order: int) -> None:
+    """Put a block back and merge it with its buddies (2.6.12 __free_pages_bulk)."""
+    base = zone.zone_start_pfn
+    end = base + zone.spanned_pages
+    zone_index = zone.index
+    areas = zone.free_area
+    flags, private, count, zone_id = mem_map.flags, mem_map.private, mem_map.count, mem_map.zone_id
+    page_idx = pfn - base
+    zone.free_pages += 1 << order
+    # MERGE
+    while order < max_order - 1:
+        buddy_idx = page_idx ^ (1 << order)
+        buddy = base + buddy_idx
+        if buddy >= end or zone_id[buddy] != zone_index:       # bad_range
+            break
+        f = flags[buddy]
+        if not (f & PG_buddy and private[buddy] == order        # page_is_buddy
+                and not f & PG_reserved and count[buddy] == 0):
+            break
+        list_del(mem_map, areas[order], buddy)
+        areas[order].nr_free -= 1
+        rmv_page_order(mem_map, buddy)
+        page_idx &= buddy_idx
+        order += 1
+    # ACCOUNT
+    coalesced = base + page_idx
+    set_page_order(mem_map, coalesced, order)
+    list_add(mem_map, areas[order], coalesced)
+    areas[order].nr_free += 1
+
+
+def __free_pages(machine, page: Page, order: int) -> None:
+    """Drop a reference to a block; free it into the buddy lists when it was the last."""
+    # CHECK
+    pfn = _page_pfn(machine, page)
+    _check_free(machine, pfn, order)
+    mem_map = machine.mem_map
+    # put_page_testzero: only the last reference frees the block
+    if mem_map.count[pfn] > 1:
+        mem_map.count[pfn] -= 1
+        return
+    mem_map.count[pfn] = 0
+    del machine.page_owner[pfn]
+    __free_pages_bulk(mem_map, machine.zones[mem_map.zone_id[pfn]], pfn, order,
+                      machine.profile.MAX_ORDER)
+
+
+def __free_page(machine, page: Page) -> None:
+    __free_pages(machine, page, 0)
+
+
+def free_pages(machine, addr: int, order: int) -> None:
+    """Free by kernel virtual address; address 0 (NULL) is ignored, as in the kernel."""
+    if addr == 0 or addr is None:
+        return
+    if not virt_addr_valid(machine, addr):
+        # 2.6.12 free_pages: BUG_ON(!virt_addr_valid(addr))
+        raise KernelBug("bad_address", "not a direct-mapped kernel address", addr=addr)
+    __free_pages(machine, virt_to_page(machine, addr), order)
+
+
+def free_page(machine, addr: int) -> None:
+    free_pages(machine, addr, 0)
+
+
+def get_page(machine, page: Page) -> None:
+    """Take an extra reference on an allocated block (include/linux/mm.h get_page)."""
+    pfn = _page_pfn(machine, page)
+    if pfn not in machine.page_owner:
+        raise KernelBug("get_page_unallocated", "reference taken on a frame that is not "
+                        "the first page of an allocated block", pfn=pfn)
+    machine.mem_map.count[pfn] += 1
+
+
+# --- statistics ------------------------------------------------------------------
+
+def nr_free_pages(machine) -> int:
+    return sum(z.free_pages for z in machine.zones)
+
+
+def buddyinfo(machine) -> dict[str, list[int]]:
+    """{zone name: nr_free per order}, for every populated zone (as /proc/buddyinfo)."""
+    return {z.name: [a.nr_free for a in z.free_area] for z in machine.zones if z.spanned_pages}
