@@ -1,0 +1,9 @@
+"""The specification: invariants (Python predicates and Z3 formulas) and prose.
+
+Importing this package registers every invariant in the catalogue.
+"""
+
+from . import buddy  # noqa: F401  (registers the buddy invariants)
+from .catalogue import check, check_all, invariant_names, status
+
+__all__ = ["check", "check_all", "invariant_names", "status"]
