@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .model import ConfigError, KernelBug, MachineConfig, boot
+from .model.boot import validate_config
 from .spec import catalogue
 
 
@@ -127,6 +128,7 @@ def parse_scenario(text: str) -> Scenario:
             del config["op"]
             try:
                 scenario = Scenario(MachineConfig.from_dict(config), boot_line=number)
+                validate_config(scenario.config)
             except (ConfigError, TypeError) as exc:
                 raise ScenarioError(number, f"bad boot configuration: {exc}") from None
             continue
@@ -206,7 +208,10 @@ def _resolve(value: Any, env: dict[str, Any]) -> Any:
 
 def run_scenario(scenario: Scenario, *, check_every_step: bool = True) -> RunResult:
     """Boot and run every step; invariants after every step (or only at the end)."""
-    machine = boot(scenario.config)
+    try:
+        machine = boot(scenario.config)
+    except ConfigError as exc:
+        raise ScenarioError(scenario.boot_line, f"bad boot configuration: {exc}") from None
     run = RunResult(machine)
     env: dict[str, Any] = {}
     for index, step in enumerate(scenario.steps, start=1):

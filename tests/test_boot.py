@@ -1,0 +1,122 @@
+"""Boot: zones, mem_map placement, and free_all_bootmem equivalence."""
+
+import pytest
+
+from kmemspec.model import ConfigError, MachineConfig, boot
+from kmemspec.model import page_alloc as pa
+from kmemspec.model.addr import __pa, __va, page_address, page_to_pfn, pfn_to_page, virt_to_page
+from kmemspec.model.gfp import GFP_KERNEL
+from kmemspec.model.mem_map import PG_reserved
+from kmemspec.spec import check_all
+
+
+def test_seed_machine_layout():
+    m = boot()   # the seed's machine: 229376 low + 32768 high frames
+    assert m.nr_pages == 262144
+    names = [(z.name, z.zone_start_pfn, z.spanned_pages) for z in m.zones]
+    # arch/i386: DMA below 16 MiB (4096 frames), Normal to 896 MiB, HighMem above
+    assert names == [("DMA", 0, 4096), ("Normal", 4096, 225280), ("HighMem", 229376, 32768)]
+    # mem_map: 262144 * 32 bytes = 8 MiB = 2048 frames, first fit after reserved pfn 0
+    assert m.mem_map_pfns == range(1, 2049)
+    assert all(m.mem_map.flags[p] & PG_reserved for p in (0, 1, 2048))
+    assert not m.mem_map.flags[2049] & PG_reserved
+    # every other frame is free: 262144 - 1 - 2048
+    assert pa.nr_free_pages(m) == 262144 - 2049
+    # Normal and HighMem are whole 1024-frame blocks; DMA 2049..4095 = 1+2+4+...+1024
+    assert pa.buddyinfo(m) == {"DMA": [1] * 11, "Normal": [0] * 10 + [220],
+                               "HighMem": [0] * 10 + [32]}
+
+
+def test_seed_256_frames_from_a_1024_block():
+    """The seed: 256 frames from a 1024 block leave one 512 and one 256 block free."""
+    m = boot()
+    page = pa.alloc_pages(m, GFP_KERNEL, 8)
+    assert page is not None
+    assert pa.buddyinfo(m)["Normal"] == [0] * 8 + [1, 1, 219]
+    # the list head after boot is the highest block; the caller gets its lowest part
+    assert page.pfn == 229376 - 1024
+    assert m.mem_map.private[page.pfn + 512] == 9 and m.mem_map.private[page.pfn + 256] == 8
+
+
+def _one_by_one(config):
+    """Boot, then redo free_all_bootmem frame by frame with __free_pages."""
+    m = boot(config)
+    free = [p for p in range(m.nr_pages) if not m.mem_map.flags[p] & PG_reserved]
+    # put every free frame back to "reserved, referenced" and rebuild lists
+    for zone in m.zones:
+        for area in zone.free_area:
+            area.head, area.nr_free = -1, 0
+        zone.free_pages = 0
+    for p in free:
+        m.mem_map.flags[p] &= ~0x02
+        m.mem_map.private[p] = 0
+        m.mem_map.lru_next[p] = m.mem_map.lru_prev[p] = -1
+        m.mem_map.count[p] = 1
+        m.page_owner[p] = 0
+    for p in free:
+        pa.__free_pages(m, m.mem_map + p, 0)
+    return m
+
+
+@pytest.mark.parametrize("config", [
+    MachineConfig(phys_pages=300, highmem_pages=77, iomem_pages=5, reserved=((10, 13),),
+                  max_dma_pfn=100),
+    MachineConfig(phys_pages=4096 + 1500, highmem_pages=3000, reserved=((0, 1), (2000, 2100))),
+    MachineConfig(phys_pages=64, highmem_pages=0, reserved=()),
+])
+def test_bulk_boot_equals_frame_by_frame_frees(config):
+    bulk, slow = boot(config), _one_by_one(config)
+    for zone_b, zone_s in zip(bulk.zones, slow.zones):
+        for area_b, area_s in zip(zone_b.free_area, zone_s.free_area):
+            assert pa.free_list(bulk.mem_map, area_b) == pa.free_list(slow.mem_map, area_s)
+            assert area_b.nr_free == area_s.nr_free
+        assert zone_b.free_pages == zone_s.free_pages
+    assert bytes(bulk.mem_map.flags) == bytes(slow.mem_map.flags)
+    assert bulk.mem_map.private == slow.mem_map.private
+    assert bulk.mem_map.count == slow.mem_map.count
+    assert not any(check_all(bulk).values())
+
+
+def test_translations_round_trip():
+    m = boot()
+    page = pfn_to_page(m, 5000)
+    assert page - m.mem_map == 5000 == page_to_pfn(page)
+    vaddr = page_address(m, page)
+    assert vaddr == 0xC0000000 + 5000 * 4096
+    assert __pa(m, vaddr) == 5000 << 12 and __va(m, 5000 << 12) == vaddr
+    assert virt_to_page(m, vaddr + 123) == page
+    # highmem frames have no permanent address
+    assert page_address(m, pfn_to_page(m, 229376 + 5)) is None
+
+
+def test_four_gib_machine_boots():
+    m = boot(phys_pages=229376, highmem_pages=1048576 - 229376)
+    assert m.nr_pages == 1 << 20
+    # 1M struct pages of 32 bytes = 32 MiB = 8192 frames of mem_map
+    assert len(m.mem_map_pfns) == 8192
+    assert not any(check_all(m).values())
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"phys_pages": 229377}, "phys_pages"),
+    ({"phys_pages": 0}, "phys_pages"),
+    ({"page_size": 8192}, "page_size"),
+    ({"profile": "linux-9"}, "profile"),
+    ({"highmem_pages": -1}, "highmem_pages"),
+    ({"phys_pages": 229376, "highmem_pages": 900000}, "highmem_pages"),
+    ({"phys_pages": 64, "reserved": ((60, 70),)}, "reserved"),
+    ({"profile": "linux-6.x-x86_64", "highmem_pages": 8}, "highmem_pages"),
+    ({"phys_pages": 4, "highmem_pages": 100000}, "phys_pages"),
+])
+def test_bad_configs_name_the_field(kwargs, field):
+    with pytest.raises(ConfigError) as err:
+        boot(**kwargs)
+    assert err.value.field == field
+
+
+def test_x86_64_profile_zones():
+    m = boot(profile="linux-6.x-x86_64", phys_pages=(5 << 30) >> 12, highmem_pages=0)
+    assert [(z.name, z.zone_start_pfn, z.spanned_pages) for z in m.zones] == [
+        ("DMA", 0, 4096), ("DMA32", 4096, (1 << 20) - 4096), ("Normal", 1 << 20, 1 << 18)]
+    # a plain request prefers Normal, then DMA32, then DMA
+    assert [z.name for z in m.zonelists[1]] == ["Normal", "DMA32", "DMA"]
