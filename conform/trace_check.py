@@ -1,0 +1,617 @@
+"""Check a real kernel's kmem/vmalloc trace against the spec (spec/trace.md).
+
+The trace drives an abstract state — live page blocks, live slab/kmalloc objects,
+vmap areas (live or lazily freed) — and every event is checked against the rules of
+spec/trace.md. A trace starts in the middle of a running kernel and some kernel paths
+allocate or free without an event, so a conflict that a documented untraced path can
+explain is a *warning* (with that path as its cause); only what no such path explains
+is a *violation*. `strict=True` makes every warning a violation.
+
+The hot loop handles about a million events per second of Python: one str.split per
+line, dispatch on the event token, a few dict operations per event.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+
+from kmemspec.model.profiles import LINUX_6X_X86_64, Profile
+
+from . import trace_parse as tp
+
+# Findings kept per (kind, invariant, cause); beyond that they are only counted, so
+# memory stays bounded by the live state, not by the size of the trace.
+KEEP_PER_GROUP = 200
+# Slab objects are at most KMALLOC_MAX_CACHE_SIZE (2 pages) long, so an object
+# overlapping page P starts at most this many pages before P.
+LOOKBEHIND_PAGES = 2
+# The lowest x86_64 kernel address; %p with hash-ptr on prints 32-bit hashes.
+KERNEL_SPACE = 0xFFFF800000000000
+INF = float("inf")
+# Live-frame chunks: 2^18 frames (1 GiB of 4 KiB pages), a multiple of any block.
+CHUNK_SHIFT = 18
+CHUNK = 1 << CHUNK_SHIFT
+ONES = [b"\x01" * (1 << k) for k in range(16)]
+# A live object is stored as (line << SIZE_BITS) | size: sizes up to a top-order block.
+SIZE_BITS = 23
+SIZE_MASK = (1 << SIZE_BITS) - 1
+
+# Causes of warnings: each is a documented untraced kernel path or a tracing gap
+# (spec/trace.md, "Partial observability").
+CAUSE_LOST = "lost_events"
+CAUSE_OVERRUN = "buffer_overrun"
+CAUSE_BULK_FREE = "untraced_object_free"
+CAUSE_PAGE_FREE = "untraced_page_free"
+CAUSE_VMAP_FREE = "untraced_vmap_free"
+CAUSE_LAZY_RACE = "lazy_free_traced_late"
+
+
+def kmalloc_class_table(profile: Profile) -> list[int]:
+    """table[n] = the kmalloc class (bytes) a request of n bytes gets, for
+    1 <= n <= KMALLOC_MAX_CACHE_SIZE. Linux 6.x mm/slab_common.c: kmalloc_size_index."""
+    table = [0] * (profile.KMALLOC_MAX_CACHE_SIZE + 1)
+    sizes = sorted(profile.kmalloc_sizes)
+    i = 0
+    for n in range(1, len(table)):
+        while sizes[i] < n:
+            i += 1
+        table[n] = sizes[i]
+    return table
+
+
+def get_order(size: int, page_shift: int) -> int:
+    """The smallest order whose block holds size bytes (include/asm-generic/getorder.h)."""
+    return max(0, (size - 1) >> page_shift).bit_length()
+
+
+class Finding:
+    __slots__ = ("line", "invariant", "event", "message", "cause")
+
+    def __init__(self, line, invariant, event, message, cause=None):
+        self.line, self.invariant, self.event = line, invariant, event
+        self.message, self.cause = message, cause
+
+    def to_json(self) -> dict:
+        d = {"line": self.line, "invariant": self.invariant, "event": self.event,
+             "message": self.message}
+        if self.cause is not None:
+            d["cause"] = self.cause
+        return d
+
+
+class TraceChecker:
+    """The abstract state a trace drives, and the rules checked on each event."""
+
+    def __init__(self, profile: Profile = LINUX_6X_X86_64, strict: bool = False):
+        self.profile = profile
+        self.strict = strict
+        self.page_shift = profile.PAGE_SHIFT
+        self.top_order = profile.top_order
+        self.kmalloc_max = profile.KMALLOC_MAX_CACHE_SIZE
+        self.class_of = kmalloc_class_table(profile)
+        # virtual page number of pfn 0 in the direct map (learned from the trace when
+        # the kernel randomises it: see _learn_page_offset)
+        self.vp0 = profile.PAGE_OFFSET >> profile.PAGE_SHIFT
+        # STATE: live page blocks  head pfn -> (order, line), and one byte per frame
+        # (1: in a live block) in chunks of CHUNK frames, so that a block's frames
+        # are checked with one bytearray.find
+        self.blocks: dict[int, tuple[int, int]] = {}
+        self.frames: dict[int, bytearray] = {}
+        # STATE: live objects  start -> (line << SIZE_BITS) | size; their starts by
+        # the page they start in; the slab geometry of every page a live object
+        # touches (see _place)
+        self.objs: dict[int, int] = {}
+        self.bucket: dict[int, set] = {}
+        self.geo: dict[int, int] = {}
+        # STATE: vmap areas  start -> [end, lazy, line]; starts sorted
+        self.areas: dict[int, list] = {}
+        self.area_starts: list[int] = []
+        # tracing gaps: state made before trust_line may miss events
+        self.trust_line = 0
+        self.gap_cause = CAUSE_LOST
+        self.sync_cpus = 0            # CPUs still to appear after a buffer overrun
+        self.cpus_seen: set = set()
+        self.last_page_alloc: dict[str, tuple[int, int]] = {}
+        self.hashed = False
+        # REPORT
+        self.events = 0
+        self.by_event: dict[str, int] = {}
+        self.violations: list[Finding] = []
+        self.warnings: list[Finding] = []
+        self.errors: list[dict] = []
+        self.counts: dict[tuple, int] = {}
+        self.lost = 0
+        self.handlers = {
+            "mm_page_alloc:": self.on_mm_page_alloc,
+            "mm_page_free:": self.on_mm_page_free,
+            "mm_page_free_batched:": self.on_mm_page_free_batched,
+            "mm_page_alloc_zone_locked:": self.on_mm_page_alloc_zone_locked,
+            "mm_page_pcpu_drain:": self.on_mm_page_pcpu_drain,
+            "kmalloc:": self.on_kmalloc,
+            "kfree:": self.on_free,
+            "kmem_cache_alloc:": self.on_kmem_cache_alloc,
+            "kmem_cache_free:": self.on_free,
+            "alloc_vmap_area:": self.on_alloc_vmap_area,
+            "free_vmap_area_noflush:": self.on_free_vmap_area_noflush,
+            "purge_vmap_area_lazy:": self.on_purge_vmap_area_lazy,
+        }
+
+    # ------------------------------------------------------------------ reporting
+    def violation(self, line, invariant, event, message):
+        self._add(self.violations, "violation", Finding(line, invariant, event, message))
+
+    def warning(self, line, invariant, event, message, cause):
+        f = Finding(line, invariant, event, message, cause)
+        if self.strict:
+            f.message = f"{message} [strict; would be explained by {cause}]"
+            self._add(self.violations, "violation", f)
+        else:
+            self._add(self.warnings, "warning", f)
+
+    def _add(self, where, kind, f):
+        key = (kind, f.invariant, f.cause)
+        n = self.counts.get(key, 0)
+        self.counts[key] = n + 1
+        if n < KEEP_PER_GROUP:
+            where.append(f)
+
+    def error(self, line, message):
+        self.errors.append({"line": line, "message": message})
+
+    def _gap_cause(self, made_at: int):
+        """The tracing gap that can explain a conflict with state made at line
+        made_at, or None when the trace was complete since then."""
+        return self.gap_cause if made_at < self.trust_line else None
+
+    def tracing_gap(self, line: int, cause: str) -> None:
+        """Events may be missing before `line`: conflicts with older state become
+        warnings; objects, too many to tag one by one, are forgotten."""
+        self.trust_line = line
+        self.gap_cause = cause
+        self.objs.clear()
+        self.bucket.clear()
+        self.geo.clear()
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, stream, progress=None) -> None:
+        """Check every line of a text stream; progress(n_lines) is called now and
+        then when given."""
+        handlers = self.handlers
+        by_event = self.by_event
+        lineno = 0
+        while True:
+            chunk = stream.readlines(1 << 20)
+            if not chunk:
+                break
+            for lineno, line in enumerate(chunk, lineno + 1):
+                t = line.split()
+                try:
+                    h = handlers[t[4]]
+                except (KeyError, IndexError):
+                    self._slow_line(line, lineno)
+                    continue
+                by_event[t[4]] = by_event.get(t[4], 0) + 1
+                if self.sync_cpus:
+                    self._see_cpu(t[1], lineno)
+                try:
+                    h(t, lineno)
+                except (ValueError, IndexError) as exc:
+                    self._malformed(t, lineno, exc)
+            if progress is not None:
+                progress(lineno)
+        self.events = sum(by_event.values())
+        self.by_event = {k.rstrip(":"): v for k, v in sorted(by_event.items())}
+
+    def _malformed(self, t, lineno, exc):
+        by = self.by_event
+        by[t[4]] -= 1
+        what = str(exc) if isinstance(exc, tp.MalformedLine) else f"unreadable field ({exc})"
+        self.error(lineno, f"malformed {t[4][:-1]} line: {what}")
+
+    def _slow_line(self, line: str, lineno: int) -> None:
+        s = line.strip()
+        if not s:
+            return
+        if s[0] == "#":
+            hdr = tp.parse_header(s)
+            if hdr is not None and hdr[1]:
+                # The ring buffer overwrote its oldest events: each CPU's part of
+                # the trace begins at a different time, and the trace is complete
+                # only from the line where the last CPU appears.
+                self.sync_cpus = hdr[0]
+                self.tracing_gap(INF, CAUSE_OVERRUN)
+            return
+        lost = tp.parse_lost(s)
+        if lost is not None:
+            self.lost += lost
+            self.tracing_gap(lineno, CAUSE_LOST)
+            self.warning(lineno, "trace_complete", "LOST",
+                         f"the ring buffer dropped {lost} events here; conflicts with "
+                         "earlier state are reported as warnings", CAUSE_LOST)
+            return
+        t = tp.normalize(line)
+        if t is None:
+            self.error(lineno, "not an ftrace event line (expected "
+                       "'<task>-<pid> [<cpu>] ... <secs>.<usecs>: <event>: <fields>')")
+            return
+        name = t[4]
+        self.by_event[name] = self.by_event.get(name, 0) + 1
+        h = self.handlers.get(name)
+        if h is None:
+            return                      # another event: counted, not checked
+        if self.sync_cpus:
+            self._see_cpu(t[1], lineno)
+        try:
+            h(t, lineno)
+        except (ValueError, IndexError) as exc:
+            self._malformed(t, lineno, exc)
+
+    def _see_cpu(self, cpu: str, lineno: int) -> None:
+        self.cpus_seen.add(cpu)
+        if len(self.cpus_seen) >= self.sync_cpus:
+            self.sync_cpus = 0
+            self.tracing_gap(lineno, CAUSE_OVERRUN)
+
+    # ------------------------------------------------------------------ pages
+    def _check_block(self, pfn, order, line, event) -> bool:
+        """buddy_alignment: a block is 2^order frames at a pfn aligned to 2^order,
+        order <= the top order. Linux 6.x mm/page_alloc.c: __rmqueue_smallest/expand."""
+        if order > self.top_order or order < 0:
+            self.violation(line, "buddy_alignment", event,
+                           f"order {order} above the top order {self.top_order} (pfn {pfn:#x})")
+            return False
+        if pfn & ((1 << order) - 1):
+            self.violation(line, "buddy_alignment", event,
+                           f"pfn {pfn:#x} is not aligned to its order {order} "
+                           f"(2^{order} = {1 << order} frames)")
+            return False
+        return True
+
+    def _frames(self, pfn):
+        """The live-frame bytes of pfn's chunk, and pfn's offset in it."""
+        c = self.frames.get(pfn >> CHUNK_SHIFT)
+        if c is None:
+            c = self.frames[pfn >> CHUNK_SHIFT] = bytearray(CHUNK)
+        return c, pfn & (CHUNK - 1)
+
+    def _blocks_overlapping(self, pfn, order):
+        """Live blocks overlapping [pfn, pfn + 2^order) (slow path: only called when
+        some frame there is live). Aligned blocks overlap only by containment."""
+        blocks = self.blocks
+        found = {}
+        for k in range(order, self.top_order + 1):
+            head = pfn & ~((1 << k) - 1)
+            b = blocks.get(head)
+            if b is not None and head + (1 << b[0]) > pfn:
+                found[head] = b
+        for p in range(pfn + 1, pfn + (1 << order)):
+            b = blocks.get(p)
+            if b is not None:
+                found[p] = b
+        return found.items()
+
+    def _take(self, pfn, order):
+        """Forget the live blocks overlapping [pfn, pfn + 2^order) entirely."""
+        for head, (o, _) in list(self._blocks_overlapping(pfn, order)):
+            del self.blocks[head]
+            c, off = self._frames(head)
+            c[off:off + (1 << o)] = bytes(1 << o)
+
+    def _page_conflict(self, pfn, order, line, event, what):
+        c, off = self._frames(pfn)
+        if c.find(1, off, off + (1 << order)) < 0:
+            return
+        for head, (o, made) in list(self._blocks_overlapping(pfn, order)):
+            cause = self._gap_cause(made) or CAUSE_PAGE_FREE
+            self.warning(line, "no_overlap", event,
+                         f"{what} pfn {pfn:#x} order {order} overlaps the live block "
+                         f"pfn {head:#x} order {o} allocated at line {made} and not "
+                         "freed since", cause)
+        self._take(pfn, order)
+
+    def on_mm_page_alloc(self, t, line):
+        f = tp.fields_mm_page_alloc(t)
+        if f is None:
+            return                      # failed allocation: page=NULL
+        pfn, order = f
+        self.last_page_alloc[t[1]] = f
+        if not self._check_block(pfn, order, line, "mm_page_alloc"):
+            return
+        c, off = self._frames(pfn)
+        if order:
+            if c.find(1, off, off + (1 << order)) >= 0:
+                self._page_conflict(pfn, order, line, "mm_page_alloc", "allocated block")
+            c[off:off + (1 << order)] = ONES[order]
+        else:
+            if c[off]:
+                self._page_conflict(pfn, 0, line, "mm_page_alloc", "allocated block")
+            c[off] = 1
+        self.blocks[pfn] = (order, line)
+
+    def on_mm_page_free(self, t, line):
+        pfn, order = tp.fields_mm_page(t)
+        if not self._check_block(pfn, order, line, "mm_page_free"):
+            return
+        c, off = self._frames(pfn)
+        b = self.blocks.pop(pfn, None)
+        if b is not None and b[0] == order:
+            c[off:off + (1 << order)] = bytes(1 << order)
+        else:
+            if b is not None:
+                self.blocks[pfn] = b
+            if c.find(1, off, off + (1 << order)) >= 0:
+                self._free_part(pfn, order)
+        # Objects still live in a freed page were freed without an event (a bulk
+        # free): the page free ends them. Linux 6.x mm/slub.c: __free_slab.
+        vp = self.vp0 + pfn
+        bucket, geo, objs = self.bucket, self.geo, self.objs
+        for v in range(vp, vp + (1 << order)):
+            s = bucket.pop(v, None)
+            if s:
+                for a in s:
+                    objs.pop(a, None)
+            geo.pop(v, None)
+
+    def _free_part(self, pfn, order):
+        """A free that is not exactly a live block: it frees part of a larger live
+        block (split_page, a split folio, the tail of a non-compound block: Linux 6.x
+        mm/page_alloc.c: split_page, ___free_pages) or covers smaller live blocks."""
+        blocks = self.blocks
+        for head, (o, made) in list(self._blocks_overlapping(pfn, order)):
+            del blocks[head]
+            # keep what remains of a containing block as aligned buddies, the way
+            # expand() halves a block (Linux 6.x mm/page_alloc.c: expand)
+            while o > order:
+                o -= 1
+                half = head + (1 << o)
+                if pfn >= half:
+                    blocks[head] = (o, made)
+                    head = half
+                else:
+                    blocks[half] = (o, made)
+        c, off = self._frames(pfn)
+        c[off:off + (1 << order)] = bytes(1 << order)
+
+    def on_mm_page_free_batched(self, t, line):
+        # Traced after mm_page_free for the same page (Linux 6.x mm/page_alloc.c:
+        # free_unref_folios): not a second free.
+        pfn, order = tp.fields_mm_page_free_batched(t)
+        self._check_block(pfn, order, line, "mm_page_free_batched")
+
+    def on_mm_page_alloc_zone_locked(self, t, line):
+        # A block leaves the buddy free lists (to the caller or to a per-cpu list):
+        # it cannot be part of a live block. Linux 6.x mm/page_alloc.c:
+        # __rmqueue_smallest.
+        pfn, order = tp.fields_mm_page(t)
+        if self._check_block(pfn, order, line, "mm_page_alloc_zone_locked"):
+            if self.blocks:
+                self._page_conflict(pfn, order, line, "mm_page_alloc_zone_locked",
+                                    "block taken from the buddy lists:")
+
+    def on_mm_page_pcpu_drain(self, t, line):
+        # A free block moves from a per-cpu list to the buddy lists.
+        # Linux 6.x mm/page_alloc.c: free_pcppages_bulk.
+        pfn, order = tp.fields_mm_page(t)
+        if self._check_block(pfn, order, line, "mm_page_pcpu_drain"):
+            if self.blocks:
+                self._page_conflict(pfn, order, line, "mm_page_pcpu_drain",
+                                    "block drained from a per-cpu list:")
+
+    # ------------------------------------------------------------------ objects
+    def on_kmalloc(self, t, line):
+        ptr, req, alloc = tp.fields_kmalloc(t)
+        if ptr == 0:
+            return                      # failed allocation
+        # size_class: bytes_alloc is the class kmalloc picks for bytes_req.
+        # Linux 6.x mm/slab_common.c: kmalloc_slab / __kmalloc_large_node.
+        if req <= self.kmalloc_max:
+            want = self.class_of[req] if req > 0 else None
+        else:
+            want = 1 << (get_order(req, self.page_shift) + self.page_shift)
+        if alloc < req:
+            self.violation(line, "size_class", "kmalloc",
+                           f"bytes_alloc {alloc} < bytes_req {req} at {ptr:#x}")
+        elif alloc != want:
+            self.violation(line, "size_class", "kmalloc",
+                           f"bytes_alloc {alloc} is not the class for bytes_req {req} "
+                           f"(the {self.profile.name} class is {want})")
+        # natural_alignment: power-of-two kmalloc objects are aligned to their size.
+        # Linux 6.x mm/slab_common.c: create_kmalloc_cache (align = size, 5.4+).
+        if not alloc & (alloc - 1) and ptr & (alloc - 1):
+            self.violation(line, "natural_alignment", "kmalloc",
+                           f"object {ptr:#x} of the power-of-two class {alloc} is not "
+                           f"aligned to {alloc}")
+        if alloc > self.kmalloc_max:
+            self._learn_page_offset(t[1], ptr, alloc)
+        self._place(ptr, alloc, line, "kmalloc")
+
+    def on_kmem_cache_alloc(self, t, line):
+        ptr, name, req, alloc = tp.fields_kmem_cache_alloc(t)
+        if ptr == 0:
+            return
+        # An object is never smaller than the cache's object size.
+        # Linux 6.x mm/slub.c: slab_alloc_node traces s->object_size, s->size.
+        if alloc < req:
+            self.violation(line, "size_class", "kmem_cache_alloc",
+                           f"bytes_alloc {alloc} < bytes_req {req} in cache {name} "
+                           f"at {ptr:#x}")
+        self._place(ptr, alloc, line, "kmem_cache_alloc")
+
+    def on_free(self, t, line):
+        ptr = tp.fields_free(t)
+        n = self.objs.pop(ptr, None)
+        if n is not None:
+            self.bucket[ptr >> 12].discard(ptr)
+
+    def _learn_page_offset(self, cpu, ptr, alloc):
+        """A large kmalloc is a page block traced just before on the same CPU
+        (Linux 6.x mm/slub.c: ___kmalloc_large_node): its address minus its pfn
+        is the direct map base, which KASLR moves (CONFIG_RANDOMIZE_MEMORY)."""
+        pa = self.last_page_alloc.get(cpu)
+        if pa is not None and alloc == 1 << (pa[1] + self.page_shift):
+            vp0 = (ptr >> self.page_shift) - pa[0]
+            if vp0 != self.vp0 and vp0 > 0 and not vp0 & ((1 << 18) - 1):
+                self.vp0 = vp0
+
+    def _place(self, a, n, line, event):
+        """no_overlap of live objects. Objects of one slab are at the slab's start
+        plus multiples of its object size; a page keeps its slab until the page is
+        freed (Linux 6.x mm/slub.c: allocate_slab, __free_slab). So `geo` records,
+        for every page a live object touches, the object size and phase; a new
+        object with the same geometry can only meet an old one at the same start.
+        Anything else takes the slow path and compares address ranges."""
+        if a < KERNEL_SPACE:
+            if not self.hashed:
+                self.hashed = True
+                self.error(line, f"object address {a:#x} is not a kernel address: the "
+                           "trace was recorded with hashed pointers (options/hash-ptr); "
+                           "object checks are skipped")
+            return
+        objs = self.objs
+        old = objs.get(a)
+        P = a >> 12
+        if old is not None:
+            made = old >> SIZE_BITS
+            old &= SIZE_MASK
+            if old == n:
+                # kmem_cache_free_bulk / kfree_bulk (and kvfree_rcu batches through
+                # them) free without per-object events. Linux 6.x mm/slub.c.
+                self.warning(line, "no_overlap", event,
+                             f"object {a:#x} ({n} bytes) allocated again while live "
+                             f"(allocated at line {made})", CAUSE_BULK_FREE)
+            else:
+                self.violation(line, "no_overlap", event,
+                               f"object {a:#x} ({n} bytes) starts where the live object "
+                               f"of {old} bytes allocated at line {made} starts, with no "
+                               "free of its page in between")
+            self.bucket[P].discard(a)
+            del objs[a]
+        else:
+            g = n * 16384 + a % n if n <= self.kmalloc_max else -(a + 1)
+            if self.geo.get(P) != g or (a & 4095) + n > 4096:
+                self._place_slow(a, n, g, line, event)
+        objs[a] = (line << SIZE_BITS) | n
+        b = self.bucket.get(P)
+        if b is None:
+            self.bucket[P] = {a}
+        else:
+            b.add(a)
+
+    def _place_slow(self, a, n, g, line, event):
+        objs, bucket, geo = self.objs, self.bucket, self.geo
+        P, Q = a >> 12, (a + n - 1) >> 12
+        for pg in range(P - LOOKBEHIND_PAGES, Q + 1):
+            owner = geo.get(pg, 0)
+            starts = list(bucket.get(pg, ()))
+            if owner < 0:
+                starts.append(-owner - 1)
+            for b in starts:
+                s = objs.get(b)
+                if s is None or b == a:
+                    continue
+                made = s >> SIZE_BITS
+                s &= SIZE_MASK
+                if b < a + n and a < b + s:
+                    self.violation(line, "no_overlap", event,
+                                   f"object [{a:#x}, {a + n:#x}) overlaps the live object "
+                                   f"[{b:#x}, {b + s:#x}) allocated at line {made}, with "
+                                   "no free of its page in between")
+                    del objs[b]
+                    bucket[b >> 12].discard(b)
+        for pg in range(P, Q + 1):
+            geo[pg] = g
+
+    # ------------------------------------------------------------------ vmap areas
+    def on_alloc_vmap_area(self, t, line):
+        addr, size, align, vstart, vend, failed = tp.fields_alloc_vmap_area(t)
+        if failed:
+            return
+        end = addr + size
+        # vm_area_bounds: inside [vstart, vend), aligned to align.
+        # Linux 6.x mm/vmalloc.c: alloc_vmap_area / __alloc_vmap_area.
+        if addr < vstart or end > vend:
+            self.violation(line, "vm_area_bounds", "alloc_vmap_area",
+                           f"area [{addr:#x}, {end:#x}) is outside [{vstart:#x}, {vend:#x})")
+        if align and addr % align:
+            self.violation(line, "vm_area_bounds", "alloc_vmap_area",
+                           f"area start {addr:#x} is not aligned to {align:#x}")
+        starts, areas = self.area_starts, self.areas
+        i = bisect_left(starts, addr)
+        if i and areas[starts[i - 1]][0] > addr:
+            i -= 1
+        while i < len(starts) and starts[i] < end:
+            s = starts[i]
+            e, lazy, made = areas[s]
+            if e <= addr:
+                i += 1
+                continue
+            gap = self._gap_cause(made)
+            if lazy:
+                # free_vmap_area_noflush traces after the area joined the purge
+                # list, so a purge on another CPU may take it first (spec/trace.md).
+                if gap:
+                    self.warning(line, "no_overlap", "alloc_vmap_area",
+                                 f"area [{addr:#x}, {end:#x}) overlaps [{s:#x}, {e:#x}) "
+                                 f"lazily freed at line {made}", gap or CAUSE_LAZY_RACE)
+                else:
+                    self.violation(line, "no_overlap", "alloc_vmap_area",
+                                   f"area [{addr:#x}, {end:#x}) overlaps [{s:#x}, {e:#x}) "
+                                   f"lazily freed at line {made} and not purged since")
+            else:
+                self.warning(line, "no_overlap", "alloc_vmap_area",
+                             f"area [{addr:#x}, {end:#x}) overlaps the live area "
+                             f"[{s:#x}, {e:#x}) allocated at line {made}",
+                             gap or CAUSE_VMAP_FREE)
+            del starts[i]
+            del areas[s]
+        insort(starts, addr)
+        areas[addr] = [end, False, line]
+
+    def on_free_vmap_area_noflush(self, t, line):
+        va = tp.fields_free_vmap_area_noflush(t)
+        a = self.areas.get(va)
+        if a is not None:
+            a[1], a[2] = True, line
+
+    def on_purge_vmap_area_lazy(self, t, line):
+        start, end, _ = tp.fields_purge_vmap_area_lazy(t)
+        starts, areas = self.area_starts, self.areas
+        i = bisect_left(starts, start)
+        while i < len(starts) and starts[i] < end:
+            s = starts[i]
+            a = areas[s]
+            if a[1] and a[0] <= end:
+                del starts[i]
+                del areas[s]
+            else:
+                i += 1
+
+    # ------------------------------------------------------------------ result
+    @property
+    def exit_code(self) -> int:
+        if self.violations or self.counts_of("violation"):
+            return 1
+        return 2 if self.errors else 0
+
+    def counts_of(self, kind: str) -> int:
+        return sum(n for (k, _, _), n in self.counts.items() if k == kind)
+
+    def to_json(self) -> dict:
+        return {
+            "events": self.events,
+            "by_event": self.by_event,
+            "violations": [f.to_json() for f in self.violations],
+            "warnings": [f.to_json() for f in self.warnings],
+            "errors": self.errors,
+            "counts": {f"{k}:{inv}" + (f":{c}" if c else ""): n
+                       for (k, inv, c), n in sorted(self.counts.items(),
+                                                    key=lambda kv: str(kv[0]))},
+        }
+
+
+def check_stream(stream, strict: bool = False, profile: Profile = LINUX_6X_X86_64,
+                 progress=None) -> TraceChecker:
+    """Check a whole text stream; return the checker with its findings."""
+    checker = TraceChecker(profile, strict)
+    checker.run(stream, progress)
+    return checker

@@ -1,0 +1,87 @@
+"""`kmemspec trace FILE`: check a Linux ftrace kmem/vmalloc trace against the spec."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from kmemspec.conform.trace_check import check_stream
+from kmemspec.conform.trace_parse import open_trace
+
+# Show at most this many findings of each group in the text summary.
+SHOW_PER_GROUP = 5
+
+
+def _summary(path: str, c) -> str:
+    out = [f"{path}: {c.events} events"]
+    for name, n in c.by_event.items():
+        out.append(f"  {name:28} {n:>10}")
+    if c.lost:
+        out.append(f"  ring buffer dropped {c.lost} events ([LOST n EVENTS] markers)")
+    nviol = c.counts_of("violation")
+    out.append(f"violations: {nviol}")
+    for (kind, inv, cause), n in sorted(c.counts.items(), key=lambda kv: str(kv[0])):
+        if kind != "violation":
+            continue
+        out.append(f"  {inv}" + (f" ({cause})" if cause else "") + f": {n}")
+        shown = [f for f in c.violations if f.invariant == inv and f.cause == cause]
+        for f in shown[:SHOW_PER_GROUP]:
+            out.append(f"    line {f.line}: {f.event}: {f.message}")
+    out.append(f"warnings: {c.counts_of('warning')} (explained by untraced kernel paths "
+               "or tracing gaps; see spec/trace.md)")
+    for (kind, inv, cause), n in sorted(c.counts.items(), key=lambda kv: str(kv[0])):
+        if kind != "warning":
+            continue
+        out.append(f"  {cause}: {n} ({inv})")
+        shown = [f for f in c.warnings if f.invariant == inv and f.cause == cause]
+        for f in shown[:SHOW_PER_GROUP]:
+            out.append(f"    line {f.line}: {f.event}: {f.message}")
+    out.append(f"errors: {len(c.errors)}")
+    for e in c.errors[:20]:
+        out.append(f"  line {e['line']}: {e['message']}")
+    return "\n".join(out)
+
+
+@click.command("trace")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--strict", is_flag=True,
+              help="Report what an untraced kernel path could explain as violations too.")
+def command(file: str, as_json: bool, strict: bool) -> None:
+    """Check an ftrace text trace FILE (plain, .gz, .xz, or - for stdin) of the kmem
+    and vmalloc events against the linux-6.x-x86_64 spec; exit 1 on violations, 2 on
+    input errors (with line numbers)."""
+    try:
+        stream, raw = open_trace(file)
+    except OSError as exc:
+        click.echo(f"kmemspec trace: cannot open {file}: {exc.strerror}", err=True)
+        sys.exit(2)
+    bar = None
+    progress = None
+    total = os.fstat(raw.fileno()).st_size if raw is not None else 0
+    if not as_json and raw is not None and sys.stderr.isatty() and total > (8 << 20):
+        bar = click.progressbar(length=total, label="checking", file=sys.stderr)
+        bar.__enter__()
+        done = [0]
+
+        def progress(_lines):
+            pos = raw.tell()
+            bar.update(pos - done[0])
+            done[0] = pos
+    try:
+        checker = check_stream(stream, strict=strict, progress=progress)
+    except (OSError, EOFError, UnicodeError) as exc:
+        # a truncated or corrupt compressed file
+        click.echo(f"kmemspec trace: cannot read {file}: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        click.echo(json.dumps(checker.to_json(), indent=1))
+    else:
+        click.echo(_summary(file, checker))
+    sys.exit(checker.exit_code)
