@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .addr import page_address, virt_addr_valid, virt_to_page
 from .errors import KernelBug
-from .gfp import __GFP_HIGHMEM, __GFP_ZERO, check_gfp, gfp_zone
+from .gfp import GFP_VALID_MASK, GFP_ZONEMASK, __GFP_HIGHMEM, __GFP_ZERO, check_gfp, gfp_zone
 from .mem_map import NO_ZONE, PG_buddy, PG_reserved, Page
 
 __all__ = [
@@ -144,11 +144,19 @@ def __rmqueue(mem_map, zone: Zone, order: int) -> int:
         pfn = area.head
         if pfn < 0:
             continue
-        list_del(mem_map, area, pfn)
-        rmv_page_order(mem_map, pfn)
+        # list_del of the list head and rmv_page_order, inlined: this is the hot path
+        nxt = mem_map.lru_next[pfn]
+        area.head = nxt
+        if nxt >= 0:
+            mem_map.lru_prev[nxt] = -1
+        mem_map.lru_next[pfn] = -1
+        mem_map.flags[pfn] &= ~PG_buddy
+        mem_map.private[pfn] = 0
         area.nr_free -= 1
         zone.free_pages -= 1 << order
-        return expand(mem_map, zone, pfn, order, current_order)
+        if current_order > order:
+            expand(mem_map, zone, pfn, order, current_order)
+        return pfn
     return -1
 
 
@@ -157,18 +165,23 @@ def _check_order(order, max_order: int, *, pfn: int | None = None, allow_large: 
         raise KernelBug("bad_order", f"order {order!r} is not in 0..{max_order - 1}", pfn=pfn)
 
 
+# gfp_zone() for each value of the zone modifier bits (__GFP_DMA | __GFP_HIGHMEM)
+_ZONE_OF_MODIFIER = tuple(gfp_zone(bits) for bits in range(GFP_ZONEMASK + 1))
+
+
 def alloc_pages(machine, gfp_mask: int, order: int) -> Page | None:
     """Allocate 2^order contiguous frames; the first page, or None (NULL) on failure."""
     # CHECK
-    profile = machine.profile
-    _check_order(order, profile.MAX_ORDER, allow_large=True)
-    check_gfp(gfp_mask)
-    if order >= profile.MAX_ORDER:
+    if type(order) is not int or order < 0:
+        _check_order(order, machine.profile.MAX_ORDER, allow_large=True)
+    if type(gfp_mask) is not int or gfp_mask < 0 or gfp_mask & ~GFP_VALID_MASK:
+        check_gfp(gfp_mask)
+    if order >= machine.profile.MAX_ORDER:
         # 2.6.12 __alloc_pages: "if (order >= MAX_ORDER) return NULL"
         return None
     # FIND: the zonelist for the gfp zone modifier, highest zone first
     mem_map = machine.mem_map
-    for zone in machine.zonelists[gfp_zone(gfp_mask)]:
+    for zone in machine.zonelists[_ZONE_OF_MODIFIER[gfp_mask & GFP_ZONEMASK]]:
         pfn = __rmqueue(mem_map, zone, order)
         if pfn >= 0:
             # ACCOUNT: prep_new_page -- a reference for the caller, order recorded
@@ -297,18 +310,30 @@ def __free_pages_bulk(mem_map, zone: Zone, pfn: int, order: int, max_order: int)
         rmv_page_order(mem_map, buddy)
         page_idx &= buddy_idx
         order += 1
-    # ACCOUNT
+    # ACCOUNT: set_page_order and list_add, inlined for the hot path
     coalesced = base + page_idx
-    set_page_order(mem_map, coalesced, order)
-    list_add(mem_map, areas[order], coalesced)
-    areas[order].nr_free += 1
+    private[coalesced] = order
+    flags[coalesced] |= PG_buddy
+    area = areas[order]
+    head = area.head
+    mem_map.lru_next[coalesced] = head
+    mem_map.lru_prev[coalesced] = -1
+    if head >= 0:
+        mem_map.lru_prev[head] = coalesced
+    area.head = coalesced
+    area.nr_free += 1
 
 
 def __free_pages(machine, page: Page, order: int) -> None:
     """Drop a reference to a block; free it into the buddy lists when it was the last."""
-    # CHECK
-    pfn = _page_pfn(machine, page)
-    _check_free(machine, pfn, order)
+    # CHECK: a block handed out with this order is the only thing that may be freed;
+    # anything else is diagnosed (and raised) by _check_free.
+    if type(page) is not Page or page.mem_map is not machine.mem_map:
+        _page_pfn(machine, page)
+    pfn = page.pfn
+    if machine.page_owner.get(pfn, -1) != order or type(order) is not int:
+        _check_free(machine, _page_pfn(machine, page), order)
+        raise AssertionError("_check_free let a misuse through")   # unreachable
     mem_map = machine.mem_map
     # put_page_testzero: only the last reference frees the block
     if mem_map.count[pfn] > 1:
