@@ -1,7 +1,7 @@
 """The whole-model stateful campaign: every layer's rules, all invariants every step."""
 
-from kms_rules.base import ModelMachine
-from kms_rules.buddy import BuddyRules
+from kmemspec.campaign.base import ModelMachine
+from kmemspec.campaign.buddy import BuddyRules
 
 
 class WholeModelMachine(BuddyRules, ModelMachine):

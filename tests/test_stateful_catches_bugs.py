@@ -9,8 +9,8 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from kmemspec.model import page_alloc as pa
-from kms_rules.base import ModelMachine
-from kms_rules.buddy import BuddyRules
+from kmemspec.campaign.base import ModelMachine
+from kmemspec.campaign.buddy import BuddyRules
 
 
 class Campaign(BuddyRules, ModelMachine):
