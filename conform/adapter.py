@@ -1,0 +1,217 @@
+"""The adapter protocol: what another allocator implementation provides to be checked.
+
+An implementation provides any subset of three parts (prose: spec/conformance.md):
+
+* **page allocator** -- `init(nr_pages, max_order)`, `alloc_pages(order) -> pfn | None`,
+  `free_pages(pfn, order)`; optionally `free_counts() -> list[int]` (nr_free per
+  order, as /proc/buddyinfo shows it) so that coalescing can be observed.
+* **object allocator** -- `kmalloc(size) -> addr | None`, `kfree(addr)`,
+  `kmem_cache_*` (checked once the model's slab layer lands).
+* **virtual area allocator** -- `vmalloc(size) -> addr | None`, `vfree(addr)`
+  (checked once the model's vmalloc layer lands).
+
+The implementation manages frames `0 .. nr_pages-1`, all free after `init`, in one
+zone. `init` may be called again on the same object and must discard all earlier
+state. Misuse (double free...) is outside the contract: the checker never makes such
+calls, except in test vectors for adapters that say `detects_misuse = True` -- those
+reject a misuse by raising an exception (its `rule` attribute, if any, names it).
+
+The reference for strict mode is the model itself, booted as a *flat machine*
+(`flat_config`): the adapter's frame `p` is the model's pfn `FLAT_BASE + p`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Callable, Protocol, runtime_checkable
+
+from ..model import KernelBug, MachineConfig, boot, page_alloc
+from ..model.gfp import GFP_KERNEL
+from ..model.profiles import DEFAULT_PROFILE, get_profile
+
+__all__ = [
+    "PageAllocator", "ObjectAllocator", "VmallocAllocator", "parts_of", "has_free_counts",
+    "FLAT_BASE", "MAX_FLAT_PAGES", "flat_config", "ModelPageAllocator", "Target",
+    "load_target", "TargetError",
+]
+
+
+@runtime_checkable
+class PageAllocator(Protocol):
+    """A buddy-style page allocator over frames 0 .. nr_pages-1."""
+
+    def init(self, nr_pages: int, max_order: int) -> None:
+        """Start afresh with every frame free; orders 0 .. max_order-1 are valid."""
+
+    def alloc_pages(self, order: int) -> int | None:
+        """2^order contiguous frames: the first pfn, or None (NULL)."""
+
+    def free_pages(self, pfn: int, order: int) -> None:
+        """Give back a block returned by alloc_pages(order)."""
+
+
+@runtime_checkable
+class ObjectAllocator(Protocol):
+    def kmalloc(self, size: int) -> int | None: ...
+    def kfree(self, addr: int) -> None: ...
+
+
+@runtime_checkable
+class VmallocAllocator(Protocol):
+    def vmalloc(self, size: int) -> int | None: ...
+    def vfree(self, addr: int) -> None: ...
+
+
+_PART_METHODS = {
+    "page": ("init", "alloc_pages", "free_pages"),
+    "object": ("kmalloc", "kfree"),
+    "vmalloc": ("vmalloc", "vfree"),
+}
+
+
+def parts_of(adapter) -> list[str]:
+    """The parts ("page", "object", "vmalloc") an adapter implements completely."""
+    return [part for part, methods in _PART_METHODS.items()
+            if all(callable(getattr(adapter, m, None)) for m in methods)]
+
+
+def has_free_counts(adapter) -> bool:
+    return callable(getattr(adapter, "free_counts", None))
+
+
+# --- the flat reference machine ---------------------------------------------------
+
+# The model keeps mem_map in boot memory at the bottom of low memory
+# (arch/um/kernel/physmem.c init_maps; mm/bootmem.c), so a machine whose frames are
+# *all* free does not exist. The flat machine puts mem_map (and padding, reserved) in
+# ZONE_DMA = [0, FLAT_BASE) and the adapter's frames in ZONE_NORMAL = [FLAT_BASE,
+# FLAT_BASE + nr_pages): one zone, every frame free. FLAT_BASE is 2^(MAX_ORDER-1), so
+# buddy alignment within the zone is also alignment of the absolute pfn.
+FLAT_BASE = 1024
+MAX_FLAT_PAGES = 65536
+
+
+def flat_config(nr_pages: int, profile: str = DEFAULT_PROFILE) -> MachineConfig:
+    """The boot configuration of the flat reference machine for `nr_pages` frames."""
+    prof = get_profile(profile)
+    if type(nr_pages) is not int or not 1 <= nr_pages <= MAX_FLAT_PAGES:
+        raise ValueError(f"nr_pages must be an integer in 1..{MAX_FLAT_PAGES}, not {nr_pages!r}")
+    total = FLAT_BASE + nr_pages
+    map_frames = -(-total * prof.STRUCT_PAGE_SIZE // prof.PAGE_SIZE)
+    reserved = ((map_frames, FLAT_BASE),) if map_frames < FLAT_BASE else ()
+    return MachineConfig(profile=profile, page_size=prof.PAGE_SIZE, phys_pages=total,
+                         highmem_pages=0, iomem_pages=0, reserved=reserved,
+                         max_dma_pfn=FLAT_BASE)
+
+
+def flat_boot_line(nr_pages: int, profile: str = DEFAULT_PROFILE) -> dict:
+    """The scenario boot line of the flat machine (JSON-able)."""
+    cfg = flat_config(nr_pages, profile)
+    line = {"op": "boot", "profile": cfg.profile, "phys_pages": cfg.phys_pages,
+            "highmem_pages": 0, "max_dma_pfn": cfg.max_dma_pfn,
+            "reserved": [list(r) for r in cfg.reserved]}
+    return line
+
+
+# `__free_pages` inside a class body would be name-mangled: bind it here.
+_free_pages_model = getattr(page_alloc, "__free_pages")
+
+
+class ModelPageAllocator:
+    """The model's Linux policy as an adapter: the strict-mode reference.
+
+    Misuse raises the model's KernelBug (with `.rule`), leaving the state unchanged.
+    """
+
+    name = "model"
+    detects_misuse = True
+
+    def __init__(self, profile: str = DEFAULT_PROFILE):
+        self.profile = profile
+        self.machine = None
+        self.nr_pages = 0
+
+    def init(self, nr_pages: int, max_order: int) -> None:
+        self.machine = boot(flat_config(nr_pages, self.profile))
+        if max_order != self.machine.profile.MAX_ORDER:
+            raise ValueError(f"profile {self.profile} has MAX_ORDER "
+                             f"{self.machine.profile.MAX_ORDER}, not {max_order}")
+        self.nr_pages = nr_pages
+
+    @property
+    def zone(self):
+        return self.machine.zones[1]          # ZONE_NORMAL holds every adapter frame
+
+    def alloc_pages(self, order: int) -> int | None:
+        page = page_alloc.alloc_pages(self.machine, GFP_KERNEL, order)
+        return None if page is None else page.pfn - FLAT_BASE
+
+    def free_pages(self, pfn: int, order: int) -> None:
+        if type(pfn) is not int or not 0 <= pfn < self.nr_pages:
+            raise KernelBug("bad_pfn", f"pfn {pfn!r} is not one of the {self.nr_pages} frames")
+        _free_pages_model(self.machine, self.machine.mem_map + (FLAT_BASE + pfn), order)
+
+    def free_counts(self) -> list[int]:
+        return [area.nr_free for area in self.zone.free_area]
+
+
+# --- loading a target ---------------------------------------------------------------
+
+class TargetError(Exception):
+    """A TARGET that names no loadable adapter."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A loadable implementation: `spec` re-creates it in another process."""
+
+    spec: str
+    factory: Callable[[], object]
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.spec) if self.spec.endswith(".so") else self.spec
+
+
+def _module_from_path(path: str):
+    name = "kmemspec_target_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"{path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_target(spec: str) -> Target:
+    """`pkg.module:factory`, `path/file.py:factory`, `path/lib.so` or `model`."""
+    if spec == "model":
+        return Target(spec, ModelPageAllocator)
+    if spec.endswith(".so") or ".so." in os.path.basename(spec):
+        if not os.path.isfile(spec):
+            raise TargetError(f"{spec}: no such shared library")
+        from .ctypes_adapter import CtypesAdapter, check_library
+        path = os.path.abspath(spec)
+        check_library(path)
+        return Target(path, lambda: CtypesAdapter(path))
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(f"{spec}: expected module:factory, file.py:factory or a .so path")
+    try:
+        if module_name.endswith(".py"):
+            if not os.path.isfile(module_name):
+                raise TargetError(f"{module_name}: no such file")
+            module = _module_from_path(module_name)
+        else:
+            module = importlib.import_module(module_name)
+    except TargetError:
+        raise
+    except Exception as exc:    # the target's own import failing is bad input to us
+        raise TargetError(f"{module_name}: cannot import ({type(exc).__name__}: {exc})") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise TargetError(f"{spec}: {attr!r} is not a callable in {module_name}")
+    return Target(spec, factory)

@@ -1,0 +1,370 @@
+"""A catalogue of faulty allocators, each modelled on a real bug class.
+
+`ReferenceBuddy` is a small, independent buddy allocator written the way 2.6.12
+mm/page_alloc.c is (LIFO free lists, `expand` handing back the upper halves,
+`__free_pages_bulk` merging with `page_idx ^ (1 << order)`); it passes both modes.
+Every bug below is `ReferenceBuddy` with one kernel step done wrong, so each
+counterexample points at exactly one mistake. Two *legal variants* make different but
+allowed choices: refine mode must accept them and strict mode must not.
+
+BUGS maps a name to (factory, layer, summary, modes that must catch it). The table of
+results is in spec/conformance.md (figures from benches/bench_conform.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["ReferenceBuddy", "BUGS", "VARIANTS", "Entry"]
+
+
+class ReferenceBuddy:
+    """A correct buddy allocator with the Linux 2.6.12 policy, frames 0 .. nr_pages-1."""
+
+    name = "reference-buddy"
+
+    def init(self, nr_pages: int, max_order: int) -> None:
+        self.nr_pages = nr_pages
+        self.max_order = max_order
+        # free_area[order]: dict used as a list -- the last key is the list head
+        # (list_add puts a block at the head; list_del unlinks from anywhere in O(1)).
+        self.free_area: list[dict[int, None]] = [{} for _ in range(self.nr_areas())]
+        self.nr_free = [0] * self.nr_areas()
+        self.private: dict[int, int] = {}      # PG_buddy heads -> order
+        self.free_all_bootmem()
+
+    def nr_areas(self) -> int:
+        return self.max_order
+
+    def top_order(self) -> int:
+        return self.max_order - 1
+
+    def free_all_bootmem(self) -> None:
+        """Every frame free, as maximal aligned blocks in increasing pfn order.
+
+        The state frame-by-frame __free_pages in pfn order produces (model/boot.py).
+        """
+        pfn = 0
+        while pfn < self.nr_pages:
+            order = self.top_order()
+            while order > 0 and (pfn % (1 << order) or pfn + (1 << order) > self.nr_pages):
+                order -= 1
+            self.list_add(pfn, order)
+            pfn += 1 << order
+
+    # free lists, nr_free and the PG_buddy/private marks
+    def list_add(self, pfn: int, order: int) -> None:
+        self.free_area[order][pfn] = None
+        self.nr_free[order] += 1
+        self.private[pfn] = order
+
+    def list_del(self, pfn: int, order: int) -> None:
+        del self.free_area[order][pfn]
+        self.nr_free[order] -= 1
+        self.rmv_page_order(pfn)
+
+    def rmv_page_order(self, pfn: int) -> None:
+        del self.private[pfn]
+
+    # mm/page_alloc.c: __alloc_pages, __rmqueue, expand
+    def alloc_pages(self, order: int) -> int | None:
+        if order >= self.max_order:
+            return None
+        for current in range(order, self.nr_areas()):
+            area = self.free_area[current]
+            if area:
+                pfn = self.list_head(area)
+                self.list_del(pfn, current)
+                return self.expand(pfn, order, current)
+        return None
+
+    def list_head(self, area: dict) -> int:
+        return next(reversed(area))
+
+    def expand(self, pfn: int, low: int, high: int) -> int:
+        while high > low:
+            high -= 1
+            self.list_add(pfn + (1 << high), high)
+        return pfn
+
+    # mm/page_alloc.c: __free_pages_bulk, page_is_buddy, bad_range
+    def free_pages(self, pfn: int, order: int) -> None:
+        while order < self.top_order():
+            buddy = self.buddy_index(pfn, order)
+            if not self.page_is_buddy(buddy, order):
+                break
+            self.merge_unlink(buddy, order)
+            pfn = pfn & ~(1 << order)
+            order += 1
+        self.list_add(pfn, order)
+
+    def buddy_index(self, page_idx: int, order: int) -> int:
+        return page_idx ^ (1 << order)
+
+    def page_is_buddy(self, buddy: int, order: int) -> bool:
+        return 0 <= buddy < self.nr_pages and self.private.get(buddy) == order
+
+    def merge_unlink(self, buddy: int, order: int) -> None:
+        self.list_del(buddy, self.private[buddy])
+
+    def free_counts(self) -> list[int]:
+        return list(self.nr_free)
+
+
+# --- page allocator bugs --------------------------------------------------------------
+
+class MergeAcrossZoneBoundary(ReferenceBuddy):
+    """page_is_buddy without bad_range / page_zone_id: merges with the next zone.
+
+    Frames past nr_pages belong to a neighbouring zone whose free frames carry
+    PG_buddy too; before 2.6.19 ("check the zone of the buddy") a zone not aligned to
+    MAX_ORDER could merge across its end.
+    """
+
+    name = "merge_across_zone_boundary"
+
+    def page_is_buddy(self, buddy, order):
+        if buddy >= self.nr_pages:
+            return True          # the neighbouring zone's free block looks like a buddy
+        return super().page_is_buddy(buddy, order)
+
+    def merge_unlink(self, buddy, order):
+        if buddy < self.nr_pages:
+            super().merge_unlink(buddy, order)
+
+
+class MergeWithoutOrderCheck(ReferenceBuddy):
+    """page_is_buddy tests PG_buddy but not `page_private(buddy) == order`."""
+
+    name = "merge_without_order_check"
+
+    def page_is_buddy(self, buddy, order):
+        return 0 <= buddy < self.nr_pages and buddy in self.private
+
+
+class WrongBuddyIndex(ReferenceBuddy):
+    """The buddy taken as the next block, `page_idx + (1 << order)`, not `^`."""
+
+    name = "wrong_buddy_index"
+
+    def buddy_index(self, page_idx, order):
+        return page_idx + (1 << order)
+
+
+class ExpandReturnsLowerHalf(ReferenceBuddy):
+    """expand() puts the lower half on the free list and hands out the lower half too."""
+
+    name = "expand_returns_lower_half"
+
+    def expand(self, pfn, low, high):
+        while high > low:
+            high -= 1
+            self.list_add(pfn, high)
+        return pfn
+
+
+class MissingNrFreeUpdate(ReferenceBuddy):
+    """A buddy unlinked while merging without `zone->free_area[order].nr_free--`."""
+
+    name = "missing_nr_free_update"
+
+    def merge_unlink(self, buddy, order):
+        del self.free_area[order][buddy]
+        self.rmv_page_order(buddy)
+
+
+class OffByOneTopOrder(ReferenceBuddy):
+    """MAX_ORDER taken as the top order (`<=` for `<`): blocks of 2^MAX_ORDER frames."""
+
+    name = "off_by_one_top_order"
+
+    def nr_areas(self):
+        return self.max_order + 1
+
+    def top_order(self):
+        return self.max_order
+
+    def alloc_pages(self, order):
+        if order > self.max_order:
+            return None
+        saved, self.max_order = self.max_order, self.max_order + 1
+        try:
+            return super().alloc_pages(order)
+        finally:
+            self.max_order = saved
+
+
+class NoCoalescing(ReferenceBuddy):
+    """Frees never merge (a per-CPU list that is never drained back to the buddy)."""
+
+    name = "no_coalescing"
+
+    def free_pages(self, pfn, order):
+        self.list_add(pfn, order)
+
+
+class RmqueueWithoutListDel(ReferenceBuddy):
+    """__rmqueue takes the head block but leaves it linked on the free list."""
+
+    name = "rmqueue_without_list_del"
+
+    def alloc_pages(self, order):
+        if order >= self.max_order:
+            return None
+        for current in range(order, self.nr_areas()):
+            area = self.free_area[current]
+            if area:
+                pfn = self.list_head(area)
+                if current == order:
+                    return pfn        # forgot list_del when no split is needed
+                self.list_del(pfn, current)
+                return self.expand(pfn, order, current)
+        return None
+
+
+class RmqueueNoFallback(ReferenceBuddy):
+    """__rmqueue looks only at free_area[order], never at the larger lists."""
+
+    name = "rmqueue_no_fallback"
+
+    def alloc_pages(self, order):
+        if order >= self.max_order:
+            return None
+        area = self.free_area[order]
+        if not area:
+            return None
+        pfn = self.list_head(area)
+        self.list_del(pfn, order)
+        return pfn
+
+
+class NrFreeCountsFrames(ReferenceBuddy):
+    """nr_free counted in frames, not blocks (free_area[order].nr_free += 1 << order)."""
+
+    name = "nr_free_counts_frames"
+
+    def free_counts(self):
+        return [n << order for order, n in enumerate(self.nr_free)]
+
+
+class MergeStopsOneEarly(ReferenceBuddy):
+    """The merge loop ends at MAX_ORDER - 2: two top-order halves never merge."""
+
+    name = "merge_stops_one_early"
+
+    def free_pages(self, pfn, order):
+        saved, self.max_order = self.max_order, self.max_order - 1
+        try:
+            super().free_pages(pfn, order)
+        finally:
+            self.max_order = saved
+
+
+class SplitWrongOrder(ReferenceBuddy):
+    """expand() records the upper half with the order before halving (`high + 1`)."""
+
+    name = "split_wrong_order"
+
+    def expand(self, pfn, low, high):
+        while high > low:
+            high -= 1
+            size = 1 << high
+            self.free_area[high][pfn + size] = None
+            self.nr_free[high] += 1
+            self.private[pfn + size] = high + 1
+        return pfn
+
+
+# --- legal variants: refine must accept, strict must reject ---------------------------
+
+class UpperHalfPolicy(ReferenceBuddy):
+    """expand() hands out the upper part and keeps the lower halves free: allowed."""
+
+    name = "variant_upper_half"
+
+    def expand(self, pfn, low, high):
+        while high > low:
+            high -= 1
+            self.list_add(pfn, high)
+            pfn += 1 << high
+        return pfn
+
+
+class FifoFreeLists(ReferenceBuddy):
+    """Free lists used first-in first-out (the tail, not the head): allowed."""
+
+    name = "variant_fifo_lists"
+
+    def list_head(self, area):
+        return next(iter(area))
+
+
+class NoIntrospection(ReferenceBuddy):
+    """The reference without free_counts(): only answers are observable."""
+
+    name = "reference-no-introspection"
+    free_counts = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable[[], object]
+    layer: str
+    summary: str
+    modes: tuple[str, ...]          # the modes that must catch it
+
+
+def _entry(cls, modes=("refine", "strict"), layer="page") -> Entry:
+    return Entry(cls.name, cls, layer, (cls.__doc__ or "").strip().splitlines()[0], modes)
+
+
+BUGS: dict[str, Entry] = {e.name: e for e in (
+    _entry(MergeAcrossZoneBoundary),
+    _entry(MergeWithoutOrderCheck),
+    _entry(WrongBuddyIndex),
+    _entry(ExpandReturnsLowerHalf),
+    _entry(MissingNrFreeUpdate),
+    _entry(OffByOneTopOrder),
+    _entry(NoCoalescing),
+    _entry(RmqueueWithoutListDel),
+    _entry(RmqueueNoFallback),
+    _entry(NrFreeCountsFrames),
+    _entry(MergeStopsOneEarly),
+    _entry(SplitWrongOrder),
+)}
+
+# Bug classes of the layers not yet in the model: checked once they land.
+PENDING = {
+    "slab_colour_overflow": "slab colour offset past the slack (colour_within_slack)",
+    "offslab_mgmt_miscount": "off-slab management counted on-slab (slab_accounting)",
+    "kmalloc_class_off_by_one": "kmalloc picks the class below the size (size_class)",
+    "vmalloc_without_guard": "vmalloc areas without the guard page (vm_area_bounds)",
+    "vfree_leaves_ptes": "vfree leaves the area's ptes mapped (page_table_consistency)",
+    "pkmap_count_leak": "kunmap not dropping pkmap_count (pkmap_consistency)",
+}
+
+VARIANTS: dict[str, Entry] = {e.name: e for e in (
+    _entry(UpperHalfPolicy, modes=("strict",)),
+    _entry(FifoFreeLists, modes=("strict",)),
+)}
+
+
+def reference() -> ReferenceBuddy:
+    return ReferenceBuddy()
+
+
+def reference_no_introspection() -> ReferenceBuddy:
+    return NoIntrospection()
+
+
+def _factories():
+    # `kmemspec conform kmemspec.conform.catalogue:<name>` for every entry
+    out = {}
+    for entry in (*BUGS.values(), *VARIANTS.values()):
+        out[entry.name] = entry.factory
+    return out
+
+
+globals().update(_factories())

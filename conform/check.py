@@ -1,0 +1,366 @@
+"""Differential checking of a page allocator against the spec (prose: spec/conformance.md).
+
+`PageChecker` drives an implementation (through a driver from isolate.py) and the
+model side by side, one call at a time, and raises `ConformanceFailure` at the first
+answer the mode does not allow:
+
+* **refine** -- the checks R1..R8 of refine.py against a shadow of the
+  implementation's live blocks: any answer the spec allows is accepted.
+* **strict** -- everything refine requires, and then S1: the same answer as the
+  model's Linux policy (same pfn, NULL at the same calls), S2: free counts equal to
+  the model's /proc/buddyinfo for the zone, after init and after every call.
+
+The calls made so far are kept in `calls`, in the adapter's terms, and turn into a
+model scenario (`scenario_lines`) that replays them with `kmemspec run`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from ..model.profiles import DEFAULT_PROFILE, get_profile
+from .adapter import FLAT_BASE, ModelPageAllocator, flat_boot_line
+from .isolate import AdapterFault, AdapterRaised
+from .refine import Shadow, canonical_counts, check_alloc, check_counts
+
+__all__ = ["MODES", "Handle", "Divergence", "ConformanceFailure", "PageChecker"]
+
+MODES = ("strict", "refine")
+
+
+@dataclass(eq=False)
+class Handle:
+    """A block handed out by the implementation (and the model's answer to the same call)."""
+
+    name: str
+    order: int
+    pfn: int                      # the implementation's pfn
+    model_pfn: int | None         # the model's pfn for the same call (None: NULL there)
+
+    def __repr__(self):
+        return self.name
+
+
+@dataclass
+class Divergence:
+    step: int                     # index into calls (0 is init)
+    op: str
+    args: dict
+    reason: str                   # which rule, in words
+    expected: object              # what the mode allows (text or value)
+    actual: object                # what the implementation did
+    mode: str
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "op": self.op, "args": self.args, "rule": self.reason,
+                "expected": self.expected, "actual": self.actual, "mode": self.mode}
+
+
+class ConformanceFailure(AssertionError):
+    """The implementation's answer is not allowed; carries the divergence and the calls."""
+
+    def __init__(self, divergence: Divergence, calls: list[dict], nr_pages: int,
+                 profile: str):
+        self.divergence = divergence
+        self.calls = [dict(c) for c in calls]
+        self.nr_pages = nr_pages
+        self.profile = profile
+        super().__init__(f"step {divergence.step} {divergence.op}: {divergence.reason}")
+
+
+def _show(value) -> str:
+    return "NULL" if value is None else str(value)
+
+
+class PageChecker:
+    """One run: init, then alloc/free calls, each checked as it happens."""
+
+    def __init__(self, driver, mode: str = "refine", *, profile: str = DEFAULT_PROFILE,
+                 check_free_counts: bool = True):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.driver = driver
+        self.mode = mode
+        self.profile = profile
+        self.max_order = get_profile(profile).MAX_ORDER
+        self.check_free_counts = check_free_counts
+        self.model = ModelPageAllocator(profile)
+        self.calls: list[dict] = []
+        self.nr_pages = 0
+        self.shadow: Shadow | None = None
+        self.counts = False
+        self._names = 0
+
+    # --- helpers -----------------------------------------------------------------
+    def _fail(self, op: str, args: dict, reason: str, expected, actual):
+        div = Divergence(len(self.calls) - 1, op, args, reason, expected, actual, self.mode)
+        raise ConformanceFailure(div, self.calls, self.nr_pages, self.profile)
+
+    def _call(self, op: str, args: dict, method: str, *argv):
+        try:
+            return self.driver.call(method, *argv)
+        except AdapterRaised as exc:
+            self._fail(op, args, f"the implementation {exc}", "an answer", str(exc))
+        except AdapterFault as exc:
+            self._fail(op, args, f"the implementation {exc}", "an answer", str(exc))
+
+    def _check_counts(self, op: str, args: dict) -> None:
+        if not self.counts:
+            return
+        got = self._call(op, args, "free_counts")
+        reason = check_counts(self.shadow, got)
+        if reason is None and self.mode == "strict":
+            want = self.model.free_counts()
+            if list(got) != want:
+                reason = f"S2: nr_free per order is {list(got)}; the model has {want}"
+        if reason is not None:
+            want = (self.model.free_counts() if self.mode == "strict"
+                    else canonical_counts(self.shadow))
+            self._fail(op, args, reason, {"free_counts": want}, {"free_counts": got})
+
+    # --- the calls -----------------------------------------------------------------
+    def start(self, nr_pages: int) -> None:
+        """Make a fresh implementation and init it with nr_pages frames."""
+        self.nr_pages = nr_pages
+        self.shadow = Shadow(nr_pages, self.max_order)
+        self.calls = [{"op": "init", "nr_pages": nr_pages, "max_order": self.max_order}]
+        self._names = 0
+        args = {"nr_pages": nr_pages, "max_order": self.max_order}
+        try:
+            info = self.driver.reset()
+        except AdapterFault as exc:
+            self._fail("init", args, f"the implementation {exc} while being created",
+                       "an adapter", str(exc))
+        if "page" not in info["parts"]:
+            raise ValueError(f"{info['name']} implements no page allocator "
+                             "(init, alloc_pages, free_pages)")
+        self.counts = self.check_free_counts and "free_counts" in info["optional"]
+        self.model.init(nr_pages, self.max_order)
+        self._call("init", args, "init", nr_pages, self.max_order)
+        self._check_counts("init", args)
+
+    def alloc(self, order: int) -> Handle | None:
+        self._names += 1
+        name = f"b{self._names}"
+        args = {"order": order}
+        self.calls.append({"op": "alloc_pages", "order": order, "as": name})
+        ret = self._call("alloc_pages", args, "alloc_pages", order)
+        want = self.model.alloc_pages(order)
+        self.calls[-1]["ret"] = ret
+        self.calls[-1]["model_ret"] = want
+        reason = check_alloc(self.shadow, order, ret)
+        if reason is not None:
+            expected = ("NULL" if order >= self.max_order else
+                        "an aligned free block inside the frames, or NULL only if none exists")
+            if self.mode == "strict":
+                expected = want
+            self._fail("alloc_pages", args, reason, expected, ret)
+        if self.mode == "strict" and ret != want:
+            self._fail("alloc_pages", args, f"S1: the Linux policy (model) returns "
+                       f"{_show(want)}, the implementation {_show(ret)}", want, ret)
+        if ret is None:
+            if want is not None:          # refine: the model got a block the impl did not
+                self.model.free_pages(want, order)
+            return None
+        self.shadow.add(ret, order)
+        self._check_counts("alloc_pages", args)
+        return Handle(name, order, ret, want)
+
+    def free(self, handle: Handle) -> None:
+        args = {"pfn": handle.pfn, "order": handle.order}
+        self.calls.append({"op": "free_pages", "block": handle.name, "pfn": handle.pfn,
+                           "order": handle.order})
+        self._call("free_pages", args, "free_pages", handle.pfn, handle.order)
+        self.shadow.remove(handle.pfn)
+        if handle.model_pfn is not None:
+            self.model.free_pages(handle.model_pfn, handle.order)
+        self._check_counts("free_pages", args)
+
+
+# --- turning a run into a scenario -----------------------------------------------------
+
+def scenario_lines(calls: list[dict], *, profile: str = DEFAULT_PROFILE,
+                   failing_step: int | None = None, actual=None) -> list[str]:
+    """The calls as a model scenario (JSON Lines), replayable with `kmemspec run`.
+
+    Each allocation expects the model's answer; the failing step carries a comment
+    with what the implementation did. Adapter pfn p is model pfn FLAT_BASE + p.
+    """
+    init = calls[0]
+    lines = [f"# kmemspec conform: flat machine, implementation frame p = model pfn "
+             f"{FLAT_BASE} + p", json.dumps(flat_boot_line(init["nr_pages"], profile))]
+    model_of: dict[str, int | None] = {}
+    for index, call in enumerate(calls[1:], start=1):
+        if index == failing_step:
+            lines.append(f"# step {index}: the implementation diverges here: "
+                         f"{json.dumps(actual)}")
+        if call["op"] == "alloc_pages":
+            want = call.get("model_ret")
+            model_of[call["as"]] = want
+            line = {"op": "alloc_pages", "gfp": "GFP_KERNEL", "order": call["order"],
+                    "as": call["as"]}
+            if "model_ret" in call:
+                line["expect"] = {"ret": None if want is None else FLAT_BASE + want}
+            lines.append(json.dumps(line))
+        elif call["op"] == "free_pages":
+            name = call["block"]
+            if model_of.get(name) is None:
+                lines.append(f"# free_pages({name}): the model returned NULL for {name}; "
+                             "nothing to free there")
+                continue
+            lines.append(json.dumps({"op": "__free_pages", "page": f"${name}",
+                                     "order": call["order"]}))
+    return lines
+
+
+@dataclass
+class Report:
+    """A divergence with everything needed to look at it again."""
+
+    target: str
+    mode: str
+    failure: ConformanceFailure
+    seconds: float = 0.0
+    examples: int = 0
+    files: dict = field(default_factory=dict)
+
+    @property
+    def divergence(self) -> Divergence:
+        return self.failure.divergence
+
+    @property
+    def nr_calls(self) -> int:
+        """Calls made to the implementation, init included."""
+        return self.divergence.step + 1
+
+    def scenario(self) -> str:
+        div = self.divergence
+        return "\n".join(scenario_lines(self.failure.calls, profile=self.failure.profile,
+                                        failing_step=div.step, actual=div.actual)) + "\n"
+
+    def prefix_scenario(self) -> str:
+        """The scenario up to (not including) the failing call: the state there."""
+        calls = self.failure.calls[:max(1, self.divergence.step)]
+        return "\n".join(scenario_lines(calls, profile=self.failure.profile)) + "\n"
+
+    def calls_text(self) -> list[str]:
+        out = []
+        for index, call in enumerate(self.failure.calls):
+            if call["op"] == "init":
+                text = f"init(nr_pages={call['nr_pages']}, max_order={call['max_order']})"
+            elif call["op"] == "alloc_pages":
+                text = f"{call['as']} = alloc_pages(order={call['order']})"
+                if "ret" in call:
+                    text += f"  -> {_show(call['ret'])}"
+            else:
+                text = f"free_pages({call['block']}: pfn={call['pfn']}, order={call['order']})"
+            mark = "  <-- diverges" if index == self.divergence.step else ""
+            out.append(f"  [{index}] {text}{mark}")
+        return out
+
+    def text(self) -> str:
+        div = self.divergence
+        lines = [f"{self.target}: DIVERGES from the spec ({self.mode} mode) "
+                 f"after {self.nr_calls} calls",
+                 *self.calls_text(),
+                 f"  rule:     {div.reason}",
+                 f"  expected: {_show(div.expected)}",
+                 f"  actual:   {_show(div.actual)}"]
+        for kind, path in self.files.items():
+            lines.append(f"  {kind}: {path}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {"target": self.target, "mode": self.mode, "result": "diverges",
+                "calls": self.failure.calls, "nr_calls": self.nr_calls,
+                "divergence": self.divergence.to_json(), "seconds": round(self.seconds, 3),
+                "examples": self.examples, "files": self.files}
+
+
+# --- minimising a counterexample --------------------------------------------------------
+
+def _ops_of(calls: list[dict], upto: int) -> list[tuple]:
+    ops = []
+    for call in calls[1:upto + 1]:
+        if call["op"] == "alloc_pages":
+            ops.append(("alloc", call["order"], call["as"]))
+        elif call["op"] == "free_pages":
+            ops.append(("free", call["block"]))
+    return ops
+
+
+def replay(driver, mode: str, profile: str, nr_pages: int, ops: list[tuple],
+           check_free_counts: bool = True) -> ConformanceFailure | None:
+    """Run a call sequence again on a fresh implementation; the failure, or None.
+
+    A free whose block was not handed out this time (NULL, or its alloc removed) is
+    skipped, so any subsequence of a run is itself a valid run.
+    """
+    checker = PageChecker(driver, mode, profile=profile, check_free_counts=check_free_counts)
+    handles: dict[str, Handle | None] = {}
+    try:
+        checker.start(nr_pages)
+        for op in ops:
+            if op[0] == "alloc":
+                handle = checker.alloc(op[1])
+                handles[op[2]] = handle
+            else:
+                handle = handles.pop(op[1], None)
+                if handle is not None:
+                    checker.free(handle)
+    except ConformanceFailure as failure:
+        return failure
+    return None
+
+
+def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
+             check_free_counts: bool = True, budget: int = 400) -> ConformanceFailure:
+    """Shrink a failing run further, greedily: drop calls, smaller machines, lower orders.
+
+    Hypothesis' stateful shrinking can stop early on long runs (hypothesis #3825);
+    this deterministic pass makes the reported sequence small whatever it found.
+    """
+    best = failure
+    tries = 0
+
+    def attempt(nr_pages, ops):
+        nonlocal tries
+        tries += 1
+        return replay(driver, mode, best.profile, nr_pages, ops, check_free_counts)
+
+    changed = True
+    while changed and tries < budget:
+        changed = False
+        ops = _ops_of(best.calls, best.divergence.step)
+        # fewer calls: drop one call (an alloc together with its frees)
+        for i in reversed(range(len(ops))):
+            if tries >= budget:
+                break
+            victim = ops[i]
+            candidate = [op for j, op in enumerate(ops) if j != i and not (
+                victim[0] == "alloc" and op[0] == "free" and op[1] == victim[2])]
+            found = attempt(best.nr_pages, candidate)
+            if found is not None and found.divergence.step <= best.divergence.step:
+                best, changed = found, True
+                break
+        if changed:
+            continue
+        # a smaller machine
+        for size in sorted(s for s in sizes if s < best.nr_pages):
+            found = attempt(size, ops)
+            if found is not None and found.divergence.step <= best.divergence.step:
+                best, changed = found, True
+                break
+        if changed:
+            continue
+        # lower orders
+        for i, op in enumerate(ops):
+            if op[0] == "alloc" and op[1] > 0:
+                candidate = list(ops)
+                candidate[i] = ("alloc", op[1] - 1, op[2])
+                found = attempt(best.nr_pages, candidate)
+                if found is not None and found.divergence.step <= best.divergence.step:
+                    best, changed = found, True
+                    break
+    return best

@@ -1,0 +1,200 @@
+"""Run an implementation where its crashes and hangs cannot take the checker down.
+
+`IsolatedDriver` keeps the adapter in a child process and talks to it over a pipe,
+one call at a time, each with a time limit. A child that dies is reported as
+`AdapterCrashed` (with the signal), one that does not answer in time is killed and
+reported as `AdapterHung`; the next `reset()` starts a fresh child. `InProcessDriver`
+has the same interface without the protection, for fast runs of trusted Python code.
+
+Both turn an exception raised by the adapter into `AdapterRaised`, keeping its type,
+message and `rule` (the model's KernelBug names the rule it enforced).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal as _signal
+from typing import Any, Callable
+
+from .adapter import parts_of
+
+__all__ = ["AdapterFault", "AdapterCrashed", "AdapterHung", "AdapterRaised",
+           "InProcessDriver", "IsolatedDriver", "make_driver"]
+
+_OPTIONAL = ("free_counts",)
+
+
+class AdapterFault(Exception):
+    """The implementation misbehaved as a program (not as an allocator)."""
+
+
+class AdapterCrashed(AdapterFault):
+    def __init__(self, exitcode: int | None):
+        self.exitcode = exitcode
+        if exitcode is not None and exitcode < 0:
+            try:
+                name = _signal.Signals(-exitcode).name
+            except ValueError:
+                name = "unknown"
+            text = f"crashed (signal {-exitcode}, {name})"
+        else:
+            text = f"crashed (exit status {exitcode})"
+        super().__init__(text)
+
+
+class AdapterHung(AdapterFault):
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(f"hung (> {seconds:g} s)")
+
+
+class AdapterRaised(AdapterFault):
+    def __init__(self, kind: str, message: str, rule: str | None):
+        self.kind, self.message, self.rule = kind, message, rule
+        super().__init__(f"raised {kind}: {message}")
+
+
+def _describe(adapter) -> dict:
+    return {"parts": parts_of(adapter),
+            "optional": [m for m in _OPTIONAL if callable(getattr(adapter, m, None))],
+            "detects_misuse": bool(getattr(adapter, "detects_misuse", False)),
+            "name": getattr(adapter, "name", type(adapter).__name__)}
+
+
+def _raised(exc: BaseException) -> tuple:
+    rule = getattr(exc, "rule", None)
+    return (type(exc).__name__, str(exc), rule if isinstance(rule, str) else None)
+
+
+class InProcessDriver:
+    """Call the adapter directly (no crash or hang protection)."""
+
+    isolated = False
+
+    def __init__(self, factory: Callable[[], Any], timeout: float = 0.0):
+        self.factory = factory
+        self.adapter = None
+        self.info: dict = {}
+
+    def reset(self) -> dict:
+        try:
+            self.adapter = self.factory()
+        except Exception as exc:
+            raise AdapterRaised(*_raised(exc)) from None
+        self.info = _describe(self.adapter)
+        return self.info
+
+    def call(self, method: str, *args):
+        try:
+            return getattr(self.adapter, method)(*args)
+        except Exception as exc:
+            raise AdapterRaised(*_raised(exc)) from None
+
+    def close(self) -> None:
+        self.adapter = None
+
+
+def _serve(conn, factory) -> None:
+    """The child's loop: make adapters and answer calls until told to stop."""
+    adapter = None
+    while True:
+        try:
+            cmd, payload = conn.recv()
+        except EOFError:
+            return
+        if cmd == "exit":
+            return
+        try:
+            if cmd == "new":
+                adapter = factory()
+                conn.send(("ok", _describe(adapter)))
+            else:
+                method, args = payload
+                conn.send(("ok", getattr(adapter, method)(*args)))
+        except Exception as exc:
+            conn.send(("raised", _raised(exc)))
+
+
+class IsolatedDriver:
+    """The adapter in a child process; every call has a time limit."""
+
+    isolated = True
+
+    def __init__(self, factory: Callable[[], Any], timeout: float = 2.0):
+        self.factory = factory
+        self.timeout = timeout
+        self.process = None
+        self.conn = None
+        self.info: dict = {}
+        # fork keeps any callable usable as a factory (closures, lambdas); the child
+        # only runs the adapter, so the parent's threads do not matter to it.
+        methods = multiprocessing.get_all_start_methods()
+        self._ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self.process = self._ctx.Process(target=_serve, args=(child, self.factory), daemon=True)
+        self.process.start()
+        child.close()
+        self.conn = parent
+
+    def _kill(self) -> None:
+        if self.process is not None:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(5)
+            self.process = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _ask(self, cmd: str, payload, timeout: float):
+        try:
+            self.conn.send((cmd, payload))
+            ready = self.conn.poll(timeout)
+            if not ready:
+                self._kill()
+                raise AdapterHung(timeout)
+            status, value = self.conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+            proc = self.process
+            if proc is not None:
+                proc.join(5)
+            code = proc.exitcode if proc is not None else None
+            self._kill()
+            raise AdapterCrashed(code) from None
+        if status == "raised":
+            raise AdapterRaised(*value)
+        return value
+
+    def reset(self) -> dict:
+        if self.process is None or not self.process.is_alive():
+            self._kill()
+            self._start()
+        # Making the adapter may load a library: allow more than one call's time.
+        self.info = self._ask("new", None, max(self.timeout, 10.0))
+        return self.info
+
+    def call(self, method: str, *args):
+        if self.process is None:
+            raise AdapterCrashed(None)
+        return self._ask("call", (method, args), self.timeout)
+
+    def close(self) -> None:
+        if self.conn is not None and self.process is not None and self.process.is_alive():
+            try:
+                self.conn.send(("exit", None))
+                self.process.join(1)
+            except OSError:
+                pass
+        self._kill()
+
+    def __del__(self):
+        try:
+            self._kill()
+        except Exception:
+            pass
+
+
+def make_driver(factory, *, isolate: bool = True, timeout: float = 2.0):
+    return (IsolatedDriver if isolate else InProcessDriver)(factory, timeout)

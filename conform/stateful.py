@@ -1,0 +1,149 @@
+"""A reusable Hypothesis state machine that checks a page allocator against the spec.
+
+After zarr-python's `zarr.testing.stateful`: the machine takes the implementation as a
+parameter, so a user's test file is a few lines::
+
+    from kmemspec.conform.stateful import PageAllocatorMachine
+
+    class MyAllocatorMachine(PageAllocatorMachine):
+        factory = MyAllocator          # a callable returning a fresh adapter
+        mode = "refine"                # or "strict"
+
+    TestMyAllocator = MyAllocatorMachine.TestCase
+
+`check_conformance()` runs the same machine outside pytest (the `kmemspec conform`
+command uses it) and returns a `Report` with the shrunk call sequence, or None.
+"""
+
+from __future__ import annotations
+
+import time
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, initialize,
+                                 multiple, rule, run_state_machine_as_test)
+
+from ..model.profiles import DEFAULT_PROFILE, get_profile
+from .check import ConformanceFailure, PageChecker, Report, minimise
+from .isolate import make_driver
+
+__all__ = ["PageAllocatorMachine", "NR_PAGES", "check_conformance", "machine_for"]
+
+# Machine sizes: small ones first (Hypothesis shrinks towards the first), then sizes
+# that reach the top order (1024 frames) and one beyond it (2048), and sizes that are
+# not a power of two so that the end of the zone cuts a buddy pair.
+NR_PAGES = (16, 12, 4, 1, 7, 40, 1024, 1536, 2048, 2051)
+
+
+class PageAllocatorMachine(RuleBasedStateMachine):
+    """alloc_pages / free_pages on an implementation, checked at every step.
+
+    Class attributes a subclass sets: `factory` (required), `mode` ("refine" or
+    "strict"), `isolate` (run the implementation in a child process, default True),
+    `timeout` (seconds per call), `nr_pages` (a strategy), `profile`.
+    """
+
+    factory = None
+    mode = "refine"
+    isolate = True
+    timeout = 2.0
+    profile = DEFAULT_PROFILE
+    nr_pages = st.sampled_from(NR_PAGES)
+    check_free_counts = True
+    # Set by a failing run: the last (after shrinking, the minimal) failure.
+    last_failure: ConformanceFailure | None = None
+
+    blocks = Bundle("blocks")
+
+    def __init__(self):
+        super().__init__()
+        cls = type(self)
+        if cls.factory is None:
+            raise TypeError(f"{cls.__name__}.factory is not set: give the adapter factory")
+        driver = cls.__dict__.get("_driver")
+        if driver is None:
+            # One child process per machine class, reused across examples: each
+            # example makes a fresh adapter in it (a crash or hang restarts it).
+            driver = make_driver(cls.factory, isolate=cls.isolate, timeout=cls.timeout)
+            cls._driver = driver
+        self.checker = PageChecker(driver, cls.mode, profile=cls.profile,
+                                   check_free_counts=cls.check_free_counts)
+
+    def _checked(self, call, *args):
+        try:
+            return call(*args)
+        except ConformanceFailure as failure:
+            type(self).last_failure = failure
+            raise
+
+    @initialize(data=st.data())
+    def init(self, data):
+        nr_pages = data.draw(type(self).nr_pages, label="nr_pages")
+        self._checked(self.checker.start, nr_pages)
+
+    @rule(target=blocks, order=st.integers(0, get_profile(DEFAULT_PROFILE).MAX_ORDER))
+    def alloc_pages(self, order):
+        handle = self._checked(self.checker.alloc, order)
+        return multiple() if handle is None else handle
+
+    @rule(block=consumes(blocks))
+    def free_pages(self, block):
+        self._checked(self.checker.free, block)
+
+    @classmethod
+    def close(cls) -> None:
+        driver = cls.__dict__.get("_driver")
+        if driver is not None:
+            driver.close()
+            cls._driver = None
+
+
+PageAllocatorMachine.TestCase.settings = settings(
+    max_examples=100, stateful_step_count=20, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
+                timeout: float = 2.0, name: str = "Target") -> type[PageAllocatorMachine]:
+    """A fresh PageAllocatorMachine subclass for one implementation."""
+    attrs = {"factory": staticmethod(factory) if not isinstance(factory, type) else factory,
+             "mode": mode, "isolate": isolate, "timeout": timeout, "last_failure": None,
+             "_driver": None}
+    safe = "".join(c if c.isalnum() else "_" for c in name)
+    return type(f"{safe}Machine", (PageAllocatorMachine,), attrs)
+
+
+def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
+                      seed: int | None = None, isolate: bool = True, timeout: float = 2.0,
+                      name: str = "target", step_count: int = 20) -> Report | None:
+    """Run the machine on one implementation: a Report of the minimal divergence, or None."""
+    machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name)
+    if seed is not None:
+        hypothesis_seed(seed)(machine)
+    config = settings(max_examples=max_examples, stateful_step_count=step_count,
+                      deadline=None, database=None, derandomize=seed is None,
+                      phases=[Phase.generate, Phase.shrink], print_blob=False,
+                      suppress_health_check=list(HealthCheck))
+    started = time.perf_counter()
+    try:
+        run_state_machine_as_test(machine, settings=config)
+    except ConformanceFailure:
+        pass
+    except Exception as exc:       # Hypothesis wraps a flaky failure; keep what we saw
+        if machine.last_failure is None:
+            raise
+        _ = exc
+    else:
+        machine.close()
+        return None
+    failure = machine.last_failure
+    if failure is None:
+        machine.close()
+        return None
+    try:
+        failure = minimise(failure, machine._driver, mode, sizes=NR_PAGES)
+    finally:
+        machine.close()
+    return Report(name, mode, failure, seconds=time.perf_counter() - started)
