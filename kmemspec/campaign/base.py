@@ -34,6 +34,8 @@ def snapshot(machine) -> bytes:
 class ModelMachine(RuleBasedStateMachine):
     """Boot a small machine; check every invariant after every step."""
 
+    checks_run = 0      # catalogue checks done by all instances (for campaign reports)
+
     def __init__(self):
         super().__init__()
         self.machine = None
@@ -67,5 +69,6 @@ class ModelMachine(RuleBasedStateMachine):
         if self.machine is None:
             return
         found = check_all(self.machine)
+        ModelMachine.checks_run += 1
         broken = {name: v for name, v in found.items() if v}
         assert not broken, broken

@@ -1,0 +1,61 @@
+"""`kmemspec verify`: the main job -- run every check, print invariant x method."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from .verify import BUDGETS, METHODS, verify
+
+
+def _table(rows) -> str:
+    methods = list(dict.fromkeys(r.method for r in rows))
+    names = list(dict.fromkeys(r.invariant for r in rows))
+    cell = {(r.invariant, r.method): r for r in rows}
+    width = max(len(n) for n in names) + 2
+    head = "invariant".ljust(width) + "".join(m.ljust(24) for m in methods)
+    lines = [head, "-" * len(head)]
+    for name in names:
+        parts = []
+        for m in methods:
+            r = cell.get((name, m))
+            parts.append((f"{r.status} ({r.seconds:.1f}s)" if r else "-").ljust(24))
+        lines.append(name.ljust(width) + "".join(parts))
+    scopes = {}
+    for r in rows:
+        scopes.setdefault(r.method, set()).add(r.scope)
+    lines.append("")
+    for m, s in scopes.items():
+        lines.append(f"{m}: {'; '.join(sorted(x for x in s if x))}")
+    return "\n".join(lines)
+
+
+@click.command("verify")
+@click.option("--budget", type=click.Choice(BUDGETS), default="quick", show_default=True,
+              help="How hard to look: quick (CI, < 2 min), standard, thorough.")
+@click.option("--method", "methods", multiple=True, type=click.Choice(list(METHODS)),
+              help="Run only these methods (repeatable).")
+@click.option("--no-shrink", is_flag=True,
+              help="Report the first counterexample found, without minimising it.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(budget: str, methods: tuple[str, ...], no_shrink: bool, as_json: bool) -> None:
+    """Run proofs, contracts and stateful campaigns; exit 0 only if everything holds."""
+    start = time.perf_counter()
+    show = None if as_json else (lambda name: click.echo(f"running {name} ...", err=True))
+    rows = verify(budget, list(methods) or None, progress=show, shrink=not no_shrink)
+    ok = all(r.ok for r in rows)
+    if as_json:
+        click.echo(json.dumps({"budget": budget, "ok": ok,
+                               "seconds": round(time.perf_counter() - start, 2),
+                               "rows": [r.to_json() for r in rows]}, indent=1))
+    else:
+        click.echo(_table(rows))
+        for r in rows:
+            if not r.ok:
+                click.echo(f"\n{r.method} {r.invariant}: {r.status}\n{r.detail}")
+        click.echo(f"\n{'ALL HOLD' if ok else 'FAILED'} in {time.perf_counter() - start:.1f} s "
+                   f"(budget {budget})")
+    sys.exit(0 if ok else 1)

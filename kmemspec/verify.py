@@ -1,0 +1,87 @@
+"""`kmemspec verify`: every check that exists, as a table invariant x method.
+
+Methods, each a function `(budget) -> list[Row]`:
+- Hypothesis: the whole-model stateful campaign (every layer's rules, valid and
+  invalid calls, the whole catalogue after every step). Finds bugs; proves nothing.
+- Z3: the inductive proof obligations, one per (invariant, operation). "proved".
+- CrossHair: contracts on the small pure functions. Finds bugs; proves nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+BUDGETS = ("quick", "standard", "thorough")
+
+# Hypothesis campaign sizes: (examples, steps per example)
+CAMPAIGN = {"quick": (60, 25), "standard": (400, 40), "thorough": (3000, 80)}
+
+
+@dataclass
+class Row:
+    invariant: str          # catalogue name, or "*" when a method covers all at once
+    method: str             # "Z3", "Hypothesis", "CrossHair"
+    status: str             # "proved" / "held" / "no counterexample" / "refuted" / "broken" / "error"
+    seconds: float
+    scope: str = ""         # what was covered: proof scope, examples x steps, contracts
+    detail: str = ""        # counterexample or error text when not ok
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("proved", "held", "no counterexample")
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+
+def campaign_rows(budget: str, shrink: bool = True) -> list[Row]:
+    """Run the stateful campaign; one row per invariant it checked after every step."""
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from .campaign.base import ModelMachine
+    from .campaign.whole import WholeModelMachine
+    from .spec import invariant_names
+
+    examples, steps = CAMPAIGN[budget]
+    start = time.perf_counter()
+    checks_before = ModelMachine.checks_run
+    failure = ""
+    try:
+        run_state_machine_as_test(WholeModelMachine, settings=settings(
+            max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
+            suppress_health_check=list(HealthCheck), print_blob=False,
+            phases=list(Phase) if shrink else [Phase.explicit, Phase.generate]))
+    except Exception as exc:     # the campaign's verdict: any failure is a finding
+        failure = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
+    checks = ModelMachine.checks_run - checks_before
+    scope = f"{examples} runs of up to {steps} steps, catalogue checked {checks} times"
+    rows = []
+    for name in invariant_names():
+        broken = failure and f"'{name}'" in failure
+        rows.append(Row(name, "Hypothesis", "broken" if broken else "held", seconds, scope,
+                        failure if broken else ""))
+    if failure and not any(r.status == "broken" for r in rows):
+        # a rule's own check failed (policy, misuse detection, state unchanged)
+        rows.append(Row("*", "Hypothesis", "broken", seconds, scope, failure))
+    return rows
+
+
+METHODS: dict[str, Callable[..., list[Row]]] = {
+    "Hypothesis": campaign_rows,
+}
+
+
+def verify(budget: str = "quick", methods: list[str] | None = None,
+           progress: Callable[[str], None] | None = None, shrink: bool = True) -> list[Row]:
+    rows: list[Row] = []
+    for name, method in METHODS.items():
+        if methods and name not in methods:
+            continue
+        if progress:
+            progress(name)
+        rows.extend(method(budget, shrink=shrink))
+    return rows
