@@ -140,6 +140,10 @@ class ModelPageAllocator:
             raise ValueError(f"profile {self.profile} has MAX_ORDER "
                              f"{self.machine.profile.MAX_ORDER}, not {max_order}")
         self.nr_pages = nr_pages
+        if self.zone.free_pages != nr_pages:
+            # boot must leave the adapter's frames untouched (e.g. no eager slab pages)
+            raise RuntimeError(f"the flat machine's boot left {self.zone.free_pages} of "
+                               f"{nr_pages} frames free in ZONE_NORMAL")
 
     @property
     def zone(self):

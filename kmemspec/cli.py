@@ -19,6 +19,9 @@ COMMAND_MODULES = (
     "verify",
     "record",
     "trace",
+    "conform",
+    "vectors",
+    "render",
 )
 
 

@@ -1,0 +1,74 @@
+/*
+ * kms.h -- the C ABI through which kmemspec checks an allocator (ABI version 1).
+ *
+ * Build your allocator (C, Rust with #[no_mangle] extern "C", ...) as a shared
+ * library exporting these symbols, then:
+ *
+ *     kmemspec conform ./libmyalloc.so --mode refine
+ *
+ * The checker loads the library with ctypes in a child process: a crash is reported
+ * as "crashed (signal N)", a call that does not return within the time limit as
+ * "hung (> T s)"; neither stops the checker. What each mode requires of the answers
+ * is spelled out in spec/conformance.md.
+ *
+ * Only the page allocator part is required. Symbols of the other parts are looked up
+ * by name; a missing symbol means "this part is not implemented".
+ */
+#ifndef KMS_H
+#define KMS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KMS_ABI_VERSION 1
+
+/* Optional. Returns KMS_ABI_VERSION; when absent, version 1 is assumed. */
+int kms_abi_version(void);
+
+/* ---- page allocator (required) -------------------------------------------------
+ *
+ * kms_init: discard all previous state and manage frames 0 .. nr_pages-1, all free,
+ *   as one zone. Orders 0 .. max_order-1 are valid (max_order is the kernel's
+ *   MAX_ORDER: 11 for Linux 2.6 i386, so the largest block is 1024 frames).
+ *   Called again before every test sequence. Returns 0, or nonzero if it cannot
+ *   manage that many frames (reported as a failure of init).
+ *   nr_pages is at most 65536.
+ *
+ * kms_alloc_pages: 2^order contiguous frames; returns the first pfn, or -1 for NULL.
+ *   Called with any order 0 .. max_order (one beyond the top: must return -1).
+ *
+ * kms_free_pages: give back the block at pfn returned by kms_alloc_pages(order).
+ *   Returns 0. The checker only frees live blocks with their own order; an
+ *   implementation that detects misuse (used by test vectors only) returns nonzero.
+ */
+int  kms_init(unsigned long nr_pages, unsigned int max_order);
+long kms_alloc_pages(unsigned int order);
+int  kms_free_pages(unsigned long pfn, unsigned int order);
+
+/* ---- page allocator introspection (optional, recommended) ------------------------
+ *
+ * kms_free_counts: nr_free per order -- the number of free *blocks* (not frames) of
+ *   each order, as /proc/buddyinfo shows. Fills counts[0 .. min(n, capacity)-1] and
+ *   returns n, the number of orders the allocator has (normally max_order).
+ *   When offered, refine mode checks that free frames are completely merged.
+ */
+int  kms_free_counts(unsigned long *counts, unsigned int capacity);
+
+/* ---- object allocator (optional; checked once the model's slab layer lands) ------
+ *
+ * Addresses are opaque nonzero integers; 0 is NULL. kms_kfree(0) is a no-op.
+ */
+unsigned long kms_kmalloc(unsigned long size);
+int  kms_kfree(unsigned long addr);
+
+/* ---- virtual area allocator (optional; checked once the vmalloc layer lands) -----
+ */
+unsigned long kms_vmalloc(unsigned long size);
+int  kms_vfree(unsigned long addr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KMS_H */

@@ -1,0 +1,248 @@
+"""SVG pictures of a machine state: frames coloured by role, blocks, vm areas.
+
+`render_svg(machine)` draws mem_map as a grid (one cell per frame, or per 2^k frames on
+a large machine: the cell shows the role most of its frames have), with free blocks
+shaded by order and outlined, allocated blocks outlined, and a legend with
+/proc/buddyinfo per zone. When the machine has vmalloc state (model/vmalloc.py), a
+strip below shows the vmalloc range with each area and its guard page. Plain SVG 1.1,
+no dependency; <title> elements give pfn ranges on hover.
+
+Used by `kmemspec render`, `kmemspec run --svg` and the conformance reports.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from ..model import page_alloc
+from ..model.mem_map import NO_ZONE, PG_reserved, PG_slab
+from ..spec.buddy import free_blocks
+
+__all__ = ["render_svg", "ROLE_COLOURS"]
+
+# role codes in the per-frame map
+NOZONE, RESERVED, FREE, ALLOCATED, SLAB, VMALLOC = range(6)
+ROLE_NAMES = {NOZONE: "in no zone (iomem)", RESERVED: "reserved", FREE: "free",
+              ALLOCATED: "allocated", SLAB: "slab", VMALLOC: "vmalloc page"}
+ROLE_COLOURS = {NOZONE: "#e0e0e0", RESERVED: "#555555", ALLOCATED: "#e8a33d",
+                SLAB: "#8e6bbf", VMALLOC: "#3d8fe8"}
+# free blocks: light (order 0) to dark (top order) green
+FREE_SHADES = ["#d9f2d0", "#c4eab6", "#ace09a", "#93d47e", "#7ac764", "#62b94c",
+               "#4daa39", "#3c9a2b", "#2e8720", "#237318", "#1a5f12", "#134c0d"]
+
+COLS = 64
+CELL = 11
+MAX_CELLS = 64 * 64
+MARGIN = 10
+
+
+def _free_shade(order: int) -> str:
+    return FREE_SHADES[min(order, len(FREE_SHADES) - 1)]
+
+
+def _frame_roles(machine, start: int, end: int) -> tuple[bytearray, bytearray]:
+    """Per-frame role codes and free-block orders for frames [start, end)."""
+    mem_map = machine.mem_map
+    n = end - start
+    roles = bytearray(n)                      # NOZONE
+    orders = bytearray(n)
+    flags = mem_map.flags
+    zone_id = mem_map.zone_id
+    for i in range(n):
+        pfn = start + i
+        if flags[pfn] & PG_reserved:
+            roles[i] = RESERVED
+        elif zone_id[pfn] != NO_ZONE:
+            roles[i] = ALLOCATED            # until a free block or a finer role claims it
+    for _, head, order in free_blocks(machine):
+        a, b = max(head, start), min(head + (1 << order), end)
+        if a < b:
+            roles[a - start:b - start] = bytes([FREE]) * (b - a)
+            orders[a - start:b - start] = bytes([order]) * (b - a)
+    vm_owner = getattr(machine, "vmalloc_owner", {})
+    for pfn in vm_owner:
+        if start <= pfn < end:
+            roles[pfn - start] = VMALLOC
+    for i in range(n):
+        if flags[start + i] & PG_slab:
+            roles[i] = SLAB
+    return roles, orders
+
+
+def _cell_colour(roles, orders, a: int, b: int) -> tuple[str, str]:
+    """The colour and a description of a cell covering frames [a, b) of the window."""
+    span = roles[a:b]
+    if b - a == 1:
+        role = span[0]
+    else:
+        role = max(set(span), key=span.count)
+    if role == FREE:
+        order = orders[a + span.index(FREE)]
+        return _free_shade(order), f"free (order {order} block)"
+    return ROLE_COLOURS[role], ROLE_NAMES[role]
+
+
+def render_svg(machine, *, start: int | None = None, end: int | None = None,
+               title: str | None = None, highlights=()) -> str:
+    """An SVG document of the machine's frames [start, end) (default: all of mem_map).
+
+    `highlights`: (first pfn, number of frames, colour, label) outlines drawn on top,
+    e.g. the block an implementation returned and the one the model would.
+    """
+    start = 0 if start is None else max(0, start)
+    end = machine.nr_pages if end is None else min(end, machine.nr_pages)
+    if end <= start:
+        raise ValueError(f"empty pfn window [{start}, {end})")
+    n = end - start
+    per_cell = 1
+    while -(-n // per_cell) > MAX_CELLS:
+        per_cell *= 2
+    cells = -(-n // per_cell)
+    rows = -(-cells // COLS)
+    roles, orders = _frame_roles(machine, start, end)
+
+    width = MARGIN * 2 + COLS * CELL + 260
+    grid_top = MARGIN + 34
+    out: list[str] = []
+    add = out.append
+
+    def xy(pfn: int) -> tuple[int, int]:
+        cell = (pfn - start) // per_cell
+        return MARGIN + (cell % COLS) * CELL, grid_top + (cell // COLS) * CELL
+
+    def outline(first: int, count: int, colour: str, width_px: float, label: str) -> None:
+        """Rectangles around frames [first, first+count), one per grid row they cross."""
+        a, b = max(first, start), min(first + count, end)
+        if a >= b:
+            return
+        c0, c1 = (a - start) // per_cell, (b - 1 - start) // per_cell
+        row = c0 // COLS
+        while row <= c1 // COLS:
+            lo, hi = max(c0, row * COLS), min(c1, row * COLS + COLS - 1)
+            x = MARGIN + (lo % COLS) * CELL
+            y = grid_top + row * CELL
+            add(f'<rect x="{x + 0.5}" y="{y + 0.5}" width="{(hi - lo + 1) * CELL - 1}" '
+                f'height="{CELL - 1}" fill="none" stroke="{colour}" '
+                f'stroke-width="{width_px}"><title>{escape(label)}</title></rect>')
+            row += 1
+
+    # cells, merged into runs of one colour per row
+    for row in range(rows):
+        col = 0
+        while col < COLS and row * COLS + col < cells:
+            cell = row * COLS + col
+            colour, what = _cell_colour(roles, orders, cell * per_cell,
+                                        min((cell + 1) * per_cell, n))
+            run = 1
+            while col + run < COLS and row * COLS + col + run < cells:
+                nxt = row * COLS + col + run
+                if _cell_colour(roles, orders, nxt * per_cell,
+                                min((nxt + 1) * per_cell, n))[0] != colour:
+                    break
+                run += 1
+            first = start + cell * per_cell
+            last = min(start + (cell + run) * per_cell, end) - 1
+            add(f'<rect x="{MARGIN + col * CELL}" y="{grid_top + row * CELL}" '
+                f'width="{run * CELL}" height="{CELL}" fill="{colour}">'
+                f'<title>pfn {first:#x}-{last:#x}: {escape(what)}</title></rect>')
+            col += run
+    # grid lines between cells when cells are single frames
+    if per_cell == 1:
+        for row in range(rows):
+            add(f'<line x1="{MARGIN}" y1="{grid_top + row * CELL}" x2="{MARGIN + COLS * CELL}" '
+                f'y2="{grid_top + row * CELL}" stroke="#ffffff" stroke-width="0.4"/>')
+    # block outlines (only where a block spans at least a cell)
+    for _, head, order in free_blocks(machine):
+        if (1 << order) >= per_cell:
+            outline(head, 1 << order, "#0b3d06", 1.0,
+                    f"free block pfn {head:#x}, order {order}")
+    for head, order in sorted(machine.page_owner.items()):
+        if (1 << order) >= per_cell:
+            outline(head, 1 << order, "#7a4a00", 1.0,
+                    f"allocated block pfn {head:#x}, order {order}")
+    for first, count, colour, label in highlights:
+        outline(first, count, colour, 2.5, label)
+
+    grid_bottom = grid_top + rows * CELL
+    # legend and /proc/buddyinfo on the right
+    lx = MARGIN * 2 + COLS * CELL
+    ly = grid_top
+    legend = [(ROLE_COLOURS[r], ROLE_NAMES[r]) for r in (RESERVED, ALLOCATED, SLAB,
+                                                          VMALLOC, NOZONE)]
+    legend += [(_free_shade(0), "free, order 0"), (_free_shade(5), "free, order 5"),
+               (_free_shade(10), "free, order 10")]
+    legend += [(colour, label) for _, _, colour, label in highlights]
+    for colour, label in legend:
+        add(f'<rect x="{lx}" y="{ly}" width="{CELL}" height="{CELL}" fill="{colour}" '
+            f'stroke="#333" stroke-width="0.5"/>')
+        add(f'<text x="{lx + CELL + 4}" y="{ly + CELL - 2}">{escape(label)}</text>')
+        ly += CELL + 4
+    ly += 8
+    add(f'<text x="{lx}" y="{ly}" font-weight="bold">/proc/buddyinfo</text>')
+    for name, counts in page_alloc.buddyinfo(machine).items():
+        ly += 14
+        add(f'<text x="{lx}" y="{ly}">{escape(name)}: {" ".join(map(str, counts))}</text>')
+    bottom = max(grid_bottom, ly) + MARGIN
+
+    # the vmalloc range: areas and their guard pages
+    vm_areas = list(getattr(machine, "vmlist", ()))
+    if vm_areas and hasattr(machine, "vmalloc_start"):
+        bottom = _vmalloc_strip(add, machine, vm_areas, bottom + 10, COLS * CELL)
+
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{bottom + MARGIN}" '
+            f'viewBox="0 0 {width} {bottom + MARGIN}" font-family="monospace" font-size="10">')
+    caption = title or f"{machine.profile.name}: {machine.nr_pages} frames"
+    scale = (f"pfn {start:#x}-{end - 1:#x}, one cell = {per_cell} frame"
+             f"{'s' if per_cell > 1 else ''}, {COLS} cells a row")
+    top = [head, '<rect width="100%" height="100%" fill="#ffffff"/>',
+           f'<text x="{MARGIN}" y="{MARGIN + 10}" font-size="12" font-weight="bold">'
+           f'{escape(caption)}</text>',
+           f'<text x="{MARGIN}" y="{MARGIN + 24}">{escape(scale)}</text>']
+    return "\n".join(top + out + ["</svg>"]) + "\n"
+
+
+def _vmalloc_strip(add, machine, areas, y: int, width: int) -> int:
+    """Draw [VMALLOC_START, VMALLOC_END) as a bar; each area with its guard page."""
+    vstart, vend = machine.vmalloc_start, machine.vmalloc_end
+    page = machine.profile.PAGE_SIZE
+    span = max(vend - vstart, 1)
+    last = max(a.addr + a.size for a in areas)
+    span = max(span, last - vstart)               # an area past VMALLOC_END still shows
+    add(f'<text x="{MARGIN}" y="{y + 10}" font-weight="bold">vmalloc range '
+        f'{vstart:#x}-{vend:#x} ({len(areas)} areas; grey: guard page)</text>')
+    y += 16
+    height = 18
+    add(f'<rect x="{MARGIN}" y="{y}" width="{width}" height="{height}" fill="#f4f4f4" '
+        f'stroke="#999" stroke-width="0.5"/>')
+    for area in areas:
+        x0 = MARGIN + (area.addr - vstart) * width / span
+        body = max(area.size - page, 0)
+        w_body = max(body * width / span, 1.0)
+        w_guard = max(page * width / span, 1.0)
+        add(f'<rect x="{x0:.2f}" y="{y}" width="{w_body:.2f}" height="{height}" '
+            f'fill="{ROLE_COLOURS[VMALLOC]}"><title>{escape(area.caller)} '
+            f'{area.addr:#x}-{area.addr + body:#x} pages={area.nr_pages}</title></rect>')
+        add(f'<rect x="{x0 + w_body:.2f}" y="{y}" width="{w_guard:.2f}" height="{height}" '
+            f'fill="#9e9e9e"><title>guard page {area.addr + body:#x}</title></rect>')
+    return y + height + MARGIN
+
+
+def parse_window(machine, window: str | None) -> tuple[int | None, int | None]:
+    """(start, end) pfns from "START:END" (either side may be empty) or a zone name."""
+    if window is None:
+        return None, None
+    for zone in machine.zones:
+        if zone.name.lower() == window.lower():
+            if not zone.spanned_pages:
+                raise ValueError(f"zone {zone.name} is empty on this machine")
+            return zone.zone_start_pfn, zone.zone_end_pfn
+    lo, sep, hi = window.partition(":")
+    if not sep:
+        names = ", ".join(z.name for z in machine.zones if z.spanned_pages)
+        raise ValueError(f"window {window!r} is neither START:END nor a zone ({names})")
+    try:
+        start = int(lo, 0) if lo.strip() else None
+        end = int(hi, 0) if hi.strip() else None
+    except ValueError:
+        raise ValueError(f"window {window!r}: START and END must be integers") from None
+    return start, end

@@ -1,0 +1,142 @@
+/*
+ * A small buddy page allocator implementing the kmemspec C ABI (conform/kms.h).
+ *
+ * Written the way Linux 2.6.12 mm/page_alloc.c is, so that it passes strict mode:
+ * free lists are LIFO (list_add at the head), __rmqueue takes the head of the first
+ * non-empty list at or above the order, expand() hands the upper halves back, and
+ * __free_pages_bulk merges with the buddy page_idx ^ (1 << order) while the buddy is
+ * the head of a free block of the same order inside the managed frames.
+ *
+ * Build: cc -shared -fPIC -O2 -I../../conform -o libbuddy.so buddy.c
+ * Check: kmemspec conform ./libbuddy.so --mode strict
+ *
+ * Define KMS_BUG_NO_ORDER_CHECK to get a faulty variant (merge without the order
+ * check), used by the tests to show the checker catches a C implementation too.
+ */
+#include <stdlib.h>
+#include "kms.h"
+
+#define MAX_ORDER_LIMIT 16
+#define NONE (-1L)
+
+static unsigned long nr_pages;
+static unsigned int max_order;
+static long *next, *prev;          /* free-list links, by pfn */
+static int *order_of;              /* order at a free block's head, -1 otherwise */
+static long head[MAX_ORDER_LIMIT]; /* free_area[order].free_list head */
+static unsigned long nr_free[MAX_ORDER_LIMIT];
+
+int kms_abi_version(void) { return KMS_ABI_VERSION; }
+
+static void list_add(long pfn, unsigned int order)
+{
+	next[pfn] = head[order];
+	prev[pfn] = NONE;
+	if (head[order] != NONE)
+		prev[head[order]] = pfn;
+	head[order] = pfn;
+	order_of[pfn] = (int)order;
+	nr_free[order]++;
+}
+
+static void list_del(long pfn, unsigned int order)
+{
+	if (prev[pfn] != NONE)
+		next[prev[pfn]] = next[pfn];
+	else
+		head[order] = next[pfn];
+	if (next[pfn] != NONE)
+		prev[next[pfn]] = prev[pfn];
+	order_of[pfn] = -1;
+	nr_free[order]--;
+}
+
+int kms_init(unsigned long pages, unsigned int orders)
+{
+	unsigned long pfn;
+	unsigned int o;
+
+	if (orders == 0 || orders > MAX_ORDER_LIMIT || pages == 0)
+		return 1;
+	free(next); free(prev); free(order_of);
+	next = malloc(pages * sizeof(*next));
+	prev = malloc(pages * sizeof(*prev));
+	order_of = malloc(pages * sizeof(*order_of));
+	if (!next || !prev || !order_of)
+		return 1;
+	nr_pages = pages;
+	max_order = orders;
+	for (o = 0; o < MAX_ORDER_LIMIT; o++) {
+		head[o] = NONE;
+		nr_free[o] = 0;
+	}
+	for (pfn = 0; pfn < pages; pfn++)
+		order_of[pfn] = -1;
+	/* free_all_bootmem: maximal aligned blocks in increasing pfn order */
+	pfn = 0;
+	while (pfn < pages) {
+		o = max_order - 1;
+		while (o > 0 && ((pfn & ((1UL << o) - 1)) || pfn + (1UL << o) > pages))
+			o--;
+		list_add((long)pfn, o);
+		pfn += 1UL << o;
+	}
+	return 0;
+}
+
+long kms_alloc_pages(unsigned int order)
+{
+	unsigned int current;
+
+	if (order >= max_order)        /* __alloc_pages: order >= MAX_ORDER fails */
+		return -1;
+	for (current = order; current < max_order; current++) {
+		long pfn = head[current];
+		if (pfn == NONE)
+			continue;
+		list_del(pfn, current);
+		while (current > order) {  /* expand: the upper half goes back */
+			current--;
+			list_add(pfn + (1L << current), current);
+		}
+		return pfn;
+	}
+	return -1;
+}
+
+static int page_is_buddy(unsigned long buddy, unsigned int order)
+{
+	if (buddy >= nr_pages)         /* bad_range */
+		return 0;
+#ifdef KMS_BUG_NO_ORDER_CHECK
+	(void)order;
+	return order_of[buddy] >= 0;
+#else
+	return order_of[buddy] == (int)order;
+#endif
+}
+
+int kms_free_pages(unsigned long pfn, unsigned int order)
+{
+	if (pfn >= nr_pages || order >= max_order)
+		return 1;
+	while (order < max_order - 1) {
+		unsigned long buddy = pfn ^ (1UL << order);
+		if (!page_is_buddy(buddy, order))
+			break;
+		list_del((long)buddy, (unsigned int)order_of[buddy]);
+		pfn &= ~(1UL << order);
+		order++;
+	}
+	list_add((long)pfn, order);
+	return 0;
+}
+
+int kms_free_counts(unsigned long *counts, unsigned int capacity)
+{
+	unsigned int o;
+
+	for (o = 0; o < max_order && o < capacity; o++)
+		counts[o] = nr_free[o];
+	return (int)max_order;
+}
