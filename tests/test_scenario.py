@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from buddy_bugs import no_merge
 from click.testing import CliRunner
 
 from kmemspec.cli import main
@@ -103,12 +104,6 @@ def test_missing_file_exits_2(tmp_path):
 
 def test_broken_invariant_exits_1_and_names_the_step(monkeypatch):
     from kmemspec.model import page_alloc as pa
-
-    def no_merge(mem_map, zone, pfn, order, max_order):
-        zone.free_pages += 1 << order
-        pa.set_page_order(mem_map, pfn, order)
-        pa.list_add(mem_map, zone.free_area[order], pfn)
-        zone.free_area[order].nr_free += 1
 
     monkeypatch.setattr(pa, "__free_pages_bulk", no_merge)
     scenario = parse_scenario("\n".join([

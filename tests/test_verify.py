@@ -2,6 +2,7 @@
 
 import json
 
+from buddy_bugs import no_merge
 from click.testing import CliRunner
 
 from kmemspec.cli import main
@@ -22,12 +23,6 @@ def test_verify_quick_holds_and_reports_json():
 
 
 def test_verify_fails_on_a_model_that_never_merges(monkeypatch):
-    def no_merge(mem_map, zone, pfn, order, max_order):
-        zone.free_pages += 1 << order
-        pa.set_page_order(mem_map, pfn, order)
-        pa.list_add(mem_map, zone.free_area[order], pfn)
-        zone.free_area[order].nr_free += 1
-
     monkeypatch.setattr(pa, "__free_pages_bulk", no_merge)
     rows = verify("quick", ["Hypothesis"], shrink=False)
     broken = [r for r in rows if not r.ok]
