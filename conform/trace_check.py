@@ -13,7 +13,9 @@ line, dispatch on the event token, a few dict operations per event.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left, insort
+from collections import Counter
 
 from kmemspec.model.profiles import LINUX_6X_X86_64, Profile
 
@@ -32,9 +34,17 @@ INF = float("inf")
 CHUNK_SHIFT = 18
 CHUNK = 1 << CHUNK_SHIFT
 ONES = [b"\x01" * (1 << k) for k in range(16)]
+ZEROS = [bytes(1 << k) for k in range(16)]
 # A live object is stored as (line << SIZE_BITS) | size: sizes up to a top-order block.
 SIZE_BITS = 23
 SIZE_MASK = (1 << SIZE_BITS) - 1
+# Event codes of the inline fast path in TraceChecker.run.
+FAST_CODES = {
+    "kmem_cache_alloc:": 0, "kfree:": 1, "kmem_cache_free:": 1, "kmalloc:": 2,
+    "mm_page_free:": 3, "mm_page_alloc_zone_locked:": 4, "mm_page_pcpu_drain:": 4,
+    "mm_page_alloc:": 5, "mm_page_free_batched:": 6,
+    "alloc_vmap_area:": 9, "free_vmap_area_noflush:": 9, "purge_vmap_area_lazy:": 9,
+}
 
 # Causes of warnings: each is a documented untraced kernel path or a tracing gap
 # (spec/trace.md, "Partial observability").
@@ -121,6 +131,7 @@ class TraceChecker:
         self.errors: list[dict] = []
         self.counts: dict[tuple, int] = {}
         self.lost = 0
+        self.malformed: Counter = Counter()
         self.handlers = {
             "mm_page_alloc:": self.on_mm_page_alloc,
             "mm_page_free:": self.on_mm_page_free,
@@ -138,22 +149,31 @@ class TraceChecker:
 
     # ------------------------------------------------------------------ reporting
     def violation(self, line, invariant, event, message):
-        self._add(self.violations, "violation", Finding(line, invariant, event, message))
+        """Report a broken rule. `message` is a string, or a function making it
+        (called only for the findings that are kept)."""
+        self._add("violation", line, invariant, event, message, None)
 
     def warning(self, line, invariant, event, message, cause):
-        f = Finding(line, invariant, event, message, cause)
-        if self.strict:
-            f.message = f"{message} [strict; would be explained by {cause}]"
-            self._add(self.violations, "violation", f)
-        else:
-            self._add(self.warnings, "warning", f)
+        """Report a conflict that the untraced path or tracing gap `cause` explains;
+        a violation in strict mode."""
+        self._add("warning", line, invariant, event, message, cause)
 
-    def _add(self, where, kind, f):
-        key = (kind, f.invariant, f.cause)
+    def _add(self, kind, line, invariant, event, message, cause):
+        if cause is not None and self.strict:
+            kind = "violation"
+        key = (kind, invariant, cause)
         n = self.counts.get(key, 0)
         self.counts[key] = n + 1
-        if n < KEEP_PER_GROUP:
-            where.append(f)
+        if n >= KEEP_PER_GROUP:
+            return
+        if callable(message):
+            message = message()
+        if kind == "violation":
+            if cause is not None:
+                message = f"{message} [strict: a warning by default, explained by {cause}]"
+            self.violations.append(Finding(line, invariant, event, message, cause))
+        else:
+            self.warnings.append(Finding(line, invariant, event, message, cause))
 
     def error(self, line, message):
         self.errors.append({"line": line, "message": message})
@@ -174,39 +194,137 @@ class TraceChecker:
 
     # ------------------------------------------------------------------ the loop
     def run(self, stream, progress=None) -> None:
-        """Check every line of a text stream; progress(n_lines) is called now and
-        then when given."""
-        handlers = self.handlers
-        by_event = self.by_event
+        """Check every line of a text stream; progress(n_lines) is called after
+        each chunk when given.
+
+        The loop reads the common events in the default layout inline: a fast path
+        that only handles the case where nothing is to be reported and the state
+        changes trivially. Anything else (another layout, an unaligned block, a
+        conflict, a fresh slab page) goes to the event's full handler, which parses
+        the line again with trace_parse and applies every rule."""
+        by_event = Counter()
+        # The state holds no reference cycles; the cyclic collector would only
+        # rescan the ever larger live state (a third of the run time).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._loop(stream, progress, by_event)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        by_event.update(self.by_event)
+        by_event.subtract(self.malformed)
+        self.events = sum(by_event.values())
+        self.by_event = {k.rstrip(":"): v for k, v in sorted(by_event.items()) if v}
+
+    def _loop(self, stream, progress, by_event):
+        handlers, codes = self.handlers, FAST_CODES
+        objs, bucket, geo = self.objs, self.bucket, self.geo
+        blocks, frames = self.blocks, self.frames
+        top, kmax, class_of = self.top_order, self.kmalloc_max, self.class_of
         lineno = 0
         while True:
             chunk = stream.readlines(1 << 20)
             if not chunk:
                 break
+            names = []
+            seen = names.append
+            fast = not self.sync_cpus
             for lineno, line in enumerate(chunk, lineno + 1):
                 t = line.split()
                 try:
-                    h = handlers[t[4]]
+                    ev = t[4]
+                    code = codes[ev]
                 except (KeyError, IndexError):
                     self._slow_line(line, lineno)
+                    fast = not self.sync_cpus
                     continue
-                by_event[t[4]] = by_event.get(t[4], 0) + 1
-                if self.sync_cpus:
+                seen(ev)
+                if not fast:
                     self._see_cpu(t[1], lineno)
+                    fast = not self.sync_cpus
+                    self._full(handlers[ev], t, lineno)
+                    continue
                 try:
-                    h(t, lineno)
-                except (ValueError, IndexError) as exc:
-                    self._malformed(t, lineno, exc)
+                    if code == 0:                         # kmem_cache_alloc
+                        p, r, s = t[6], t[8], t[9]
+                        if p[:4] == "ptr=" and s[:12] == "bytes_alloc=":
+                            a, req, n = int(p[4:], 16), int(r[10:]), int(s[12:])
+                            if (req <= n <= kmax and a >= KERNEL_SPACE and a not in objs
+                                    and (a & 4095) + n <= 4096
+                                    and geo.get(a >> 12) == n * 16384 + a % n):
+                                objs[a] = (lineno << SIZE_BITS) | n
+                                bucket[a >> 12].add(a)
+                                continue
+                    elif code == 1:                       # kfree, kmem_cache_free
+                        p = t[6]
+                        if p[:4] == "ptr=":
+                            a = int(p[4:], 16)
+                            if objs.pop(a, None) is not None:
+                                bucket[a >> 12].discard(a)
+                            continue
+                    elif code == 2:                       # kmalloc
+                        p, r, s = t[6], t[7], t[8]
+                        if p[:4] == "ptr=" and s[:12] == "bytes_alloc=":
+                            a, req, n = int(p[4:], 16), int(r[10:]), int(s[12:])
+                            if (0 < req <= kmax and class_of[req] == n
+                                    and (n & (n - 1) or not a & (n - 1))
+                                    and a >= KERNEL_SPACE and a not in objs
+                                    and (a & 4095) + n <= 4096
+                                    and geo.get(a >> 12) == n * 16384 + a % n):
+                                objs[a] = (lineno << SIZE_BITS) | n
+                                bucket[a >> 12].add(a)
+                                continue
+                    elif code <= 5:                       # page events
+                        p, o = t[6], t[7]
+                        if p[:6] == "pfn=0x" and o[:6] == "order=":
+                            pfn, order = int(p[6:], 16), int(o[6:])
+                            if not (order > top or pfn & ((1 << order) - 1)):
+                                c = frames.get(pfn >> CHUNK_SHIFT)
+                                off = pfn & (CHUNK - 1)
+                                n = 1 << order
+                                if code == 3:             # mm_page_free
+                                    if c is not None and c.find(1, off, off + n) >= 0:
+                                        b = blocks.get(pfn)
+                                        if b is None or b[0] != order:
+                                            self._full(handlers[ev], t, lineno)
+                                            continue
+                                        del blocks[pfn]
+                                        c[off:off + n] = ZEROS[order]
+                                    v = self.vp0 + pfn
+                                    if order or v in geo:
+                                        self._evict(v, n)
+                                    continue
+                                elif code == 4:           # zone_locked, pcpu_drain
+                                    if c is None or c.find(1, off, off + n) < 0:
+                                        continue
+                                elif (c is not None and c.find(1, off, off + n) < 0
+                                      and t[5][5:] != "0000000000000000"):
+                                    c[off:off + n] = ONES[order]   # mm_page_alloc
+                                    blocks[pfn] = (order, lineno)
+                                    if order > 1:
+                                        self.last_page_alloc[t[1]] = (pfn, order)
+                                    continue
+                    elif code == 6:                       # mm_page_free_batched
+                        p = t[6]
+                        if p[:6] == "pfn=0x" and t[7] == "order=0":
+                            int(p[6:], 16)
+                            continue
+                except (ValueError, IndexError):
+                    pass
+                self._full(handlers[ev], t, lineno)
+            by_event.update(names)
             if progress is not None:
                 progress(lineno)
-        self.events = sum(by_event.values())
-        self.by_event = {k.rstrip(":"): v for k, v in sorted(by_event.items())}
 
-    def _malformed(self, t, lineno, exc):
-        by = self.by_event
-        by[t[4]] -= 1
-        what = str(exc) if isinstance(exc, tp.MalformedLine) else f"unreadable field ({exc})"
-        self.error(lineno, f"malformed {t[4][:-1]} line: {what}")
+    def _full(self, h, t, lineno):
+        """Run an event's full handler; a line it cannot read is an input error."""
+        try:
+            h(t, lineno)
+        except (ValueError, IndexError) as exc:
+            self.malformed[t[4]] += 1
+            what = str(exc) if isinstance(exc, tp.MalformedLine) else f"unreadable field ({exc})"
+            self.error(lineno, f"malformed {t[4][:-1]} line: {what}")
 
     def _slow_line(self, line: str, lineno: int) -> None:
         s = line.strip()
@@ -241,10 +359,7 @@ class TraceChecker:
             return                      # another event: counted, not checked
         if self.sync_cpus:
             self._see_cpu(t[1], lineno)
-        try:
-            h(t, lineno)
-        except (ValueError, IndexError) as exc:
-            self._malformed(t, lineno, exc)
+        self._full(h, t, lineno)
 
     def _see_cpu(self, cpu: str, lineno: int) -> None:
         self.cpus_seen.add(cpu)
@@ -343,9 +458,13 @@ class TraceChecker:
                 self._free_part(pfn, order)
         # Objects still live in a freed page were freed without an event (a bulk
         # free): the page free ends them. Linux 6.x mm/slub.c: __free_slab.
-        vp = self.vp0 + pfn
+        self._evict(self.vp0 + pfn, 1 << order)
+
+    def _evict(self, vp, n):
+        """Forget the objects in the n pages from virtual page vp (their page is
+        freed)."""
         bucket, geo, objs = self.bucket, self.geo, self.objs
-        for v in range(vp, vp + (1 << order)):
+        for v in range(vp, vp + n):
             s = bucket.pop(v, None)
             if s:
                 for a in s:
@@ -477,8 +596,8 @@ class TraceChecker:
                 # kmem_cache_free_bulk / kfree_bulk (and kvfree_rcu batches through
                 # them) free without per-object events. Linux 6.x mm/slub.c.
                 self.warning(line, "no_overlap", event,
-                             f"object {a:#x} ({n} bytes) allocated again while live "
-                             f"(allocated at line {made})", CAUSE_BULK_FREE)
+                             lambda: f"object {a:#x} ({n} bytes) allocated again while "
+                             f"live (allocated at line {made})", CAUSE_BULK_FREE)
             else:
                 self.violation(line, "no_overlap", event,
                                f"object {a:#x} ({n} bytes) starts where the live object "
@@ -520,6 +639,8 @@ class TraceChecker:
                     bucket[b >> 12].discard(b)
         for pg in range(P, Q + 1):
             geo[pg] = g
+            if pg not in bucket:
+                bucket[pg] = set()
 
     # ------------------------------------------------------------------ vmap areas
     def on_alloc_vmap_area(self, t, line):

@@ -125,6 +125,9 @@ def record(command: list[str], out, events=DEFAULT_EVENTS,
         # can be checked); one clock for all CPUs, so that the merged order of a free
         # on one CPU and a reuse on another is the real one (trace_clock_local is not
         # monotonic across CPUs: Linux 6.x kernel/trace/trace_clock.c).
+        # A new instance traces at once: stop it while the events are enabled one
+        # by one, or the trace begins with allocations whose frees are not yet on.
+        _write(os.path.join(inst, "tracing_on"), "0")
         _write(os.path.join(inst, "options", "hash-ptr"), "0")
         _write(os.path.join(inst, "trace_clock"), "global")
         _write(os.path.join(inst, "buffer_size_kb"), str(buffer_kb))
