@@ -521,6 +521,9 @@ class TraceChecker:
         ptr, req, alloc = tp.fields_kmalloc(t)
         if ptr == 0:
             return                      # failed allocation
+        if ptr < KERNEL_SPACE:
+            self._place(ptr, alloc, line, "kmalloc")     # reports hashed pointers
+            return
         # size_class: bytes_alloc is the class kmalloc picks for bytes_req.
         # Linux 6.x mm/slab_common.c: kmalloc_slab / __kmalloc_large_node.
         if req <= self.kmalloc_max:
@@ -710,9 +713,9 @@ class TraceChecker:
     # ------------------------------------------------------------------ result
     @property
     def exit_code(self) -> int:
-        if self.violations or self.counts_of("violation"):
-            return 1
-        return 2 if self.errors else 0
+        if self.errors:
+            return 2
+        return 1 if self.counts_of("violation") else 0
 
     def counts_of(self, kind: str) -> int:
         return sum(n for (k, _, _), n in self.counts.items() if k == kind)

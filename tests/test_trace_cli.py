@@ -1,0 +1,131 @@
+"""`kmemspec trace` output and exit codes; `kmemspec record` (needs root + tracefs)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pathlib
+
+import pytest
+from click.testing import CliRunner
+
+from kmemspec.cmd_record import command as record_command
+from kmemspec.cmd_trace import command as trace_command
+from kmemspec.conform.trace_parse import open_trace
+from kmemspec.conform.trace_record import RecordError, find_tracefs
+
+DATA = pathlib.Path(__file__).parent / "data" / "traces"
+SMALL = DATA / "gcc-hello.txt.xz"
+
+
+def run(args, stdin=None):
+    return CliRunner().invoke(trace_command, args, input=stdin)
+
+
+def small_text() -> str:
+    stream, _ = open_trace(str(SMALL))
+    return stream.read()
+
+
+def test_json_report_shape_and_exit_0():
+    r = run([str(SMALL), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert set(d) >= {"events", "by_event", "violations", "warnings", "errors"}
+    assert d["events"] == sum(d["by_event"].values()) > 30000
+    assert d["violations"] == [] and d["errors"] == []
+    w = d["warnings"][0]
+    assert set(w) >= {"line", "invariant", "event", "message"} and w["cause"]
+
+
+def test_text_summary_groups_warnings_by_cause():
+    r = run([str(SMALL)])
+    assert r.exit_code == 0
+    assert "violations: 0" in r.output
+    assert "untraced_object_free" in r.output and "kmem_cache_alloc" in r.output
+
+
+def test_strict_exit_1():
+    r = run([str(SMALL), "--strict", "--json"])
+    assert r.exit_code == 1
+    assert json.loads(r.output)["violations"]
+
+
+def test_stdin_and_gzip(tmp_path):
+    text = small_text()
+    r = run(["-", "--json"], stdin=text)
+    assert r.exit_code == 0
+    gz = tmp_path / "t.txt.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    r2 = run([str(gz), "--json"])
+    assert r2.exit_code == 0
+    assert json.loads(r.output)["by_event"] == json.loads(r2.output)["by_event"]
+
+
+def test_malformed_line_exit_2_with_line_number(tmp_path):
+    lines = small_text().splitlines(keepends=True)
+    i = next(k for k, ln in enumerate(lines) if " kmalloc: " in ln)
+    lines[i] = lines[i].replace("bytes_req=", "bytes_req=x")
+    p = tmp_path / "bad.txt"
+    p.write_text("".join(lines))
+    r = run([str(p), "--json"])
+    assert r.exit_code == 2
+    [e] = json.loads(r.output)["errors"]
+    assert e["line"] == i + 1 and "bytes_req" in e["message"]
+    r = run([str(p)])
+    assert r.exit_code == 2 and f"line {i + 1}" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_missing_file_exit_2():
+    r = run(["/nonexistent/trace.txt"])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+
+
+def test_truncated_xz_exit_2(tmp_path):
+    p = tmp_path / "cut.txt.xz"
+    p.write_bytes(SMALL.read_bytes()[:5000])
+    r = run([str(p)])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+
+
+def test_hashed_pointers_are_an_input_error(tmp_path):
+    line = ("  bash-1 [000] .....   1.000000: kmalloc: call_site=f+0x1/0x2 "
+            "ptr=000000003f2a1b9c bytes_req=64 bytes_alloc=64 gfp_flags=GFP_KERNEL "
+            "node=-1 accounted=false\n")
+    r = run(["-", "--json"], stdin=line)
+    assert r.exit_code == 2
+    assert "hash-ptr" in json.loads(r.output)["errors"][0]["message"]
+
+
+def _tracefs_usable() -> str | None:
+    if os.geteuid() != 0:
+        return "recording needs root"
+    try:
+        find_tracefs()
+    except RecordError as exc:
+        return str(exc)
+    return None
+
+
+def test_record_ls(tmp_path):
+    why = _tracefs_usable()
+    if why:
+        pytest.skip(f"no usable tracefs: {why}")
+    out = tmp_path / "ls.txt"
+    r = CliRunner().invoke(record_command, ["-o", str(out), "--", "ls", "/"])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert "mm_page_alloc:" in text or "kmem_cache_alloc:" in text
+    assert not any(p.name.startswith("kmemspec-")
+                   for p in pathlib.Path(find_tracefs()).joinpath("instances").iterdir())
+    c = run([str(out), "--json"])
+    assert c.exit_code == 0, c.output
+
+
+def test_record_without_command_is_a_usage_error():
+    r = CliRunner().invoke(record_command, [])
+    assert r.exit_code == 2
