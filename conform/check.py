@@ -222,7 +222,6 @@ class Report:
     mode: str
     failure: ConformanceFailure
     seconds: float = 0.0
-    examples: int = 0
     files: dict = field(default_factory=dict)
 
     @property
@@ -310,7 +309,7 @@ class Report:
         return {"target": self.target, "mode": self.mode, "result": "diverges",
                 "calls": self.failure.calls, "nr_calls": self.nr_calls,
                 "divergence": self.divergence.to_json(), "seconds": round(self.seconds, 3),
-                "examples": self.examples, "files": self.files}
+                "files": self.files}
 
 
 # --- minimising a counterexample --------------------------------------------------------

@@ -128,6 +128,10 @@ def check_counts(shadow: Shadow, counts) -> str | None:
     want = canonical_counts(shadow)
     if not isinstance(counts, (list, tuple)) or not all(type(c) is int for c in counts):
         return f"R8: free_counts() returned {counts!r}, not a list of integers"
+    if len(counts) != len(want):
+        return (f"R8: free_counts() reports {len(counts)} orders {list(counts)}; the spec "
+                f"has orders 0..{len(want) - 1} (max_order {len(want)}), completely merged "
+                f"{want}")
     if list(counts) != want:
         return (f"R8: nr_free per order is {list(counts)}; the free frames, completely "
                 f"merged, make {want}")

@@ -468,6 +468,16 @@ def no_merge_past_the_end(t):
     assert t.alloc(3, "c") is None
 
 
+@case("page_alloc", "merge_needs_equal_orders")
+def merge_needs_equal_orders(t):
+    """A free block merges only with a buddy of its own order (page_is_buddy)."""
+    t.init(7)
+    assert t.counts() == _c({2: 1, 1: 1, 0: 1})
+    assert t.alloc(1, "a") == 4
+    t.free(Ref("a"), 1)
+    assert t.counts() == _c({2: 1, 1: 1, 0: 1})
+
+
 @case("page_alloc", "top_order")
 def top_order(t):
     """The top order (10, 1024 frames) can be allocated; one above it never."""
