@@ -68,8 +68,12 @@ class ReferenceBuddy:
         del self.private[pfn]
 
     # mm/page_alloc.c: __alloc_pages, __rmqueue, expand
+    def order_too_big(self, order: int) -> bool:
+        # 2.6.12 __alloc_pages: "if (order >= MAX_ORDER) return NULL"
+        return order >= self.max_order
+
     def alloc_pages(self, order: int) -> int | None:
-        if order >= self.max_order:
+        if self.order_too_big(order):
             return None
         for current in range(order, self.nr_areas()):
             area = self.free_area[current]
@@ -185,14 +189,8 @@ class OffByOneTopOrder(ReferenceBuddy):
     def top_order(self):
         return self.max_order
 
-    def alloc_pages(self, order):
-        if order > self.max_order:
-            return None
-        saved, self.max_order = self.max_order, self.max_order + 1
-        try:
-            return super().alloc_pages(order)
-        finally:
-            self.max_order = saved
+    def order_too_big(self, order):
+        return order > self.max_order
 
 
 class NoCoalescing(ReferenceBuddy):

@@ -107,20 +107,26 @@ PageAllocatorMachine.TestCase.settings = settings(
 
 
 def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
-                timeout: float = 2.0, name: str = "Target") -> type[PageAllocatorMachine]:
+                timeout: float = 2.0, name: str = "Target",
+                introspect: bool = True) -> type[PageAllocatorMachine]:
     """A fresh PageAllocatorMachine subclass for one implementation."""
     attrs = {"factory": staticmethod(factory) if not isinstance(factory, type) else factory,
              "mode": mode, "isolate": isolate, "timeout": timeout, "last_failure": None,
-             "_driver": None}
+             "_driver": None, "check_free_counts": introspect}
     safe = "".join(c if c.isalnum() else "_" for c in name)
     return type(f"{safe}Machine", (PageAllocatorMachine,), attrs)
 
 
 def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       seed: int | None = None, isolate: bool = True, timeout: float = 2.0,
-                      name: str = "target", step_count: int = 20) -> Report | None:
-    """Run the machine on one implementation: a Report of the minimal divergence, or None."""
-    machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name)
+                      name: str = "target", step_count: int = 20,
+                      introspect: bool = True) -> Report | None:
+    """Run the machine on one implementation: a Report of the minimal divergence, or None.
+
+    `introspect=False` ignores free_counts(): only the answers are judged.
+    """
+    machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name,
+                          introspect=introspect)
     if seed is not None:
         hypothesis_seed(seed)(machine)
     config = settings(max_examples=max_examples, stateful_step_count=step_count,
@@ -144,7 +150,8 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
         machine.close()
         return None
     try:
-        failure = minimise(failure, machine._driver, mode, sizes=NR_PAGES)
+        failure = minimise(failure, machine._driver, mode, sizes=NR_PAGES,
+                           check_free_counts=introspect)
     finally:
         machine.close()
     return Report(name, mode, failure, seconds=time.perf_counter() - started)

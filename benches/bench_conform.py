@@ -1,0 +1,61 @@
+"""How fast and how small: every catalogue bug under `kmemspec conform` conditions.
+
+Runs each faulty implementation in both modes exactly as the command does (isolated
+child process, 200 examples, derandomized) and prints the table recorded in
+spec/conformance.md: caught?, calls in the minimal counterexample (init not
+counted), seconds to find and shrink it. Not run by the tests (no timing asserts).
+
+    python benches/bench_conform.py [--examples N] [--no-isolate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from kmemspec.conform.catalogue import BUGS, PENDING, VARIANTS
+from kmemspec.conform.stateful import check_conformance
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument("--no-isolate", action="store_true")
+    args = parser.parse_args()
+    print("| bug | layer | mode | caught? | calls | seconds | rule | answers only (no free_counts) |")
+    print("|---|---|---|---|---|---|---|---|")
+    worst_calls, worst_seconds = 0, 0.0
+    for entry in (*BUGS.values(), *VARIANTS.values()):
+        for mode in ("refine", "strict"):
+            started = time.perf_counter()
+            report = check_conformance(entry.factory, mode=mode, max_examples=args.examples,
+                                       isolate=not args.no_isolate, name=entry.name)
+            seconds = time.perf_counter() - started
+            expected = mode in entry.modes
+            if report is None:
+                caught, calls, rule = "no", "-", "-"
+            else:
+                caught = "yes"
+                calls = report.nr_calls - 1
+                rule = report.divergence.reason.split(":")[0]
+                worst_calls = max(worst_calls, calls) if expected else worst_calls
+            if expected:
+                worst_seconds = max(worst_seconds, seconds)
+            mark = "" if (report is not None) == expected else " (UNEXPECTED)"
+            started = time.perf_counter()
+            blind = check_conformance(entry.factory, mode=mode, max_examples=args.examples,
+                                      isolate=not args.no_isolate, name=entry.name,
+                                      introspect=False)
+            blind_s = time.perf_counter() - started
+            answers = (f"not found in {args.examples} examples" if blind is None else
+                       f"{blind.nr_calls - 1} calls, {blind_s:.2f} s, "
+                       f"{blind.divergence.reason.split(':')[0]}")
+            print(f"| {entry.name} | {entry.layer} | {mode} | {caught}{mark} | {calls} | "
+                  f"{seconds:.2f} | {rule} | {answers} |")
+    for name, summary in PENDING.items():
+        print(f"| {name} | pending | - | pending: {summary} | - | - | - | - |")
+    print(f"\nworst over the bugs: {worst_calls} calls, {worst_seconds:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
