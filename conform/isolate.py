@@ -12,6 +12,7 @@ message and `rule` (the model's KernelBug names the rule it enforced).
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import signal as _signal
 from typing import Any, Callable
@@ -96,6 +97,9 @@ class InProcessDriver:
 
 def _serve(conn, factory) -> None:
     """The child's loop: make adapters and answer calls until told to stop."""
+    # A crash of the implementation is a finding reported by the parent; a fault
+    # handler inherited from the parent (pytest enables one) would only add noise.
+    faulthandler.disable()
     adapter = None
     while True:
         try:
