@@ -34,6 +34,7 @@ from .errors import ConfigError
 from .mem_map import NO_ZONE, PG_highmem, PG_reserved, MemMap
 from .page_alloc import Zone, list_add, set_page_order
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
+from .slab import kmem_cache_init
 
 # The seed's example machine: 896 MiB of low memory and 128 MiB of highmem (1 GiB).
 DEFAULT_PHYS_PAGES = 229376
@@ -216,6 +217,8 @@ def boot(config: MachineConfig | None = None, **overrides) -> Machine:
             a, b = max(lo, zone.zone_start_pfn), min(hi, zone.zone_end_pfn)
             if a < b:
                 free_bootmem_range(machine, zone, a, b)
+    # start_kernel -> kmem_cache_init after mem_init (init/main.c, 2.6.12; model/slab.py)
+    kmem_cache_init(machine)
     return machine
 
 

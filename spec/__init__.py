@@ -4,6 +4,7 @@ Importing this package registers every invariant in the catalogue.
 """
 
 from . import buddy  # noqa: F401  (registers the buddy invariants)
+from . import slab  # noqa: F401  (colour_within_slack, slab_accounting, size_class, ...)
 from .catalogue import check, check_all, invariant_names, status
 
 __all__ = ["check", "check_all", "invariant_names", "status"]

@@ -2,9 +2,10 @@
 
 from kmemspec.campaign.base import ModelMachine
 from kmemspec.campaign.buddy import BuddyRules
+from kms_rules.slab import SlabRules
 
 
-class WholeModelMachine(BuddyRules, ModelMachine):
+class WholeModelMachine(BuddyRules, SlabRules, ModelMachine):
     pass
 
 

@@ -1,0 +1,168 @@
+"""Rules over the slab and kmalloc API, valid and invalid calls (model/slab.py, kmalloc.py).
+
+Interleaved with the page-level rules in WholeModelMachine: caches are created and
+destroyed, objects of random sizes (0 and too large included) come and go, shrink runs
+while slabs are fragmented; the base machine checks every invariant after every step.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, consumes, precondition, rule
+
+from kmemspec.model import kmalloc as km
+from kmemspec.model import slab
+from kmemspec.model.gfp import GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, format_gfp
+
+SIZES = st.one_of(st.sampled_from([4, 24, 100, 256, 600, 1100, 4096, 9000]),
+                  st.integers(4, 20000))
+KMALLOC_SIZES = st.one_of(st.sampled_from([0, 1, 32, 33, 100, 4096, 131072, 131073, 1 << 20]),
+                          st.integers(0, 140000))
+FLAGS = st.sampled_from([0, slab.SLAB_HWCACHE_ALIGN, slab.SLAB_CACHE_DMA,
+                         slab.SLAB_HWCACHE_ALIGN | slab.SLAB_RECLAIM_ACCOUNT])
+
+
+def _ready(self):
+    return self.machine is not None
+
+
+class SlabRules:
+    caches = Bundle("caches")
+    objects = Bundle("objects")
+
+    # bookkeeping the rules need (not machine state): name -> live objects, dead names
+    def _slab_book(self):
+        if not hasattr(self, "_slab_live"):
+            self._slab_live = {}
+            self._slab_dead = set()
+            self._slab_n = 0
+        return self._slab_live
+
+    def _cache(self, name):
+        return slab.find_cache(self.machine, name)
+
+    @precondition(_ready)
+    @rule(target=caches, size=SIZES, align=st.sampled_from([0, 0, 8, 64]), flags=FLAGS)
+    def kmem_cache_create(self, size, align, flags):
+        live = self._slab_book()
+        name = f"cache{self._slab_n}"
+        self._slab_n += 1
+        self.call({"op": "kmem_cache_create", "name": name, "size": size, "align": align,
+                   "flags": flags})
+        cachep = slab.kmem_cache_create(self.machine, name, size, align, flags)
+        if cachep is None:
+            return None
+        assert cachep.objsize >= size and cachep.num >= 1
+        live[name] = 0
+        return name
+
+    @rule(target=objects, name=caches, atomic=st.booleans())
+    def kmem_cache_alloc(self, name, atomic):
+        live = self._slab_book()
+        if name is None or name in self._slab_dead:
+            return None
+        cachep = self._cache(name)
+        gfp = (GFP_ATOMIC if atomic else GFP_KERNEL) | (GFP_DMA if cachep.gfpflags else 0)
+        self.call({"op": "kmem_cache_alloc", "cache": name, "gfp": format_gfp(gfp)})
+        addr = slab.kmem_cache_alloc(self.machine, cachep, gfp)
+        if addr is None:
+            return None
+        live[name] += 1
+        return (name, addr, cachep.objsize)
+
+    @precondition(_ready)
+    @rule(target=objects, size=KMALLOC_SIZES, dma=st.booleans())
+    def kmalloc(self, size, dma):
+        self._slab_book()
+        gfp = GFP_KERNEL | (GFP_DMA if dma else 0)
+        self.call({"op": "kmalloc", "size": size, "gfp": format_gfp(gfp)})
+        addr = km.kmalloc(self.machine, size, gfp)
+        sizes = self.machine.profile.kmalloc_sizes
+        if size > sizes[-1]:
+            assert addr is None, "2.6.12 kmalloc beyond size-131072 must be NULL"
+        if addr is None:
+            return None
+        # the smallest class that holds the request (include/linux/kmalloc_sizes.h)
+        want = min(s for s in sizes if s >= size)
+        assert km.ksize(self.machine, addr) == want
+        return (None, addr, want)
+
+    def _free(self, obj):
+        name, addr, _ = obj
+        if name is None:
+            self.call({"op": "kfree", "addr": addr})
+            km.kfree(self.machine, addr)
+        else:
+            self.call({"op": "kmem_cache_free", "cache": name, "addr": addr})
+            slab.kmem_cache_free(self.machine, self._cache(name), addr)
+            self._slab_live[name] -= 1
+
+    @rule(obj=consumes(objects))
+    def free_object(self, obj):
+        if obj is not None:
+            self._free(obj)
+
+    @rule(obj=consumes(objects))
+    def double_free(self, obj):
+        if obj is None:
+            return
+        self._free(obj)
+        name, addr, _ = obj
+        self.call({"op": "kfree", "addr": addr, "expect": {"error": "double_free"}})
+        self.expect_misuse({"double_free"}, km.kfree, addr)
+
+    @rule(obj=objects, name=caches)
+    def free_to_the_wrong_cache(self, obj, name):
+        if obj is None or name is None or name in self._slab_dead or obj[0] == name:
+            return
+        self.call({"op": "kmem_cache_free", "cache": name, "addr": obj[1],
+                   "expect": {"error": "wrong_cache"}})
+        self.expect_misuse({"wrong_cache"}, slab.kmem_cache_free, self._cache(name), obj[1])
+
+    @rule(obj=objects, data=st.data())
+    def free_inside_an_object(self, obj, data):
+        if obj is None:
+            return
+        delta = data.draw(st.integers(1, obj[2] - 1))
+        self.call({"op": "kfree", "addr": obj[1] + delta,
+                   "expect": {"error": "not_object_start"}})
+        self.expect_misuse({"not_object_start"}, km.kfree, obj[1] + delta)
+
+    @rule(obj=objects)
+    def ksize_is_the_object_size(self, obj):
+        if obj is not None:
+            assert km.ksize(self.machine, obj[1]) == obj[2]
+
+    @rule(name=caches)
+    def kmem_cache_shrink(self, name):
+        if name is None or name in self._slab_dead:
+            return
+        cachep = self._cache(name)
+        self.call({"op": "kmem_cache_shrink", "cache": name})
+        busy = slab.kmem_cache_shrink(self.machine, cachep)
+        assert busy == int(self._slab_live[name] > 0)
+        assert cachep.slabs_free.nr == 0
+
+    @rule(name=caches)
+    def kmem_cache_destroy(self, name):
+        if name is None:
+            return
+        if name in self._slab_dead:
+            self.call({"op": "kmem_cache_alloc", "cache": name, "gfp": "GFP_KERNEL",
+                       "expect": {"error": "bad_cache"}})
+            return
+        cachep = self._cache(name)
+        if self._slab_live[name]:
+            self.call({"op": "kmem_cache_destroy", "cache": name,
+                       "expect": {"error": "destroy_busy_cache"}})
+            self.expect_misuse({"destroy_busy_cache"}, slab.kmem_cache_destroy, cachep)
+            return
+        self.call({"op": "kmem_cache_destroy", "cache": name})
+        slab.kmem_cache_destroy(self.machine, cachep)
+        self._slab_dead.add(name)
+        self.expect_misuse({"destroyed_cache"}, slab.kmem_cache_alloc, cachep, GFP_KERNEL)
+
+    @precondition(_ready)
+    @rule()
+    def kmalloc_from_highmem_is_a_bug(self):
+        self.expect_misuse({"highmem_slab"}, km.kmalloc, 64, GFP_HIGHUSER)
