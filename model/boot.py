@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from .errors import ConfigError
 from .mem_map import NO_ZONE, PG_highmem, PG_reserved, MemMap
 from .page_alloc import Zone, list_add, set_page_order
+from .pgtable import paging_init
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
 from .slab import kmem_cache_init
 
@@ -217,6 +218,8 @@ def boot(config: MachineConfig | None = None, **overrides) -> Machine:
             a, b = max(lo, zone.zone_start_pfn), min(hi, zone.zone_end_pfn)
             if a < b:
                 free_bootmem_range(machine, zone, a, b)
+    # kernel page tables, vmalloc list, pkmap state (i386 layout only; model/pgtable.py)
+    paging_init(machine)
     # start_kernel -> kmem_cache_init after mem_init (init/main.c, 2.6.12; model/slab.py)
     kmem_cache_init(machine)
     return machine
