@@ -241,8 +241,8 @@ def _slub_order(size: int, page_size: int, page_shift: int) -> int:
     return get_order(size, page_shift)
 
 
-def cache_geometry(profile, size: int, align: int, flags: int, *, nr_pages: int,
-                   offslab_limit: int, slab_break_gfp_order: int) -> dict:
+def cache_geometry(profile, size: int, align: int, flags: int, *, offslab_limit: int,
+                   slab_break_gfp_order: int) -> dict:
     """Object size, alignment, gfporder, num, left-over, management and colour of a cache.
 
     Linux 2.6.12 mm/slab.c: kmem_cache_create (SLAB); 6.x mm/slub.c: calculate_sizes,
@@ -384,8 +384,8 @@ def kmem_cache_init(machine) -> None:
                "colour": left_over // line,
                "slab_size": ALIGN(num * profile.BUFCTL_SIZE + profile.STRUCT_SLAB_SIZE, line)}
     else:
-        geo = cache_geometry(profile, cc_size, line, SLAB_HWCACHE_ALIGN, nr_pages=0,
-                             offslab_limit=0, slab_break_gfp_order=0)
+        geo = cache_geometry(profile, cc_size, line, SLAB_HWCACHE_ALIGN, offslab_limit=0,
+                             slab_break_gfp_order=0)
     state.cache_cache = _new_cache(profile, "kmem_cache", geo, SLAB_NO_REAP, None)
     state.cache_chain.insert(0, state.cache_cache)
     # 2+3) the general caches, each with its DMA twin, all cache-line aligned
@@ -396,12 +396,15 @@ def kmem_cache_init(machine) -> None:
     for size in profile.kmalloc_sizes:
         name, name_dma = _general_names(profile, size)
         align = size if slub and size & (size - 1) == 0 else 0
-        cachep = _create(machine, name, size, align, base_flags, None)
+        cachep = _create(machine, name, _geometry(machine, size, align, base_flags),
+                         base_flags, None)
         if not cachep.off_slab:
             # off-slab bufctl limit: what the largest on-slab general cache can hold
             state.offslab_limit = ((size - profile.STRUCT_SLAB_SIZE)
                                    // max(profile.BUFCTL_SIZE, 1))
-        dma = _create(machine, name_dma, size, align, base_flags | SLAB_CACHE_DMA, None)
+        dma_flags = base_flags | SLAB_CACHE_DMA
+        dma = _create(machine, name_dma, _geometry(machine, size, align, dma_flags),
+                      dma_flags, None)
         cachep.general = dma.general = True
         state.malloc_sizes.append(cachep)
         state.malloc_sizes_dma.append(dma)
@@ -415,18 +418,20 @@ def kmem_cache_init(machine) -> None:
                                         f"descriptors; only {low_free} are free")
 
 
-def _create(machine, name, size, align, flags, ctor) -> KmemCache:
-    """The pure half of kmem_cache_create: geometry and descriptor, not yet on the chain."""
+def _geometry(machine, size, align, flags) -> dict:
     state = machine.slab
-    profile = machine.profile
-    geo = cache_geometry(profile, size, align, flags, nr_pages=machine.nr_pages,
-                         offslab_limit=state.offslab_limit,
-                         slab_break_gfp_order=state.slab_break_gfp_order)
-    cachep = _new_cache(profile, name, geo, flags, ctor)
+    return cache_geometry(machine.profile, size, align, flags,
+                          offslab_limit=state.offslab_limit,
+                          slab_break_gfp_order=state.slab_break_gfp_order)
+
+
+def _create(machine, name, geo, flags, ctor) -> KmemCache:
+    """A descriptor for a computed geometry, linked at the head of cache_chain."""
+    cachep = _new_cache(machine.profile, name, geo, flags, ctor)
     if cachep.off_slab:
         # the struct slab + bufctls of each slab live in a general cache
         cachep.slabp_cache = kmem_find_general_cachep(machine, geo["slab_size"], 0)
-    state.cache_chain.insert(0, cachep)
+    machine.slab.cache_chain.insert(0, cachep)
     return cachep
 
 
@@ -507,16 +512,14 @@ def kmem_cache_create(machine, name: str, size: int, align: int, flags: int,
     state = machine.slab
     if not state.ready and not _bootstrap(machine):
         return None
-    geo = cache_geometry(profile, size, align, flags, nr_pages=machine.nr_pages,
-                         offslab_limit=state.offslab_limit,
-                         slab_break_gfp_order=state.slab_break_gfp_order)
+    geo = _geometry(machine, size, align, flags)
     if not geo["num"]:
         return None         # "couldn't create cache"
     addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL)
     if addr is None:
         return None
     # ACCOUNT: link it at the head of the chain
-    cachep = _create(machine, name, size, align, flags, ctor)
+    cachep = _create(machine, name, geo, flags, ctor)
     cachep.addr = addr
     state.internal[addr] = f"descriptor of cache {name}"
     return cachep
@@ -658,12 +661,6 @@ def kmem_cache_destroy(machine, cachep: KmemCache) -> None:
         # returns 1; the spec refuses before touching anything.
         raise KernelBug("destroy_busy_cache", f"cache {cachep.name} still has {live} live "
                                               "objects", addr=cachep.addr)
-    # the slab of a cache's off-slab management must not be its own user
-    for other in state.cache_chain:
-        if other is not cachep and other.slabp_cache is cachep:
-            raise KernelBug("destroy_busy_cache", f"cache {cachep.name} holds the slab "
-                                                  f"management of {other.name}",
-                            addr=cachep.addr)
     # remove it from the chain, release its slabs and its descriptor
     __cache_shrink(machine, cachep)
     state.cache_chain.remove(cachep)

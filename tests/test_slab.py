@@ -342,3 +342,20 @@ def test_highmem_and_bad_gfp(m2):
     misuse(m, "highmem_slab", kmem_cache_alloc, a, GFP_HIGHUSER)
     misuse(m, "bad_gfp", kmem_cache_alloc, a, 0x10000)
     assert kmem_cache_alloc(m, a, GFP_ATOMIC) is not None
+
+
+def test_bootstrap_that_finds_no_pages_fails_cleanly_and_retries():
+    m = boot(phys_pages=64, highmem_pages=0)
+    taken = []
+    while (page := pa.alloc_pages(m, GFP_KERNEL, 0)) is not None:
+        taken.append(page)
+    # the first slab call cannot place the 26 descriptors: NULL, nothing half done
+    from kmemspec.model.kmalloc import kmalloc
+    assert kmalloc(m, 64, GFP_KERNEL) is None
+    assert not m.slab.ready and not m.slab.internal and not m.slab.page_slab
+    ok(m)
+    for page in taken[:4]:
+        pa.__free_pages(m, page, 0)
+    addr = kmalloc(m, 64, GFP_KERNEL)            # two kmem_cache pages + one size-64 page
+    assert addr is not None and m.slab.ready
+    ok(m)
