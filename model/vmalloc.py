@@ -272,14 +272,17 @@ def __vmalloc(machine, size: int, gfp_mask: int, *, caller: str = "__vmalloc",
     # FIND: the frames, one at a time (the seed: alloc_page, managed by the buddy system)
     owner = machine.vmalloc_owner
     pages = area.pages
-    for _ in range(nr_pages):
+    addr = area.addr
+    for i in range(nr_pages):
         page = alloc_page(machine, gfp_mask)
         if page is None:
+            area.nr_pages = i
             _vunmap(machine, area)      # fail: give back everything taken so far
             return None
-        pages.append(page.pfn)
-        owner[page.pfn] = area.addr
-        area.nr_pages += 1
+        pfn = page.pfn
+        pages.append(pfn)
+        owner[pfn] = addr
+    area.nr_pages = nr_pages
     # MAP: pfn << PAGE_SHIFT into one pte per page
     map_vm_area(machine, area)
     return area.addr

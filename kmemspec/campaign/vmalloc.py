@@ -156,6 +156,15 @@ class KmapRules:
         hm.kunmap(self.machine, page)
         self.kmap_users[page.pfn] = max(0, self.kmap_users[page.pfn] - 1)
 
+    @precondition(lambda self: self.machine is not None)
+    @rule()
+    def flush_unused_kmaps(self):
+        # 2.6.12 flushes only when the slot search wraps (after 1024 new mappings, far
+        # beyond a short run); calling it directly (2.6.21 exports it as
+        # kmap_flush_unused) lets the campaign reach the flush path.
+        hm.flush_all_zero_pkmaps(self.machine)
+        assert not any(c == 1 for c in self.machine.pkmap_count)
+
     @rule(page=consumes(kpages))
     def free_when_unmapped(self, page):
         if page is None:
