@@ -5,10 +5,12 @@ An implementation provides any subset of three parts (prose: spec/conformance.md
 * **page allocator** -- `init(nr_pages, max_order)`, `alloc_pages(order) -> pfn | None`,
   `free_pages(pfn, order)`; optionally `free_counts() -> list[int]` (nr_free per
   order, as /proc/buddyinfo shows it) so that coalescing can be observed.
-* **object allocator** -- `kmalloc(size) -> addr | None`, `kfree(addr)`,
-  `kmem_cache_*` (checked once the model's slab layer lands).
-* **virtual area allocator** -- `vmalloc(size) -> addr | None`, `vfree(addr)`
-  (checked once the model's vmalloc layer lands).
+* **object allocator** -- `kmalloc(size) -> addr | None`, `kfree(addr)`; optionally
+  `ksize(addr)`. Addresses are byte offsets into the frames 0 .. nr_pages-1.
+  (`kmem_cache_*` with slab introspection: pending.)
+* **virtual area allocator** -- `vmalloc_init(vsize)`, `vmalloc(size) -> addr | None`,
+  `vfree(addr)`; optionally `vmalloc_to_pfn(addr) -> pfn | None` (the pte lookup).
+  Addresses are byte offsets into a virtual range of `vsize` bytes.
 
 The implementation manages frames `0 .. nr_pages-1`, all free after `init`, in one
 zone. `init` may be called again on the same object and must discard all earlier
@@ -34,7 +36,8 @@ from ..model.profiles import DEFAULT_PROFILE, get_profile
 
 __all__ = [
     "PageAllocator", "ObjectAllocator", "VmallocAllocator", "parts_of", "has_free_counts",
-    "FLAT_BASE", "MAX_FLAT_PAGES", "flat_config", "ModelPageAllocator", "Target",
+    "FLAT_BASE", "MAX_FLAT_PAGES", "flat_config", "ModelPageAllocator", "ModelAllocator",
+    "Target",
     "load_target", "TargetError",
 ]
 
@@ -55,20 +58,27 @@ class PageAllocator(Protocol):
 
 @runtime_checkable
 class ObjectAllocator(Protocol):
+    """kmalloc/kfree over the frames given to init (byte offsets into them)."""
+
+    def init(self, nr_pages: int, max_order: int) -> None: ...
     def kmalloc(self, size: int) -> int | None: ...
     def kfree(self, addr: int) -> None: ...
 
 
 @runtime_checkable
 class VmallocAllocator(Protocol):
+    """vmalloc/vfree: areas of a virtual range, backed by the frames given to init."""
+
+    def init(self, nr_pages: int, max_order: int) -> None: ...
+    def vmalloc_init(self, vsize: int) -> None: ...
     def vmalloc(self, size: int) -> int | None: ...
     def vfree(self, addr: int) -> None: ...
 
 
 _PART_METHODS = {
     "page": ("init", "alloc_pages", "free_pages"),
-    "object": ("kmalloc", "kfree"),
-    "vmalloc": ("vmalloc", "vfree"),
+    "object": ("init", "kmalloc", "kfree"),
+    "vmalloc": ("init", "vmalloc_init", "vmalloc", "vfree"),
 }
 
 
@@ -162,6 +172,60 @@ class ModelPageAllocator:
         return [area.nr_free for area in self.zone.free_area]
 
 
+class ModelAllocator(ModelPageAllocator):
+    """The model's page, object (kmalloc) and vmalloc layers on the flat machine.
+
+    Object addresses are byte offsets into the implementation's frames (frame p holds
+    bytes p*PAGE_SIZE .. p*PAGE_SIZE + PAGE_SIZE-1); vmalloc addresses are byte
+    offsets from the start of the vmalloc range (VMALLOC_START), whose size the
+    checker gives with `vmalloc_init(vsize)`. The layers are imported when used, so
+    the page part never depends on them.
+    """
+
+    def init(self, nr_pages: int, max_order: int) -> None:
+        super().init(nr_pages, max_order)
+        self.page_size = self.machine.profile.PAGE_SIZE
+        # __va of the implementation's frame 0: PAGE_OFFSET + FLAT_BASE * PAGE_SIZE
+        self.kbase = self.machine.profile.PAGE_OFFSET + FLAT_BASE * self.page_size
+
+    # kmalloc (model/kmalloc.py, 2.6.12 mm/slab.c)
+    def kmalloc(self, size: int) -> int | None:
+        from ..model import kmalloc as km
+        addr = km.kmalloc(self.machine, size, GFP_KERNEL)
+        return None if addr is None else addr - self.kbase
+
+    def kfree(self, addr: int) -> None:
+        from ..model import kmalloc as km
+        km.kfree(self.machine, addr + self.kbase)
+
+    def ksize(self, addr: int) -> int:
+        from ..model import kmalloc as km
+        return km.ksize(self.machine, addr + self.kbase)
+
+    # vmalloc (model/vmalloc.py, 2.6.12 mm/vmalloc.c)
+    def vmalloc_size(self) -> int:
+        return self.machine.vmalloc_end - self.machine.vmalloc_start
+
+    def vmalloc_init(self, vsize: int) -> None:
+        if vsize != self.vmalloc_size():
+            raise ValueError(f"the flat machine's vmalloc range has {self.vmalloc_size()} "
+                             f"bytes, not {vsize}")
+
+    def vmalloc(self, size: int) -> int | None:
+        from ..model import vmalloc as vm
+        addr = vm.vmalloc(self.machine, size)
+        return None if addr is None else addr - self.machine.vmalloc_start
+
+    def vfree(self, addr: int) -> None:
+        from ..model import vmalloc as vm
+        vm.vfree(self.machine, addr + self.machine.vmalloc_start)
+
+    def vmalloc_to_pfn(self, addr: int) -> int | None:
+        from ..model import vmalloc as vm
+        pfn = vm.vmalloc_to_pfn(self.machine, addr + self.machine.vmalloc_start)
+        return None if pfn is None else pfn - FLAT_BASE
+
+
 # --- loading a target ---------------------------------------------------------------
 
 class TargetError(Exception):
@@ -193,7 +257,7 @@ def _module_from_path(path: str):
 def load_target(spec: str) -> Target:
     """`pkg.module:factory`, `path/file.py:factory`, `path/lib.so` or `model`."""
     if spec == "model":
-        return Target(spec, ModelPageAllocator)
+        return Target(spec, ModelAllocator)
     if spec.endswith(".so") or ".so." in os.path.basename(spec):
         if not os.path.isfile(spec):
             raise TargetError(f"{spec}: no such shared library")

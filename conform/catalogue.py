@@ -274,6 +274,107 @@ class SplitWrongOrder(ReferenceBuddy):
         return pfn
 
 
+# --- object allocator bugs -------------------------------------------------------------
+
+from .adapter import ModelAllocator  # noqa: E402  (the model's kmalloc, then one bug)
+
+
+class KmallocClassOffByOne(ModelAllocator):
+    """kmalloc's class index from `size >> 3`, not `(size + 7) >> 3`: one class too small.
+
+    Requests just above a class boundary (33..39 bytes, 65..71...) get the class below
+    (2.6.12 __kmalloc walks malloc_sizes with `size > csizep->cs_size`; an index table
+    built with the wrong rounding is the classic slip).
+    """
+
+    name = "kmalloc_class_off_by_one"
+
+    def kmalloc(self, size):
+        return super().kmalloc((size >> 3) << 3)
+
+
+# --- vmalloc bugs --------------------------------------------------------------------------
+
+class ReferenceVmalloc(ReferenceBuddy):
+    """vmalloc after 2.6.12 mm/vmalloc.c over the reference buddy allocator.
+
+    __get_vm_area: size = PAGE_ALIGN(size) + PAGE_SIZE (the guard page), first fit in
+    address order; __vmalloc_area: one alloc_page per page, all given back on failure;
+    map_vm_area: one pte per page; vfree: unmap, then __free_page each page.
+    """
+
+    name = "reference-vmalloc"
+    PAGE_SIZE = 4096
+
+    def vmalloc_init(self, vsize: int) -> None:
+        self.vsize = vsize
+        self.areas: dict[int, tuple[int, list[int]]] = {}   # addr -> (span, pfns)
+        self.ptes: dict[int, int] = {}                       # page address -> pfn
+
+    def guard_size(self) -> int:
+        return self.PAGE_SIZE
+
+    def vmalloc(self, size: int) -> int | None:
+        page = self.PAGE_SIZE
+        pages = -(-size // page)
+        if size <= 0 or pages > self.nr_pages:
+            return None
+        span = pages * page + self.guard_size()
+        addr, cursor = None, 0
+        for start in sorted(self.areas):
+            if start - cursor >= span:
+                addr = cursor
+                break
+            cursor = start + self.areas[start][0]
+        if addr is None and self.vsize - cursor >= span:
+            addr = cursor
+        if addr is None:
+            return None
+        pfns = []
+        for _ in range(pages):
+            pfn = self.alloc_pages(0)
+            if pfn is None:
+                for taken in pfns:
+                    self.free_pages(taken, 0)
+                return None
+            pfns.append(pfn)
+        self.areas[addr] = (span, pfns)
+        for i, pfn in enumerate(pfns):
+            self.ptes[addr + i * page] = pfn
+        return addr
+
+    def unmap_vm_area(self, addr: int, nr_pages: int) -> None:
+        for i in range(nr_pages):
+            del self.ptes[addr + i * self.PAGE_SIZE]
+
+    def vfree(self, addr: int) -> None:
+        span, pfns = self.areas.pop(addr)
+        self.unmap_vm_area(addr, len(pfns))
+        for pfn in pfns:
+            self.free_pages(pfn, 0)
+
+    def vmalloc_to_pfn(self, addr: int) -> int | None:
+        return self.ptes.get(addr - addr % self.PAGE_SIZE)
+
+
+class VmallocWithoutGuard(ReferenceVmalloc):
+    """__get_vm_area without `size += PAGE_SIZE`: areas abut, no guard page between them."""
+
+    name = "vmalloc_without_guard"
+
+    def guard_size(self):
+        return 0
+
+
+class VfreeLeavesPtes(ReferenceVmalloc):
+    """vfree frees the pages but skips unmap_vm_area: stale ptes to freed frames."""
+
+    name = "vfree_leaves_ptes"
+
+    def unmap_vm_area(self, addr, nr_pages):
+        pass
+
+
 # --- legal variants: refine must accept, strict must reject ---------------------------
 
 class UpperHalfPolicy(ReferenceBuddy):
@@ -309,7 +410,7 @@ class NoIntrospection(ReferenceBuddy):
 class Entry:
     name: str
     factory: Callable[[], object]
-    layer: str
+    layer: str                      # the part checked: "page", "object" or "vmalloc"
     summary: str
     modes: tuple[str, ...]          # the modes that must catch it
 
@@ -331,15 +432,16 @@ BUGS: dict[str, Entry] = {e.name: e for e in (
     _entry(NrFreeCountsFrames),
     _entry(MergeStopsOneEarly),
     _entry(SplitWrongOrder),
+    _entry(KmallocClassOffByOne, layer="object"),
+    _entry(VmallocWithoutGuard, layer="vmalloc"),
+    _entry(VfreeLeavesPtes, layer="vmalloc"),
 )}
 
-# Bug classes of the layers not yet in the model: checked once they land.
+# Bug classes that need more of the protocol than it has yet: kmem_cache_create with
+# slab introspection (colour offsets, management placement) and kmap/kunmap.
 PENDING = {
     "slab_colour_overflow": "slab colour offset past the slack (colour_within_slack)",
     "offslab_mgmt_miscount": "off-slab management counted on-slab (slab_accounting)",
-    "kmalloc_class_off_by_one": "kmalloc picks the class below the size (size_class)",
-    "vmalloc_without_guard": "vmalloc areas without the guard page (vm_area_bounds)",
-    "vfree_leaves_ptes": "vfree leaves the area's ptes mapped (page_table_consistency)",
     "pkmap_count_leak": "kunmap not dropping pkmap_count (pkmap_consistency)",
 }
 
@@ -355,6 +457,10 @@ def reference() -> ReferenceBuddy:
 
 def reference_no_introspection() -> ReferenceBuddy:
     return NoIntrospection()
+
+
+def reference_vmalloc() -> ReferenceVmalloc:
+    return ReferenceVmalloc()
 
 
 def _factories():

@@ -20,11 +20,13 @@ import json
 from dataclasses import dataclass, field
 
 from ..model.profiles import DEFAULT_PROFILE, get_profile
-from .adapter import FLAT_BASE, ModelPageAllocator, flat_boot_line
+from .adapter import FLAT_BASE, ModelAllocator, ModelPageAllocator, flat_boot_line
 from .isolate import AdapterFault, AdapterRaised
-from .refine import Shadow, canonical_counts, check_alloc, check_counts
+from .refine import (AreaShadow, ObjectShadow, Shadow, canonical_counts, check_alloc,
+                     check_counts, check_kmalloc, check_vmalloc, kmalloc_class)
 
-__all__ = ["MODES", "Handle", "Divergence", "ConformanceFailure", "PageChecker"]
+__all__ = ["MODES", "Handle", "Divergence", "ConformanceFailure", "PageChecker",
+           "ObjectChecker", "VmallocChecker"]
 
 MODES = ("strict", "refine")
 
@@ -34,9 +36,9 @@ class Handle:
     """A block handed out by the implementation (and the model's answer to the same call)."""
 
     name: str
-    order: int
-    pfn: int                      # the implementation's pfn
-    model_pfn: int | None         # the model's pfn for the same call (None: NULL there)
+    order: int                    # page blocks: the order; objects and areas: the size
+    pfn: int                      # the implementation's pfn (or address)
+    model_pfn: int | None         # the model's answer to the same call (None: NULL there)
 
     def __repr__(self):
         return self.name
@@ -61,8 +63,9 @@ class ConformanceFailure(AssertionError):
     """The implementation's answer is not allowed; carries the divergence and the calls."""
 
     def __init__(self, divergence: Divergence, calls: list[dict], nr_pages: int,
-                 profile: str):
+                 profile: str, part: str = "page"):
         self.divergence = divergence
+        self.part = part
         self.calls = [dict(c) for c in calls]
         self.nr_pages = nr_pages
         self.profile = profile
@@ -76,6 +79,9 @@ def _show(value) -> str:
 class PageChecker:
     """One run: init, then alloc/free calls, each checked as it happens."""
 
+    part = "page"
+    model_class = ModelPageAllocator
+
     def __init__(self, driver, mode: str = "refine", *, profile: str = DEFAULT_PROFILE,
                  check_free_counts: bool = True):
         if mode not in MODES:
@@ -85,7 +91,7 @@ class PageChecker:
         self.profile = profile
         self.max_order = get_profile(profile).MAX_ORDER
         self.check_free_counts = check_free_counts
-        self.model = ModelPageAllocator(profile)
+        self.model = self.model_class(profile)
         self.calls: list[dict] = []
         self.nr_pages = 0
         self.shadow: Shadow | None = None
@@ -95,7 +101,7 @@ class PageChecker:
     # --- helpers -----------------------------------------------------------------
     def _fail(self, op: str, args: dict, reason: str, expected, actual):
         div = Divergence(len(self.calls) - 1, op, args, reason, expected, actual, self.mode)
-        raise ConformanceFailure(div, self.calls, self.nr_pages, self.profile)
+        raise ConformanceFailure(div, self.calls, self.nr_pages, self.profile, self.part)
 
     def _call(self, op: str, args: dict, method: str, *argv):
         try:
@@ -132,13 +138,19 @@ class PageChecker:
         except AdapterFault as exc:
             self._fail("init", args, f"the implementation {exc} while being created",
                        "an adapter", str(exc))
-        if "page" not in info["parts"]:
-            raise ValueError(f"{info['name']} implements no page allocator "
-                             "(init, alloc_pages, free_pages)")
-        self.counts = self.check_free_counts and "free_counts" in info["optional"]
+        if self.part not in info["parts"]:
+            raise ValueError(f"{info['name']} implements no {self.part} part "
+                             f"(parts: {', '.join(info['parts']) or 'none'})")
+        self.info = info
+        self.counts = (self.part == "page" and self.check_free_counts
+                       and "free_counts" in info["optional"])
         self.model.init(nr_pages, self.max_order)
         self._call("init", args, "init", nr_pages, self.max_order)
+        self._started(args)
         self._check_counts("init", args)
+
+    def _started(self, args: dict) -> None:
+        """Part-specific set-up after init."""
 
     def alloc(self, order: int) -> Handle | None:
         self._names += 1
@@ -178,39 +190,201 @@ class PageChecker:
         self._check_counts("free_pages", args)
 
 
+class ObjectChecker(PageChecker):
+    """kmalloc/kfree on an implementation, checked against K1..K8 (refine.py).
+
+    strict adds S1: the same address as the model's kmalloc on the flat machine --
+    only an implementation that reproduces 2.6.12 SLAB exactly (its bootstrap, cache
+    geometry, colouring and slab order) passes; the model itself does.
+    """
+
+    part = "object"
+    model_class = ModelAllocator
+
+    def _started(self, args: dict) -> None:
+        from ..model.profiles import get_profile as _get
+        self.oshadow = ObjectShadow(self.nr_pages, _get(self.profile))
+        self.has_ksize = "ksize" in self.info["optional"]
+
+    def kmalloc(self, size: int) -> Handle | None:
+        self._names += 1
+        name = f"o{self._names}"
+        args = {"size": size}
+        self.calls.append({"op": "kmalloc", "size": size, "as": name})
+        ret = self._call("kmalloc", args, "kmalloc", size)
+        want = self.model.kmalloc(size)
+        self.calls[-1]["ret"] = ret
+        self.calls[-1]["model_ret"] = want
+        reason = check_kmalloc(self.oshadow, size, ret)
+        if reason is None and self.mode == "strict" and ret != want:
+            reason = (f"S1: the model's kmalloc returns {_show(want)}, the implementation "
+                      f"{_show(ret)}")
+        if reason is None and ret is not None and self.has_ksize:
+            got = self._call("kmalloc", args, "ksize", ret)
+            cls = kmalloc_class(self.oshadow.profile, size)
+            if got != cls:
+                reason = f"K8: ksize of kmalloc({size}) is {got}, the class is size-{cls}"
+        if reason is not None:
+            self._fail("kmalloc", args, reason, want if self.mode == "strict" else
+                       "an aligned object of its class, apart from every live one", ret)
+        if ret is None:
+            return None
+        self.oshadow.live[ret] = (size, kmalloc_class(self.oshadow.profile, size))
+        return Handle(name, size, ret, want)
+
+    def kfree(self, handle: Handle) -> None:
+        args = {"addr": handle.pfn}
+        self.calls.append({"op": "kfree", "block": handle.name, "addr": handle.pfn,
+                           "size": handle.order})
+        self._call("kfree", args, "kfree", handle.pfn)
+        del self.oshadow.live[handle.pfn]
+        if handle.model_pfn is not None:
+            self.model.kfree(handle.model_pfn)
+
+
+class VmallocChecker(PageChecker):
+    """vmalloc/vfree on an implementation, checked against V1..V7 (refine.py).
+
+    strict adds S1: the same address as the model's vmalloc (first fit over the range,
+    2.6.12 __get_vm_area), NULL at the same calls.
+    """
+
+    part = "vmalloc"
+    model_class = ModelAllocator
+
+    def _started(self, args: dict) -> None:
+        from ..model.profiles import get_profile as _get
+        vsize = self.model.vmalloc_size()
+        self.calls[0]["vsize"] = vsize
+        self._call("init", args, "vmalloc_init", vsize)
+        self.ashadow = AreaShadow(self.nr_pages, vsize, _get(self.profile))
+        self.has_lookup = "vmalloc_to_pfn" in self.info["optional"]
+
+    def _lookup(self, op: str, args: dict, addr: int):
+        return self._call(op, args, "vmalloc_to_pfn", addr)
+
+    def vmalloc(self, size: int) -> Handle | None:
+        self._names += 1
+        name = f"v{self._names}"
+        args = {"size": size}
+        self.calls.append({"op": "vmalloc", "size": size, "as": name})
+        ret = self._call("vmalloc", args, "vmalloc", size)
+        want = self.model.vmalloc(size)
+        self.calls[-1]["ret"] = ret
+        self.calls[-1]["model_ret"] = want
+        reason = check_vmalloc(self.ashadow, size, ret)
+        if reason is None and self.mode == "strict" and ret != want:
+            reason = (f"S1: the model's vmalloc returns {_show(want)}, the implementation "
+                      f"{_show(ret)}")
+        if reason is None and ret is not None and self.has_lookup:
+            reason = self._check_mapped(args, ret, size)
+        if reason is not None:
+            self._fail("vmalloc", args, reason, want if self.mode == "strict" else
+                       "a page-aligned area with its guard page, apart from every live one",
+                       ret)
+        if ret is None:
+            return None
+        self.ashadow.live[ret] = (size, self.ashadow.span(size))
+        return Handle(name, size, ret, want)
+
+    def _check_mapped(self, args: dict, addr: int, size: int) -> str | None:
+        """V7 for a new area: its pages map to fresh frames, its guard page to none."""
+        page = self.ashadow.page_size
+        span = self.ashadow.span(size)
+        seen = set()
+        for offset in range(0, span - page, page):
+            pfn = self._lookup("vmalloc", args, addr + offset)
+            if type(pfn) is not int or not 0 <= pfn < self.nr_pages:
+                return (f"V7: page {offset // page} of the area at {addr} maps to "
+                        f"{_show(pfn)}, not a frame 0..{self.nr_pages - 1}")
+            if pfn in seen or pfn in self.ashadow.pfns:
+                return f"V7: frame {pfn} is mapped twice (page {offset // page} of {addr})"
+            seen.add(pfn)
+        guard = self._lookup("vmalloc", args, addr + span - page)
+        if guard is not None:
+            return f"V7: the guard page at {addr + span - page} maps frame {guard}"
+        for pfn in seen:
+            self.ashadow.pfns[pfn] = addr
+        return None
+
+    def vfree(self, handle: Handle) -> None:
+        args = {"addr": handle.pfn}
+        self.calls.append({"op": "vfree", "block": handle.name, "addr": handle.pfn,
+                           "size": handle.order})
+        self._call("vfree", args, "vfree", handle.pfn)
+        size, span = self.ashadow.live.pop(handle.pfn)
+        for pfn in [p for p, a in self.ashadow.pfns.items() if a == handle.pfn]:
+            del self.ashadow.pfns[pfn]
+        if handle.model_pfn is not None:
+            self.model.vfree(handle.model_pfn)
+        if self.has_lookup:
+            page = self.ashadow.page_size
+            for offset in range(0, span, page):
+                pfn = self._lookup("vfree", args, handle.pfn + offset)
+                if pfn is not None:
+                    self._fail("vfree", args, f"V7: after vfree, page {offset // page} of "
+                               f"the area at {handle.pfn} still maps frame {pfn}",
+                               "no mapping", pfn)
+
+
 # --- turning a run into a scenario -----------------------------------------------------
+
+def _flat_bases(nr_pages: int, profile: str, need_vmalloc: bool) -> tuple[int, int]:
+    """(__va of implementation frame 0, VMALLOC_START) on the flat machine."""
+    prof = get_profile(profile)
+    kbase = prof.PAGE_OFFSET + FLAT_BASE * prof.PAGE_SIZE
+    vstart = 0
+    if need_vmalloc:
+        model = ModelAllocator(profile)
+        model.init(nr_pages, prof.MAX_ORDER)
+        vstart = model.machine.vmalloc_start
+    return kbase, vstart
+
 
 def scenario_lines(calls: list[dict], *, profile: str = DEFAULT_PROFILE,
                    failing_step: int | None = None, actual=None) -> list[str]:
     """The calls as a model scenario (JSON Lines), replayable with `kmemspec run`.
 
     Each allocation expects the model's answer; the failing step carries a comment
-    with what the implementation did. Adapter pfn p is model pfn FLAT_BASE + p.
+    with what the implementation did. Implementation frame p is model pfn
+    FLAT_BASE + p; an object at byte b is at kernel address __va(FLAT_BASE * PAGE_SIZE
+    + b); a vm area at offset a is at VMALLOC_START + a.
     """
     init = calls[0]
     lines = [f"# kmemspec conform: flat machine, implementation frame p = model pfn "
              f"{FLAT_BASE} + p", json.dumps(flat_boot_line(init["nr_pages"], profile))]
+    kbase, vstart = _flat_bases(init["nr_pages"], profile,
+                                any(c["op"] == "vmalloc" for c in calls))
+    alloc_ops = {"alloc_pages": (FLAT_BASE, {"gfp": "GFP_KERNEL"}, "order"),
+                 "kmalloc": (kbase, {"gfp": "GFP_KERNEL"}, "size"),
+                 "vmalloc": (vstart, {}, "size")}
+    free_ops = {"free_pages": ("__free_pages", "page"), "kfree": ("kfree", "addr"),
+                "vfree": ("vfree", "addr")}
     model_of: dict[str, int | None] = {}
     for index, call in enumerate(calls[1:], start=1):
         if index == failing_step:
             lines.append(f"# step {index}: the implementation diverges here: "
                          f"{json.dumps(actual)}")
-        if call["op"] == "alloc_pages":
+        op = call["op"]
+        if op in alloc_ops:
+            base, extra, key = alloc_ops[op]
             want = call.get("model_ret")
             model_of[call["as"]] = want
-            line = {"op": "alloc_pages", "gfp": "GFP_KERNEL", "order": call["order"],
-                    "as": call["as"]}
+            line = {"op": op, key: call[key], **extra, "as": call["as"]}
             if "model_ret" in call:
-                line["expect"] = {"ret": None if want is None else FLAT_BASE + want}
+                line["expect"] = {"ret": None if want is None else base + want}
             lines.append(json.dumps(line))
-        elif call["op"] == "free_pages":
+        elif op in free_ops:
             name = call["block"]
             if model_of.get(name) is None:
-                lines.append(f"# free_pages({name}): the model returned NULL for {name}; "
+                lines.append(f"# {op}({name}): the model returned NULL for {name}; "
                              "nothing to free there")
                 continue
-            lines.append(json.dumps({"op": "__free_pages", "page": f"${name}",
-                                     "order": call["order"]}))
+            kernel_op, key = free_ops[op]
+            line = {"op": kernel_op, key: f"${name}"}
+            if op == "free_pages":
+                line["order"] = call["order"]
+            lines.append(json.dumps(line))
     return lines
 
 
@@ -252,16 +426,22 @@ class Report:
                 text = f"{call['as']} = alloc_pages(order={call['order']})"
                 if "ret" in call:
                     text += f"  -> {_show(call['ret'])}"
-            else:
+            elif call["op"] in ("kmalloc", "vmalloc"):
+                text = f"{call['as']} = {call['op']}(size={call['size']})"
+                if "ret" in call:
+                    text += f"  -> {_show(call['ret'])}"
+            elif call["op"] == "free_pages":
                 text = f"free_pages({call['block']}: pfn={call['pfn']}, order={call['order']})"
+            else:
+                text = f"{call['op']}({call['block']}: addr={call['addr']})"
             mark = "  <-- diverges" if index == self.divergence.step else ""
             out.append(f"  [{index}] {text}{mark}")
         return out
 
     def text(self) -> str:
         div = self.divergence
-        lines = [f"{self.target}: DIVERGES from the spec ({self.mode} mode) "
-                 f"after {self.nr_calls} calls",
+        lines = [f"{self.target}: DIVERGES from the spec ({self.failure.part} part, "
+                 f"{self.mode} mode) after {self.nr_calls} calls",
                  *self.calls_text(),
                  f"  rule:     {div.reason}",
                  f"  expected: {_show(div.expected)}",
@@ -272,14 +452,21 @@ class Report:
 
     def model_machine(self):
         """The model's machine after the calls up to and including the failing one."""
-        model = ModelPageAllocator(self.failure.profile)
+        model = ModelAllocator(self.failure.profile)
         model.init(self.failure.nr_pages, get_profile(self.failure.profile).MAX_ORDER)
         live: dict[str, int | None] = {}
         for call in self.failure.calls[1:self.divergence.step + 1]:
-            if call["op"] == "alloc_pages":
+            op = call["op"]
+            if op == "alloc_pages":
                 live[call["as"]] = model.alloc_pages(call["order"])
-            elif call["op"] == "free_pages" and live.get(call["block"]) is not None:
-                model.free_pages(live.pop(call["block"]), call["order"])
+            elif op in ("kmalloc", "vmalloc"):
+                live[call["as"]] = getattr(model, op)(call["size"])
+            elif live.get(call["block"]) is not None:
+                answer = live.pop(call["block"])
+                if op == "free_pages":
+                    model.free_pages(answer, call["order"])
+                else:
+                    getattr(model, op)(answer)
         return model.machine
 
     def svg(self) -> str:
@@ -299,6 +486,14 @@ class Report:
         elif call["op"] == "free_pages":
             highlights.append((FLAT_BASE + call["pfn"], 1 << call["order"], "#d00000",
                                f"freed: pfn {call['pfn']} order {call['order']}"))
+        elif call["op"] == "kmalloc":
+            page = get_profile(self.failure.profile).PAGE_SIZE
+            for who, colour, key in (("model", "#00a000", "model_ret"),
+                                     ("implementation", "#d00000", "ret")):
+                if type(call.get(key)) is int and call[key] >= 0:
+                    highlights.append((FLAT_BASE + call[key] // page, 1, colour,
+                                       f"{who}: object at byte {call[key]} "
+                                       f"(frame {call[key] // page})"))
         title = (f"{self.target} ({self.mode}): model state at step {div.step} "
                  f"(implementation frame p = pfn {FLAT_BASE} + p)")
         return render_svg(self.model_machine(), start=FLAT_BASE,
@@ -306,7 +501,8 @@ class Report:
                           highlights=highlights)
 
     def to_json(self) -> dict:
-        return {"target": self.target, "mode": self.mode, "result": "diverges",
+        return {"target": self.target, "part": self.failure.part, "mode": self.mode,
+                "result": "diverges",
                 "calls": self.failure.calls, "nr_calls": self.nr_calls,
                 "divergence": self.divergence.to_json(), "seconds": round(self.seconds, 3),
                 "files": self.files}
@@ -314,43 +510,61 @@ class Report:
 
 # --- minimising a counterexample --------------------------------------------------------
 
+_ALLOC_CALLS = {"alloc_pages": ("alloc", "order"), "kmalloc": ("kmalloc", "size"),
+                "vmalloc": ("vmalloc", "size")}
+_FREE_CALLS = {"free_pages": "free", "kfree": "kfree", "vfree": "vfree"}
+
+
 def _ops_of(calls: list[dict], upto: int) -> list[tuple]:
+    """("alloc", op, argument, name) and ("free", op, name) for calls 1..upto."""
     ops = []
     for call in calls[1:upto + 1]:
-        if call["op"] == "alloc_pages":
-            ops.append(("alloc", call["order"], call["as"]))
-        elif call["op"] == "free_pages":
-            ops.append(("free", call["block"]))
+        op = call["op"]
+        if op in _ALLOC_CALLS:
+            ops.append(("alloc", op, call[_ALLOC_CALLS[op][1]], call["as"]))
+        elif op in _FREE_CALLS:
+            ops.append(("free", op, call["block"]))
     return ops
 
 
 def replay(driver, mode: str, profile: str, nr_pages: int, ops: list[tuple],
-           check_free_counts: bool = True) -> ConformanceFailure | None:
+           check_free_counts: bool = True, checker_class=None) -> ConformanceFailure | None:
     """Run a call sequence again on a fresh implementation; the failure, or None.
 
     A free whose block was not handed out this time (NULL, or its alloc removed) is
     skipped, so any subsequence of a run is itself a valid run.
     """
-    checker = PageChecker(driver, mode, profile=profile, check_free_counts=check_free_counts)
+    checker = (checker_class or PageChecker)(driver, mode, profile=profile,
+                                             check_free_counts=check_free_counts)
     handles: dict[str, Handle | None] = {}
     try:
         checker.start(nr_pages)
         for op in ops:
             if op[0] == "alloc":
-                handle = checker.alloc(op[1])
-                handles[op[2]] = handle
+                handles[op[3]] = getattr(checker, _ALLOC_CALLS[op[1]][0])(op[2])
             else:
-                handle = handles.pop(op[1], None)
+                handle = handles.pop(op[2], None)
                 if handle is not None:
-                    checker.free(handle)
+                    getattr(checker, _FREE_CALLS[op[1]])(handle)
     except ConformanceFailure as failure:
         return failure
     return None
 
 
+def _smaller(op: tuple) -> list[tuple]:
+    """Simpler versions of one allocation: lower order, or smaller size."""
+    kind, name, arg, bind = op
+    if arg <= 0:
+        return []
+    if name == "alloc_pages":
+        return [(kind, name, arg - 1, bind)]
+    return [(kind, name, value, bind) for value in sorted({arg // 2, arg - 1}) if value >= 0]
+
+
 def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
-             check_free_counts: bool = True, budget: int = 400) -> ConformanceFailure:
-    """Shrink a failing run further, greedily: drop calls, smaller machines, lower orders.
+             check_free_counts: bool = True, budget: int = 400,
+             checker_class=None) -> ConformanceFailure:
+    """Shrink a failing run further, greedily: drop calls, smaller machines, smaller args.
 
     Hypothesis' stateful shrinking can stop early on long runs (hypothesis #3825);
     this deterministic pass makes the reported sequence small whatever it found.
@@ -361,21 +575,25 @@ def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
     def attempt(nr_pages, ops):
         nonlocal tries
         tries += 1
-        return replay(driver, mode, best.profile, nr_pages, ops, check_free_counts)
+        found = replay(driver, mode, best.profile, nr_pages, ops, check_free_counts,
+                       checker_class)
+        if found is not None and found.divergence.step <= best.divergence.step:
+            return found
+        return None
 
     changed = True
     while changed and tries < budget:
         changed = False
         ops = _ops_of(best.calls, best.divergence.step)
-        # fewer calls: drop one call (an alloc together with its frees)
+        # fewer calls: drop one call (an allocation together with its frees)
         for i in reversed(range(len(ops))):
             if tries >= budget:
                 break
             victim = ops[i]
             candidate = [op for j, op in enumerate(ops) if j != i and not (
-                victim[0] == "alloc" and op[0] == "free" and op[1] == victim[2])]
+                victim[0] == "alloc" and op[0] == "free" and op[2] == victim[3])]
             found = attempt(best.nr_pages, candidate)
-            if found is not None and found.divergence.step <= best.divergence.step:
+            if found is not None:
                 best, changed = found, True
                 break
         if changed:
@@ -383,18 +601,20 @@ def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
         # a smaller machine
         for size in sorted(s for s in sizes if s < best.nr_pages):
             found = attempt(size, ops)
-            if found is not None and found.divergence.step <= best.divergence.step:
+            if found is not None:
                 best, changed = found, True
                 break
         if changed:
             continue
-        # lower orders
+        # smaller arguments
         for i, op in enumerate(ops):
-            if op[0] == "alloc" and op[1] > 0:
-                candidate = list(ops)
-                candidate[i] = ("alloc", op[1] - 1, op[2])
-                found = attempt(best.nr_pages, candidate)
-                if found is not None and found.divergence.step <= best.divergence.step:
+            if op[0] != "alloc":
+                continue
+            for simpler in _smaller(op):
+                found = attempt(best.nr_pages, ops[:i] + [simpler] + ops[i + 1:])
+                if found is not None:
                     best, changed = found, True
                     break
+            if changed or tries >= budget:
+                break
     return best

@@ -26,7 +26,8 @@ class ABIError(Exception):
 def _symbols(lib) -> set[str]:
     names = set()
     for name in (*REQUIRED, "kms_abi_version", "kms_free_counts", "kms_kmalloc",
-                 "kms_kfree", "kms_vmalloc", "kms_vfree"):
+                 "kms_kfree", "kms_ksize", "kms_vmalloc_init", "kms_vmalloc", "kms_vfree",
+                 "kms_vmalloc_to_pfn"):
         try:
             getattr(lib, name)
         except AttributeError:
@@ -103,16 +104,28 @@ class CtypesAdapter:
             lib.kms_free_counts.restype = ctypes.c_int
         else:
             self.free_counts = None
-        for alloc, free in (("kms_kmalloc", "kms_kfree"), ("kms_vmalloc", "kms_vfree")):
-            if alloc in names and free in names:
-                getattr(lib, alloc).argtypes = [ctypes.c_ulong]
-                getattr(lib, alloc).restype = ctypes.c_ulong
-                getattr(lib, free).argtypes = [ctypes.c_ulong]
-                getattr(lib, free).restype = ctypes.c_int
+        signatures = {
+            "kms_kmalloc": ([ctypes.c_ulong], ctypes.c_long),
+            "kms_kfree": ([ctypes.c_ulong], ctypes.c_int),
+            "kms_ksize": ([ctypes.c_ulong], ctypes.c_ulong),
+            "kms_vmalloc_init": ([ctypes.c_ulong], ctypes.c_int),
+            "kms_vmalloc": ([ctypes.c_ulong], ctypes.c_long),
+            "kms_vfree": ([ctypes.c_ulong], ctypes.c_int),
+            "kms_vmalloc_to_pfn": ([ctypes.c_ulong], ctypes.c_long),
+        }
+        for symbol, (argtypes, restype) in signatures.items():
+            if symbol in names:
+                getattr(lib, symbol).argtypes = argtypes
+                getattr(lib, symbol).restype = restype
+        # a part is offered only when all its symbols are there
         if not {"kms_kmalloc", "kms_kfree"} <= names:
             self.kmalloc = self.kfree = None
-        if not {"kms_vmalloc", "kms_vfree"} <= names:
-            self.vmalloc = self.vfree = None
+        if "kms_ksize" not in names:
+            self.ksize = None
+        if not {"kms_vmalloc_init", "kms_vmalloc", "kms_vfree"} <= names:
+            self.vmalloc_init = self.vmalloc = self.vfree = None
+        if "kms_vmalloc_to_pfn" not in names:
+            self.vmalloc_to_pfn = None
 
     def init(self, nr_pages: int, max_order: int) -> None:
         status = self.lib.kms_init(nr_pages, max_order)
@@ -136,13 +149,31 @@ class CtypesAdapter:
         return [int(buf[i]) for i in range(min(n, _COUNTS_CAPACITY))]
 
     def kmalloc(self, size: int) -> int | None:
-        return self.lib.kms_kmalloc(size) or None
+        addr = self.lib.kms_kmalloc(size)
+        return None if addr == -1 else addr
 
     def kfree(self, addr: int) -> None:
-        self.lib.kms_kfree(addr or 0)
+        status = self.lib.kms_kfree(addr)
+        if status != 0:
+            raise RuntimeError(f"kms_kfree({addr}) returned {status}")
+
+    def ksize(self, addr: int) -> int:
+        return self.lib.kms_ksize(addr)
+
+    def vmalloc_init(self, vsize: int) -> None:
+        status = self.lib.kms_vmalloc_init(vsize)
+        if status != 0:
+            raise RuntimeError(f"kms_vmalloc_init({vsize}) returned {status}")
 
     def vmalloc(self, size: int) -> int | None:
-        return self.lib.kms_vmalloc(size) or None
+        addr = self.lib.kms_vmalloc(size)
+        return None if addr == -1 else addr
 
     def vfree(self, addr: int) -> None:
-        self.lib.kms_vfree(addr or 0)
+        status = self.lib.kms_vfree(addr)
+        if status != 0:
+            raise RuntimeError(f"kms_vfree({addr}) returned {status}")
+
+    def vmalloc_to_pfn(self, addr: int) -> int | None:
+        pfn = self.lib.kms_vmalloc_to_pfn(addr)
+        return None if pfn == -1 else pfn

@@ -55,17 +55,34 @@ int  kms_free_pages(unsigned long pfn, unsigned int order);
  */
 int  kms_free_counts(unsigned long *counts, unsigned int capacity);
 
-/* ---- object allocator (optional; checked once the model's slab layer lands) ------
+/* ---- object allocator (optional) -------------------------------------------------
  *
- * Addresses are opaque nonzero integers; 0 is NULL. kms_kfree(0) is a no-op.
+ * kmalloc over the frames given to kms_init: an object's address is its byte offset
+ * into them (frame p holds bytes p*4096 .. p*4096+4095). Returns -1 for NULL.
+ * Requests above the largest general class (131072 bytes on Linux 2.6 i386) must
+ * return -1; others must succeed while memory is plentiful. Objects are aligned to
+ * min(class, 128) and never overlap the extent of the smallest class that holds
+ * their request (spec/conformance.md, K1-K8).
+ * kms_ksize (optional): the usable size of a live object -- its class.
  */
-unsigned long kms_kmalloc(unsigned long size);
+long kms_kmalloc(unsigned long size);
 int  kms_kfree(unsigned long addr);
+unsigned long kms_ksize(unsigned long addr);
 
-/* ---- virtual area allocator (optional; checked once the vmalloc layer lands) -----
+/* ---- virtual area allocator (optional) ----------------------------------------------
+ *
+ * kms_vmalloc_init: called after kms_init; the virtual range is vsize bytes, and an
+ *   area's address is its byte offset into it.
+ * kms_vmalloc: an area of PAGE_ALIGN(size) bytes followed by an unmapped guard page,
+ *   backed by frames taken one at a time; -1 for NULL (size 0, more pages than the
+ *   machine has, or no memory left).
+ * kms_vmalloc_to_pfn (optional): the frame mapped at addr, -1 if none (the pte lookup;
+ *   guard pages and freed areas map nothing).
  */
-unsigned long kms_vmalloc(unsigned long size);
+int  kms_vmalloc_init(unsigned long vsize);
+long kms_vmalloc(unsigned long size);
 int  kms_vfree(unsigned long addr);
+long kms_vmalloc_to_pfn(unsigned long addr);
 
 #ifdef __cplusplus
 }

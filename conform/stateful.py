@@ -26,10 +26,12 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, initia
                                  multiple, rule, run_state_machine_as_test)
 
 from ..model.profiles import DEFAULT_PROFILE, get_profile
-from .check import ConformanceFailure, PageChecker, Report, minimise
+from .check import (ConformanceFailure, ObjectChecker, PageChecker, Report, VmallocChecker,
+                    minimise)
 from .isolate import make_driver
 
-__all__ = ["PageAllocatorMachine", "NR_PAGES", "check_conformance", "machine_for"]
+__all__ = ["PageAllocatorMachine", "ObjectAllocatorMachine", "VmallocMachine", "NR_PAGES",
+           "check_conformance", "machine_for", "PARTS"]
 
 # Machine sizes: small ones first (Hypothesis shrinks towards the first), then sizes
 # that reach the top order (1024 frames) and one beyond it (2048), and sizes that are
@@ -38,8 +40,8 @@ __all__ = ["PageAllocatorMachine", "NR_PAGES", "check_conformance", "machine_for
 NR_PAGES = (16, 12, 4, 2, 7, 40, 1024, 1536, 2048, 2051)
 
 
-class PageAllocatorMachine(RuleBasedStateMachine):
-    """alloc_pages / free_pages on an implementation, checked at every step.
+class ConformanceMachine(RuleBasedStateMachine):
+    """What the three machines share: the implementation, the mode, the checker.
 
     Class attributes a subclass sets: `factory` (required), `mode` ("refine" or
     "strict"), `isolate` (run the implementation in a child process, default True),
@@ -51,12 +53,10 @@ class PageAllocatorMachine(RuleBasedStateMachine):
     isolate = True
     timeout = 2.0
     profile = DEFAULT_PROFILE
-    nr_pages = st.sampled_from(NR_PAGES)
     check_free_counts = True
+    checker_class = PageChecker
     # Set by a failing run: the last (after shrinking, the minimal) failure.
     last_failure: ConformanceFailure | None = None
-
-    blocks = Bundle("blocks")
 
     def __init__(self):
         super().__init__()
@@ -69,8 +69,8 @@ class PageAllocatorMachine(RuleBasedStateMachine):
             # example makes a fresh adapter in it (a crash or hang restarts it).
             driver = make_driver(cls.factory, isolate=cls.isolate, timeout=cls.timeout)
             cls._driver = driver
-        self.checker = PageChecker(driver, cls.mode, profile=cls.profile,
-                                   check_free_counts=cls.check_free_counts)
+        self.checker = cls.checker_class(driver, cls.mode, profile=cls.profile,
+                                         check_free_counts=cls.check_free_counts)
 
     def _checked(self, call, *args):
         try:
@@ -84,6 +84,20 @@ class PageAllocatorMachine(RuleBasedStateMachine):
         nr_pages = data.draw(type(self).nr_pages, label="nr_pages")
         self._checked(self.checker.start, nr_pages)
 
+    @classmethod
+    def close(cls) -> None:
+        driver = cls.__dict__.get("_driver")
+        if driver is not None:
+            driver.close()
+            cls._driver = None
+
+
+class PageAllocatorMachine(ConformanceMachine):
+    """alloc_pages / free_pages on an implementation, checked at every step."""
+
+    nr_pages = st.sampled_from(NR_PAGES)
+    blocks = Bundle("blocks")
+
     @rule(target=blocks, order=st.integers(0, get_profile(DEFAULT_PROFILE).MAX_ORDER))
     def alloc_pages(self, order):
         handle = self._checked(self.checker.alloc, order)
@@ -93,40 +107,84 @@ class PageAllocatorMachine(RuleBasedStateMachine):
     def free_pages(self, block):
         self._checked(self.checker.free, block)
 
-    @classmethod
-    def close(cls) -> None:
-        driver = cls.__dict__.get("_driver")
-        if driver is not None:
-            driver.close()
-            cls._driver = None
+
+# Sizes at and just above each general class boundary find class off-by-ones; 0 and
+# one above the largest class (131072) probe K2; the rest are arbitrary.
+KMALLOC_SIZES = st.one_of(
+    st.sampled_from([1, 33, 32, 65, 64, 129, 128, 257, 513, 0, 1025, 4097, 131072, 131073]),
+    st.integers(0, 140000))
 
 
-PageAllocatorMachine.TestCase.settings = settings(
-    max_examples=100, stateful_step_count=20, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+class ObjectAllocatorMachine(ConformanceMachine):
+    """kmalloc / kfree on an implementation, checked at every step."""
+
+    checker_class = ObjectChecker
+    nr_pages = st.just(1024)
+    objects = Bundle("objects")
+
+    @rule(target=objects, size=KMALLOC_SIZES)
+    def kmalloc(self, size):
+        handle = self._checked(self.checker.kmalloc, size)
+        return multiple() if handle is None else handle
+
+    @rule(obj=consumes(objects))
+    def kfree(self, obj):
+        self._checked(self.checker.kfree, obj)
+
+
+VMALLOC_SIZES = st.one_of(st.sampled_from([1, 4096, 4097, 0, 8192, 12288, (1 << 20) + 1]),
+                          st.integers(0, 16 * 4096))
+
+
+class VmallocMachine(ConformanceMachine):
+    """vmalloc / vfree on an implementation, checked at every step."""
+
+    checker_class = VmallocChecker
+    nr_pages = st.just(256)
+    areas = Bundle("areas")
+
+    @rule(target=areas, size=VMALLOC_SIZES)
+    def vmalloc(self, size):
+        handle = self._checked(self.checker.vmalloc, size)
+        return multiple() if handle is None else handle
+
+    @rule(area=consumes(areas))
+    def vfree(self, area):
+        self._checked(self.checker.vfree, area)
+
+
+PARTS = {"page": PageAllocatorMachine, "object": ObjectAllocatorMachine,
+         "vmalloc": VmallocMachine}
+
+
+for _machine in PARTS.values():
+    _machine.TestCase.settings = settings(
+        max_examples=100, stateful_step_count=20, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
                 timeout: float = 2.0, name: str = "Target",
-                introspect: bool = True) -> type[PageAllocatorMachine]:
-    """A fresh PageAllocatorMachine subclass for one implementation."""
+                introspect: bool = True, part: str = "page") -> type[ConformanceMachine]:
+    """A fresh machine subclass (of PARTS[part]) for one implementation."""
     attrs = {"factory": staticmethod(factory) if not isinstance(factory, type) else factory,
              "mode": mode, "isolate": isolate, "timeout": timeout, "last_failure": None,
              "_driver": None, "check_free_counts": introspect}
     safe = "".join(c if c.isalnum() else "_" for c in name)
-    return type(f"{safe}Machine", (PageAllocatorMachine,), attrs)
+    return type(f"{safe}Machine", (PARTS[part],), attrs)
 
 
 def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       seed: int | None = None, isolate: bool = True, timeout: float = 2.0,
                       name: str = "target", step_count: int = 20,
-                      introspect: bool = True) -> Report | None:
+                      introspect: bool = True, part: str = "page") -> Report | None:
     """Run the machine on one implementation: a Report of the minimal divergence, or None.
 
-    `introspect=False` ignores free_counts(): only the answers are judged.
+    `part` is "page", "object" or "vmalloc". `introspect=False` ignores free_counts():
+    only the answers are judged.
     """
     machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name,
-                          introspect=introspect)
+                          introspect=introspect, part=part)
     if seed is not None:
         hypothesis_seed(seed)(machine)
     config = settings(max_examples=max_examples, stateful_step_count=step_count,
@@ -150,8 +208,10 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
         machine.close()
         return None
     try:
-        failure = minimise(failure, machine._driver, mode, sizes=NR_PAGES,
-                           check_free_counts=introspect)
+        failure = minimise(failure, machine._driver, mode,
+                           sizes=NR_PAGES if part == "page" else (),
+                           check_free_counts=introspect,
+                           checker_class=machine.checker_class)
     finally:
         machine.close()
     return Report(name, mode, failure, seconds=time.perf_counter() - started)

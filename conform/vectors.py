@@ -28,12 +28,14 @@ from ..model import KernelBug, boot, page_alloc
 from ..model.addr import pfn_to_page
 from ..model.boot import MachineConfig
 from ..model.gfp import parse_gfp
-from .adapter import FLAT_BASE, ModelPageAllocator, flat_boot_line
+from .adapter import FLAT_BASE, ModelAllocator, flat_boot_line
 from .isolate import AdapterFault, AdapterRaised
-from .refine import Shadow, check_alloc, check_counts
+from .refine import (AreaShadow, ObjectShadow, Shadow, check_alloc, check_counts,
+                     check_kmalloc, check_vmalloc, kmalloc_class)
 
 __all__ = ["CASES", "Case", "Recorder", "Ref", "build_all", "export", "replay_page_vector",
-           "FORMAT_VERSION", "PAGE_ERROR_RULES", "SCENARIO_OPS"]
+           "replay_vector", "FORMAT_VERSION", "PAGE_ERROR_RULES", "SCENARIO_OPS",
+           "ADAPTER_RUNNERS"]
 
 FORMAT_VERSION = 1
 MAX_ORDER = 11          # linux-2.6-i386, the profile of every vector in this version
@@ -88,8 +90,11 @@ SCENARIO_OPS: dict[str, Callable] = {
     "get_page": lambda m, page: page_alloc.get_page(m, pfn_to_page(m, page)),
 }
 _VOID = {"__free_pages", "__free_page", "free_pages", "free_page", "get_page"}
-# The page_alloc runner's calls and their inputs, in call order.
-_PAGE_PARAMS = {"alloc_pages": ("order",), "free_pages": ("pfn", "order"), "free_counts": ()}
+# The adapter runners' calls and their inputs, in call order.
+_PAGE_PARAMS = {"alloc_pages": ("order",), "free_pages": ("pfn", "order"), "free_counts": (),
+                "kmalloc": ("size",), "kfree": ("addr",), "ksize": ("addr",),
+                "vmalloc": ("size",), "vfree": ("addr",), "vmalloc_to_pfn": ("addr",)}
+ADAPTER_RUNNERS = ("page_alloc", "object", "vmalloc")
 
 
 class Recorder:
@@ -101,8 +106,9 @@ class Recorder:
         self.steps: list[dict] = []
         self.env: dict[str, object] = {}
         self.machine = None
-        self.model: ModelPageAllocator | None = None
+        self.model: ModelAllocator | None = None
         self.nr_pages = 0
+        self.vsize = None
 
     def _resolve(self, args: dict) -> tuple[dict, dict]:
         shown, real = {}, {}
@@ -115,13 +121,15 @@ class Recorder:
                 real[key] = value
         return shown, real
 
-    # page_alloc runner
+    # the adapter runners: page_alloc, object, vmalloc
     def init(self, nr_pages: int) -> None:
-        assert self.runner == "page_alloc"
-        self.model = ModelPageAllocator()
+        assert self.runner in ADAPTER_RUNNERS
+        self.model = ModelAllocator()
         self.model.init(nr_pages, MAX_ORDER)
         self.machine = self.model.machine
         self.nr_pages = nr_pages
+        if self.runner == "vmalloc":
+            self.vsize = self.model.vmalloc_size()
 
     # scenario runner
     def boot(self, **config) -> None:
@@ -136,7 +144,7 @@ class Recorder:
         if as_ is not None:
             step["as"] = as_
         try:
-            if self.runner == "page_alloc":
+            if self.runner in ADAPTER_RUNNERS:
                 ret = getattr(self.model, op)(*(real[k] for k in _PAGE_PARAMS[op]))
             else:
                 ret = SCENARIO_OPS[op](self.machine, **real)
@@ -146,7 +154,7 @@ class Recorder:
             if as_ is not None:
                 self.env[as_] = None
             return bug
-        if self.runner == "page_alloc" or op not in _VOID:
+        if self.runner in ADAPTER_RUNNERS or op not in _VOID:
             step["expect"] = {"ret": ret}
         if as_ is not None:
             self.env[as_] = ret
@@ -173,8 +181,10 @@ class Recorder:
         out = {"format": "kmemspec-vector", "version": FORMAT_VERSION, "runner": c.runner,
                "name": c.name, "description": c.description,
                "profile": "linux-2.6-i386"}
-        if c.runner == "page_alloc":
+        if c.runner in ADAPTER_RUNNERS:
             out["init"] = {"nr_pages": self.nr_pages, "max_order": MAX_ORDER}
+            if self.vsize is not None:
+                out["init"]["vsize"] = self.vsize
         else:
             out["boot"] = self.boot_line
         out["steps"] = self.steps
@@ -182,31 +192,58 @@ class Recorder:
 
 
 def page_vector_scenario(vector: dict) -> str:
-    """A page_alloc vector as a model scenario on the flat machine (JSON Lines)."""
+    """An adapter-runner vector as a model scenario on the flat machine (JSON Lines).
+
+    Frame p is model pfn FLAT_BASE + p; an object at byte b is kernel address
+    PAGE_OFFSET + FLAT_BASE * PAGE_SIZE + b; a vm area at a is VMALLOC_START + a.
+    """
+    nr_pages = vector["init"]["nr_pages"]
+    model = ModelAllocator()
+    model.init(nr_pages, MAX_ORDER)
+    kbase = model.kbase
+    vstart = model.machine.vmalloc_start if hasattr(model.machine, "vmalloc_start") else 0
+    base = {"alloc_pages": FLAT_BASE, "kmalloc": kbase, "vmalloc": vstart}
     lines = [f"# {vector['runner']}/{vector['name']}: {vector['description']}",
              f"# flat machine: implementation frame p = model pfn {FLAT_BASE} + p",
-             json.dumps(flat_boot_line(vector["init"]["nr_pages"]))]
+             json.dumps(flat_boot_line(nr_pages))]
+
+    def shift(value, offset):
+        if isinstance(value, str) or value is None:
+            return value            # "$name" already means the model's own answer
+        return offset + value
+
     for step in vector["steps"]:
         op = step["op"]
         expect = step.get("expect", {})
-        if op == "alloc_pages":
-            line = {"op": "alloc_pages", "gfp": "GFP_KERNEL", "order": step["order"]}
+        line = None
+        if op in ("alloc_pages", "kmalloc", "vmalloc"):
+            key = "order" if op == "alloc_pages" else "size"
+            line = {"op": op, key: step[key]}
+            if op != "vmalloc":
+                line["gfp"] = "GFP_KERNEL"
             if "as" in step:
                 line["as"] = step["as"]
             if "ret" in expect:
-                ret = expect["ret"]
-                line["expect"] = {"ret": None if ret is None else FLAT_BASE + ret}
+                line["expect"] = {"ret": shift(expect["ret"], base[op])}
             else:
                 line["expect"] = expect
         elif op == "free_pages":
-            pfn = step["pfn"]
-            page = pfn if isinstance(pfn, str) else FLAT_BASE + pfn
-            line = {"op": "__free_pages", "page": page, "order": step["order"]}
-            if "error" in expect:
+            line = {"op": "__free_pages", "page": shift(step["pfn"], FLAT_BASE),
+                    "order": step["order"]}
+        elif op in ("kfree", "ksize"):
+            line = {"op": op, "addr": shift(step["addr"], kbase)}
+            if op == "ksize" and "ret" in expect:
                 line["expect"] = expect
-        else:
+        elif op in ("vfree", "vmalloc_to_pfn"):
+            line = {"op": "vfree" if op == "vfree" else "vmalloc_to_page",
+                    "addr": shift(step["addr"], vstart)}
+            if op == "vmalloc_to_pfn" and "ret" in expect:
+                line["expect"] = {"ret": shift(expect["ret"], FLAT_BASE)}
+        if line is None:
             lines.append(f"# {op} -> {json.dumps(expect.get('ret'))}")
             continue
+        if "error" in expect:
+            line["expect"] = expect
         lines.append(json.dumps(line))
     return "\n".join(lines) + "\n"
 
@@ -222,7 +259,7 @@ def build_all() -> dict[str, dict]:
 
 
 def scenario_text(vector: dict) -> str:
-    if vector["runner"] == "page_alloc":
+    if vector["runner"] in ADAPTER_RUNNERS:
         return page_vector_scenario(vector)
     lines = [f"# {vector['runner']}/{vector['name']}: {vector['description']}",
              json.dumps(vector["boot"])]
@@ -275,25 +312,37 @@ class VectorResult:
 
 
 def replay_page_vector(vector: dict, driver, *, mode: str = "strict") -> VectorResult:
-    """Replay a page_alloc vector on an adapter (through a driver from isolate.py).
+    """Replay an adapter-runner vector (page_alloc, object, vmalloc) on an adapter.
 
     strict: every answer equals the expected one. refine: answers are judged by the
-    refinement checks (any allowed pfn), expected pfns are not compared. Misuse steps
-    (expect error) are replayed only on adapters with `detects_misuse`; they pass when
-    the call is rejected (and, if the adapter names a rule, it is the expected one).
+    refinement rules (spec/conformance.md), expected addresses are not compared.
+    Misuse steps (expect error) are replayed only on adapters with `detects_misuse`;
+    they pass when the call is rejected (and, if the adapter names a rule, it is the
+    expected one). Optional introspection steps are skipped when not offered.
     """
+    from ..model.profiles import get_profile
     result = VectorResult(f"{vector['runner']}/{vector['name']}")
     init = vector["init"]
+    runner = vector["runner"]
+    profile = get_profile(vector.get("profile", "linux-2.6-i386"))
     try:
         info = driver.reset()
         driver.call("init", init["nr_pages"], init["max_order"])
+        if runner == "vmalloc":
+            driver.call("vmalloc_init", init["vsize"])
     except AdapterFault as exc:
         result.failures.append(f"init: {exc}")
         return result
-    shadow = Shadow(init["nr_pages"], init["max_order"])
+    pages = Shadow(init["nr_pages"], init["max_order"])
+    objects = ObjectShadow(init["nr_pages"], profile)
+    areas = AreaShadow(init["nr_pages"], init.get("vsize", 0), profile)
     env: dict[str, object] = {}
     misuse = info.get("detects_misuse", False)
-    has_counts = "free_counts" in info.get("optional", ())
+    optional = set(info.get("optional", ()))
+
+    def value(x):
+        return env.get(x[1:]) if isinstance(x, str) and x.startswith("$") else x
+
     for index, step in enumerate(vector["steps"], start=1):
         op = step["op"]
         expect = step.get("expect", {})
@@ -301,18 +350,12 @@ def replay_page_vector(vector: dict, driver, *, mode: str = "strict") -> VectorR
         if "error" in expect and not misuse:
             result.skipped += 1
             continue
-        if op == "free_counts" and not has_counts:
+        if op in ("free_counts", "ksize", "vmalloc_to_pfn") and op not in optional:
             result.skipped += 1
             continue
+        args = [value(step[k]) for k in _PAGE_PARAMS[op]]
         try:
-            if op == "alloc_pages":
-                ret = driver.call("alloc_pages", step["order"])
-            elif op == "free_pages":
-                pfn = step["pfn"]
-                pfn = env.get(pfn[1:]) if isinstance(pfn, str) else pfn
-                ret = driver.call("free_pages", pfn, step["order"])
-            else:
-                ret = driver.call("free_counts")
+            ret = driver.call(op, *args)
         except AdapterRaised as exc:
             if "error" in expect:
                 if exc.rule is not None and exc.rule != expect["error"]:
@@ -330,27 +373,47 @@ def replay_page_vector(vector: dict, driver, *, mode: str = "strict") -> VectorR
             result.failures.append(f"{where}: accepted; expected rejection "
                                    f"({expect['error']})")
             return result
+        want = expect.get("ret")
         problem = None
         if op == "alloc_pages":
-            problem = check_alloc(shadow, step["order"], ret)
-            if problem is None and mode == "strict" and ret != expect.get("ret"):
-                problem = f"returned {ret}, expected {expect.get('ret')}"
+            problem = check_alloc(pages, args[0], ret)
             if problem is None and ret is not None:
-                shadow.add(ret, step["order"])
-            if "as" in step:
-                env[step["as"]] = ret
+                pages.add(ret, args[0])
+        elif op == "kmalloc":
+            problem = check_kmalloc(objects, args[0], ret)
+            if problem is None and ret is not None:
+                objects.live[ret] = (args[0], kmalloc_class(profile, args[0]))
+        elif op == "vmalloc":
+            problem = check_vmalloc(areas, args[0], ret)
+            if problem is None and ret is not None:
+                areas.live[ret] = (args[0], areas.span(args[0]))
         elif op == "free_pages":
-            if pfn in shadow.live:
-                shadow.remove(pfn)
-        else:
-            problem = check_counts(shadow, ret)
-            if problem is None and mode == "strict" and list(ret) != expect.get("ret"):
-                problem = f"free_counts {list(ret)}, expected {expect.get('ret')}"
+            if args[0] in pages.live:
+                pages.remove(args[0])
+        elif op == "kfree":
+            objects.live.pop(args[0], None)
+        elif op == "vfree":
+            areas.live.pop(args[0], None)
+        elif op == "free_counts":
+            problem = check_counts(pages, ret)
+        elif op == "ksize":
+            live = objects.live.get(args[0])
+            if live is not None and ret != live[1]:
+                problem = f"K8: ksize is {ret}, the class is {live[1]}"
+        elif op == "vmalloc_to_pfn" and (ret is None) != (want is None):
+            problem = f"V7: maps {ret}, expected {'nothing' if want is None else 'a frame'}"
+        if problem is None and mode == "strict" and op != "free_pages" and ret != want:
+            problem = f"returned {ret}, expected {want}"
         if problem is not None:
             result.failures.append(f"{where}: {problem}")
             return result
+        if "as" in step:
+            env[step["as"]] = ret
         result.passed += 1
     return result
+
+
+replay_vector = replay_page_vector
 
 
 FORMAT_DOC = """# kmemspec test vectors, format version {version}
@@ -375,6 +438,28 @@ NULL is `null`.
 | `alloc_pages` | `order` | `alloc_pages(order)` / `kms_alloc_pages(order)` | `ret`: first pfn of the block, or `null` (C: -1). Strict runners compare it exactly; refine runners accept any answer the spec allows (spec/conformance.md R1-R6). |
 | `free_pages` | `pfn` (usually `"$name"`), `order` | `free_pages(pfn, order)` / `kms_free_pages` | `ret: null` (accepted), or `error: rule` (misuse: must be rejected) |
 | `free_counts` | -- | `free_counts()` / `kms_free_counts` (optional) | `ret`: nr_free (blocks) per order 0..10 |
+
+## Runner `object` (adapters with kmalloc; conform/kms.h `kms_kmalloc`...)
+
+`init` as for `page_alloc`. An object's address is its byte offset into the frames
+(C: -1 for NULL). Model: address = PAGE_OFFSET + {base} * PAGE_SIZE + offset.
+
+| op | inputs | expected |
+|---|---|---|
+| `kmalloc` | `size` | `ret`: the object's address, or `null`. Refine: K1-K7 of spec/conformance.md (class extent, alignment, no overlap, NULL only above 131072 or when memory is short). |
+| `kfree` | `addr` | `ret: null`, or `error` (misuse) |
+| `ksize` | `addr` (optional op) | `ret`: the object's class size |
+
+## Runner `vmalloc` (adapters with vmalloc; `kms_vmalloc_init`, `kms_vmalloc`...)
+
+`init` also has `vsize`: call `vmalloc_init(vsize)` after `init`. An area's address is
+its byte offset into the range (C: -1 for NULL). Model: VMALLOC_START + offset.
+
+| op | inputs | expected |
+|---|---|---|
+| `vmalloc` | `size` | `ret`: the area's address, or `null`. Refine: V1-V5 (page aligned, guard page, no overlap, NULL for size 0 or more pages than the machine, else only when frames run short). |
+| `vfree` | `addr` | `ret: null`, or `error` (misuse) |
+| `vmalloc_to_pfn` | `addr` (optional op) | `ret`: the frame mapped there, or `null` (guard pages, freed areas). Refine compares only mapped/unmapped. |
 
 ## Runner `scenario` (the model's kernel API)
 
@@ -556,6 +641,114 @@ def misuse(t):
     t.free(Ref("a"), 1)
     assert t.error("free_pages", pfn=Ref("a"), order=1) == "double_free"
     assert t.counts() == _c({0: 1, 1: 1, 2: 1, 3: 1})
+
+
+# --- the cases: runner object (kmalloc) -----------------------------------------------------
+
+KMALLOC_CLASSES = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
+
+
+@case("object", "every_class_and_boundary")
+def every_class_and_boundary(t):
+    """kmalloc of every class size and one byte more: the smallest class that fits."""
+    t.init(1024)
+    for cls in KMALLOC_CLASSES:
+        for size in (cls, cls + 1):
+            addr = t.call("kmalloc", f"s{size}", size=size)
+            want = next((c for c in KMALLOC_CLASSES if size <= c), None)
+            assert (addr is None) == (want is None)
+            if addr is not None:
+                assert t.call("ksize", addr=Ref(f"s{size}")) == want
+                assert addr % min(want, 128) == 0
+    for cls in KMALLOC_CLASSES:
+        for size in (cls, cls + 1):
+            if t.env[f"s{size}"] is not None:
+                t.call("kfree", addr=Ref(f"s{size}"))
+
+
+@case("object", "zero_and_too_big")
+def zero_and_too_big(t):
+    """kmalloc(0) gets a size-32 object on 2.6; above 128 KiB there is no cache: NULL."""
+    t.init(1024)
+    assert t.call("kmalloc", "z", size=0) is not None
+    assert t.call("ksize", addr=Ref("z")) == 32
+    assert t.call("kmalloc", "big", size=131073) is None
+    t.call("kfree", addr=Ref("z"))
+
+
+@case("object", "reuse_after_kfree")
+def reuse_after_kfree(t):
+    """A freed object's slot is handed out again (the model: first free bufctl)."""
+    t.init(1024)
+    a = t.call("kmalloc", "a", size=100)
+    b = t.call("kmalloc", "b", size=100)
+    assert b - a == 128
+    t.call("kfree", addr=Ref("a"))
+    assert t.call("kmalloc", "c", size=120) == a
+
+
+@case("object", "misuse")
+def object_misuse(t):
+    """kfree of an address that is no live object is rejected."""
+    t.init(1024)
+    t.call("kmalloc", "a", size=64)
+    t.call("kfree", addr=Ref("a"))
+    t.error("kfree", addr=Ref("a"))
+
+
+# --- the cases: runner vmalloc ---------------------------------------------------------------
+
+PAGE = 4096
+
+
+@case("vmalloc", "guard_pages")
+def guard_pages(t):
+    """Every area is followed by an unmapped guard page; areas are placed first fit."""
+    t.init(256)
+    assert t.call("vmalloc", "a", size=1) == 0
+    assert t.call("vmalloc", "b", size=PAGE) == 2 * PAGE
+    assert t.call("vmalloc", "c", size=PAGE + 1) == 4 * PAGE
+    assert t.call("vmalloc_to_pfn", addr=0) is not None
+    assert t.call("vmalloc_to_pfn", addr=PAGE) is None           # a's guard page
+    assert t.call("vmalloc_to_pfn", addr=5 * PAGE) is not None   # c's second page
+    assert t.call("vmalloc_to_pfn", addr=6 * PAGE) is None       # c's guard page
+    t.call("vfree", addr=Ref("b"))
+    assert t.call("vmalloc", "d", size=PAGE) == 2 * PAGE         # the hole again
+    assert t.call("vmalloc", "e", size=2 * PAGE) == 7 * PAGE
+
+
+@case("vmalloc", "sizes")
+def vmalloc_sizes(t):
+    """vmalloc(0) and more pages than the machine has fail; a free makes room again."""
+    t.init(64)
+    assert t.call("vmalloc", "zero", size=0) is None
+    assert t.call("vmalloc", "huge", size=64 * PAGE + 1) is None
+    big = t.call("vmalloc", "big", size=40 * PAGE)
+    assert big == 0
+    t.call("vfree", addr=Ref("big"))
+    assert t.call("vmalloc", "again", size=40 * PAGE) == 0
+
+
+@case("vmalloc", "vfree_unmaps")
+def vfree_unmaps(t):
+    """After vfree no page of the area maps a frame."""
+    t.init(256)
+    t.call("vmalloc", "a", size=3 * PAGE)
+    for i in range(3):
+        assert t.call("vmalloc_to_pfn", addr=i * PAGE) is not None
+    t.call("vfree", addr=Ref("a"))
+    for i in range(3):
+        assert t.call("vmalloc_to_pfn", addr=i * PAGE) is None
+
+
+@case("vmalloc", "misuse")
+def vmalloc_misuse(t):
+    """vfree of an address that starts no area is rejected; so is a second vfree."""
+    t.init(256)
+    t.call("vmalloc", "a", size=PAGE)
+    t.error("vfree", addr=PAGE)
+    t.call("vfree", addr=Ref("a"))
+    t.error("vfree", addr=Ref("a"))
 
 
 # --- the cases: runner scenario -----------------------------------------------------------

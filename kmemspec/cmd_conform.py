@@ -23,13 +23,18 @@ def _fail_usage(message: str, as_json: bool) -> None:
     sys.exit(2)
 
 
+PARTS = ("page", "object", "vmalloc")
+
+
 @click.command("conform")
 @click.argument("target")
 @click.option("--mode", type=click.Choice(MODES), default="refine", show_default=True,
               help="strict: the model's Linux choices; refine: any answer the spec allows.")
+@click.option("--part", "only", type=click.Choice(("all",) + PARTS), default="all",
+              show_default=True, help="Check only this part of the implementation.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--examples", type=click.IntRange(1, 100000), default=200, show_default=True,
-              help="Hypothesis examples (call sequences) to try.")
+              help="Hypothesis examples (call sequences) to try, per part.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: derandomized).")
 @click.option("--steps", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="Calls per sequence at most.")
@@ -40,12 +45,13 @@ def _fail_usage(message: str, as_json: bool) -> None:
                    "then stops the checker).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="kmemspec-conform",
               show_default=True, help="Where a divergence's scenario and picture go.")
-def command(target: str, mode: str, as_json: bool, examples: int, seed: int | None,
-            steps: int, timeout: float, no_isolate: bool, out_dir: str) -> None:
-    """Check TARGET (module:factory, file.py:factory, or a kms.h shared library .so)
-    against the page allocator spec. Exit 0 if it conforms, 1 on a divergence (the
-    minimal call sequence is written as a scenario with an SVG of the model state),
-    2 on bad input."""
+def command(target: str, mode: str, only: str, as_json: bool, examples: int,
+            seed: int | None, steps: int, timeout: float, no_isolate: bool,
+            out_dir: str) -> None:
+    """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
+    `model`) against the spec: every part it implements (page allocator, kmalloc,
+    vmalloc). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
+    written as a scenario with an SVG of the model state), 2 on bad input."""
     try:
         loaded = load_target(target)
     except (TargetError, ABIError) as exc:
@@ -58,34 +64,53 @@ def command(target: str, mode: str, as_json: bool, examples: int, seed: int | No
         _fail_usage(f"{target}: making the adapter failed: {exc}", as_json)
     finally:
         probe.close()
-    parts = info["parts"]
-    pending = [p for p in parts if p != "page"]
-    if "page" not in parts:
-        _fail_usage(f"{target}: implements no page allocator (init, alloc_pages, "
-                    f"free_pages); parts found: {', '.join(parts) or 'none'} -- the "
-                    "object and vmalloc checks are pending (model layers not yet in)", as_json)
-    report = check_conformance(loaded.factory, mode=mode, max_examples=examples, seed=seed,
-                               isolate=isolate, timeout=timeout, name=loaded.name,
-                               step_count=steps)
+    parts = [p for p in PARTS if p in info["parts"] and only in ("all", p)]
+    if not parts:
+        wanted = "any part" if only == "all" else f"the {only} part"
+        _fail_usage(f"{target}: does not implement {wanted} (page: init, alloc_pages, "
+                    "free_pages; object: kmalloc, kfree; vmalloc: vmalloc_init, vmalloc, "
+                    f"vfree); found: {', '.join(info['parts']) or 'nothing'}", as_json)
+    results = []
+    reports = []
+    for part in parts:
+        report = check_conformance(loaded.factory, mode=mode, max_examples=examples,
+                                   seed=seed, isolate=isolate, timeout=timeout,
+                                   name=loaded.name, step_count=steps, part=part)
+        if report is not None:
+            _write_files(report, loaded.name, part, mode, out_dir)
+            reports.append(report)
+        results.append({"part": part, "result": "conforms" if report is None else "diverges",
+                        **({} if report is None else report.to_json())})
     summary = {"target": target, "mode": mode, "parts": parts,
-               "introspection": "free_counts" in info["optional"],
-               "examples": examples, "seed": seed,
-               "pending_parts": pending}
-    if report is None:
-        if as_json:
-            click.echo(json.dumps({**summary, "result": "conforms"}, indent=1))
-        else:
-            intro = ("with free_counts introspection" if summary["introspection"]
-                     else "answers only (no free_counts introspection)")
-            click.echo(f"{target}: conforms ({mode} mode, {examples} examples, {intro})")
-            if pending:
-                click.echo(f"  parts not checked yet: {', '.join(pending)} (model layers pending)")
-        sys.exit(0)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in loaded.name)
+               "introspection": [m for m in info["optional"]], "examples": examples,
+               "seed": seed, "result": "diverges" if reports else "conforms",
+               "checks": results}
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+    else:
+        for entry, part in zip(results, parts):
+            if entry["result"] == "conforms":
+                click.echo(f"{target}: {part} part conforms ({mode} mode, {examples} examples"
+                           f"{_introspection(part, info)})")
+        for report in reports:
+            click.echo(report.text())
+            if report.files:
+                click.echo(f"  replay:   kmemspec run {report.files['scenario']}")
+    sys.exit(1 if reports else 0)
+
+
+def _introspection(part: str, info: dict) -> str:
+    wanted = {"page": "free_counts", "object": "ksize", "vmalloc": "vmalloc_to_pfn"}[part]
+    return (f", with {wanted} introspection" if wanted in info["optional"]
+            else f", answers only: no {wanted}")
+
+
+def _write_files(report, name: str, part: str, mode: str, out_dir: str) -> None:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     try:
         os.makedirs(out_dir, exist_ok=True)
-        scenario_path = os.path.join(out_dir, f"{safe}-{mode}.jsonl")
-        svg_path = os.path.join(out_dir, f"{safe}-{mode}.svg")
+        scenario_path = os.path.join(out_dir, f"{safe}-{part}-{mode}.jsonl")
+        svg_path = os.path.join(out_dir, f"{safe}-{part}-{mode}.svg")
         with open(scenario_path, "w", encoding="utf-8") as handle:
             handle.write(report.scenario())
         with open(svg_path, "w", encoding="utf-8") as handle:
@@ -93,10 +118,3 @@ def command(target: str, mode: str, as_json: bool, examples: int, seed: int | No
         report.files = {"scenario": scenario_path, "picture": svg_path}
     except OSError as exc:
         click.echo(f"kmemspec conform: cannot write the report to {out_dir}: {exc}", err=True)
-    if as_json:
-        click.echo(json.dumps({**summary, **report.to_json()}, indent=1))
-    else:
-        click.echo(report.text())
-        if report.files:
-            click.echo(f"  replay:   kmemspec run {report.files['scenario']}")
-    sys.exit(1)

@@ -12,26 +12,31 @@ from . import __version__
 from .conform.adapter import TargetError, load_target
 from .conform.ctypes_adapter import ABIError
 from .conform.isolate import make_driver
-from .conform.vectors import export, replay_page_vector
+from .conform.vectors import ADAPTER_RUNNERS, export, replay_vector
 from .scenario import ScenarioError, parse_file, run_scenario
 
 
 def replay_corpus(directory: str, target: str | None, mode: str, isolate: bool) -> dict:
-    """Replay every vector of a corpus: page_alloc vectors on the target (default the
-    model), scenario vectors on the model through the scenario runner."""
+    """Replay every vector of a corpus: adapter vectors (page_alloc, object, vmalloc)
+    on the target (default the model) when it implements their part, scenario vectors
+    on the model through the scenario runner."""
     with open(os.path.join(directory, "index.json"), encoding="utf-8") as handle:
         index = json.load(handle)
     if index.get("format") != "kmemspec-vectors":
         raise ValueError(f"{directory}/index.json is not a kmemspec vector index")
     loaded = load_target(target or "model")
     driver = make_driver(loaded.factory, isolate=isolate)
+    parts = set(driver.reset()["parts"])
+    needs = {"page_alloc": "page", "object": "object", "vmalloc": "vmalloc"}
     results = []
     try:
         for entry in index["vectors"]:
-            if entry["runner"] == "page_alloc":
+            if entry["runner"] in ADAPTER_RUNNERS:
+                if needs[entry["runner"]] not in parts:
+                    continue
                 with open(os.path.join(directory, entry["json"]), encoding="utf-8") as handle:
                     vector = json.load(handle)
-                res = replay_page_vector(vector, driver, mode=mode)
+                res = replay_vector(vector, driver, mode=mode)
                 results.append({"vector": res.name, "ok": res.ok, "passed": res.passed,
                                 "skipped": res.skipped, "failures": res.failures})
             elif target is None:

@@ -2,23 +2,27 @@
 
 import pytest
 
-from kmemspec.conform.adapter import ModelPageAllocator
-from kmemspec.conform.catalogue import BUGS, VARIANTS, NoIntrospection, ReferenceBuddy
+from kmemspec.conform.adapter import ModelAllocator, ModelPageAllocator
+from kmemspec.conform.catalogue import (BUGS, VARIANTS, NoIntrospection, ReferenceBuddy,
+                                        ReferenceVmalloc)
 from kmemspec.conform.stateful import check_conformance
 
 MAX_CALLS = 8        # the limit, init not counted
 
 
-def _run(factory, mode, examples=150, isolate=False):
+def _run(factory, mode, examples=150, isolate=False, part="page"):
     return check_conformance(factory, mode=mode, max_examples=examples, isolate=isolate,
-                             name=getattr(factory, "name", "t"))
+                             name=getattr(factory, "name", "t"), part=part)
 
 
-@pytest.mark.parametrize("factory", [ModelPageAllocator, ReferenceBuddy, NoIntrospection],
-                         ids=["model", "reference", "reference-no-introspection"])
+@pytest.mark.parametrize("factory,part", [
+    (ModelPageAllocator, "page"), (ReferenceBuddy, "page"), (NoIntrospection, "page"),
+    (ModelAllocator, "object"), (ModelAllocator, "vmalloc"), (ReferenceVmalloc, "vmalloc")],
+    ids=["model", "reference", "reference-no-introspection", "model-kmalloc",
+         "model-vmalloc", "reference-vmalloc"])
 @pytest.mark.parametrize("mode", ["refine", "strict"])
-def test_correct_adapters_pass(factory, mode):
-    assert _run(factory, mode, examples=60) is None
+def test_correct_adapters_pass(factory, part, mode):
+    assert _run(factory, mode, examples=50, part=part) is None
 
 
 @pytest.mark.parametrize("name", sorted(BUGS))
@@ -26,7 +30,7 @@ def test_correct_adapters_pass(factory, mode):
 def test_bug_is_caught(name, mode):
     entry = BUGS[name]
     assert mode in entry.modes
-    report = _run(entry.factory, mode)
+    report = _run(entry.factory, mode, part=entry.layer)
     assert report is not None, f"{name} passed {mode} mode"
     assert report.nr_calls - 1 <= MAX_CALLS, report.text()
     # the counterexample replays on the model as a scenario and has a picture

@@ -43,5 +43,5 @@ def test_fixture_fails_with_a_scenario(tmp_path):
                            *plugin, str(test)], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "DIVERGES from the spec (refine mode)" in proc.stdout
+    assert "DIVERGES from the spec (page part, refine mode)" in proc.stdout
     assert '{"op": "boot"' in proc.stdout

@@ -45,7 +45,7 @@ def test_export_and_replay_on_the_model_agree_100_percent(tmp_path):
     assert result.exit_code == 0, result.output
     index = json.loads((out / "index.json").read_text())
     assert index["format"] == "kmemspec-vectors" and index["version"] == 1
-    assert (out / "FORMAT.md").read_text().count("| op |") == 2
+    assert (out / "FORMAT.md").read_text().count("| op |") == 4
     replay = runner.invoke(main, ["vectors", str(out), "--replay", "--json"])
     assert replay.exit_code == 0, replay.output
     summary = json.loads(replay.output)
@@ -54,12 +54,31 @@ def test_export_and_replay_on_the_model_agree_100_percent(tmp_path):
         assert runner.invoke(main, ["run", str(out / entry["scenario"])]).exit_code == 0
 
 
+RUNNER_OF_PART = {"page": "page_alloc", "object": "object", "vmalloc": "vmalloc"}
+
+
 @pytest.mark.parametrize("name", sorted(BUGS))
 def test_reference_runner_rejects_every_catalogue_bug(name):
-    driver = make_driver(BUGS[name].factory, isolate=False)
-    results = [replay_page_vector(v, driver, mode="refine")
-               for v in build_all().values() if v["runner"] == "page_alloc"]
-    assert any(not r.ok for r in results)
+    entry = BUGS[name]
+    driver = make_driver(entry.factory, isolate=False)
+    results = [replay_page_vector(v, driver, mode="refine") for v in build_all().values()
+               if v["runner"] == RUNNER_OF_PART[entry.layer]]
+    assert results and any(not r.ok for r in results)
+
+
+def test_reference_runner_accepts_correct_adapters():
+    from kmemspec.conform.adapter import ModelAllocator
+    from kmemspec.conform.catalogue import ReferenceBuddy, ReferenceVmalloc
+    vectors = build_all().values()
+    for factory, runners, mode in ((ModelAllocator, {"page_alloc", "object", "vmalloc"},
+                                    "strict"),
+                                   (ReferenceBuddy, {"page_alloc"}, "strict"),
+                                   (ReferenceVmalloc, {"page_alloc", "vmalloc"}, "refine")):
+        driver = make_driver(factory, isolate=False)
+        for vector in vectors:
+            if vector["runner"] in runners:
+                result = replay_page_vector(vector, driver, mode=mode)
+                assert result.ok, (factory, result.name, result.failures)
 
 
 def test_replay_of_bad_input_exits_2(tmp_path):

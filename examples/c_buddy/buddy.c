@@ -10,13 +10,20 @@
  * Build: cc -shared -fPIC -O2 -I../../conform -o libbuddy.so buddy.c
  * Check: kmemspec conform ./libbuddy.so --mode strict
  *
- * Define KMS_BUG_NO_ORDER_CHECK to get a faulty variant (merge without the order
- * check), used by the tests to show the checker catches a C implementation too.
+ * It also implements the vmalloc part the 2.6.12 mm/vmalloc.c way: every area gets a
+ * guard page (__get_vm_area: size += PAGE_SIZE), areas are placed first fit in address
+ * order, pages are taken one at a time (alloc_page) and given back on failure.
+ *
+ * Define KMS_BUG_NO_ORDER_CHECK (merge without the order check) or KMS_BUG_NO_GUARD
+ * (vmalloc areas without a guard page) to get a faulty variant, used by the tests to
+ * show that the checker catches a C implementation too.
  */
 #include <stdlib.h>
 #include "kms.h"
 
 #define MAX_ORDER_LIMIT 16
+#define PAGE_SIZE 4096UL
+#define MAX_AREAS 1024
 #define NONE (-1L)
 
 static unsigned long nr_pages;
@@ -139,4 +146,91 @@ int kms_free_counts(unsigned long *counts, unsigned int capacity)
 	for (o = 0; o < max_order && o < capacity; o++)
 		counts[o] = nr_free[o];
 	return (int)max_order;
+}
+
+/* ---- vmalloc ------------------------------------------------------------------ */
+
+struct area {
+	unsigned long addr, span, nr_pages;
+	long *pfns;
+};
+
+static struct area areas[MAX_AREAS];	/* sorted by address */
+static int nr_areas;
+static unsigned long vmalloc_size;
+
+int kms_vmalloc_init(unsigned long vsize)
+{
+	int i;
+
+	for (i = 0; i < nr_areas; i++)
+		free(areas[i].pfns);
+	nr_areas = 0;
+	vmalloc_size = vsize;
+	return 0;
+}
+
+long kms_vmalloc(unsigned long size)
+{
+	unsigned long pages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
+#ifdef KMS_BUG_NO_GUARD
+	unsigned long span = pages * PAGE_SIZE;			/* forgot the guard page */
+#else
+	unsigned long span = pages * PAGE_SIZE + PAGE_SIZE;	/* the guard page */
+#endif
+	unsigned long addr = 0, i;
+	int at;
+
+	if (size == 0 || pages > nr_pages || nr_areas == MAX_AREAS)
+		return -1;
+	for (at = 0; at < nr_areas; at++) {	/* first hole that fits */
+		if (areas[at].addr - addr >= span)
+			break;
+		addr = areas[at].addr + areas[at].span;
+	}
+	if (at == nr_areas && vmalloc_size - addr < span)
+		return -1;
+	long *pfns = malloc(pages * sizeof(*pfns));
+	if (!pfns)
+		return -1;
+	for (i = 0; i < pages; i++) {
+		pfns[i] = kms_alloc_pages(0);
+		if (pfns[i] < 0) {
+			while (i--)
+				kms_free_pages((unsigned long)pfns[i], 0);
+			free(pfns);
+			return -1;
+		}
+	}
+	for (int j = nr_areas; j > at; j--)
+		areas[j] = areas[j - 1];
+	areas[at] = (struct area){ addr, span, pages, pfns };
+	nr_areas++;
+	return (long)addr;
+}
+
+int kms_vfree(unsigned long addr)
+{
+	for (int at = 0; at < nr_areas; at++) {
+		if (areas[at].addr != addr)
+			continue;
+		for (unsigned long i = 0; i < areas[at].nr_pages; i++)
+			kms_free_pages((unsigned long)areas[at].pfns[i], 0);
+		free(areas[at].pfns);
+		for (int j = at; j < nr_areas - 1; j++)
+			areas[j] = areas[j + 1];
+		nr_areas--;
+		return 0;
+	}
+	return 1;
+}
+
+long kms_vmalloc_to_pfn(unsigned long addr)
+{
+	for (int at = 0; at < nr_areas; at++) {
+		struct area *a = &areas[at];
+		if (addr >= a->addr && addr < a->addr + a->nr_pages * PAGE_SIZE)
+			return a->pfns[(addr - a->addr) / PAGE_SIZE];
+	}
+	return -1;
 }
