@@ -84,6 +84,8 @@ class PageChecker:
 
     def __init__(self, driver, mode: str = "refine", *, profile: str = DEFAULT_PROFILE,
                  check_free_counts: bool = True):
+        # check_free_counts: use the part's optional introspection (free_counts, ksize,
+        # vmalloc_to_pfn) when the implementation offers it
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.driver = driver
@@ -204,7 +206,7 @@ class ObjectChecker(PageChecker):
     def _started(self, args: dict) -> None:
         from ..model.profiles import get_profile as _get
         self.oshadow = ObjectShadow(self.nr_pages, _get(self.profile))
-        self.has_ksize = "ksize" in self.info["optional"]
+        self.has_ksize = self.check_free_counts and "ksize" in self.info["optional"]
 
     def kmalloc(self, size: int) -> Handle | None:
         self._names += 1
@@ -258,7 +260,7 @@ class VmallocChecker(PageChecker):
         self.calls[0]["vsize"] = vsize
         self._call("init", args, "vmalloc_init", vsize)
         self.ashadow = AreaShadow(self.nr_pages, vsize, _get(self.profile))
-        self.has_lookup = "vmalloc_to_pfn" in self.info["optional"]
+        self.has_lookup = self.check_free_counts and "vmalloc_to_pfn" in self.info["optional"]
 
     def _lookup(self, op: str, args: dict, addr: int):
         return self._call(op, args, "vmalloc_to_pfn", addr)
