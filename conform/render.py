@@ -3,8 +3,9 @@
 `render_svg(machine)` draws mem_map as a grid (one cell per frame, or per 2^k frames on
 a large machine: the cell shows the role most of its frames have), with free blocks
 shaded by order and outlined, allocated blocks outlined, and a legend with
-/proc/buddyinfo per zone. When the machine has vmalloc state (model/vmalloc.py), a
-strip below shows the vmalloc range with each area and its guard page. Plain SVG 1.1,
+/proc/buddyinfo per zone. Below it, when the machine has them: each cache's slabs with
+their colour offset, management and objects (model/slab.py), and the vmalloc range
+with each area and its guard page (model/vmalloc.py). Plain SVG 1.1,
 no dependency; <title> elements give pfn ranges on hover.
 
 Used by `kmemspec render`, `kmemspec run --svg` and the conformance reports.
@@ -184,6 +185,11 @@ def render_svg(machine, *, start: int | None = None, end: int | None = None,
         add(f'<text x="{lx}" y="{ly}">{escape(name)}: {" ".join(map(str, counts))}</text>')
     bottom = max(grid_bottom, ly) + MARGIN
 
+    # slabs: colour offset, management and objects of each
+    slab_state = getattr(machine, "slab", None)
+    if slab_state is not None and getattr(slab_state, "cache_chain", None):
+        bottom = _slab_strips(add, machine, slab_state, bottom + 10, COLS * CELL)
+
     # the vmalloc range: areas and their guard pages
     vm_areas = list(getattr(machine, "vmlist", ()))
     if vm_areas and hasattr(machine, "vmalloc_start"):
@@ -199,6 +205,56 @@ def render_svg(machine, *, start: int | None = None, end: int | None = None,
            f'{escape(caption)}</text>',
            f'<text x="{MARGIN}" y="{MARGIN + 24}">{escape(scale)}</text>']
     return "\n".join(top + out + ["</svg>"]) + "\n"
+
+
+SLAB_CACHES_SHOWN = 12
+SLABS_SHOWN = 8
+
+
+def _slab_strips(add, machine, state, y: int, width: int) -> int:
+    """One row per cache with slabs: each slab as a bar of its bytes -- the colour
+    offset (hatched yellow), on-slab management (dark), objects (purple in use, light
+    free) -- so colour_within_slack and slab_accounting can be seen."""
+    caches = [c for c in state.cache_chain if getattr(c, "slabs", None)]
+    if not caches:
+        return y
+    page = machine.profile.PAGE_SIZE
+    add(f'<text x="{MARGIN}" y="{y + 10}" font-weight="bold">slabs (yellow: colour offset, '
+        f'dark: on-slab management, purple: objects in use)</text>')
+    y += 16
+    label_w = 150
+    bar_w = (width - label_w) / SLABS_SHOWN
+    for cache in caches[:SLAB_CACHES_SHOWN]:
+        slabs = list(cache.slabs.values())
+        add(f'<text x="{MARGIN}" y="{y + 10}">{escape(cache.name)} ({len(slabs)})</text>')
+        for i, slab in enumerate(slabs[:SLABS_SHOWN]):
+            total = page << cache.gfporder
+            x0 = MARGIN + label_w + i * bar_w
+            scale = (bar_w - 4) / total
+            base = machine.profile.PAGE_OFFSET + (slab.id << machine.profile.PAGE_SHIFT)
+            first = slab.s_mem - base            # bytes before object 0
+            colour = first if cache.off_slab else max(first - cache.slab_size, 0)
+            add(f'<rect x="{x0:.1f}" y="{y}" width="{bar_w - 4:.1f}" height="12" '
+                f'fill="#f4f4f4" stroke="#999" stroke-width="0.5"><title>slab pfn '
+                f'{slab.id:#x}: colour offset {colour}, s_mem {slab.s_mem:#x}, inuse '
+                f'{slab.inuse}/{cache.num}</title></rect>')
+            add(f'<rect x="{x0:.1f}" y="{y}" width="{colour * scale:.1f}" height="12" '
+                f'fill="#f2d43d"/>')
+            if not cache.off_slab:
+                add(f'<rect x="{x0 + colour * scale:.1f}" y="{y}" '
+                    f'width="{max(first - colour, 0) * scale:.1f}" height="12" fill="#444"/>')
+            free_idx = set()
+            idx = slab.free
+            while 0 <= idx < cache.num and idx not in free_idx:
+                free_idx.add(idx)
+                idx = slab.bufctl[idx]
+            for obj in range(cache.num):
+                fill = "#e6dcf5" if obj in free_idx else ROLE_COLOURS[SLAB]
+                add(f'<rect x="{x0 + (first + obj * cache.objsize) * scale:.1f}" y="{y + 1}" '
+                    f'width="{max(cache.objsize * scale - 0.3, 0.3):.2f}" height="10" '
+                    f'fill="{fill}"/>')
+        y += 16
+    return y + MARGIN
 
 
 def _vmalloc_strip(add, machine, areas, y: int, width: int) -> int:

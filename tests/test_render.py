@@ -75,3 +75,19 @@ def test_render_command(tmp_path):
     bad.write_text('{"op": "alloc_pages"}\n')
     assert runner.invoke(main, ["render", str(bad)]).exit_code == 2
     assert runner.invoke(main, ["render", str(scenario), "--window", "x"]).exit_code == 2
+
+
+def test_slabs_are_drawn_with_their_colour_offset(tmp_path):
+    pytest.importorskip("kmemspec.model.slab")
+    scenario = tmp_path / "slab.jsonl"
+    scenario.write_text(
+        '{"op": "boot", "phys_pages": 2048, "highmem_pages": 0}\n'
+        '{"op": "kmem_cache_create", "name": "foo", "size": 1500, "align": 0, "flags": 0,'
+        ' "ctor": null, "as": "c"}\n'
+        + '{"op": "kmem_cache_alloc", "cache": "$c", "gfp": "GFP_KERNEL"}\n' * 3)
+    out = tmp_path / "slab.svg"
+    result = CliRunner().invoke(main, ["render", str(scenario), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    titles = [t for t in _titles(out.read_text()) if t and t.startswith("slab pfn")]
+    offsets = sorted(int(t.split("colour offset ")[1].split(",")[0]) for t in titles)
+    assert 0 in offsets and 128 in offsets      # the second slab of foo is coloured
