@@ -9,7 +9,7 @@ from kmemspec.cli import main
 from kmemspec.conform.catalogue import BUGS
 from kmemspec.conform.isolate import make_driver
 from kmemspec.conform.vectors import (CASES, PAGE_ERROR_RULES, SCENARIO_OPS, Recorder,
-                                      build_all, export, replay_page_vector, scenario_text)
+                                      build_all, replay_page_vector, scenario_text)
 from kmemspec.scenario import OPS, parse_scenario, run_scenario
 
 
