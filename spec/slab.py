@@ -7,6 +7,8 @@ size_class; slab parts of no_overlap and page_state.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from ..model.mem_map import PG_buddy, PG_highmem, PG_reserved, PG_slab
 from ..model.slab import CFLGS_OFF_SLAB, FREE, FULL, LIST_NAMES, PARTIAL
 from .catalogue import invariant
@@ -303,8 +305,8 @@ def inv_size_class(machine) -> list[str]:
                 report.add(f"kmalloc({req}) at {addr:#x} got order {order}, not get_order")
             continue
         c = slab.cache
-        index = next(i for i, s in enumerate(sizes) if s >= req) if req <= sizes[-1] else None
-        if index is None:
+        index = bisect_left(sizes, req)
+        if index == len(sizes):
             report.add(f"kmalloc({req}) at {addr:#x} is larger than every class")
             continue
         if c is not state.malloc_sizes[index] and c is not state.malloc_sizes_dma[index]:
