@@ -131,3 +131,19 @@ def test_console_script_runs_outside_the_checkout(tmp_path):
     assert done.returncode == 0, done.stderr
     # pfn 0 holds mem_map; the order-0 list holds pfn 1
     assert json.loads(done.stdout)["results"][0]["ret"] == 1
+
+
+def test_run_writes_an_svg_picture(tmp_path):
+    svg = tmp_path / "state.svg"
+    code, _ = run_cli("run", os.path.join(EXAMPLES, "seed_split_and_merge.jsonl"),
+                      "--svg", str(svg))
+    assert code == 0
+    text = svg.read_text()
+    assert text.startswith("<svg") or text.startswith("<?xml")
+    assert "</svg>" in text
+
+
+def test_run_svg_to_an_unwritable_place_exits_2(tmp_path):
+    code, out = run_cli("run", os.path.join(EXAMPLES, "seed_split_and_merge.jsonl"),
+                        "--svg", str(tmp_path / "no" / "such" / "dir.svg"))
+    assert code == 2 and "cannot write" in out
