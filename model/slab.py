@@ -569,6 +569,42 @@ def _list_add_tail(cachep: KmemCache, slab: Slab, which: int) -> None:
     lst.nr += 1
 
 
+def _list_move(cachep: KmemCache, slab: Slab, which: int, tail: bool) -> None:
+    """list_move / list_move_tail: _list_del then _list_add(_tail), in one call (hot path)."""
+    slabs = cachep.slabs
+    lst = cachep.lists[slab.list]
+    prev, nxt = slab.prev, slab.next
+    if prev != -1:
+        slabs[prev].next = nxt
+    else:
+        lst.head = nxt
+    if nxt != -1:
+        slabs[nxt].prev = prev
+    else:
+        lst.tail = prev
+    lst.nr -= 1
+    lst = cachep.lists[which]
+    slab.list = which
+    sid = slab.id
+    if tail:
+        slab.next = -1
+        slab.prev = lst.tail
+        if lst.tail != -1:
+            slabs[lst.tail].next = sid
+        else:
+            lst.head = sid
+        lst.tail = sid
+    else:
+        slab.prev = -1
+        slab.next = lst.head
+        if lst.head != -1:
+            slabs[lst.head].prev = sid
+        else:
+            lst.tail = sid
+        lst.head = sid
+    lst.nr += 1
+
+
 def cache_grow(machine, cachep: KmemCache, flags: int) -> bool:
     """Add one slab to slabs_free (Linux 2.6.12 mm/slab.c: cache_grow)."""
     if flags & __GFP_NO_GROW:
@@ -689,11 +725,9 @@ def _cache_alloc(machine, cachep: KmemCache, flags: int) -> int | None:
     cachep.free_objects -= 1
     # move the slab to the right list (cache_alloc_refill: list_del + list_add)
     if slab.free == cachep.BUFCTL_END:
-        _list_del(cachep, slab)
-        _list_add(cachep, slab, FULL)
+        _list_move(cachep, slab, FULL, False)
     elif slab.list != PARTIAL or cachep.slabs_partial.head != sid:
-        _list_del(cachep, slab)
-        _list_add(cachep, slab, PARTIAL)
+        _list_move(cachep, slab, PARTIAL, False)
     return slab.s_mem + idx * cachep.objsize
 
 
@@ -756,12 +790,10 @@ def _free_obj(cachep: KmemCache, slab: Slab, objnr: int) -> None:
     slab.inuse -= 1
     cachep.free_objects += 1
     if slab.inuse == 0:
-        _list_del(cachep, slab)
-        _list_add(cachep, slab, FREE)
+        _list_move(cachep, slab, FREE, False)
     elif slab.list != PARTIAL or cachep.slabs_partial.tail != slab.id:
         # "maximum time for the other objects to be freed, too": to the partial tail
-        _list_del(cachep, slab)
-        _list_add_tail(cachep, slab, PARTIAL)
+        _list_move(cachep, slab, PARTIAL, True)
 
 
 def kmem_cache_free(machine, cachep: KmemCache, addr: int) -> None:
