@@ -37,6 +37,18 @@ def _vfree(machine, addr):
     vm.vfree(machine, _addr(addr))
 
 
+@op("vmap", "pages")
+def _vmap(machine, pages):
+    if not isinstance(pages, list):
+        raise ValueError(f"pages must be a list of pfns, not {pages!r}")
+    return vm.vmap(machine, [_page(machine, p) for p in pages])
+
+
+@op("vunmap", "addr", void=True)
+def _vunmap(machine, addr):
+    vm.vunmap(machine, _addr(addr))
+
+
 @op("vmalloc_to_page", "addr")
 def _vmalloc_to_page(machine, addr):
     return vm.vmalloc_to_pfn(machine, as_int(addr, "addr"))
@@ -61,10 +73,11 @@ def _page_address(machine, page):
 
 
 def vmallocinfo_text(machine) -> str:
-    # /proc/vmallocinfo (mm/vmalloc.c s_show, 2.6.24+): "0x%p-0x%p %7ld" then the
-    # caller, "pages=%d" and the kind of area
-    return "\n".join(f"{a['start']:#010x}-{a['end']:#010x} {a['size']:7d} {a['caller']} "
-                     f"pages={a['pages']} vmalloc" for a in vm.vmallocinfo(machine))
+    # /proc/vmallocinfo (mm/vmalloc.c s_show, 2.6.24+): "0x%p-0x%p %7ld", the caller,
+    # " pages=%d" when the area has pages of its own, then the kind of area
+    return "\n".join(f"{a['start']:#010x}-{a['end']:#010x} {a['size']:7d} {a['caller']}"
+                     + (f" pages={a['pages']}" if a["pages"] else "") + f" {a['kind']}"
+                     for a in vm.vmallocinfo(machine))
 
 
 state_view("vmallocinfo", vmallocinfo_text)(vm.vmallocinfo)

@@ -33,12 +33,12 @@ from .errors import ConfigError, KernelBug
 from .gfp import GFP_KERNEL, __GFP_HIGHMEM, check_gfp
 from .kmalloc import kfree, kmalloc
 from .mem_map import Page
-from .page_alloc import __free_page, alloc_page
+from .page_alloc import __free_page, _page_pfn, alloc_page, find_block
 from .pgtable import (PAGE_KERNEL, PGDIR_SHIFT, PTRS_PER_PTE, VMALLOC_END, VMALLOC_START,
                       lookup_pte, new_pte_table, pte_table)
 
 __all__ = ["VmStruct", "vmalloc_init", "__get_vm_area", "get_vm_area", "remove_vm_area",
-           "map_vm_area", "unmap_vm_area", "vmalloc", "__vmalloc", "vfree",
+           "map_vm_area", "unmap_vm_area", "vmalloc", "__vmalloc", "vfree", "vmap", "vunmap",
            "vmalloc_to_page", "vmalloc_to_pfn", "find_vm_area", "vmallocinfo"]
 
 # include/linux/vmalloc.h (2.6.12)
@@ -320,31 +320,87 @@ def _vunmap(machine, area: VmStruct) -> None:
     kfree(machine, area.kaddr)
 
 
-def vfree(machine, addr: int | None) -> None:
-    """Free an area made by vmalloc; NULL is ignored. Misuse raises before any change."""
-    # CHECK
+def _area_to_free(machine, addr, what: str) -> VmStruct | None:
+    """The area `addr` starts for vfree/vunmap; None for NULL; KernelBug otherwise."""
     if addr is None or addr == 0:
-        return
+        return None
     _require(machine)
     if type(addr) is not int:
-        raise KernelBug("vfree_bad_address", f"{addr!r} is not an address")
+        raise KernelBug(f"{what}_bad_address", f"{addr!r} is not an address")
     if addr & (machine.profile.PAGE_SIZE - 1):
         # 2.6.12 __vunmap: "Trying to vfree() bad address" + WARN_ON
-        raise KernelBug("vfree_bad_address", "address is not page aligned", addr=addr)
+        raise KernelBug(f"{what}_bad_address", "address is not page aligned", addr=addr)
     area = machine.vm_areas.get(addr)
     if area is None:
         # 2.6.12 __vunmap: "Trying to vfree() nonexistent vm area" + WARN_ON
         containing = find_vm_area(machine, addr)
         where = (f"inside the area at {containing.addr:#x}" if containing is not None
                  else "no area starts there")
-        raise KernelBug("vfree_nonexistent", f"not the start of a vm area ({where})",
+        raise KernelBug(f"{what}_nonexistent", f"not the start of a vm area ({where})",
                         addr=addr)
     if area.parent:
-        raise KernelBug("vfree_pages_array", f"the area holds the page array of the area at "
-                        f"{area.parent:#x}; vfree that area", addr=addr)
+        raise KernelBug(f"{what}_pages_array", f"the area holds the page array of the area "
+                        f"at {area.parent:#x}; vfree that area", addr=addr)
+    return area
+
+
+def vfree(machine, addr: int | None) -> None:
+    """Free an area made by vmalloc; NULL is ignored. Misuse raises before any change."""
+    # CHECK
+    area = _area_to_free(machine, addr, "vfree")
+    if area is None:
+        return
     if not area.flags & VM_ALLOC:
-        raise KernelBug("vfree_not_vmalloc", "area was not made by vmalloc", addr=addr)
+        # 2.6.12 would __free_page the pages of a vmap() area, which it does not own
+        raise KernelBug("vfree_not_vmalloc", "area was made by vmap, not vmalloc: vunmap it",
+                        addr=addr)
+    # FREE
     _vunmap(machine, area)
+
+
+def vmap(machine, pages: list[Page], flags: int = VM_MAP) -> int | None:
+    """Map the caller's pages contiguously in the vmalloc area; the address or None.
+
+    Linux 2.6.12 mm/vmalloc.c: vmap. The pages stay the caller's: vunmap removes the
+    mapping and frees only the descriptor.
+    """
+    # CHECK
+    _require(machine)
+    pfns = [_page_pfn(machine, page) for page in pages]
+    for pfn in pfns:
+        where = find_block(machine, pfn)
+        if where is None or where[0] != "allocated":
+            # 2.6.12 maps whatever it is given; a free or reserved frame would be
+            # reachable through the mapping after the buddy allocator hands it out
+            raise KernelBug("vmap_unallocated", "page is not an allocated frame", pfn=pfn)
+    if flags & VM_ALLOC:
+        raise KernelBug("vmap_vm_alloc", "a vmap area must not claim VM_ALLOC")
+    if not pfns or len(pfns) > machine.nr_pages:
+        return None
+    # FIND
+    area = get_vm_area(machine, len(pfns) << machine.profile.PAGE_SHIFT, flags,
+                       caller="vmap")
+    if area is None:
+        return None
+    # MAP: the model keeps the pfns to check the ptes; 2.6.12 leaves pages NULL and
+    # nr_pages 0 in a vmap area (so /proc/vmallocinfo shows no pages= for it)
+    area.pages = pfns
+    map_vm_area(machine, area)
+    return area.addr
+
+
+def vunmap(machine, addr: int | None) -> None:
+    """Remove a vmap() mapping; the pages stay allocated (2.6.12 __vunmap(addr, 0))."""
+    # CHECK
+    area = _area_to_free(machine, addr, "vunmap")
+    if area is None:
+        return
+    if area.flags & VM_ALLOC:
+        # the pages of a vmalloc area would leak: vfree it
+        raise KernelBug("vunmap_vmalloc", "area was made by vmalloc: vfree it", addr=addr)
+    # FREE
+    remove_vm_area(machine, area.addr)
+    kfree(machine, area.kaddr)
 
 
 # --- lookups ---------------------------------------------------------------------
@@ -394,4 +450,5 @@ def vmalloc_to_pfn(machine, addr: int) -> int | None:
 def vmallocinfo(machine) -> list[dict]:
     """One entry per live area in address order, as /proc/vmallocinfo lists them."""
     return [{"start": a.addr, "end": a.addr + a.size, "size": a.size, "caller": a.caller,
-             "pages": a.nr_pages} for a in getattr(machine, "vmlist", ())]
+             "pages": a.nr_pages, "kind": "vmalloc" if a.flags & VM_ALLOC else "vmap"}
+            for a in getattr(machine, "vmlist", ())]

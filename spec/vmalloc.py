@@ -11,6 +11,7 @@ from array import array
 from bisect import bisect_right
 
 from ..model.mem_map import PG_buddy, PG_reserved, PG_slab
+from ..model.page_alloc import find_block
 from ..model.pgtable import (PGDIR_SHIFT, PTRS_PER_PGD, _PAGE_PRESENT, direct_map_entries,
                              pgd_index)
 from ..model.vmalloc import SIZEOF_PAGE_POINTER, SIZEOF_VM_STRUCT, VM_ALLOC
@@ -75,13 +76,20 @@ def inv_page_table_consistency(machine) -> list[str]:
                 report.add(f"pte for {vaddr:#x} (pfn {pfn:#x}) maps a hole of the vmalloc range")
                 continue
             i = (vaddr - area.addr) >> 12
-            if i >= area.nr_pages:
+            if i >= len(area.pages):
                 report.add(f"guard page {vaddr:#x} of the area at {area.addr:#x} is mapped "
                            f"(pfn {pfn:#x})")
                 continue
             if area.pages[i] != pfn:
                 report.add(f"pte for {vaddr:#x} maps pfn {pfn:#x}, but page {i} of the area "
                            f"at {area.addr:#x} is pfn {area.pages[i]:#x}")
+            if not area.flags & VM_ALLOC:
+                # vmap: the caller's frame, any allocated block's page
+                found = find_block(machine, pfn) if 0 <= pfn < n else None
+                if found is None or found[0] != "allocated":
+                    report.add(f"pte for {vaddr:#x} (vmap area {area.addr:#x}) maps pfn "
+                               f"{pfn:#x}, which is not allocated")
+                continue
             if not 0 <= pfn < n or page_owner.get(pfn) != 0 or count[pfn] < 1:
                 report.add(f"pte for {vaddr:#x} maps pfn {pfn:#x}, which is not an "
                            "allocated single frame")
@@ -97,7 +105,7 @@ def inv_page_table_consistency(machine) -> list[str]:
             if not pte & _PAGE_PRESENT:
                 report.add(f"page {i} (pfn {pfn:#x}) of the area at {area.addr:#x} is not "
                            "mapped")
-    total = sum(len(a.pages) for a in machine.vmlist)
+    total = sum(len(a.pages) for a in machine.vmlist if a.flags & VM_ALLOC)
     if len(owner) != total:
         report.add(f"mem_map records {len(owner)} vmalloc frames, the live areas hold {total}")
     return report.done()
@@ -138,6 +146,9 @@ def inv_vm_area_bounds(machine) -> list[str]:
                                       or len(area.pages) != area.nr_pages):
             report.add(f"area {a:#x}: nr_pages {area.nr_pages} and {len(area.pages)} pages "
                        f"for {size // page - 1} pages of address space")
+        elif area.pages and len(area.pages) != size // page - 1:
+            report.add(f"vmap area {a:#x}: {len(area.pages)} pages for {size // page - 1} "
+                       "pages of address space")
         prev_end, prev_addr = max(prev_end, a + size), a
     if prev_end < end:
         holes[prev_end] = end
@@ -157,7 +168,9 @@ def inv_no_overlap_vmalloc(machine) -> list[str]:
     seen: dict[int, int] = {}
     objects: dict[int, str] = {}
     for area in machine.vmlist:
-        for pfn in area.pages:
+        # a vmap area maps the caller's frames, which it does not own
+        owned = area.pages if area.flags & VM_ALLOC else ()
+        for pfn in owned:
             if pfn in seen:
                 report.add(f"pfn {pfn:#x} backs the area at {area.addr:#x} and the area at "
                            f"{seen[pfn]:#x}")
@@ -188,6 +201,8 @@ def inv_conservation_vmalloc(machine) -> list[str]:
     owner = machine.vmalloc_owner
     held = 0
     for area in machine.vmlist:
+        if not area.flags & VM_ALLOC:
+            continue
         held += len(area.pages)
         for pfn in area.pages:
             if owner.get(pfn) != area.addr:

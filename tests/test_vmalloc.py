@@ -57,8 +57,10 @@ def test_seed_three_pages_by_hand():
     # the next area starts right after the guard page
     assert vm.vmalloc(m, 1) == 0xF8804000
     assert vm.vmallocinfo(m) == [
-        {"start": 0xF8800000, "end": 0xF8804000, "size": 16384, "caller": "vmalloc", "pages": 3},
-        {"start": 0xF8804000, "end": 0xF8806000, "size": 8192, "caller": "vmalloc", "pages": 1}]
+        {"start": 0xF8800000, "end": 0xF8804000, "size": 16384, "caller": "vmalloc", "pages": 3,
+         "kind": "vmalloc"},
+        {"start": 0xF8804000, "end": 0xF8806000, "size": 8192, "caller": "vmalloc", "pages": 1,
+         "kind": "vmalloc"}]
     assert not broken(m)
 
 
@@ -67,8 +69,10 @@ def test_seed_scenario_file_and_json_state():
     assert run.exit_code == 0, run.results
     data = run.to_json()
     assert data["state"]["vmallocinfo"] == [
-        {"start": 0xF8800000, "end": 0xF8803000, "size": 12288, "caller": "vmalloc", "pages": 2},
-        {"start": 0xF8804000, "end": 0xF8806000, "size": 8192, "caller": "vmalloc", "pages": 1}]
+        {"start": 0xF8800000, "end": 0xF8803000, "size": 12288, "caller": "vmalloc", "pages": 2,
+         "kind": "vmalloc"},
+        {"start": 0xF8804000, "end": 0xF8806000, "size": 8192, "caller": "vmalloc", "pages": 1,
+         "kind": "vmalloc"}]
     assert all(v == "held" for v in data["invariants"].values())
 
 
@@ -249,3 +253,42 @@ def test_other_profile_has_no_vmalloc():
     m = boot(profile="linux-6.x-x86_64", phys_pages=4096, highmem_pages=0)
     with pytest.raises(ConfigError):
         vm.vmalloc(m, PAGE)
+
+
+def test_vmap_maps_the_callers_pages_and_vunmap_keeps_them():
+    m = boot()
+    pages = [pa.alloc_page(m, GFP_KERNEL | 0x02) for _ in range(3)]
+    warm_slab(m)
+    before = frames(m)
+    addr = vm.vmap(m, pages)
+    assert addr == 0xF8800000
+    assert [vm.vmalloc_to_pfn(m, addr + i * PAGE) for i in range(4)] == \
+        [p.pfn for p in pages] + [None]
+    assert m.vm_areas[addr].nr_pages == 0 and m.vmalloc_owner == {}   # as 2.6.12
+    from kmemspec.ops_vmalloc import vmallocinfo_text
+    assert vmallocinfo_text(m) == "0xf8800000-0xf8804000   16384 vmap vmap"
+    assert not broken(m)
+    with pytest.raises(KernelBug) as bug:
+        vm.vfree(m, addr)
+    assert bug.value.rule == "vfree_not_vmalloc"
+    vm.vunmap(m, addr)
+    assert m.vmlist == [] and frames(m) == before
+    assert all(p.pfn in m.page_owner for p in pages)
+    assert not broken(m)
+
+
+def test_vmap_misuse():
+    m = boot()
+    addr = vm.vmalloc(m, PAGE)
+    page = pa.alloc_page(m, GFP_KERNEL)
+    free = pa.alloc_page(m, GFP_KERNEL)
+    pa.__free_page(m, free)
+    before = pickle.dumps(m.__dict__)
+    with pytest.raises(KernelBug) as bug:
+        vm.vmap(m, [page, free])
+    assert bug.value.rule == "vmap_unallocated"
+    with pytest.raises(KernelBug) as bug:
+        vm.vunmap(m, addr)
+    assert bug.value.rule == "vunmap_vmalloc"
+    assert pickle.dumps(m.__dict__) == before
+    assert vm.vmap(m, []) is None

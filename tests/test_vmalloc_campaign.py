@@ -16,6 +16,14 @@ class Campaign(VmallocRules, KmapRules, ModelMachine):
     pass
 
 
+class KmapCampaign(KmapRules, ModelMachine):
+    pass
+
+
+class VmallocCampaign(VmallocRules, ModelMachine):
+    pass
+
+
 def _map_shifted(machine, area, prot=vm.PAGE_KERNEL):
     """Bug: page i goes to index i + 1, so page 0 is unmapped and the guard page mapped."""
     for i, pfn in enumerate(area.pages):
@@ -51,21 +59,21 @@ def _kunmap_forgets(machine, pfn):
 
 
 BUGS = {
-    "map_shifted": (vm, "map_vm_area", _map_shifted),
-    "vunmap_keeps_pages": (vm, "_vunmap", _vunmap_keeps_pages),
-    "carve_keeps_hole": (vm, "_carve", _carve_keeps_hole),
-    "flush_keeps_htable": (hm, "flush_all_zero_pkmaps", _flush_keeps_htable),
-    "kunmap_forgets": (hm, "kunmap_high", _kunmap_forgets),
+    "map_shifted": (vm, "map_vm_area", _map_shifted, VmallocCampaign),
+    "vunmap_keeps_pages": (vm, "_vunmap", _vunmap_keeps_pages, VmallocCampaign),
+    "carve_keeps_hole": (vm, "_carve", _carve_keeps_hole, VmallocCampaign),
+    "flush_keeps_htable": (hm, "flush_all_zero_pkmaps", _flush_keeps_htable, KmapCampaign),
+    "kunmap_forgets": (hm, "kunmap_high", _kunmap_forgets, KmapCampaign),
 }
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_campaign_catches(bug, monkeypatch):
-    module, name, broken = BUGS[bug]
+    module, name, broken, campaign = BUGS[bug]
     monkeypatch.setattr(module, name, broken)
     with pytest.raises(Exception):
         run_state_machine_as_test(
-            Campaign, settings=settings(max_examples=300, stateful_step_count=40,
+            campaign, settings=settings(max_examples=300, stateful_step_count=40,
                                         deadline=None, database=None, derandomize=True,
                                         phases=[Phase.explicit, Phase.generate]))
 

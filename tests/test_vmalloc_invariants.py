@@ -252,3 +252,22 @@ def test_pkc_last_pkmap_nr_out_of_range(m):
 def test_pkc_negative_count(m):
     m.pkmap_count[3] = -1
     assert any("is -1" in v for v in pkc(m))
+
+
+# --- vmap areas -------------------------------------------------------------------
+
+def test_ptc_vmap_of_a_frame_freed_by_its_owner(m):
+    page = pa.alloc_page(m, GFP_KERNEL)
+    addr = vm.vmap(m, [page])
+    assert not ptc(m)
+    free_page(m, page)               # the caller's bug: freed while still vmapped
+    assert any("vmap area" in v and "not allocated" in v for v in ptc(m))
+    vm.vunmap(m, addr)
+    assert not ptc(m)
+
+
+def test_vab_vmap_pages_disagree_with_size(m):
+    pages = [pa.alloc_page(m, GFP_KERNEL) for _ in range(2)]
+    addr = vm.vmap(m, pages)
+    area(m, addr).pages.pop()
+    assert any("vmap area" in v for v in vab(m))

@@ -102,10 +102,42 @@ class VmallocRules:
         addr = machine.vmalloc_start + offset
         page = vm.vmalloc_to_page(machine, addr)
         area = vm.find_vm_area(machine, addr)
-        if area is None or (addr - area.addr) >> 12 >= area.nr_pages:
+        if area is None or (addr - area.addr) >> 12 >= len(area.pages):
             assert page is None, f"{addr:#x} is in no area's pages but maps {page}"
         else:
             assert page is not None and page.pfn == area.pages[(addr - area.addr) >> 12]
+
+    vmaps = Bundle("vmaps")
+
+    @precondition(lambda self: self.machine is not None)
+    @rule(target=vmaps, n=st.integers(1, 3))
+    def vmap(self, n):
+        """vmap pages of our own (kept allocated until vunmap), then read them back."""
+        machine = self.machine
+        pages = [pa.alloc_page(machine, GFP_HIGHUSER) for _ in range(n)]
+        got = [p for p in pages if p is not None]
+        self.call({"op": "vmap", "pages": [p.pfn for p in got]})
+        addr = vm.vmap(machine, got)
+        if addr is None:
+            for page in got:
+                free_page(machine, page)
+            return None
+        for i, page in enumerate(got):
+            assert vm.vmalloc_to_pfn(machine, addr + i * 4096) == page.pfn
+        return addr, got
+
+    @rule(mapping=consumes(vmaps))
+    def vunmap(self, mapping):
+        if mapping is None:
+            return
+        addr, pages = mapping
+        self.call({"op": "vunmap", "addr": addr})
+        self.expect_misuse({"vfree_not_vmalloc"}, vm.vfree, addr)
+        vm.vunmap(self.machine, addr)
+        assert vm.vmalloc_to_page(self.machine, addr) is None
+        for page in pages:
+            assert page.pfn in self.machine.page_owner
+            free_page(self.machine, page)
 
     @precondition(lambda self: self.machine is not None)
     @rule()
