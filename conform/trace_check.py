@@ -38,13 +38,16 @@ ZEROS = [bytes(1 << k) for k in range(16)]
 # A live object is stored as (line << SIZE_BITS) | size: sizes up to a top-order block.
 SIZE_BITS = 23
 SIZE_MASK = (1 << SIZE_BITS) - 1
-# Event codes of the inline fast path in TraceChecker.run.
-FAST_CODES = {
-    "kmem_cache_alloc:": 0, "kfree:": 1, "kmem_cache_free:": 1, "kmalloc:": 2,
-    "mm_page_free:": 3, "mm_page_alloc_zone_locked:": 4, "mm_page_pcpu_drain:": 4,
-    "mm_page_alloc:": 5, "mm_page_free_batched:": 6,
-    "alloc_vmap_area:": 9, "free_vmap_area_noflush:": 9, "purge_vmap_area_lazy:": 9,
-}
+# Event tokens of the inline fast path in TraceChecker._loop, by code (most frequent
+# first: the loop tests the codes in this order).
+FAST_EVENTS = (
+    "kmem_cache_alloc:", "mm_page_alloc:", "mm_page_free:", "mm_page_alloc_zone_locked:",
+    "kfree:", "kmem_cache_free:", "mm_page_free_batched:", "kmalloc:",
+    "mm_page_pcpu_drain:", "alloc_vmap_area:", "free_vmap_area_noflush:",
+    "purge_vmap_area_lazy:",
+)
+FAST_CODES = {name: code for code, name in enumerate(FAST_EVENTS)}
+SLOW_CODES = dict.fromkeys(FAST_EVENTS, 99)
 
 # Causes of warnings: each is a documented untraced kernel path or a tracing gap
 # (spec/trace.md, "Partial observability").
@@ -122,6 +125,7 @@ class TraceChecker:
         self.sync_cpus = 0            # CPUs still to appear after a buffer overrun
         self.cpus_seen: set = set()
         self.last_page_alloc: dict[str, tuple[int, int]] = {}
+        self._sizes: dict[str, int] = {}
         self.hashed = False
         # REPORT
         self.events = 0
@@ -218,55 +222,141 @@ class TraceChecker:
         self.by_event = {k.rstrip(":"): v for k, v in sorted(by_event.items()) if v}
 
     def _loop(self, stream, progress, by_event):
-        handlers, codes = self.handlers, FAST_CODES
+        handlers, codes, full = self.handlers, FAST_CODES, self._full
+        slow_codes = SLOW_CODES
         objs, bucket, geo = self.objs, self.bucket, self.geo
         blocks, frames = self.blocks, self.frames
-        top, kmax, class_of = self.top_order, self.kmalloc_max, self.class_of
+        kmax, class_of = self.kmalloc_max, self.class_of
+        Z16 = "0000000000000000"
+        # bytes_req and bytes_alloc tokens take few values: their numbers by token
+        # (int(token[10:]), and int(token[12:]) or -1 when not 'bytes_alloc=').
+        reqs, sizes = {}, self._sizes
+        # Lines per event token: fast-path hits in n0..n8 (by code), the rest in seen.
+        n0 = n1 = n2 = n3 = n4 = n5 = n6 = n7 = n8 = 0
+        seen = [0] * len(FAST_EVENTS)
+        readlines = stream.readlines
         lineno = 0
         while True:
-            chunk = stream.readlines(1 << 20)
+            chunk = readlines(1 << 20)
             if not chunk:
                 break
-            names = []
-            seen = names.append
-            fast = not self.sync_cpus
+            # After a buffer overrun, until every CPU has appeared, every event takes
+            # the full handler (code 99).
+            cmap = slow_codes if self.sync_cpus else codes
+            if len(reqs) > 4096 or len(sizes) > 4096:
+                reqs.clear()
+                sizes.clear()
             for lineno, line in enumerate(chunk, lineno + 1):
-                t = line.split()
+                # Tokens 0..9 as line.split() has them (the rest is in t[10]).
+                t = line.split(None, 10)
                 try:
-                    ev = t[4]
-                    code = codes[ev]
+                    code = cmap[t[4]]
                 except (KeyError, IndexError):
                     self._slow_line(line, lineno)
-                    fast = not self.sync_cpus
-                    continue
-                seen(ev)
-                if not fast:
-                    self._see_cpu(t[1], lineno)
-                    fast = not self.sync_cpus
-                    self._full(handlers[ev], t, lineno)
+                    cmap = slow_codes if self.sync_cpus else codes
                     continue
                 try:
-                    if code == 0:                         # kmem_cache_alloc
-                        p, r, s = t[6], t[8], t[9]
-                        if p[:4] == "ptr=" and s[:12] == "bytes_alloc=":
-                            a, req, n = int(p[4:], 16), int(r[10:]), int(s[12:])
-                            if (req <= n <= kmax and a >= KERNEL_SPACE and a not in objs
-                                    and (a & 4095) + n <= 4096
-                                    and geo.get(a >> 12) == n * 16384 + a % n):
-                                objs[a] = (lineno << SIZE_BITS) | n
-                                bucket[a >> 12].add(a)
+                    if code < 4:
+                        if code == 0:                     # kmem_cache_alloc
+                            p = t[6]
+                            n = sizes.get(t[9])
+                            if n is None:
+                                n = self._size_token(t[9])
+                            req = reqs.get(t[8])
+                            if req is None:
+                                req = reqs[t[8]] = int(t[8][10:])
+                            if p[:4] == "ptr=" and n >= 0:
+                                a = int(p[4:], 16)
+                                P = a >> 12
+                                if (req <= n <= kmax and a >= KERNEL_SPACE
+                                        and a not in objs and (a & 4095) + n <= 4096
+                                        and geo.get(P) == n * 16384 + a % n):
+                                    objs[a] = (lineno << SIZE_BITS) | n
+                                    bucket[P].add(a)
+                                    n0 += 1
+                                    continue
+                        elif code == 1:                   # mm_page_alloc
+                            p = t[6]
+                            if p[:6] == "pfn=0x" and t[7] == "order=0":
+                                pfn = int(p[6:], 16)
+                                c = frames.get(pfn >> CHUNK_SHIFT)
+                                if c is not None:
+                                    off = pfn & (CHUNK - 1)
+                                    if not c[off] and t[5][5:] != Z16:
+                                        c[off] = 1
+                                        blocks[pfn] = (0, lineno)
+                                        n1 += 1
+                                        continue
+                            elif self._page_fast(1, t, lineno):
+                                n1 += 1
                                 continue
-                    elif code == 1:                       # kfree, kmem_cache_free
+                        elif code == 2:                   # mm_page_free
+                            p = t[6]
+                            if p[:6] == "pfn=0x" and t[7] == "order=0":
+                                pfn = int(p[6:], 16)
+                                c = frames.get(pfn >> CHUNK_SHIFT)
+                                if c is not None:
+                                    off = pfn & (CHUNK - 1)
+                                    if c[off]:
+                                        b = blocks.get(pfn)
+                                        if b is None or b[0]:
+                                            seen[2] += 1
+                                            full(handlers[t[4]], line.split(), lineno)
+                                            continue
+                                        del blocks[pfn]
+                                        c[off] = 0
+                                v = self.vp0 + pfn
+                                if v in geo:
+                                    self._evict(v, 1)
+                                n2 += 1
+                                continue
+                            elif self._page_fast(2, t, lineno):
+                                n2 += 1
+                                continue
+                        else:                             # mm_page_alloc_zone_locked
+                            p = t[6]
+                            if p[:6] == "pfn=0x" and t[7] == "order=0":
+                                pfn = int(p[6:], 16)
+                                c = frames.get(pfn >> CHUNK_SHIFT)
+                                if c is None or not c[pfn & (CHUNK - 1)]:
+                                    n3 += 1
+                                    continue
+                            elif self._page_fast(3, t, lineno):
+                                n3 += 1
+                                continue
+                    elif code < 7:
+                        if code == 4:                     # kfree
+                            p = t[6]
+                            if p[:4] == "ptr=":
+                                a = int(p[4:], 16)
+                                if objs.pop(a, None) is not None:
+                                    bucket[a >> 12].discard(a)
+                                n4 += 1
+                                continue
+                        elif code == 5:                   # kmem_cache_free
+                            p = t[6]
+                            if p[:4] == "ptr=":
+                                a = int(p[4:], 16)
+                                if objs.pop(a, None) is not None:
+                                    bucket[a >> 12].discard(a)
+                                n5 += 1
+                                continue
+                        else:                             # mm_page_free_batched
+                            p = t[6]
+                            if p[:6] == "pfn=0x" and t[7] == "order=0":
+                                int(p[6:], 16)
+                                n6 += 1
+                                continue
+                    elif code == 7:                       # kmalloc
                         p = t[6]
-                        if p[:4] == "ptr=":
+                        n = sizes.get(t[8])
+                        if n is None:
+                            n = self._size_token(t[8])
+                        req = reqs.get(t[7])
+                        if req is None:
+                            req = reqs[t[7]] = int(t[7][10:])
+                        if p[:4] == "ptr=" and n >= 0:
                             a = int(p[4:], 16)
-                            if objs.pop(a, None) is not None:
-                                bucket[a >> 12].discard(a)
-                            continue
-                    elif code == 2:                       # kmalloc
-                        p, r, s = t[6], t[7], t[8]
-                        if p[:4] == "ptr=" and s[:12] == "bytes_alloc=":
-                            a, req, n = int(p[4:], 16), int(r[10:]), int(s[12:])
                             if (0 < req <= kmax and class_of[req] == n
                                     and (n & (n - 1) or not a & (n - 1))
                                     and a >= KERNEL_SPACE and a not in objs
@@ -274,48 +364,76 @@ class TraceChecker:
                                     and geo.get(a >> 12) == n * 16384 + a % n):
                                 objs[a] = (lineno << SIZE_BITS) | n
                                 bucket[a >> 12].add(a)
+                                n7 += 1
                                 continue
-                    elif code <= 5:                       # page events
-                        p, o = t[6], t[7]
-                        if p[:6] == "pfn=0x" and o[:6] == "order=":
-                            pfn, order = int(p[6:], 16), int(o[6:])
-                            if not (order > top or pfn & ((1 << order) - 1)):
-                                c = frames.get(pfn >> CHUNK_SHIFT)
-                                off = pfn & (CHUNK - 1)
-                                n = 1 << order
-                                if code == 3:             # mm_page_free
-                                    if c is not None and c.find(1, off, off + n) >= 0:
-                                        b = blocks.get(pfn)
-                                        if b is None or b[0] != order:
-                                            self._full(handlers[ev], t, lineno)
-                                            continue
-                                        del blocks[pfn]
-                                        c[off:off + n] = ZEROS[order]
-                                    v = self.vp0 + pfn
-                                    if order or v in geo:
-                                        self._evict(v, n)
-                                    continue
-                                elif code == 4:           # zone_locked, pcpu_drain
-                                    if c is None or c.find(1, off, off + n) < 0:
-                                        continue
-                                elif (c is not None and c.find(1, off, off + n) < 0
-                                      and t[5][5:] != "0000000000000000"):
-                                    c[off:off + n] = ONES[order]   # mm_page_alloc
-                                    blocks[pfn] = (order, lineno)
-                                    if order > 1:
-                                        self.last_page_alloc[t[1]] = (pfn, order)
-                                    continue
-                    elif code == 6:                       # mm_page_free_batched
+                    elif code == 8:                       # mm_page_pcpu_drain
                         p = t[6]
                         if p[:6] == "pfn=0x" and t[7] == "order=0":
-                            int(p[6:], 16)
+                            pfn = int(p[6:], 16)
+                            c = frames.get(pfn >> CHUNK_SHIFT)
+                            if c is None or not c[pfn & (CHUNK - 1)]:
+                                n8 += 1
+                                continue
+                        elif self._page_fast(4, t, lineno):
+                            n8 += 1
                             continue
+                    elif code == 99:                      # not yet synchronised
+                        ev = t[4]
+                        seen[codes[ev]] += 1
+                        self._see_cpu(t[1], lineno)
+                        cmap = slow_codes if self.sync_cpus else codes
+                        full(handlers[ev], line.split(), lineno)
+                        continue
                 except (ValueError, IndexError):
                     pass
-                self._full(handlers[ev], t, lineno)
-            by_event.update(names)
+                seen[code] += 1
+                full(handlers[t[4]], line.split(), lineno)
             if progress is not None:
                 progress(lineno)
+        for code, n in enumerate((n0, n1, n2, n3, n4, n5, n6, n7, n8)):
+            seen[code] += n
+        by_event.update({name: n for name, n in zip(FAST_EVENTS, seen) if n})
+
+    def _size_token(self, tok: str) -> int:
+        """The number of a 'bytes_alloc=N' token, -1 for a token of another name
+        (remembered in self._sizes); raises ValueError when N is not a number."""
+        n = int(tok[12:]) if tok[:12] == "bytes_alloc=" else -1
+        self._sizes[tok] = n
+        return n
+
+    def _page_fast(self, code, t, lineno) -> bool:
+        """The fast path of a page event of any order (code 1: mm_page_alloc, 2:
+        mm_page_free, 3, 4: mm_page_alloc_zone_locked, mm_page_pcpu_drain): True when
+        it applied the event, False when the full handler must. May raise
+        ValueError/IndexError on an unreadable line (the full handler reports it)."""
+        p, o = t[6], t[7]
+        if p[:6] == "pfn=0x" and o[:6] == "order=":
+            pfn, order = int(p[6:], 16), int(o[6:])
+            if not (order > self.top_order or pfn & ((1 << order) - 1)):
+                c = self.frames.get(pfn >> CHUNK_SHIFT)
+                off = pfn & (CHUNK - 1)
+                n = 1 << order
+                if code == 2:                             # mm_page_free
+                    if c is not None and c.find(1, off, off + n) >= 0:
+                        b = self.blocks.get(pfn)
+                        if b is None or b[0] != order:
+                            return False
+                        del self.blocks[pfn]
+                        c[off:off + n] = ZEROS[order]
+                    v = self.vp0 + pfn
+                    if order or v in self.geo:
+                        self._evict(v, n)
+                    return True
+                if code >= 3:                             # zone_locked, pcpu_drain
+                    return c is None or c.find(1, off, off + n) < 0
+                if (c is not None and c.find(1, off, off + n) < 0
+                        and t[5][5:] != "0000000000000000"):
+                    c[off:off + n] = ONES[order]          # mm_page_alloc
+                    self.blocks[pfn] = (order, lineno)
+                    if order > 1:
+                        self.last_page_alloc[t[1]] = (pfn, order)
+                    return True
+        return False
 
     def _full(self, h, t, lineno):
         """Run an event's full handler; a line it cannot read is an input error."""
