@@ -542,20 +542,6 @@ def _list_del(cachep: KmemCache, slab: Slab) -> None:
     slab.next = slab.prev = -1
 
 
-def _list_add(cachep: KmemCache, slab: Slab, which: int) -> None:
-    """list_add: at the head."""
-    lst = cachep.lists[which]
-    slab.list = which
-    slab.prev = -1
-    slab.next = lst.head
-    if lst.head != -1:
-        cachep.slabs[lst.head].prev = slab.id
-    else:
-        lst.tail = slab.id
-    lst.head = slab.id
-    lst.nr += 1
-
-
 def _list_add_tail(cachep: KmemCache, slab: Slab, which: int) -> None:
     lst = cachep.lists[which]
     slab.list = which
@@ -570,7 +556,7 @@ def _list_add_tail(cachep: KmemCache, slab: Slab, which: int) -> None:
 
 
 def _list_move(cachep: KmemCache, slab: Slab, which: int, tail: bool) -> None:
-    """list_move / list_move_tail: _list_del then _list_add(_tail), in one call (hot path)."""
+    """list_move / list_move_tail: unlink, then add at the head or the tail (hot path)."""
     slabs = cachep.slabs
     lst = cachep.lists[slab.list]
     prev, nxt = slab.prev, slab.next

@@ -110,10 +110,9 @@ def test_slab_on_the_wrong_list():
 
 def test_full_slab_left_on_partial_list():
     m, c, *_ = build()
-    from kmemspec.model.slab import _list_add, _list_del
+    from kmemspec.model.slab import _list_move
     slab = c.slab_list(FULL)[0]
-    _list_del(c, slab)
-    _list_add(c, slab, PARTIAL)
+    _list_move(c, slab, PARTIAL, False)
     assert any("slabs_full" in v for v in broken(m, "slab_accounting"))
 
 
