@@ -275,6 +275,12 @@ class TraceChecker:
                                     bucket[P].add(a)
                                     n0 += 1
                                     continue
+                                if (a and req <= n and t[7][:5] == "name="
+                                        and t[8][:10] == "bytes_req="):
+                                    # all that on_kmem_cache_alloc does with this line
+                                    self._place(a, n, lineno, "kmem_cache_alloc")
+                                    n0 += 1
+                                    continue
                         elif code == 1:                   # mm_page_alloc
                             p = t[6]
                             if p[:6] == "pfn=0x" and t[7] == "order=0":
