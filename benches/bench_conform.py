@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from kmemspec.conform.catalogue import BUGS, PENDING, VARIANTS
+from kmemspec.conform.catalogue import BUGS, VARIANTS
 from kmemspec.conform.stateful import check_conformance
 
 
@@ -53,8 +53,6 @@ def main() -> None:
                        f"{blind.divergence.reason.split(':')[0]}")
             print(f"| {entry.name} | {entry.layer} | {mode} | {caught}{mark} | {calls} | "
                   f"{seconds:.2f} | {rule} | {answers} |")
-    for name, summary in PENDING.items():
-        print(f"| {name} | pending | - | pending: {summary} | - | - | - | - |")
     print(f"\nworst over the bugs: {worst_calls} calls, {worst_seconds:.2f} s")
 
 

@@ -7,7 +7,15 @@ An implementation provides any subset of three parts (prose: spec/conformance.md
   order, as /proc/buddyinfo shows it) so that coalescing can be observed.
 * **object allocator** -- `kmalloc(size) -> addr | None`, `kfree(addr)`; optionally
   `ksize(addr)`. Addresses are byte offsets into the frames 0 .. nr_pages-1.
-  (`kmem_cache_*` with slab introspection: pending.)
+* **cache allocator** -- `kmem_cache_create(name, size, align, flags) -> handle | None`
+  (an int), `kmem_cache_alloc(handle) -> addr | None`, `kmem_cache_free(handle, addr)`,
+  `kmem_cache_destroy(handle)`; optionally `slab_layout(handle)`: one
+  `[base, colour_offset, mgmt_size, on_slab, num]` list per slab of the cache (byte
+  offsets and sizes; on-slab management sits between the colour area and object 0).
+* **highmem** -- `kmap(pfn) -> vaddr | None`, `kunmap(pfn)`; optionally
+  `pkmap_count() -> list[int]` (the LAST_PKMAP slot counts). The frames 0 .. nr_pages-1
+  are highmem pages the caller owns; vaddr is a byte offset into the PKMAP area of
+  LAST_PKMAP pages; None only when every slot has users (the kernel would sleep).
 * **virtual area allocator** -- `vmalloc_init(vsize)`, `vmalloc(size) -> addr | None`,
   `vfree(addr)`; optionally `vmalloc_to_pfn(addr) -> pfn | None` (the pte lookup).
   Addresses are byte offsets into a virtual range of `vsize` bytes.
@@ -35,8 +43,10 @@ from ..model.gfp import GFP_KERNEL
 from ..model.profiles import DEFAULT_PROFILE, get_profile
 
 __all__ = [
-    "PageAllocator", "ObjectAllocator", "VmallocAllocator", "parts_of", "has_free_counts",
-    "FLAT_BASE", "MAX_FLAT_PAGES", "flat_config", "ModelPageAllocator", "ModelAllocator",
+    "PageAllocator", "ObjectAllocator", "VmallocAllocator", "CacheAllocator",
+    "HighmemMapper", "parts_of", "has_free_counts",
+    "FLAT_BASE", "MAX_FLAT_PAGES", "flat_config", "highmem_config", "ModelPageAllocator",
+    "ModelAllocator",
     "Target",
     "load_target", "TargetError",
 ]
@@ -75,15 +85,38 @@ class VmallocAllocator(Protocol):
     def vfree(self, addr: int) -> None: ...
 
 
+@runtime_checkable
+class CacheAllocator(Protocol):
+    """kmem_cache_*: caches of one object size over the frames given to init."""
+
+    def init(self, nr_pages: int, max_order: int) -> None: ...
+    def kmem_cache_create(self, name: str, size: int, align: int, flags: int) -> int | None: ...
+    def kmem_cache_alloc(self, handle: int) -> int | None: ...
+    def kmem_cache_free(self, handle: int, addr: int) -> None: ...
+    def kmem_cache_destroy(self, handle: int) -> None: ...
+
+
+@runtime_checkable
+class HighmemMapper(Protocol):
+    """kmap/kunmap of the frames given to init, taken as highmem pages."""
+
+    def init(self, nr_pages: int, max_order: int) -> None: ...
+    def kmap(self, pfn: int) -> int | None: ...
+    def kunmap(self, pfn: int) -> None: ...
+
+
 _PART_METHODS = {
     "page": ("init", "alloc_pages", "free_pages"),
     "object": ("init", "kmalloc", "kfree"),
     "vmalloc": ("init", "vmalloc_init", "vmalloc", "vfree"),
+    "cache": ("init", "kmem_cache_create", "kmem_cache_alloc", "kmem_cache_free",
+              "kmem_cache_destroy"),
+    "highmem": ("init", "kmap", "kunmap"),
 }
 
 
 def parts_of(adapter) -> list[str]:
-    """The parts ("page", "object", "vmalloc") an adapter implements completely."""
+    """The parts ("page", "object", "vmalloc", "cache", "highmem") an adapter implements."""
     return [part for part, methods in _PART_METHODS.items()
             if all(callable(getattr(adapter, m, None)) for m in methods)]
 
@@ -173,13 +206,15 @@ class ModelPageAllocator:
 
 
 class ModelAllocator(ModelPageAllocator):
-    """The model's page, object (kmalloc) and vmalloc layers on the flat machine.
+    """The model's page, object (kmalloc, kmem_cache), vmalloc and kmap layers.
 
     Object addresses are byte offsets into the implementation's frames (frame p holds
     bytes p*PAGE_SIZE .. p*PAGE_SIZE + PAGE_SIZE-1); vmalloc addresses are byte
     offsets from the start of the vmalloc range (VMALLOC_START), whose size the
     checker gives with `vmalloc_init(vsize)`. The layers are imported when used, so
-    the page part never depends on them.
+    the page part never depends on them. kmap needs highmem, which the flat machine
+    has not: the highmem part runs on a second machine (`highmem_config`) booted at
+    the first kmap, its highmem frames all allocated, frame p = the p-th of them.
     """
 
     def init(self, nr_pages: int, max_order: int) -> None:
@@ -187,6 +222,8 @@ class ModelAllocator(ModelPageAllocator):
         self.page_size = self.machine.profile.PAGE_SIZE
         # __va of the implementation's frame 0: PAGE_OFFSET + FLAT_BASE * PAGE_SIZE
         self.kbase = self.machine.profile.PAGE_OFFSET + FLAT_BASE * self.page_size
+        self.caches: dict[int, object] = {}
+        self.hmachine = None
 
     # kmalloc (model/kmalloc.py, 2.6.12 mm/slab.c)
     def kmalloc(self, size: int) -> int | None:
@@ -224,6 +261,80 @@ class ModelAllocator(ModelPageAllocator):
         from ..model import vmalloc as vm
         pfn = vm.vmalloc_to_pfn(self.machine, addr + self.machine.vmalloc_start)
         return None if pfn is None else pfn - FLAT_BASE
+
+    # kmem_cache_* (model/slab.py, 2.6.12 mm/slab.c); a handle is the creation number
+    def kmem_cache_create(self, name: str, size: int, align: int, flags: int) -> int | None:
+        from ..model import slab
+        cachep = slab.kmem_cache_create(self.machine, name, size, align, flags)
+        if cachep is None:
+            return None
+        handle = len(self.caches) + 1
+        self.caches[handle] = cachep
+        return handle
+
+    def kmem_cache_alloc(self, handle: int) -> int | None:
+        from ..model import slab
+        addr = slab.kmem_cache_alloc(self.machine, self.caches[handle], GFP_KERNEL)
+        return None if addr is None else addr - self.kbase
+
+    def kmem_cache_free(self, handle: int, addr: int) -> None:
+        from ..model import slab
+        slab.kmem_cache_free(self.machine, self.caches[handle], addr + self.kbase)
+
+    def kmem_cache_destroy(self, handle: int) -> None:
+        from ..model import slab
+        slab.kmem_cache_destroy(self.machine, self.caches[handle])
+
+    def slab_layout(self, handle: int) -> list[list[int]]:
+        """[base, colour offset, management bytes, on-slab, num] per slab, by base."""
+        cachep = self.caches[handle]
+        out = []
+        for pfn in sorted(cachep.slabs):
+            s = cachep.slabs[pfn]
+            on_slab = s.mgmt is None
+            colour = s.colouroff - (cachep.slab_size if on_slab else 0)
+            out.append([(pfn - FLAT_BASE) * self.page_size, colour, cachep.slab_size,
+                        int(on_slab), cachep.num])
+        return out
+
+    # kmap/kunmap (model/highmem.py, 2.6.12 mm/highmem.c) on the highmem machine
+    def _highmem(self):
+        if self.hmachine is None:
+            from ..model import page_alloc as pa
+            from ..model.gfp import GFP_HIGHUSER
+            self.hmachine = boot(highmem_config(self.nr_pages, self.profile))
+            pages = [pa.alloc_page(self.hmachine, GFP_HIGHUSER) for _ in range(self.nr_pages)]
+            self.hpages = sorted(pages, key=lambda page: page.pfn)
+        return self.hmachine
+
+    def kmap(self, pfn: int) -> int | None:
+        from ..model import highmem as hm
+        machine = self._highmem()
+        try:
+            vaddr = hm.kmap(machine, self.hpages[pfn])
+        except KernelBug as exc:
+            if exc.rule == "kmap_exhausted":
+                return None          # the kernel would sleep until a kunmap
+            raise
+        return vaddr - machine.pkmap_base
+
+    def kunmap(self, pfn: int) -> None:
+        from ..model import highmem as hm
+        hm.kunmap(self._highmem(), self.hpages[pfn])
+
+    def pkmap_count(self) -> list[int]:
+        return list(self._highmem().pkmap_count)
+
+
+# A small machine with ZONE_DMA, ZONE_NORMAL and nr_pages of ZONE_HIGHMEM for kmap.
+HIGHMEM_LOW_PAGES = 64
+
+
+def highmem_config(nr_pages: int, profile: str = DEFAULT_PROFILE) -> MachineConfig:
+    prof = get_profile(profile)
+    return MachineConfig(profile=profile, page_size=prof.PAGE_SIZE,
+                         phys_pages=HIGHMEM_LOW_PAGES + nr_pages, highmem_pages=nr_pages,
+                         max_dma_pfn=16)
 
 
 # --- loading a target ---------------------------------------------------------------

@@ -293,6 +293,60 @@ class KmallocClassOffByOne(ModelAllocator):
         return super().kmalloc((size >> 3) << 3)
 
 
+# --- cache (kmem_cache_*) and highmem bugs: the model with one step done wrong -----------
+
+class SlabColourOverflow(ModelAllocator):
+    """cache_grow wraps colour_next one step too late (`>` for `>=`): colour index = colour.
+
+    2.6.12 cache_grow: `colour_next++; if (colour_next >= colour) colour_next = 0`.
+    With `>` every (colour+1)-th slab starts its objects at colour x colour_off, a
+    colour the cache does not have (colour_within_slack). Done here by giving the
+    model's descriptor one colour more than its geometry after kmem_cache_create.
+    """
+
+    name = "slab_colour_overflow"
+
+    def kmem_cache_create(self, name, size, align, flags):
+        handle = super().kmem_cache_create(name, size, align, flags)
+        if handle is not None:
+            self.caches[handle].colour += 1
+        return handle
+
+
+class OffslabMgmtMiscount(ModelAllocator):
+    """On-slab management sized without the bufctl array: objects overlap it.
+
+    2.6.12 kmem_cache_create: `slab_size = ALIGN(cachep->num * sizeof(kmem_bufctl_t) +
+    sizeof(struct slab), align)`; dropping the bufctl term puts object 0 where the
+    bufctls of the slab live (slab_accounting / no_overlap with the management).
+    """
+
+    name = "offslab_mgmt_miscount"
+
+    def kmem_cache_create(self, name, size, align, flags):
+        handle = super().kmem_cache_create(name, size, align, flags)
+        if handle is not None:
+            cachep = self.caches[handle]
+            if not cachep.off_slab:
+                from ..model.slab import ALIGN
+                cachep.slab_size = ALIGN(self.machine.profile.STRUCT_SLAB_SIZE, cachep.align)
+        return handle
+
+
+class PkmapCountLeak(ModelAllocator):
+    """kunmap forgets to drop pkmap_count: a slot never returns to "unused".
+
+    2.6.12 kunmap_high: `switch (--pkmap_count[nr])`; without the decrement the slot
+    of every page ever kmapped stays in use until kmap runs out of slots
+    (pkmap_consistency).
+    """
+
+    name = "pkmap_count_leak"
+
+    def kunmap(self, pfn):
+        self._highmem()               # the page stays mapped with its count unchanged
+
+
 # --- vmalloc bugs --------------------------------------------------------------------------
 
 class ReferenceVmalloc(ReferenceBuddy):
@@ -410,7 +464,7 @@ class NoIntrospection(ReferenceBuddy):
 class Entry:
     name: str
     factory: Callable[[], object]
-    layer: str                      # the part checked: "page", "object" or "vmalloc"
+    layer: str                      # the part checked: page, object, vmalloc, cache, highmem
     summary: str
     modes: tuple[str, ...]          # the modes that must catch it
 
@@ -435,15 +489,10 @@ BUGS: dict[str, Entry] = {e.name: e for e in (
     _entry(KmallocClassOffByOne, layer="object"),
     _entry(VmallocWithoutGuard, layer="vmalloc"),
     _entry(VfreeLeavesPtes, layer="vmalloc"),
+    _entry(SlabColourOverflow, layer="cache"),
+    _entry(OffslabMgmtMiscount, layer="cache"),
+    _entry(PkmapCountLeak, layer="highmem"),
 )}
-
-# Bug classes that need more of the protocol than it has yet: kmem_cache_create with
-# slab introspection (colour offsets, management placement) and kmap/kunmap.
-PENDING = {
-    "slab_colour_overflow": "slab colour offset past the slack (colour_within_slack)",
-    "offslab_mgmt_miscount": "off-slab management counted on-slab (slab_accounting)",
-    "pkmap_count_leak": "kunmap not dropping pkmap_count (pkmap_consistency)",
-}
 
 VARIANTS: dict[str, Entry] = {e.name: e for e in (
     _entry(UpperHalfPolicy, modes=("strict",)),

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from ..model.profiles import DEFAULT_PROFILE, get_profile
 from .adapter import FLAT_BASE, ModelAllocator, ModelPageAllocator, flat_boot_line
 from .isolate import AdapterFault, AdapterRaised
-from .refine import (AreaShadow, ObjectShadow, Shadow, canonical_counts, check_alloc,
-                     check_counts, check_kmalloc, check_vmalloc, kmalloc_class)
+from .refine import (AreaShadow, CacheShadow, ObjectShadow, PkmapShadow, Shadow,
+                     cache_geometry_of, canonical_counts, check_alloc, check_cache_alloc,
+                     check_cache_create, check_counts, check_kmalloc, check_kmap,
+                     check_pkmap_count, check_slab_layout, check_vmalloc, kmalloc_class)
 
 __all__ = ["MODES", "Handle", "Divergence", "ConformanceFailure", "PageChecker",
-           "ObjectChecker", "VmallocChecker"]
+           "ObjectChecker", "VmallocChecker", "CacheChecker", "HighmemChecker"]
 
 MODES = ("strict", "refine")
 
@@ -329,6 +331,190 @@ class VmallocChecker(PageChecker):
                                "no mapping", pfn)
 
 
+class CacheChecker(PageChecker):
+    """kmem_cache_create/alloc/free/destroy on an implementation, checked against C1..C8.
+
+    strict adds S1: the same handle-NULLness and object addresses as the model's
+    kmem_cache_* on the flat machine (2.6.12 geometry, slab order and colour_next
+    cycling), and S2: slab_layout() equal to the model's after every call.
+    """
+
+    part = "cache"
+    model_class = ModelAllocator
+
+    def _started(self, args: dict) -> None:
+        self.cshadow = CacheShadow(self.nr_pages, get_profile(self.profile))
+        self.has_layout = self.check_free_counts and "slab_layout" in self.info["optional"]
+        self.slab_state = self.model.machine.slab
+        self.model_handles: dict[int, int | None] = {}
+
+    def _check_layouts(self, op: str, args: dict) -> None:
+        if not self.has_layout:
+            return
+        got = {h: self._call(op, args, "slab_layout", h) for h in self.cshadow.geometry}
+        for handle, layout in got.items():
+            others = {}
+            for h, lay in got.items():
+                if h != handle and isinstance(lay, (list, tuple)):
+                    for entry in lay:
+                        if isinstance(entry, (list, tuple)) and entry and type(entry[0]) is int:
+                            others[entry[0]] = (h, self.cshadow.slab_bytes(h))
+            reason = check_slab_layout(self.cshadow, handle, layout, others)
+            if reason is None and self.mode == "strict":
+                want = self.model.slab_layout(self.model_handles[handle])
+                if sorted(list(e) for e in layout) != want:
+                    reason = (f"S2: slab_layout of cache {handle} is "
+                              f"{sorted(list(e) for e in layout)}; the model's (2.6.12 "
+                              f"colour_next cycling) is {want}")
+            if reason is not None:
+                self._fail(op, args, reason, "the spec's slab geometry" if self.mode ==
+                           "refine" else {"slab_layout": self.model.slab_layout(
+                               self.model_handles[handle])}, {"slab_layout": layout})
+
+    def cache_create(self, size: int, align: int, flags: int) -> Handle | None:
+        self._names += 1
+        name = f"c{self._names}"
+        args = {"name": name, "size": size, "align": align, "flags": flags}
+        self.calls.append({"op": "kmem_cache_create", "size": size, "align": align,
+                           "flags": flags, "as": name})
+        geo = cache_geometry_of(self.cshadow.profile, size, align, flags,
+                                offslab_limit=self.slab_state.offslab_limit,
+                                slab_break_gfp_order=self.slab_state.slab_break_gfp_order)
+        ret = self._call("kmem_cache_create", args, "kmem_cache_create", name, size, align,
+                         flags)
+        want = self.model.kmem_cache_create(name, size, align, flags)
+        self.calls[-1]["ret"] = ret
+        self.calls[-1]["model_ret"] = want
+        reason = check_cache_create(self.cshadow, geo, ret)
+        if reason is None and self.mode == "strict" and (ret is None) != (want is None):
+            reason = (f"S1: the model's kmem_cache_create returns "
+                      f"{'NULL' if want is None else 'a cache'}, the implementation "
+                      f"{_show(ret)}")
+        if reason is not None:
+            self._fail("kmem_cache_create", args, reason, "a handle", ret)
+        if ret is None:
+            return None
+        self.cshadow.geometry[ret] = geo
+        self.model_handles[ret] = want
+        return Handle(name, size, ret, want)
+
+    def cache_alloc(self, cache: Handle) -> Handle | None:
+        self._names += 1
+        name = f"o{self._names}"
+        args = {"cache": cache.name}
+        self.calls.append({"op": "kmem_cache_alloc", "cache": cache.name, "as": name})
+        ret = self._call("kmem_cache_alloc", args, "kmem_cache_alloc", cache.pfn)
+        want = (self.model.kmem_cache_alloc(cache.model_pfn)
+                if cache.model_pfn is not None else None)
+        self.calls[-1]["ret"] = ret
+        self.calls[-1]["model_ret"] = want
+        reason = check_cache_alloc(self.cshadow, cache.pfn, ret)
+        if reason is None and self.mode == "strict" and ret != want:
+            reason = (f"S1: the model's kmem_cache_alloc returns {_show(want)}, the "
+                      f"implementation {_show(ret)}")
+        if reason is not None:
+            self._fail("kmem_cache_alloc", args, reason, want if self.mode == "strict" else
+                       "an aligned object apart from every live one", ret)
+        if ret is None:
+            return None
+        self.cshadow.objects[ret] = cache.pfn
+        self._check_layouts("kmem_cache_alloc", args)
+        handle = Handle(name, cache.order, ret, want)
+        handle.cache = cache
+        return handle
+
+    def cache_free(self, obj: Handle) -> None:
+        cache = obj.cache
+        args = {"cache": cache.name, "addr": obj.pfn}
+        self.calls.append({"op": "kmem_cache_free", "cache": cache.name, "block": obj.name,
+                           "addr": obj.pfn})
+        self._call("kmem_cache_free", args, "kmem_cache_free", cache.pfn, obj.pfn)
+        del self.cshadow.objects[obj.pfn]
+        if obj.model_pfn is not None and cache.model_pfn is not None:
+            self.model.kmem_cache_free(cache.model_pfn, obj.model_pfn)
+        self._check_layouts("kmem_cache_free", args)
+
+    def live_objects(self, cache: Handle) -> int:
+        return self.cshadow.live_of(cache.pfn)
+
+    def cache_destroy(self, cache: Handle) -> None:
+        args = {"cache": cache.name}
+        self.calls.append({"op": "kmem_cache_destroy", "block": cache.name})
+        self._call("kmem_cache_destroy", args, "kmem_cache_destroy", cache.pfn)
+        del self.cshadow.geometry[cache.pfn]
+        if cache.model_pfn is not None:
+            self.model.kmem_cache_destroy(cache.model_pfn)
+        self._check_layouts("kmem_cache_destroy", args)
+
+
+class HighmemChecker(PageChecker):
+    """kmap/kunmap on an implementation, checked against H1..H6.
+
+    strict adds S1: the same address as the model's kmap (2.6.12 map_new_virtual: the
+    next free slot after last_pkmap_nr, flushing on wrap), and S2: pkmap_count() equal
+    to the model's after every call.
+    """
+
+    part = "highmem"
+    model_class = ModelAllocator
+
+    def _started(self, args: dict) -> None:
+        self.pshadow = PkmapShadow(self.nr_pages, get_profile(self.profile))
+        self.has_counts = self.check_free_counts and "pkmap_count" in self.info["optional"]
+
+    def _check_pkmap(self, op: str, args: dict) -> None:
+        if not self.has_counts:
+            return
+        got = self._call(op, args, "pkmap_count")
+        reason = check_pkmap_count(self.pshadow, got)
+        want = self.model.pkmap_count()
+        if reason is None and self.mode == "strict" and list(got) != want:
+            slot = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+            reason = (f"S2: pkmap_count[{slot}] is {got[slot]}; the model's is {want[slot]}")
+        if reason is not None:
+            used = {i: c for i, c in enumerate(want) if c}
+            actual = ({i: c for i, c in enumerate(got) if c}
+                      if isinstance(got, (list, tuple)) else got)
+            self._fail(op, args, reason, {"pkmap_count (non-zero, model)": used},
+                       {"pkmap_count (non-zero)": actual})
+
+    def kmap(self, pfn: int) -> Handle | None:
+        self._names += 1
+        name = f"k{self._names}"
+        args = {"pfn": pfn}
+        self.calls.append({"op": "kmap", "pfn": pfn, "as": name})
+        ret = self._call("kmap", args, "kmap", pfn)
+        want = self.model.kmap(pfn)
+        self.calls[-1]["ret"] = ret
+        self.calls[-1]["model_ret"] = want
+        reason = check_kmap(self.pshadow, pfn, ret)
+        if reason is None and self.mode == "strict" and ret != want:
+            reason = (f"S1: the model's kmap returns {_show(want)}, the implementation "
+                      f"{_show(ret)}")
+        if reason is not None:
+            self._fail("kmap", args, reason, want if self.mode == "strict" else
+                       "the page's address, or a free PKMAP page", ret)
+        if ret is None:
+            return None
+        entry = self.pshadow.maps.setdefault(pfn, [ret, 0])
+        entry[1] += 1
+        self._check_pkmap("kmap", args)
+        return Handle(name, pfn, pfn, want)
+
+    def kunmap(self, handle: Handle) -> None:
+        pfn = handle.pfn
+        args = {"pfn": pfn}
+        self.calls.append({"op": "kunmap", "block": handle.name, "pfn": pfn})
+        self._call("kunmap", args, "kunmap", pfn)
+        entry = self.pshadow.maps[pfn]
+        entry[1] -= 1
+        if not entry[1]:
+            del self.pshadow.maps[pfn]
+        if handle.model_pfn is not None:
+            self.model.kunmap(pfn)
+        self._check_pkmap("kunmap", args)
+
+
 # --- turning a run into a scenario -----------------------------------------------------
 
 def _flat_bases(nr_pages: int, profile: str, need_vmalloc: bool) -> tuple[int, int]:
@@ -355,6 +541,8 @@ def scenario_lines(calls: list[dict], *, profile: str = DEFAULT_PROFILE,
     init = calls[0]
     lines = [f"# kmemspec conform: flat machine, implementation frame p = model pfn "
              f"{FLAT_BASE} + p", json.dumps(flat_boot_line(init["nr_pages"], profile))]
+    if any(c["op"] == "kmap" for c in calls):
+        return _highmem_scenario_lines(calls, profile, failing_step, actual)
     kbase, vstart = _flat_bases(init["nr_pages"], profile,
                                 any(c["op"] == "vmalloc" for c in calls))
     alloc_ops = {"alloc_pages": (FLAT_BASE, {"gfp": "GFP_KERNEL"}, "order"),
@@ -363,12 +551,16 @@ def scenario_lines(calls: list[dict], *, profile: str = DEFAULT_PROFILE,
     free_ops = {"free_pages": ("__free_pages", "page"), "kfree": ("kfree", "addr"),
                 "vfree": ("vfree", "addr")}
     model_of: dict[str, int | None] = {}
+    cache_ops = {"kmem_cache_create", "kmem_cache_alloc", "kmem_cache_free",
+                 "kmem_cache_destroy"}
     for index, call in enumerate(calls[1:], start=1):
         if index == failing_step:
             lines.append(f"# step {index}: the implementation diverges here: "
                          f"{json.dumps(actual)}")
         op = call["op"]
-        if op in alloc_ops:
+        if op in cache_ops:
+            lines.extend(_cache_scenario_line(call, model_of, kbase))
+        elif op in alloc_ops:
             base, extra, key = alloc_ops[op]
             want = call.get("model_ret")
             model_of[call["as"]] = want
@@ -387,6 +579,61 @@ def scenario_lines(calls: list[dict], *, profile: str = DEFAULT_PROFILE,
             if op == "free_pages":
                 line["order"] = call["order"]
             lines.append(json.dumps(line))
+    return lines
+
+
+def _cache_scenario_line(call: dict, model_of: dict, kbase: int) -> list[str]:
+    """A kmem_cache_* call as scenario lines (caches named by the checker: c1, c2...)."""
+    op = call["op"]
+    if op == "kmem_cache_create":
+        model_of[call["as"]] = call.get("model_ret")
+        line = {"op": op, "name": call["as"], "size": call["size"], "align": call["align"],
+                "flags": call["flags"], "as": call["as"]}
+        if "model_ret" in call:
+            line["expect"] = {"ret": None if call["model_ret"] is None else call["as"]}
+        return [json.dumps(line)]
+    if op == "kmem_cache_alloc":
+        want = call.get("model_ret")
+        model_of[call["as"]] = want
+        if model_of.get(call["cache"]) is None:
+            return [f"# {op}({call['cache']}): the model has no such cache"]
+        line = {"op": op, "cache": call["cache"], "gfp": "GFP_KERNEL", "as": call["as"]}
+        if "model_ret" in call:
+            line["expect"] = {"ret": None if want is None else kbase + want}
+        return [json.dumps(line)]
+    name = call["block"]
+    if model_of.get(name) is None:
+        return [f"# {op}({name}): the model returned NULL for {name}; nothing to free"]
+    if op == "kmem_cache_free":
+        return [json.dumps({"op": op, "cache": call["cache"], "addr": f"${name}"})]
+    return [json.dumps({"op": op, "cache": name})]
+
+
+def _highmem_scenario_lines(calls: list[dict], profile: str, failing_step, actual) -> list[str]:
+    """kmap/kunmap on the highmem machine: frame p is the p-th highmem page allocated."""
+    from ..model.pgtable import PKMAP_BASE
+    from .adapter import highmem_config
+    init = calls[0]
+    cfg = highmem_config(init["nr_pages"], profile)
+    lines = [f"# kmemspec conform: highmem machine, implementation frame p = the p-th "
+             f"GFP_HIGHUSER page (h<p>); addresses are PKMAP_BASE + the offsets shown",
+             json.dumps({"op": "boot", "profile": cfg.profile, "phys_pages": cfg.phys_pages,
+                         "highmem_pages": cfg.highmem_pages, "max_dma_pfn": cfg.max_dma_pfn})]
+    for p in range(init["nr_pages"]):
+        lines.append(json.dumps({"op": "alloc_pages", "order": 0, "gfp": "GFP_HIGHUSER",
+                                 "as": f"h{p}"}))
+    for index, call in enumerate(calls[1:], start=1):
+        if index == failing_step:
+            lines.append(f"# step {index}: the implementation diverges here: "
+                         f"{json.dumps(actual)}")
+        if call["op"] == "kmap":
+            line = {"op": "kmap", "page": f"$h{call['pfn']}", "as": call["as"]}
+            if "model_ret" in call:
+                want = call["model_ret"]
+                line["expect"] = {"ret": None if want is None else PKMAP_BASE() + want}
+            lines.append(json.dumps(line))
+        elif call["op"] == "kunmap":
+            lines.append(json.dumps({"op": "kunmap", "page": f"$h{call['pfn']}"}))
     return lines
 
 
@@ -434,6 +681,25 @@ class Report:
                     text += f"  -> {_show(call['ret'])}"
             elif call["op"] == "free_pages":
                 text = f"free_pages({call['block']}: pfn={call['pfn']}, order={call['order']})"
+            elif call["op"] == "kmem_cache_create":
+                text = (f"{call['as']} = kmem_cache_create(size={call['size']}, "
+                        f"align={call['align']}, flags={call['flags']:#x})")
+                if "ret" in call:
+                    text += f"  -> {_show(call['ret'])}"
+            elif call["op"] == "kmem_cache_alloc":
+                text = f"{call['as']} = kmem_cache_alloc({call['cache']})"
+                if "ret" in call:
+                    text += f"  -> {_show(call['ret'])}"
+            elif call["op"] == "kmem_cache_free":
+                text = f"kmem_cache_free({call['cache']}, {call['block']}: addr={call['addr']})"
+            elif call["op"] == "kmem_cache_destroy":
+                text = f"kmem_cache_destroy({call['block']})"
+            elif call["op"] == "kmap":
+                text = f"{call['as']} = kmap(pfn={call['pfn']})"
+                if "ret" in call:
+                    text += f"  -> {_show(call['ret'])}"
+            elif call["op"] == "kunmap":
+                text = f"kunmap({call['block']}: pfn={call['pfn']})"
             else:
                 text = f"{call['op']}({call['block']}: addr={call['addr']})"
             mark = "  <-- diverges" if index == self.divergence.step else ""
@@ -454,12 +720,32 @@ class Report:
 
     def model_machine(self):
         """The model's machine after the calls up to and including the failing one."""
+        return self._model_after().machine
+
+    def _model_after(self) -> ModelAllocator:
         model = ModelAllocator(self.failure.profile)
         model.init(self.failure.nr_pages, get_profile(self.failure.profile).MAX_ORDER)
         live: dict[str, int | None] = {}
         for call in self.failure.calls[1:self.divergence.step + 1]:
             op = call["op"]
-            if op == "alloc_pages":
+            if op == "kmem_cache_create":
+                live[call["as"]] = model.kmem_cache_create(call["as"], call["size"],
+                                                           call["align"], call["flags"])
+            elif op == "kmem_cache_alloc":
+                cache = live.get(call["cache"])
+                live[call["as"]] = None if cache is None else model.kmem_cache_alloc(cache)
+            elif op == "kmem_cache_free":
+                if live.get(call["block"]) is not None and live.get(call["cache"]) is not None:
+                    model.kmem_cache_free(live[call["cache"]], live.pop(call["block"]))
+            elif op == "kmem_cache_destroy":
+                if live.get(call["block"]) is not None:
+                    model.kmem_cache_destroy(live.pop(call["block"]))
+            elif op == "kmap":
+                live[call["as"]] = model.kmap(call["pfn"])
+            elif op == "kunmap":
+                if live.pop(call["block"], None) is not None:
+                    model.kunmap(call["pfn"])
+            elif op == "alloc_pages":
                 live[call["as"]] = model.alloc_pages(call["order"])
             elif op in ("kmalloc", "vmalloc"):
                 live[call["as"]] = getattr(model, op)(call["size"])
@@ -469,7 +755,7 @@ class Report:
                     model.free_pages(answer, call["order"])
                 else:
                     getattr(model, op)(answer)
-        return model.machine
+        return model
 
     def svg(self) -> str:
         """The model state at the failing step, the implementation's answer outlined."""
@@ -496,6 +782,17 @@ class Report:
                     highlights.append((FLAT_BASE + call[key] // page, 1, colour,
                                        f"{who}: object at byte {call[key]} "
                                        f"(frame {call[key] // page})"))
+        elif call["op"] == "kmem_cache_alloc":
+            page = get_profile(self.failure.profile).PAGE_SIZE
+            for who, colour, key in (("model", "#00a000", "model_ret"),
+                                     ("implementation", "#d00000", "ret")):
+                if type(call.get(key)) is int and call[key] >= 0:
+                    highlights.append((FLAT_BASE + call[key] // page, 1, colour,
+                                       f"{who}: object at byte {call[key]}"))
+        if self.failure.part == "highmem":
+            return render_svg(self._model_after()._highmem(),
+                              title=f"{self.target} ({self.mode}): the highmem machine at "
+                                    f"step {div.step}")
         title = (f"{self.target} ({self.mode}): model state at step {div.step} "
                  f"(implementation frame p = pfn {FLAT_BASE} + p)")
         return render_svg(self.model_machine(), start=FLAT_BASE,
@@ -513,8 +810,11 @@ class Report:
 # --- minimising a counterexample --------------------------------------------------------
 
 _ALLOC_CALLS = {"alloc_pages": ("alloc", "order"), "kmalloc": ("kmalloc", "size"),
-                "vmalloc": ("vmalloc", "size")}
-_FREE_CALLS = {"free_pages": "free", "kfree": "kfree", "vfree": "vfree"}
+                "vmalloc": ("vmalloc", "size"), "kmap": ("kmap", "pfn"),
+                "kmem_cache_create": ("cache_create", ("size", "align", "flags")),
+                "kmem_cache_alloc": ("cache_alloc", "cache")}
+_FREE_CALLS = {"free_pages": "free", "kfree": "kfree", "vfree": "vfree", "kunmap": "kunmap",
+               "kmem_cache_free": "cache_free", "kmem_cache_destroy": "cache_destroy"}
 
 
 def _ops_of(calls: list[dict], upto: int) -> list[tuple]:
@@ -523,7 +823,9 @@ def _ops_of(calls: list[dict], upto: int) -> list[tuple]:
     for call in calls[1:upto + 1]:
         op = call["op"]
         if op in _ALLOC_CALLS:
-            ops.append(("alloc", op, call[_ALLOC_CALLS[op][1]], call["as"]))
+            key = _ALLOC_CALLS[op][1]
+            arg = tuple(call[k] for k in key) if isinstance(key, tuple) else call[key]
+            ops.append(("alloc", op, arg, call["as"]))
         elif op in _FREE_CALLS:
             ops.append(("free", op, call["block"]))
     return ops
@@ -542,12 +844,23 @@ def replay(driver, mode: str, profile: str, nr_pages: int, ops: list[tuple],
     try:
         checker.start(nr_pages)
         for op in ops:
-            if op[0] == "alloc":
-                handles[op[3]] = getattr(checker, _ALLOC_CALLS[op[1]][0])(op[2])
+            method = getattr(checker, (_ALLOC_CALLS[op[1]][0] if op[0] == "alloc"
+                                       else _FREE_CALLS[op[1]]))
+            if op[1] == "kmem_cache_create":
+                handles[op[3]] = method(*op[2])
+            elif op[1] == "kmem_cache_alloc":
+                # the cache's create may have been dropped, or have returned NULL
+                cache = handles.get(op[2])
+                handles[op[3]] = None if cache is None else method(cache)
+            elif op[0] == "alloc":
+                handles[op[3]] = method(op[2])
             else:
-                handle = handles.pop(op[2], None)
-                if handle is not None:
-                    getattr(checker, _FREE_CALLS[op[1]])(handle)
+                handle = handles.get(op[2])
+                if handle is None or (op[1] == "kmem_cache_destroy"
+                                      and checker.live_objects(handle)):
+                    continue
+                del handles[op[2]]
+                method(handle)
     except ConformanceFailure as failure:
         return failure
     return None
@@ -556,7 +869,7 @@ def replay(driver, mode: str, profile: str, nr_pages: int, ops: list[tuple],
 def _smaller(op: tuple) -> list[tuple]:
     """Simpler versions of one allocation: lower order, or smaller size."""
     kind, name, arg, bind = op
-    if arg <= 0:
+    if type(arg) is not int or arg <= 0:
         return []
     if name == "alloc_pages":
         return [(kind, name, arg - 1, bind)]

@@ -17,6 +17,12 @@ ABI_VERSION = 1
 REQUIRED = ("kms_init", "kms_alloc_pages", "kms_free_pages")
 # a generous upper bound on the orders an implementation may report
 _COUNTS_CAPACITY = 64
+_CACHE = ("kms_kmem_cache_create", "kms_kmem_cache_alloc", "kms_kmem_cache_free",
+          "kms_kmem_cache_destroy")
+_HIGHMEM = ("kms_kmap", "kms_kunmap")
+# slabs per cache slab_layout reports at most; LAST_PKMAP slots (2.6 i386)
+_LAYOUT_CAPACITY = 4096
+_PKMAP_CAPACITY = 1024
 
 
 class ABIError(Exception):
@@ -27,7 +33,8 @@ def _symbols(lib) -> set[str]:
     names = set()
     for name in (*REQUIRED, "kms_abi_version", "kms_free_counts", "kms_kmalloc",
                  "kms_kfree", "kms_ksize", "kms_vmalloc_init", "kms_vmalloc", "kms_vfree",
-                 "kms_vmalloc_to_pfn"):
+                 "kms_vmalloc_to_pfn", *_CACHE, "kms_slab_layout", *_HIGHMEM,
+                 "kms_pkmap_count"):
         try:
             getattr(lib, name)
         except AttributeError:
@@ -112,6 +119,16 @@ class CtypesAdapter:
             "kms_vmalloc": ([ctypes.c_ulong], ctypes.c_long),
             "kms_vfree": ([ctypes.c_ulong], ctypes.c_int),
             "kms_vmalloc_to_pfn": ([ctypes.c_ulong], ctypes.c_long),
+            "kms_kmem_cache_create": ([ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong,
+                                       ctypes.c_ulong], ctypes.c_long),
+            "kms_kmem_cache_alloc": ([ctypes.c_long], ctypes.c_long),
+            "kms_kmem_cache_free": ([ctypes.c_long, ctypes.c_ulong], ctypes.c_int),
+            "kms_kmem_cache_destroy": ([ctypes.c_long], ctypes.c_int),
+            "kms_slab_layout": ([ctypes.c_long, ctypes.POINTER(ctypes.c_long), ctypes.c_uint],
+                                ctypes.c_int),
+            "kms_kmap": ([ctypes.c_ulong], ctypes.c_long),
+            "kms_kunmap": ([ctypes.c_ulong], ctypes.c_int),
+            "kms_pkmap_count": ([ctypes.POINTER(ctypes.c_int), ctypes.c_uint], ctypes.c_int),
         }
         for symbol, (argtypes, restype) in signatures.items():
             if symbol in names:
@@ -126,6 +143,15 @@ class CtypesAdapter:
             self.vmalloc_init = self.vmalloc = self.vfree = None
         if "kms_vmalloc_to_pfn" not in names:
             self.vmalloc_to_pfn = None
+        if not set(_CACHE) <= names:
+            self.kmem_cache_create = self.kmem_cache_alloc = None
+            self.kmem_cache_free = self.kmem_cache_destroy = None
+        if "kms_slab_layout" not in names:
+            self.slab_layout = None
+        if not set(_HIGHMEM) <= names:
+            self.kmap = self.kunmap = None
+        if "kms_pkmap_count" not in names:
+            self.pkmap_count = None
 
     def init(self, nr_pages: int, max_order: int) -> None:
         status = self.lib.kms_init(nr_pages, max_order)
@@ -177,3 +203,44 @@ class CtypesAdapter:
     def vmalloc_to_pfn(self, addr: int) -> int | None:
         pfn = self.lib.kms_vmalloc_to_pfn(addr)
         return None if pfn == -1 else pfn
+
+    def kmem_cache_create(self, name: str, size: int, align: int, flags: int) -> int | None:
+        handle = self.lib.kms_kmem_cache_create(name.encode(), size, align, flags)
+        return None if handle == -1 else handle
+
+    def kmem_cache_alloc(self, handle: int) -> int | None:
+        addr = self.lib.kms_kmem_cache_alloc(handle)
+        return None if addr == -1 else addr
+
+    def kmem_cache_free(self, handle: int, addr: int) -> None:
+        status = self.lib.kms_kmem_cache_free(handle, addr)
+        if status != 0:
+            raise RuntimeError(f"kms_kmem_cache_free({handle}, {addr}) returned {status}")
+
+    def kmem_cache_destroy(self, handle: int) -> None:
+        status = self.lib.kms_kmem_cache_destroy(handle)
+        if status != 0:
+            raise RuntimeError(f"kms_kmem_cache_destroy({handle}) returned {status}")
+
+    def slab_layout(self, handle: int) -> list[list[int]]:
+        buf = (ctypes.c_long * (5 * _LAYOUT_CAPACITY))()
+        n = self.lib.kms_slab_layout(handle, buf, _LAYOUT_CAPACITY)
+        if n < 0:
+            raise RuntimeError(f"kms_slab_layout({handle}) returned {n}")
+        return [[int(buf[5 * i + j]) for j in range(5)] for i in range(min(n, _LAYOUT_CAPACITY))]
+
+    def kmap(self, pfn: int) -> int | None:
+        vaddr = self.lib.kms_kmap(pfn)
+        return None if vaddr == -1 else vaddr
+
+    def kunmap(self, pfn: int) -> None:
+        status = self.lib.kms_kunmap(pfn)
+        if status != 0:
+            raise RuntimeError(f"kms_kunmap({pfn}) returned {status}")
+
+    def pkmap_count(self) -> list[int]:
+        buf = (ctypes.c_int * _PKMAP_CAPACITY)()
+        n = self.lib.kms_pkmap_count(buf, _PKMAP_CAPACITY)
+        if n < 0:
+            raise RuntimeError(f"kms_pkmap_count returned {n}")
+        return [int(buf[i]) for i in range(min(n, _PKMAP_CAPACITY))]

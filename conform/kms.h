@@ -11,8 +11,9 @@
  * "hung (> T s)"; neither stops the checker. What each mode requires of the answers
  * is spelled out in spec/conformance.md.
  *
- * Only the page allocator part is required. Symbols of the other parts are looked up
- * by name; a missing symbol means "this part is not implemented".
+ * Only the page allocator part is required. Symbols of the other parts (kmalloc,
+ * vmalloc, kmem_cache, kmap) are looked up by name; a missing symbol means "this part
+ * is not implemented". The ABI version stays 1: every addition is optional.
  */
 #ifndef KMS_H
 #define KMS_H
@@ -83,6 +84,46 @@ int  kms_vmalloc_init(unsigned long vsize);
 long kms_vmalloc(unsigned long size);
 int  kms_vfree(unsigned long addr);
 long kms_vmalloc_to_pfn(unsigned long addr);
+
+/* ---- cache allocator (optional) ---------------------------------------------------
+ *
+ * kmem_cache_* over the frames given to kms_init (addresses as for kms_kmalloc).
+ * kms_kmem_cache_create: a cache of objects of `size` bytes (4 .. 131072), `align` 0
+ *   or a power of two, `flags` a subset of SLAB_HWCACHE_ALIGN (0x2000); `name` is
+ *   unique. Returns a handle >= 0, or -1 for NULL.
+ * kms_kmem_cache_alloc: an object of the cache; -1 for NULL (only when memory is
+ *   exhausted). Objects are aligned as 2.6.12 kmem_cache_create aligns them and never
+ *   overlap (spec/conformance.md, C1-C8).
+ * kms_kmem_cache_free: give back a live object of that cache. Returns 0.
+ * kms_kmem_cache_destroy: destroy a cache with no live objects. Returns 0.
+ * kms_slab_layout (optional, recommended): the slabs of a cache, 5 longs each --
+ *   base (byte offset of the slab's first byte), colour offset (bytes), management
+ *   bytes (struct slab + bufctls), 1 if the management is on the slab (between the
+ *   colour area and object 0) else 0, number of objects. Fills at most `capacity`
+ *   slabs of `out` and returns how many the cache has. When offered, refine mode
+ *   checks the 2.6.12 geometry (num, management, colour within the slack).
+ */
+long kms_kmem_cache_create(const char *name, unsigned long size, unsigned long align,
+                           unsigned long flags);
+long kms_kmem_cache_alloc(long cache);
+int  kms_kmem_cache_free(long cache, unsigned long addr);
+int  kms_kmem_cache_destroy(long cache);
+int  kms_slab_layout(long cache, long *out, unsigned int capacity);
+
+/* ---- highmem permanent kmaps (optional) ---------------------------------------------
+ *
+ * The frames 0 .. nr_pages-1 given to kms_init are highmem pages the caller owns.
+ * kms_kmap: the page's address as a byte offset into the PKMAP area of LAST_PKMAP
+ *   (1024) pages: page aligned; the same address while the page has users; -1 only
+ *   when every slot has users (the kernel would sleep).
+ * kms_kunmap: drop one user of a kmapped page. Returns 0.
+ * kms_pkmap_count (optional, recommended): pkmap_count[0 .. LAST_PKMAP-1] (0 free,
+ *   1 unused but not yet flushed, n + 1 for n users); fills at most `capacity` ints
+ *   and returns LAST_PKMAP.
+ */
+long kms_kmap(unsigned long pfn);
+int  kms_kunmap(unsigned long pfn);
+int  kms_pkmap_count(int *counts, unsigned int capacity);
 
 #ifdef __cplusplus
 }

@@ -288,3 +288,226 @@ def check_vmalloc(shadow: AreaShadow, size: int, ret) -> str | None:
                     f"page) overlaps the live area {other}..{other + ospan - 1} "
                     f"(vmalloc({osize}) and its guard page)")
     return None
+
+
+# --- the cache allocator (kmem_cache_*) ------------------------------------------------------
+#
+# C1 kmem_cache_create returns NULL or an integer handle; NULL only when the spec's
+#    geometry holds no object (`cache_geometry` num 0) or memory may be exhausted (as C3);
+# C2 kmem_cache_alloc returns NULL or an integer address;
+# C3 NULL only when memory may really be exhausted: the slabs the live objects need
+#    (ceil(live / num) slabs per cache) plus one more exceed half the managed memory;
+# C4 an object [addr, addr + objsize) lies inside the frames and is aligned to the
+#    cache's alignment (`cache_geometry` align: word, cache line halved while the
+#    object fits in half of it for SLAB_HWCACHE_ALIGN, or the caller's if larger);
+# C5 it shares no byte with another live object of any cache (`no_overlap`);
+# C6 kmem_cache_free of a live object, and kmem_cache_destroy of a cache with no live
+#    objects, are accepted;
+# C7 if slab_layout() is offered, every slab has the spec's geometry (`cache_estimate`):
+#    num objects, management on-slab exactly when the spec puts it there, of the
+#    spec's slab_size (struct slab + num bufctls, aligned) when on-slab and at least
+#    struct slab + num bufctls when off-slab; slabs are page aligned, inside the
+#    frames and disjoint; and offset + on-slab management + num x objsize fits the
+#    2^gfporder pages of a slab (`slab_accounting`);
+# C8 if slab_layout() is offered, each slab's colour offset is k x colour_off with
+#    0 <= k < max(colour, 1), colour = left_over // colour_off (`colour_within_slack`;
+#    2.6.12 cache_grow cycles colour_next through 0 .. colour-1), and every live object
+#    is object i < num of a slab of its cache: base + offset + management + i x objsize.
+
+def cache_geometry_of(profile, size: int, align: int, flags: int, *, offslab_limit: int,
+                      slab_break_gfp_order: int) -> dict:
+    """The spec's geometry of a cache (model/slab.py cache_geometry, 2.6.12)."""
+    from ..model.slab import cache_geometry
+    return cache_geometry(profile, size, align, flags, offslab_limit=offslab_limit,
+                          slab_break_gfp_order=slab_break_gfp_order)
+
+
+class CacheShadow:
+    """Live caches and objects of an implementation."""
+
+    def __init__(self, nr_pages: int, profile):
+        self.profile = profile
+        self.nr_bytes = nr_pages * profile.PAGE_SIZE
+        self.geometry: dict[int, dict] = {}           # handle -> geometry
+        self.objects: dict[int, int] = {}             # addr -> handle
+
+    def slab_bytes(self, handle: int) -> int:
+        return self.profile.PAGE_SIZE << self.geometry[handle]["gfporder"]
+
+    def live_of(self, handle: int) -> int:
+        return sum(1 for h in self.objects.values() if h == handle)
+
+    def needed_bytes(self) -> int:
+        """Bytes of the slabs the live objects need, at best packed."""
+        total = 0
+        for handle, geo in self.geometry.items():
+            live = self.live_of(handle)
+            total += -(-live // geo["num"]) * self.slab_bytes(handle) if geo["num"] else 0
+        return total
+
+    def overlapping(self, addr: int, length: int) -> int | None:
+        for other, handle in self.objects.items():
+            if other < addr + length and addr < other + self.geometry[handle]["objsize"]:
+                return other
+        return None
+
+
+def check_cache_create(shadow: CacheShadow, geo: dict, ret) -> str | None:
+    if ret is not None and type(ret) is not int:
+        return f"C1: kmem_cache_create returned {ret!r}, not a handle or NULL"
+    if ret is None and geo["num"] and \
+            shadow.needed_bytes() + (shadow.profile.PAGE_SIZE << geo["gfporder"]) \
+            <= shadow.nr_bytes // 2:
+        return (f"C1: returned NULL for a cache whose geometry holds {geo['num']} objects "
+                f"per slab, with memory to spare")
+    if ret is not None and ret in shadow.geometry:
+        return f"C1: handle {ret} is already the handle of a live cache"
+    return None
+
+
+def check_cache_alloc(shadow: CacheShadow, handle: int, ret) -> str | None:
+    geo = shadow.geometry[handle]
+    if ret is not None and type(ret) is not int:
+        return f"C2: kmem_cache_alloc returned {ret!r}, not an address or NULL"
+    if ret is None:
+        if shadow.needed_bytes() + shadow.slab_bytes(handle) <= shadow.nr_bytes // 2:
+            return (f"C3: returned NULL with the live objects needing only "
+                    f"{shadow.needed_bytes()} of {shadow.nr_bytes} bytes of slabs")
+        return None
+    size = geo["objsize"]
+    if ret < 0 or ret + size > shadow.nr_bytes:
+        return f"C4: object {ret}..{ret + size - 1} is outside the {shadow.nr_bytes} managed bytes"
+    if ret % geo["align"]:
+        return f"C4: object at {ret} (objsize {size}) is not aligned to {geo['align']}"
+    other = shadow.overlapping(ret, size)
+    if other is not None:
+        return (f"C5: object {ret}..{ret + size - 1} overlaps the live object at {other} "
+                f"(cache {shadow.objects[other]})")
+    return None
+
+
+def check_slab_layout(shadow: CacheShadow, handle: int, layout, others: dict) -> str | None:
+    """C7/C8 for one cache's slab_layout(); `others`: base -> (handle, bytes) of other caches."""
+    geo = shadow.geometry[handle]
+    prof = shadow.profile
+    page, slab_bytes, size, num = prof.PAGE_SIZE, shadow.slab_bytes(handle), \
+        geo["objsize"], geo["num"]
+    if not isinstance(layout, (list, tuple)):
+        return f"C7: slab_layout() returned {layout!r}, not a list of slabs"
+    min_mgmt = prof.STRUCT_SLAB_SIZE + num * prof.BUFCTL_SIZE
+    areas = []
+    for entry in layout:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 5 or \
+                not all(type(x) is int for x in entry):
+            return f"C7: slab entry {entry!r} is not [base, colour, mgmt, on_slab, num]"
+        base, colour, mgmt, on_slab, got_num = entry
+        where = f"slab at {base}"
+        if base % page or base < 0 or base + slab_bytes > shadow.nr_bytes:
+            return (f"C7: {where} ({slab_bytes} bytes) is not page aligned inside the "
+                    f"{shadow.nr_bytes} managed bytes")
+        if got_num != num:
+            return f"C7: {where} holds {got_num} objects; the spec's cache_estimate gives {num}"
+        if bool(on_slab) == geo["off_slab"]:
+            return (f"C7: {where} keeps its management {'on' if on_slab else 'off'} the "
+                    f"slab; the spec puts it {'off' if geo['off_slab'] else 'on'} "
+                    f"(objsize {size})")
+        if on_slab and mgmt != geo["slab_size"]:
+            return (f"C7: {where} has {mgmt} bytes of on-slab management; struct slab "
+                    f"({prof.STRUCT_SLAB_SIZE}) + {num} bufctls ({prof.BUFCTL_SIZE} each), "
+                    f"aligned to {geo['align']}, take {geo['slab_size']}")
+        if not on_slab and mgmt < min_mgmt:
+            return (f"C7: {where} has {mgmt} bytes of off-slab management, less than "
+                    f"struct slab + {num} bufctls = {min_mgmt}")
+        used = colour + (mgmt if on_slab else 0) + num * size
+        if colour < 0 or used > slab_bytes:
+            return (f"C7: {where}: colour {colour} + management "
+                    f"{mgmt if on_slab else 0} + {num} x {size} = {used} bytes overflow the "
+                    f"slab's {slab_bytes}")
+        step, ncolour = geo["colour_off"], max(geo["colour"], 1)
+        if colour % step or colour // step >= ncolour:
+            return (f"C8: {where} has colour offset {colour}; the spec allows "
+                    f"k x colour_off {step} for 0 <= k < {ncolour} (left_over "
+                    f"{geo['left_over']}, colour {geo['colour']})")
+        areas.append((base, base + colour + (mgmt if on_slab else 0)))
+    spans = sorted([(b, b + slab_bytes, handle) for b, _ in areas]
+                   + [(b, b + n, h) for b, (h, n) in others.items()])
+    for (s1, e1, h1), (s2, e2, h2) in zip(spans, spans[1:]):
+        if s2 < e1:
+            return f"C7: slabs at {s1} (cache {h1}) and {s2} (cache {h2}) share memory"
+    for addr, owner in shadow.objects.items():
+        if owner != handle:
+            continue
+        for base, first in areas:
+            if base <= addr < base + slab_bytes:
+                index, rest = divmod(addr - first, size)
+                if rest or not 0 <= index < num:
+                    return (f"C8: object at {addr} is not object 0..{num - 1} of its slab "
+                            f"(objects from {first}, {size} bytes each)")
+                break
+        else:
+            return f"C8: object at {addr} lies in no slab of its cache"
+    return None
+
+
+# --- highmem (kmap / kunmap) ---------------------------------------------------------------
+#
+# H1 kmap returns NULL or an integer address; NULL only when every one of the
+#    LAST_PKMAP slots has users (2.6.12 map_new_virtual sleeps until a kunmap; a slot
+#    with no users is free now or after flush_all_zero_pkmaps);
+# H2 the address is page aligned inside the PKMAP area: 0 <= vaddr < LAST_PKMAP pages;
+# H3 kmap of a page that has users returns the address it already has
+#    (page_address_htable);
+# H4 pages with users have distinct addresses;
+# H5 kunmap of a page with users is accepted;
+# H6 if pkmap_count() is offered: LAST_PKMAP counts; the slot of a page with n users
+#    counts n + 1, every other slot 0 (free) or 1 (unused, awaiting a flush)
+#    (`pkmap_consistency`; 2.6.12 kunmap_high drops the count to 1 at the last user).
+
+class PkmapShadow:
+    """Pages with kmap users: pfn -> (address, users)."""
+
+    def __init__(self, nr_pages: int, profile):
+        from ..model.pgtable import LAST_PKMAP
+        self.nr_pages = nr_pages
+        self.page_size = profile.PAGE_SIZE
+        self.last_pkmap = LAST_PKMAP
+        self.maps: dict[int, list[int]] = {}          # pfn -> [vaddr, users]
+
+
+def check_kmap(shadow: PkmapShadow, pfn: int, ret) -> str | None:
+    if ret is not None and type(ret) is not int:
+        return f"H1: kmap returned {ret!r}, not an address or NULL"
+    if ret is None:
+        if pfn in shadow.maps or len(shadow.maps) < shadow.last_pkmap:
+            return (f"H1: kmap returned NULL with {len(shadow.maps)} of {shadow.last_pkmap} "
+                    f"pkmap slots in use")
+        return None
+    area = shadow.last_pkmap * shadow.page_size
+    if ret % shadow.page_size or not 0 <= ret < area:
+        return f"H2: address {ret} is not a page of the PKMAP area (0..{area - 1})"
+    if pfn in shadow.maps:
+        if ret != shadow.maps[pfn][0]:
+            return (f"H3: page {pfn} is kmapped at {shadow.maps[pfn][0]}; kmap returned {ret}")
+        return None
+    for other, (vaddr, _) in shadow.maps.items():
+        if vaddr == ret:
+            return f"H4: address {ret} is already the mapping of page {other}"
+    return None
+
+
+def check_pkmap_count(shadow: PkmapShadow, counts) -> str | None:
+    if not isinstance(counts, (list, tuple)) or not all(type(c) is int for c in counts) \
+            or len(counts) != shadow.last_pkmap:
+        return f"H6: pkmap_count() is not a list of LAST_PKMAP = {shadow.last_pkmap} integers"
+    used = {vaddr // shadow.page_size: (pfn, users)
+            for pfn, (vaddr, users) in shadow.maps.items()}
+    for slot, count in enumerate(counts):
+        if slot in used:
+            pfn, users = used[slot]
+            if count != users + 1:
+                return (f"H6: pkmap_count[{slot}] is {count}; page {pfn} mapped there has "
+                        f"{users} users, so the count is {users + 1}")
+        elif count not in (0, 1):
+            return (f"H6: pkmap_count[{slot}] is {count} but no page mapped there has users: "
+                    f"it must be 0 (free) or 1 (unused, awaiting a flush)")
+    return None

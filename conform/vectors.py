@@ -8,9 +8,10 @@ replays them against any adapter.
 
 Two runners (the format of each is in FORMAT.md, written next to the vectors):
 
-* `page_alloc` -- the adapter protocol (conform/adapter.py, conform/kms.h): init,
-  alloc_pages(order), free_pages(pfn, order), free_counts(); pfns are frames of the
-  implementation. Each such vector is also exported as a model scenario (flat
+* `page_alloc`, `object`, `vmalloc`, `cache`, `highmem` -- the adapter protocol's parts
+  (conform/adapter.py, conform/kms.h): init, alloc_pages(order), free_pages(pfn,
+  order), free_counts(); kmalloc...; kmem_cache_create...; kmap...; pfns are frames of
+  the implementation. Each such vector is also exported as a model scenario (flat
   machine), replayable with `kmemspec run`.
 * `scenario` -- the model's kernel API (alloc_pages with gfp, __get_free_pages,
   free_pages by address, get_page...) on machines with DMA/Normal/HighMem zones,
@@ -30,8 +31,11 @@ from ..model.boot import MachineConfig
 from ..model.gfp import parse_gfp
 from .adapter import FLAT_BASE, ModelAllocator, flat_boot_line
 from .isolate import AdapterFault, AdapterRaised
-from .refine import (AreaShadow, ObjectShadow, Shadow, check_alloc, check_counts,
-                     check_kmalloc, check_vmalloc, kmalloc_class)
+from .adapter import highmem_config
+from .refine import (AreaShadow, CacheShadow, ObjectShadow, PkmapShadow, Shadow,
+                     cache_geometry_of, check_alloc, check_cache_alloc, check_cache_create,
+                     check_counts, check_kmalloc, check_kmap, check_pkmap_count,
+                     check_slab_layout, check_vmalloc, kmalloc_class)
 
 __all__ = ["CASES", "Case", "Recorder", "Ref", "build_all", "export", "replay_page_vector",
            "replay_vector", "FORMAT_VERSION", "PAGE_ERROR_RULES", "SCENARIO_OPS",
@@ -93,8 +97,14 @@ _VOID = {"__free_pages", "__free_page", "free_pages", "free_page", "get_page"}
 # The adapter runners' calls and their inputs, in call order.
 _PAGE_PARAMS = {"alloc_pages": ("order",), "free_pages": ("pfn", "order"), "free_counts": (),
                 "kmalloc": ("size",), "kfree": ("addr",), "ksize": ("addr",),
-                "vmalloc": ("size",), "vfree": ("addr",), "vmalloc_to_pfn": ("addr",)}
-ADAPTER_RUNNERS = ("page_alloc", "object", "vmalloc")
+                "vmalloc": ("size",), "vfree": ("addr",), "vmalloc_to_pfn": ("addr",),
+                "kmem_cache_create": ("name", "size", "align", "flags"),
+                "kmem_cache_alloc": ("cache",), "kmem_cache_free": ("cache", "addr"),
+                "kmem_cache_destroy": ("cache",), "slab_layout": ("cache",),
+                "kmap": ("pfn",), "kunmap": ("pfn",), "pkmap_count": ()}
+ADAPTER_RUNNERS = ("page_alloc", "object", "vmalloc", "cache", "highmem")
+# the parts' optional introspection: skipped on adapters that do not offer it
+_OPTIONAL_OPS = ("free_counts", "ksize", "vmalloc_to_pfn", "slab_layout", "pkmap_count")
 
 
 class Recorder:
@@ -198,6 +208,8 @@ def page_vector_scenario(vector: dict) -> str:
     PAGE_OFFSET + FLAT_BASE * PAGE_SIZE + b; a vm area at a is VMALLOC_START + a.
     """
     nr_pages = vector["init"]["nr_pages"]
+    if vector["runner"] == "highmem":
+        return _highmem_vector_scenario(vector)
     model = ModelAllocator()
     model.init(nr_pages, MAX_ORDER)
     kbase = model.kbase
@@ -234,6 +246,21 @@ def page_vector_scenario(vector: dict) -> str:
             line = {"op": op, "addr": shift(step["addr"], kbase)}
             if op == "ksize" and "ret" in expect:
                 line["expect"] = expect
+        elif op == "kmem_cache_create":
+            line = {"op": op, "name": step["name"], "size": step["size"],
+                    "align": step["align"], "flags": step["flags"], "as": step["as"]}
+            if "ret" in expect:
+                line["expect"] = {"ret": None if expect["ret"] is None else step["name"]}
+        elif op == "kmem_cache_alloc":
+            line = {"op": op, "cache": _cache_name(step["cache"]), "gfp": "GFP_KERNEL"}
+            if "as" in step:
+                line["as"] = step["as"]
+            if "ret" in expect:
+                line["expect"] = {"ret": shift(expect["ret"], kbase)}
+        elif op in ("kmem_cache_free", "kmem_cache_destroy"):
+            line = {"op": op, "cache": _cache_name(step["cache"])}
+            if op == "kmem_cache_free":
+                line["addr"] = shift(step["addr"], kbase)
         elif op in ("vfree", "vmalloc_to_pfn"):
             line = {"op": "vfree" if op == "vfree" else "vmalloc_to_page",
                     "addr": shift(step["addr"], vstart)}
@@ -334,6 +361,13 @@ def replay_page_vector(vector: dict, driver, *, mode: str = "strict") -> VectorR
         result.failures.append(f"init: {exc}")
         return result
     pages = Shadow(init["nr_pages"], init["max_order"])
+    caches = CacheShadow(init["nr_pages"], profile)
+    pkmaps = PkmapShadow(init["nr_pages"], profile)
+    slab_state = None
+    if runner == "cache":
+        reference = ModelAllocator()
+        reference.init(init["nr_pages"], init["max_order"])
+        slab_state = reference.machine.slab
     objects = ObjectShadow(init["nr_pages"], profile)
     areas = AreaShadow(init["nr_pages"], init.get("vsize", 0), profile)
     env: dict[str, object] = {}
@@ -350,7 +384,7 @@ def replay_page_vector(vector: dict, driver, *, mode: str = "strict") -> VectorR
         if "error" in expect and not misuse:
             result.skipped += 1
             continue
-        if op in ("free_counts", "ksize", "vmalloc_to_pfn") and op not in optional:
+        if op in _OPTIONAL_OPS and op not in optional:
             result.skipped += 1
             continue
         args = [value(step[k]) for k in _PAGE_PARAMS[op]]
@@ -402,6 +436,39 @@ def replay_page_vector(vector: dict, driver, *, mode: str = "strict") -> VectorR
                 problem = f"K8: ksize is {ret}, the class is {live[1]}"
         elif op == "vmalloc_to_pfn" and (ret is None) != (want is None):
             problem = f"V7: maps {ret}, expected {'nothing' if want is None else 'a frame'}"
+        elif op == "kmem_cache_create":
+            geo = cache_geometry_of(profile, *args[1:], offslab_limit=slab_state.offslab_limit,
+                                    slab_break_gfp_order=slab_state.slab_break_gfp_order)
+            problem = check_cache_create(caches, geo, ret)
+            if problem is None and ret is not None:
+                caches.geometry[ret] = geo
+            if problem is None and mode == "strict" and (ret is None) != (want is None):
+                problem = f"returned {ret}, expected {'NULL' if want is None else 'a handle'}"
+            want = ret                     # the handle itself is the implementation's choice
+        elif op == "kmem_cache_alloc":
+            problem = check_cache_alloc(caches, args[0], ret)
+            if problem is None and ret is not None:
+                caches.objects[ret] = args[0]
+        elif op == "kmem_cache_free":
+            caches.objects.pop(args[1], None)
+        elif op == "kmem_cache_destroy":
+            caches.geometry.pop(args[0], None)
+        elif op == "slab_layout":
+            problem = check_slab_layout(caches, args[0], ret, {})
+            if isinstance(ret, (list, tuple)):
+                ret = sorted(list(e) for e in ret)
+        elif op == "kmap":
+            problem = check_kmap(pkmaps, args[0], ret)
+            if problem is None and ret is not None:
+                pkmaps.maps.setdefault(args[0], [ret, 0])[1] += 1
+        elif op == "kunmap":
+            entry = pkmaps.maps.get(args[0])
+            if entry is not None:
+                entry[1] -= 1
+                if not entry[1]:
+                    del pkmaps.maps[args[0]]
+        elif op == "pkmap_count":
+            problem = check_pkmap_count(pkmaps, ret)
         if problem is None and mode == "strict" and op != "free_pages" and ret != want:
             problem = f"returned {ret}, expected {want}"
         if problem is not None:
@@ -414,6 +481,46 @@ def replay_page_vector(vector: dict, driver, *, mode: str = "strict") -> VectorR
 
 
 replay_vector = replay_page_vector
+
+
+def _cache_name(ref: str) -> str:
+    """Vectors bind a cache handle with "as" equal to the cache's name: "$c" -> "c"."""
+    return ref[1:] if isinstance(ref, str) and ref.startswith("$") else ref
+
+
+def _highmem_vector_scenario(vector: dict) -> str:
+    """A highmem vector on the model's highmem machine: frame p is the page bound h<p>."""
+    nr_pages = vector["init"]["nr_pages"]
+    cfg = highmem_config(nr_pages)
+    model = ModelAllocator()
+    model.init(2, MAX_ORDER)
+    base = model._highmem().pkmap_base
+    lines = [f"# {vector['runner']}/{vector['name']}: {vector['description']}",
+             f"# highmem machine: frame p = the p-th GFP_HIGHUSER page (h<p>); "
+             f"addresses are PKMAP_BASE ({base:#x}) + offset",
+             json.dumps({"op": "boot", "profile": cfg.profile, "phys_pages": cfg.phys_pages,
+                         "highmem_pages": cfg.highmem_pages, "max_dma_pfn": cfg.max_dma_pfn})]
+    lines += [json.dumps({"op": "alloc_pages", "order": 0, "gfp": "GFP_HIGHUSER",
+                          "as": f"h{p}"}) for p in range(nr_pages)]
+    for step in vector["steps"]:
+        op, expect = step["op"], step.get("expect", {})
+        if op == "kmap":
+            line = {"op": "kmap", "page": f"$h{step['pfn']}"}
+            if "ret" in expect:
+                line["expect"] = {"ret": None if expect["ret"] is None
+                                  else base + expect["ret"]}
+        elif op == "kunmap":
+            line = {"op": "kunmap", "page": f"$h{step['pfn']}"}
+        else:
+            ret = expect.get("ret")
+            if op == "pkmap_count" and isinstance(ret, list):
+                ret = {i: c for i, c in enumerate(ret) if c}
+            lines.append(f"# {op} -> {json.dumps(ret)}")
+            continue
+        if "error" in expect:
+            line["expect"] = expect
+        lines.append(json.dumps(line))
+    return "\n".join(lines) + "\n"
 
 
 FORMAT_DOC = """# kmemspec test vectors, format version {version}
@@ -460,6 +567,30 @@ its byte offset into the range (C: -1 for NULL). Model: VMALLOC_START + offset.
 | `vmalloc` | `size` | `ret`: the area's address, or `null`. Refine: V1-V5 (page aligned, guard page, no overlap, NULL for size 0 or more pages than the machine, else only when frames run short). |
 | `vfree` | `addr` | `ret: null`, or `error` (misuse) |
 | `vmalloc_to_pfn` | `addr` (optional op) | `ret`: the frame mapped there, or `null` (guard pages, freed areas). Refine compares only mapped/unmapped. |
+
+## Runner `cache` (adapters with kmem_cache_*; `kms_kmem_cache_create`...)
+
+`init` as for `page_alloc`. Object addresses as for `object`. A cache is bound with
+`"as"` equal to its name; `"$name"` is the implementation's handle for it.
+
+| op | inputs | expected |
+|---|---|---|
+| `kmem_cache_create` | `name`, `size`, `align`, `flags` | `ret`: a handle (the model's: 1, 2, ...), or `null`. Strict compares only NULL or not. |
+| `kmem_cache_alloc` | `cache` | `ret`: the object's address, or `null`. Refine: C1-C5 of spec/conformance.md. |
+| `kmem_cache_free` | `cache`, `addr` | `ret: null` |
+| `kmem_cache_destroy` | `cache` | `ret: null` (the cache has no live objects) |
+| `slab_layout` | `cache` (optional op) | `ret`: `[base, colour offset, management bytes, on-slab, num]` per slab, by base. Refine: C7-C8; strict: equal. |
+
+## Runner `highmem` (adapters with kmap; `kms_kmap`...)
+
+`init` as for `page_alloc`; the frames are highmem pages the caller owns. An address is
+a byte offset into the PKMAP area (model: PKMAP_BASE + offset).
+
+| op | inputs | expected |
+|---|---|---|
+| `kmap` | `pfn` | `ret`: the page's address, or `null` (every slot has users). Refine: H1-H4. |
+| `kunmap` | `pfn` | `ret: null` |
+| `pkmap_count` | -- (optional op) | `ret`: the LAST_PKMAP (1024) slot counts. Refine: H6; strict: equal. |
 
 ## Runner `scenario` (the model's kernel API)
 
@@ -749,6 +880,82 @@ def vmalloc_misuse(t):
     t.error("vfree", addr=PAGE)
     t.call("vfree", addr=Ref("a"))
     t.error("vfree", addr=Ref("a"))
+
+
+# --- the cases: runner cache (kmem_cache_*) ------------------------------------------------
+
+def _objects(t, cache: str, n: int, prefix: str) -> list:
+    return [t.call("kmem_cache_alloc", f"{prefix}{i}", cache=Ref(cache)) for i in range(n)]
+
+
+@case("cache", "colour_cycling")
+def colour_cycling(t):
+    """1800-byte objects: 2 per slab, left_over 468, colour 3: offsets 0, 128, 256, 0."""
+    t.init(256)
+    assert t.call("kmem_cache_create", "c", name="c", size=1800, align=0, flags=0) == 1
+    objs = _objects(t, "c", 8, "o")
+    layout = t.call("slab_layout", cache=Ref("c"))
+    assert [colour for _, colour, _, _, _ in layout] == [0, 128, 256, 0]
+    assert all(mgmt == 28 and on_slab == 1 and num == 2 for _, _, mgmt, on_slab, num in layout)
+    for base, colour, mgmt, _, _ in layout:          # object 0 right after the management
+        assert base + colour + mgmt in objs
+    for i in range(8):
+        t.call("kmem_cache_free", cache=Ref("c"), addr=Ref(f"o{i}"))
+    t.call("kmem_cache_destroy", cache=Ref("c"))
+
+
+@case("cache", "on_slab_management")
+def on_slab_management(t):
+    """3900 bytes: one object per slab after struct slab + 1 bufctl (28 bytes); colour 1."""
+    t.init(256)
+    t.call("kmem_cache_create", "big", name="big", size=3900, align=0, flags=0)
+    a, b = _objects(t, "big", 2, "o")
+    layout = t.call("slab_layout", cache=Ref("big"))
+    assert [(colour, mgmt, on_slab, num) for _, colour, mgmt, on_slab, num in layout] == \
+        [(0, 28, 1, 1), (0, 28, 1, 1)]
+    assert a - layout[0][0] == 28 and b - layout[1][0] == 28
+
+
+@case("cache", "off_slab_management")
+def off_slab_management(t):
+    """4096 bytes with SLAB_HWCACHE_ALIGN: no slack, so struct slab lives off the slab."""
+    t.init(256)
+    t.call("kmem_cache_create", "page", name="page", size=4096, align=0, flags=0x2000)
+    a = t.call("kmem_cache_alloc", "o", cache=Ref("page"))
+    ((base, colour, mgmt, on_slab, num),) = t.call("slab_layout", cache=Ref("page"))
+    assert (a, colour, on_slab, num) == (base, 0, 0, 1) and mgmt == 24 + 2
+    t.call("kmem_cache_free", cache=Ref("page"), addr=Ref("o"))
+    t.call("kmem_cache_destroy", cache=Ref("page"))
+
+
+# --- the cases: runner highmem (kmap / kunmap) ------------------------------------------------
+
+@case("highmem", "kmap_counts")
+def kmap_counts(t):
+    """A mapped page keeps its address; counts are users + 1, back to 1 after the last kunmap."""
+    t.init(16)
+    assert t.call("kmap", pfn=0) == PAGE                # slot 1: last_pkmap_nr starts at 0
+    assert t.call("kmap", pfn=0) == PAGE
+    assert t.call("kmap", pfn=1) == 2 * PAGE
+    counts = t.call("pkmap_count")
+    assert counts[1:3] == [3, 2] and sum(counts) == 5
+    t.call("kunmap", pfn=0)
+    t.call("kunmap", pfn=0)
+    t.call("kunmap", pfn=1)
+    counts = t.call("pkmap_count")
+    assert counts[1:3] == [1, 1] and sum(counts) == 2     # unused, not yet flushed
+    assert t.call("kmap", pfn=1) == 2 * PAGE             # still mapped: same address
+
+
+@case("highmem", "distinct_pages")
+def distinct_pages(t):
+    """Sixteen pages get sixteen slots; balanced kunmaps leave every slot unused."""
+    t.init(16)
+    addrs = [t.call("kmap", pfn=p) for p in range(16)]
+    assert len(set(addrs)) == 16
+    for p in range(16):
+        t.call("kunmap", pfn=p)
+    assert sorted(set(t.call("pkmap_count"))) == [0, 1]
 
 
 # --- the cases: runner scenario -----------------------------------------------------------

@@ -23,7 +23,7 @@ def _fail_usage(message: str, as_json: bool) -> None:
     sys.exit(2)
 
 
-PARTS = ("page", "object", "vmalloc")
+PARTS = ("page", "object", "vmalloc", "cache", "highmem")
 
 
 @click.command("conform")
@@ -50,7 +50,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             out_dir: str) -> None:
     """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
     `model`) against the spec: every part it implements (page allocator, kmalloc,
-    vmalloc). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
+    vmalloc, kmem_cache_*, kmap/kunmap). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
     written as a scenario with an SVG of the model state), 2 on bad input."""
     try:
         loaded = load_target(target)
@@ -69,7 +69,8 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         wanted = "any part" if only == "all" else f"the {only} part"
         _fail_usage(f"{target}: does not implement {wanted} (page: init, alloc_pages, "
                     "free_pages; object: kmalloc, kfree; vmalloc: vmalloc_init, vmalloc, "
-                    f"vfree); found: {', '.join(info['parts']) or 'nothing'}", as_json)
+                    "vfree; cache: kmem_cache_create, kmem_cache_alloc, kmem_cache_free, "
+                    f"kmem_cache_destroy; highmem: kmap, kunmap); found: {', '.join(info['parts']) or 'nothing'}", as_json)
     results = []
     reports = []
     for part in parts:
@@ -100,7 +101,8 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
 
 
 def _introspection(part: str, info: dict) -> str:
-    wanted = {"page": "free_counts", "object": "ksize", "vmalloc": "vmalloc_to_pfn"}[part]
+    wanted = {"page": "free_counts", "object": "ksize", "vmalloc": "vmalloc_to_pfn",
+              "cache": "slab_layout", "highmem": "pkmap_count"}[part]
     return (f", with {wanted} introspection" if wanted in info["optional"]
             else f", answers only: no {wanted}")
 

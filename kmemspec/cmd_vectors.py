@@ -17,7 +17,8 @@ from .scenario import ScenarioError, parse_file, run_scenario
 
 
 def replay_corpus(directory: str, target: str | None, mode: str, isolate: bool) -> dict:
-    """Replay every vector of a corpus: adapter vectors (page_alloc, object, vmalloc)
+    """Replay every vector of a corpus: adapter vectors (page_alloc, object, vmalloc,
+    cache, highmem)
     on the target (default the model) when it implements their part, scenario vectors
     on the model through the scenario runner."""
     with open(os.path.join(directory, "index.json"), encoding="utf-8") as handle:
@@ -27,7 +28,8 @@ def replay_corpus(directory: str, target: str | None, mode: str, isolate: bool) 
     loaded = load_target(target or "model")
     driver = make_driver(loaded.factory, isolate=isolate)
     parts = set(driver.reset()["parts"])
-    needs = {"page_alloc": "page", "object": "object", "vmalloc": "vmalloc"}
+    needs = {"page_alloc": "page", "object": "object", "vmalloc": "vmalloc",
+             "cache": "cache", "highmem": "highmem"}
     results = []
     try:
         for entry in index["vectors"]:

@@ -17,9 +17,10 @@ def _run(factory, mode, examples=150, isolate=False, part="page"):
 
 @pytest.mark.parametrize("factory,part", [
     (ModelPageAllocator, "page"), (ReferenceBuddy, "page"), (NoIntrospection, "page"),
-    (ModelAllocator, "object"), (ModelAllocator, "vmalloc"), (ReferenceVmalloc, "vmalloc")],
+    (ModelAllocator, "object"), (ModelAllocator, "vmalloc"), (ReferenceVmalloc, "vmalloc"),
+    (ModelAllocator, "cache"), (ModelAllocator, "highmem")],
     ids=["model", "reference", "reference-no-introspection", "model-kmalloc",
-         "model-vmalloc", "reference-vmalloc"])
+         "model-vmalloc", "reference-vmalloc", "model-kmem-cache", "model-kmap"])
 @pytest.mark.parametrize("mode", ["refine", "strict"])
 def test_correct_adapters_pass(factory, part, mode):
     assert _run(factory, mode, examples=50, part=part) is None

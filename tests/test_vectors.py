@@ -45,7 +45,7 @@ def test_export_and_replay_on_the_model_agree_100_percent(tmp_path):
     assert result.exit_code == 0, result.output
     index = json.loads((out / "index.json").read_text())
     assert index["format"] == "kmemspec-vectors" and index["version"] == 1
-    assert (out / "FORMAT.md").read_text().count("| op |") == 4
+    assert (out / "FORMAT.md").read_text().count("| op |") == 6
     replay = runner.invoke(main, ["vectors", str(out), "--replay", "--json"])
     assert replay.exit_code == 0, replay.output
     summary = json.loads(replay.output)
@@ -54,7 +54,8 @@ def test_export_and_replay_on_the_model_agree_100_percent(tmp_path):
         assert runner.invoke(main, ["run", str(out / entry["scenario"])]).exit_code == 0
 
 
-RUNNER_OF_PART = {"page": "page_alloc", "object": "object", "vmalloc": "vmalloc"}
+RUNNER_OF_PART = {"page": "page_alloc", "object": "object", "vmalloc": "vmalloc",
+                  "cache": "cache", "highmem": "highmem"}
 
 
 @pytest.mark.parametrize("name", sorted(BUGS))
@@ -70,8 +71,8 @@ def test_reference_runner_accepts_correct_adapters():
     from kmemspec.conform.adapter import ModelAllocator
     from kmemspec.conform.catalogue import ReferenceBuddy, ReferenceVmalloc
     vectors = build_all().values()
-    for factory, runners, mode in ((ModelAllocator, {"page_alloc", "object", "vmalloc"},
-                                    "strict"),
+    for factory, runners, mode in ((ModelAllocator, {"page_alloc", "object", "vmalloc",
+                                                     "cache", "highmem"}, "strict"),
                                    (ReferenceBuddy, {"page_alloc"}, "strict"),
                                    (ReferenceVmalloc, {"page_alloc", "vmalloc"}, "refine")):
         driver = make_driver(factory, isolate=False)
