@@ -14,9 +14,10 @@ level is folded away. The kernel's tables hang off `swapper_pg_dir` (here
   when `_PAGE_PRESENT` is set. The kernel stores the table's physical address in the
   pgd entry; the model stores the table itself.
 
-Simplification (stated in spec/vmalloc.md): pte tables are not charged to the page
-allocator. 2.6.12 takes the pkmap table from bootmem (permanent_kmaps_init) and vmalloc's
-tables from alloc_page on first use (pte_alloc_kernel), and never frees either.
+vmalloc's pte tables are frames from the page allocator, taken on first use
+(pte_alloc_kernel) and never freed, as in 2.6.12; `machine.pte_table_pfns` records the
+frame behind each (pgd index -> pfn). The pkmap table comes from bootmem in 2.6.12
+(permanent_kmaps_init); the model gives it no frame (spec/vmalloc.md).
 
 The layout, top down (include/asm-i386/highmem.h, pgtable.h, fixmap.h, 2.6.12):
 FIXADDR_TOP, the fixmap, FIXADDR_BOOT_START, the pkmap area at PKMAP_BASE
@@ -27,6 +28,9 @@ an 8 MiB gap (VMALLOC_OFFSET), high_memory, the direct map, PAGE_OFFSET.
 from __future__ import annotations
 
 from array import array
+
+from .gfp import GFP_KERNEL, __GFP_REPEAT
+from .page_alloc import alloc_page
 
 # include/asm-i386/pgtable-2level-defs.h (2.6.12)
 PGDIR_SHIFT = 22
@@ -140,7 +144,31 @@ def pte_table(machine, vaddr: int, *, create: bool) -> array | None:
     return table
 
 
+def pte_alloc_kernel(machine, vaddr: int) -> array | None:
+    """The pte table covering `vaddr`, made on first use with a fresh frame; None (ENOMEM)
+    when no frame is free.
+
+    Linux 2.6.12 mm/memory.c: pte_alloc_kernel; arch/i386/mm/pgtable.c:
+    pte_alloc_one_kernel takes __get_free_page(GFP_KERNEL | __GFP_REPEAT), cleared.
+    """
+    index = vaddr >> PGDIR_SHIFT
+    entry = machine.swapper_pg_dir[index]
+    if isinstance(entry, array):
+        return entry
+    if entry:
+        raise ValueError(f"pgd entry {index:#x} is a large page, not a pte table")
+    page = alloc_page(machine, GFP_KERNEL | __GFP_REPEAT)
+    if page is None:
+        return None
+    table = new_pte_table()
+    machine.swapper_pg_dir[index] = table
+    machine.pte_table_pfns[index] = page.pfn
+    return table
+
+
 def set_pte(machine, vaddr: int, pte: int) -> None:
+    """Write one pte, making a bare table if there is none (for tools and tests that
+    build states by hand; vmalloc maps through pte_alloc_kernel)."""
     pte_table(machine, vaddr, create=True)[(vaddr >> 12) & (PTRS_PER_PTE - 1)] = pte
 
 
@@ -201,6 +229,7 @@ def pagetable_init(machine) -> None:
     for index, entry in direct_map_entries(machine).items():
         pgd[index] = entry
     machine.swapper_pg_dir = pgd
+    machine.pte_table_pfns = {}
     pgd[PKMAP_BASE() >> PGDIR_SHIFT] = new_pte_table()
 
 

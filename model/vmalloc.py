@@ -35,7 +35,7 @@ from .kmalloc import kfree, kmalloc
 from .mem_map import Page
 from .page_alloc import __free_page, _page_pfn, alloc_page, find_block
 from .pgtable import (PAGE_KERNEL, PGDIR_SHIFT, PTRS_PER_PTE, VMALLOC_END, VMALLOC_START,
-                      lookup_pte, new_pte_table, pte_table)
+                      lookup_pte, new_pte_table, pte_alloc_kernel, pte_table)
 
 __all__ = ["VmStruct", "vmalloc_init", "__get_vm_area", "get_vm_area", "remove_vm_area",
            "map_vm_area", "unmap_vm_area", "vmalloc", "__vmalloc", "vfree", "vmap", "vunmap",
@@ -208,23 +208,26 @@ def remove_vm_area(machine, addr: int) -> VmStruct | None:
     return area
 
 
-def map_vm_area(machine, area: VmStruct, prot: int = PAGE_KERNEL) -> None:
-    """Write one pte per page of the area, in order: page i at addr + i * PAGE_SIZE."""
-    pgd = machine.swapper_pg_dir
+def map_vm_area(machine, area: VmStruct, prot: int = PAGE_KERNEL) -> bool:
+    """Write one pte per page of the area, in order: page i at addr + i * PAGE_SIZE.
+
+    False (2.6.12: -ENOMEM) when a pte table is needed and no frame is free; the ptes
+    written so far stay, for the caller's vfree to clear.
+    """
     addr = area.addr
     pages = area.pages
     i, n = 0, len(pages)
     while i < n:
-        index = addr >> PGDIR_SHIFT
-        table = pgd[index]
-        if not table:
-            table = pgd[index] = new_pte_table()     # pte_alloc_kernel
+        table = pte_alloc_kernel(machine, addr)
+        if table is None:
+            return False
         first = (addr >> 12) & (PTRS_PER_PTE - 1)
         count = min(PTRS_PER_PTE - first, n - i)
         table[first:first + count] = array("I", [(pfn << 12) | prot
                                                   for pfn in pages[i:i + count]])
         i += count
         addr += count << 12
+    return True
 
 
 _ZEROS = new_pte_table()
@@ -284,7 +287,9 @@ def __vmalloc(machine, size: int, gfp_mask: int, *, caller: str = "__vmalloc",
         owner[pfn] = addr
     area.nr_pages = nr_pages
     # MAP: pfn << PAGE_SHIFT into one pte per page
-    map_vm_area(machine, area)
+    if not map_vm_area(machine, area):
+        _vunmap(machine, area)
+        return None
     return area.addr
 
 
@@ -385,7 +390,9 @@ def vmap(machine, pages: list[Page], flags: int = VM_MAP) -> int | None:
     # MAP: the model keeps the pfns to check the ptes; 2.6.12 leaves pages NULL and
     # nr_pages 0 in a vmap area (so /proc/vmallocinfo shows no pages= for it)
     area.pages = pfns
-    map_vm_area(machine, area)
+    if not map_vm_area(machine, area):
+        vunmap(machine, area.addr)
+        return None
     return area.addr
 
 

@@ -52,12 +52,26 @@ def inv_page_table_consistency(machine) -> list[str]:
                        pgd_index(machine.vmalloc_start)):
         if pgd[index] != direct.get(index, 0):
             report.add(f"pgd entry {index:#x} below VMALLOC_START is not the direct map's")
+    # every pte table above the direct map (but the pkmap one, from bootmem) lives in a
+    # frame the page allocator handed out (pte_alloc_kernel), recorded in pte_table_pfns
+    tables = machine.pte_table_pfns
+    flags = machine.mem_map.flags
+    for index, pfn in tables.items():
+        if not isinstance(pgd[index], array) or index == pkmap_index:
+            report.add(f"pte_table_pfns records pfn {pfn:#x} for pgd entry {index:#x}, "
+                       "which holds no vmalloc pte table")
+        elif not 0 <= pfn < n or page_owner.get(pfn) != 0 or \
+                flags[pfn] & (PG_buddy | PG_reserved | PG_slab):
+            report.add(f"the pte table of pgd entry {index:#x} is in pfn {pfn:#x}, which is "
+                       "not an allocated page")
     # every present pte of the vmalloc range belongs to a live area, below its guard
     # page, and points at the area's frame for that index
     for index in range(pgd_index(machine.vmalloc_start), PTRS_PER_PGD):
         table = pgd[index]
         if index == pkmap_index:
             continue
+        if isinstance(table, array) and index not in tables:
+            report.add(f"the pte table of pgd entry {index:#x} has no frame")
         if not isinstance(table, array):
             if table:
                 report.add(f"pgd entry {index:#x} above the direct map is a large page")
@@ -158,22 +172,28 @@ def inv_vm_area_bounds(machine) -> list[str]:
 
 
 @invariant("no_overlap", "vmalloc",
-           "no frame backs two vmalloc pages or is free, reserved or slab while it does")
+           "no frame backs two vmalloc pages or pte tables, or is free, reserved or slab "
+           "while it does")
 def inv_no_overlap_vmalloc(machine) -> list[str]:
     if not _has_vmalloc(machine):
         return []
     report = _Report()
     flags = machine.mem_map.flags
     n = machine.nr_pages
-    seen: dict[int, int] = {}
+    seen: dict[int, int | str] = {}
     objects: dict[int, str] = {}
+    for index, pfn in machine.pte_table_pfns.items():
+        if pfn in seen:
+            report.add(f"pfn {pfn:#x} holds two pte tables")
+        seen[pfn] = f"pte table {index:#x}"
     for area in machine.vmlist:
         # a vmap area maps the caller's frames, which it does not own
         owned = area.pages if area.flags & VM_ALLOC else ()
         for pfn in owned:
             if pfn in seen:
-                report.add(f"pfn {pfn:#x} backs the area at {area.addr:#x} and the area at "
-                           f"{seen[pfn]:#x}")
+                other = seen[pfn]
+                other = other if isinstance(other, str) else f"the area at {other:#x}"
+                report.add(f"pfn {pfn:#x} backs the area at {area.addr:#x} and {other}")
             seen[pfn] = area.addr
             if not 0 <= pfn < n:
                 report.add(f"area {area.addr:#x} holds pfn {pfn:#x} beyond mem_map")

@@ -54,6 +54,11 @@ def test_seed_three_pages_by_hand():
     assert translate(m, addr + 2 * PAGE + 0x123) == (0x3FC02 << 12) + 0x123
     # highmem frames: mapped by vmalloc, yet no page_address of their own
     assert all(m.page_address_htable.get(p) is None for p in area.pages)
+    # the pte table for pgd entry 0xF8800000 >> 22 = 0x3E2 is a low-memory frame
+    # (pte_alloc_one_kernel: __get_free_page(GFP_KERNEL | __GFP_REPEAT))
+    assert list(m.pte_table_pfns) == [0x3E2]
+    assert m.pte_table_pfns[0x3E2] < m.max_low_pfn
+    assert m.page_owner[m.pte_table_pfns[0x3E2]] == 0
     # the next area starts right after the guard page
     assert vm.vmalloc(m, 1) == 0xF8804000
     assert vm.vmallocinfo(m) == [
@@ -107,6 +112,7 @@ def test_vmalloc_32_and_gfp_choose_the_zone():
 def test_vfree_gives_everything_back():
     m = boot()
     warm_slab(m, 6 * 4)
+    vm.vfree(m, vm.vmalloc(m, PAGE))      # makes the pte table, which stays (as in 2.6.12)
     before = frames(m)
     addr = vm.vmalloc(m, 5 * PAGE + 1)
     assert m.vm_areas[addr].nr_pages == 6
@@ -131,6 +137,21 @@ def test_failure_part_way_through_the_pages_leaks_nothing():
     assert not broken(m)
     # the same request that fits succeeds afterwards
     assert vm.vmalloc(m, (free - 4) * PAGE) == m.vmalloc_start
+
+
+def test_failure_for_want_of_a_pte_table_leaks_nothing():
+    m = boot(phys_pages=80, highmem_pages=0)
+    free = pa.nr_free_pages(m)
+    warm_slab(m, 4 * (free - 8))
+    before = frames(m)
+    n = before[0]
+    # n pages: every free frame; the pte table finds none left (map_vm_area: -ENOMEM)
+    assert vm.vmalloc(m, n * PAGE) is None
+    assert frames(m) == before and m.pte_table_pfns == {}
+    assert m.vmlist == [] and not broken(m)
+    addr = vm.vmalloc(m, (n - 1) * PAGE)
+    assert addr == m.vmalloc_start and len(m.pte_table_pfns) == 1
+    assert not broken(m)
 
 
 def test_failure_for_want_of_a_hole_leaks_nothing():
@@ -259,6 +280,8 @@ def test_vmap_maps_the_callers_pages_and_vunmap_keeps_them():
     m = boot()
     pages = [pa.alloc_page(m, GFP_KERNEL | 0x02) for _ in range(3)]
     warm_slab(m)
+    table = vm.vmalloc(m, PAGE)           # the pte table stays after vfree
+    vm.vfree(m, table)
     before = frames(m)
     addr = vm.vmap(m, pages)
     assert addr == 0xF8800000

@@ -271,3 +271,27 @@ def test_vab_vmap_pages_disagree_with_size(m):
     addr = vm.vmap(m, pages)
     area(m, addr).pages.pop()
     assert any("vmap area" in v for v in vab(m))
+
+
+# --- pte table frames ---------------------------------------------------------------
+
+def test_ptc_pte_table_frame_freed(m):
+    index, pfn = next(iter(m.pte_table_pfns.items()))
+    free_page(m, m.mem_map + pfn)
+    assert any("pte table" in v and "not an allocated page" in v for v in ptc(m))
+
+
+def test_ptc_pte_table_without_frame(m):
+    del m.pte_table_pfns[next(iter(m.pte_table_pfns))]
+    assert any("has no frame" in v for v in ptc(m))
+
+
+def test_ptc_frame_recorded_without_table(m):
+    m.pte_table_pfns[0x3F0] = free_pfn(m)
+    assert any("holds no vmalloc pte table" in v for v in ptc(m))
+
+
+def test_nov_pte_table_frame_also_backs_a_page(m):
+    index = next(iter(m.pte_table_pfns))
+    m.pte_table_pfns[index] = area(m, m.a).pages[0]
+    assert any("pte table" in v for v in nov(m))

@@ -37,9 +37,12 @@ def linux_vmalloc_addr(machine, size: int) -> int | None:
 
 
 def _not_slab_blocks(machine) -> dict[int, int]:
-    """Allocated blocks other than slab pages: what a failed vmalloc must give back."""
+    """Allocated blocks other than slab pages and pte tables (both kept by the kernel
+    once made): what a failed vmalloc must give back."""
     flags = machine.mem_map.flags
-    return {pfn: o for pfn, o in machine.page_owner.items() if not flags[pfn] & PG_slab}
+    tables = set(machine.pte_table_pfns.values())
+    return {pfn: o for pfn, o in machine.page_owner.items()
+            if not flags[pfn] & PG_slab and pfn not in tables}
 
 
 class VmallocRules:
