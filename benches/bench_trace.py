@@ -9,7 +9,13 @@ to a bare Python loop that reads and splits the lines of the same file (a proces
 best of --repeat runs by CPU time (user + sys), which a busy machine disturbs less
 than wall time.
 
-    python benches/bench_trace.py [--events 1200000] [--repeat 3]
+The bare loop reads the file the way `kmemspec trace` does (text, UTF-8, errors
+replaced: conform/trace_parse.py, open_trace) and does nothing but split each line.
+--fixtures also prints, per fixture, the checker's events/s in this process (the
+fixture decompressed into memory first, so xz decoding is not counted) and its ratio
+to the same bare loop over the same text.
+
+    python benches/bench_trace.py [--events 1200000] [--repeat 3] [--fixtures]
 """
 
 from __future__ import annotations
@@ -76,10 +82,33 @@ def cpu_of(cmd: list[str]) -> tuple[float, float]:
     return (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime), wall
 
 
+def fixtures(repeat: int) -> None:
+    """Per fixture, in this process: checker events/s and ratio to the bare loop."""
+    import io
+
+    from kmemspec.conform.trace_check import check_stream
+
+    for path in sorted(DATA.glob("*.txt.xz")):
+        text = open_trace(str(path))[0].read()
+        best_c = best_b = float("inf")
+        for _ in range(repeat):
+            t = time.process_time()
+            c = check_stream(io.StringIO(text))
+            best_c = min(best_c, time.process_time() - t)
+            t = time.process_time()
+            for line in io.StringIO(text):
+                line.split()
+            best_b = min(best_b, time.process_time() - t)
+        print(f"  {path.name:34} {c.events:>8} events  {c.events / best_c / 1e3:5.0f}k "
+              f"events/s  ratio {best_c / best_b:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_200_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--fixtures", action="store_true",
+                    help="also time each fixture in this process")
     args = ap.parse_args()
     if not OUT.exists() or OUT.stat().st_size < args.events * 150:
         print(f"building {OUT} ...", file=sys.stderr)
@@ -99,6 +128,9 @@ def main() -> None:
           f"{lines / best_k[0] / 1e3:.0f}k events/s")
     print(f"bare read+split loop: {best_b[0]:.2f} s CPU ({best_b[1]:.2f} s wall)")
     print(f"ratio: {best_k[0] / best_b[0]:.2f}x (target <= 2.5x)")
+    if args.fixtures:
+        print("fixtures (in-process CPU time, best of --repeat):")
+        fixtures(args.repeat)
 
 
 if __name__ == "__main__":
