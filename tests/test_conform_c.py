@@ -32,10 +32,11 @@ def library(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def buggy_library(tmp_path_factory):
-    return _build(tmp_path_factory, "-DKMS_BUG_NO_ORDER_CHECK", "-DKMS_BUG_NO_GUARD")
+    return _build(tmp_path_factory, "-DKMS_BUG_NO_ORDER_CHECK", "-DKMS_BUG_NO_GUARD",
+                  "-DKMS_BUG_PKMAP_LEAK")
 
 
-@pytest.mark.parametrize("part", ["page", "vmalloc"])
+@pytest.mark.parametrize("part", ["page", "vmalloc", "highmem"])
 @pytest.mark.parametrize("mode", ["strict", "refine"])
 def test_c_buddy_conforms(library, mode, part):
     target = load_target(library)
@@ -43,7 +44,7 @@ def test_c_buddy_conforms(library, mode, part):
                              name=target.name) is None
 
 
-@pytest.mark.parametrize("part", ["page", "vmalloc"])
+@pytest.mark.parametrize("part", ["page", "vmalloc", "highmem"])
 @pytest.mark.parametrize("mode", ["strict", "refine"])
 def test_c_buddy_with_a_bug_is_caught(buggy_library, mode, part):
     target = load_target(buggy_library)
@@ -59,7 +60,8 @@ def test_c_buddy_replays_the_vectors(library):
     try:
         for vector in build_all().values():
             # vmalloc pfns depend on the model's slab pages: judged in refine mode
-            mode = {"page_alloc": "strict", "vmalloc": "refine"}.get(vector["runner"])
+            mode = {"page_alloc": "strict", "vmalloc": "refine",
+                    "highmem": "strict"}.get(vector["runner"])
             if mode is not None:
                 result = replay_page_vector(vector, driver, mode=mode)
                 assert result.ok, (result.name, result.failures)

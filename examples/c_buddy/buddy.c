@@ -14,9 +14,14 @@
  * guard page (__get_vm_area: size += PAGE_SIZE), areas are placed first fit in address
  * order, pages are taken one at a time (alloc_page) and given back on failure.
  *
- * Define KMS_BUG_NO_ORDER_CHECK (merge without the order check) or KMS_BUG_NO_GUARD
- * (vmalloc areas without a guard page) to get a faulty variant, used by the tests to
- * show that the checker catches a C implementation too.
+ * And the highmem part the 2.6.12 mm/highmem.c way: kmap takes the next slot after
+ * last_pkmap_nr whose count is 0, flushing the count-1 slots when the scan wraps to
+ * slot 0; the count is users + 1; kunmap drops it.
+ *
+ * Define KMS_BUG_NO_ORDER_CHECK (merge without the order check), KMS_BUG_NO_GUARD
+ * (vmalloc areas without a guard page) or KMS_BUG_PKMAP_LEAK (kunmap without the
+ * decrement) to get a faulty variant, used by the tests to show that the checker
+ * catches a C implementation too.
  */
 #include <stdlib.h>
 #include "kms.h"
@@ -32,6 +37,7 @@ static long *next, *prev;          /* free-list links, by pfn */
 static int *order_of;              /* order at a free block's head, -1 otherwise */
 static long head[MAX_ORDER_LIMIT]; /* free_area[order].free_list head */
 static unsigned long nr_free[MAX_ORDER_LIMIT];
+static void kmap_init(void);
 
 int kms_abi_version(void) { return KMS_ABI_VERSION; }
 
@@ -73,6 +79,7 @@ int kms_init(unsigned long pages, unsigned int orders)
 		return 1;
 	nr_pages = pages;
 	max_order = orders;
+	kmap_init();
 	for (o = 0; o < MAX_ORDER_LIMIT; o++) {
 		head[o] = NONE;
 		nr_free[o] = 0;
@@ -233,4 +240,93 @@ long kms_vmalloc_to_pfn(unsigned long addr)
 			return a->pfns[(addr - a->addr) / PAGE_SIZE];
 	}
 	return -1;
+}
+
+/* ---- permanent kmaps ------------------------------------------------------------ */
+
+#define LAST_PKMAP 1024
+#define LAST_PKMAP_MASK (LAST_PKMAP - 1)
+
+static int pkmap_count[LAST_PKMAP];
+static long pkmap_page[LAST_PKMAP];	/* the pfn a slot maps, NONE if none */
+static long *slot_of;			/* page_address_htable: pfn -> slot, NONE */
+static int last_pkmap_nr;
+
+static void kmap_init(void)
+{
+	unsigned long pfn;
+	int nr;
+
+	free(slot_of);
+	slot_of = malloc(nr_pages * sizeof(*slot_of));
+	for (pfn = 0; slot_of && pfn < nr_pages; pfn++)
+		slot_of[pfn] = NONE;
+	for (nr = 0; nr < LAST_PKMAP; nr++) {
+		pkmap_count[nr] = 0;
+		pkmap_page[nr] = NONE;
+	}
+	last_pkmap_nr = 0;
+}
+
+static void flush_all_zero_pkmaps(void)
+{
+	int nr;
+
+	for (nr = 0; nr < LAST_PKMAP; nr++) {
+		if (pkmap_count[nr] != 1)
+			continue;
+		pkmap_count[nr] = 0;
+		slot_of[pkmap_page[nr]] = NONE;
+		pkmap_page[nr] = NONE;
+	}
+}
+
+long kms_kmap(unsigned long pfn)
+{
+	long nr;
+	int i;
+
+	if (!slot_of || pfn >= nr_pages)
+		return -1;
+	nr = slot_of[pfn];
+	if (nr == NONE) {
+		/* map_new_virtual: the kernel sleeps when every slot has users */
+		for (i = 0; i < LAST_PKMAP && pkmap_count[i] > 1; i++)
+			;
+		if (i == LAST_PKMAP)
+			return -1;
+		nr = last_pkmap_nr;
+		for (;;) {
+			nr = (nr + 1) & LAST_PKMAP_MASK;
+			if (nr == 0)
+				flush_all_zero_pkmaps();
+			if (pkmap_count[nr] == 0)
+				break;
+		}
+		last_pkmap_nr = (int)nr;
+		pkmap_count[nr] = 1;
+		pkmap_page[nr] = (long)pfn;
+		slot_of[pfn] = nr;
+	}
+	pkmap_count[nr]++;
+	return nr * (long)PAGE_SIZE;
+}
+
+int kms_kunmap(unsigned long pfn)
+{
+	if (!slot_of || pfn >= nr_pages || slot_of[pfn] == NONE)
+		return 1;
+#ifndef KMS_BUG_PKMAP_LEAK
+	pkmap_count[slot_of[pfn]]--;
+#endif
+	return 0;
+}
+
+int kms_pkmap_count(int *counts, unsigned int capacity)
+{
+	unsigned int nr;
+
+	for (nr = 0; nr < capacity && nr < LAST_PKMAP; nr++)
+		counts[nr] = pkmap_count[nr];
+	return LAST_PKMAP;
 }
