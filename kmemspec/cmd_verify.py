@@ -40,12 +40,16 @@ def _table(rows) -> str:
               help="Run only these methods (repeatable).")
 @click.option("--no-shrink", is_flag=True,
               help="Report the first counterexample found, without minimising it.")
+@click.option("--deterministic", is_flag=True,
+              help="Derandomise the campaigns: the same inputs on every run.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def command(budget: str, methods: tuple[str, ...], no_shrink: bool, as_json: bool) -> None:
+def command(budget: str, methods: tuple[str, ...], no_shrink: bool, deterministic: bool,
+            as_json: bool) -> None:
     """Run proofs, contracts and stateful campaigns; exit 0 only if everything holds."""
     start = time.perf_counter()
     show = None if as_json else (lambda name: click.echo(f"running {name} ...", err=True))
-    rows = verify(budget, list(methods) or None, progress=show, shrink=not no_shrink)
+    rows = verify(budget, list(methods) or None, progress=show, shrink=not no_shrink,
+                  deterministic=deterministic)
     ok = all(r.ok for r in rows)
     if as_json:
         click.echo(json.dumps({"budget": budget, "ok": ok,

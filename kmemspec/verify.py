@@ -36,7 +36,7 @@ class Row:
         return {**asdict(self), "ok": self.ok}
 
 
-def campaign_rows(budget: str, shrink: bool = True) -> list[Row]:
+def campaign_rows(budget: str, shrink: bool = True, deterministic: bool = False) -> list[Row]:
     """Run the stateful campaign; one row per invariant it checked after every step."""
     from hypothesis import HealthCheck, Phase, settings
     from hypothesis.stateful import run_state_machine_as_test
@@ -53,7 +53,8 @@ def campaign_rows(budget: str, shrink: bool = True) -> list[Row]:
         run_state_machine_as_test(WholeModelMachine, settings=settings(
             max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
             suppress_health_check=list(HealthCheck), print_blob=False,
-            phases=list(Phase) if shrink else [Phase.explicit, Phase.generate]))
+            phases=list(Phase) if shrink else [Phase.explicit, Phase.generate],
+            derandomize=deterministic))
     except Exception as exc:     # the campaign's verdict: any failure is a finding
         failure = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
@@ -76,12 +77,13 @@ METHODS: dict[str, Callable[..., list[Row]]] = {
 
 
 def verify(budget: str = "quick", methods: list[str] | None = None,
-           progress: Callable[[str], None] | None = None, shrink: bool = True) -> list[Row]:
+           progress: Callable[[str], None] | None = None, shrink: bool = True,
+           deterministic: bool = False) -> list[Row]:
     rows: list[Row] = []
     for name, method in METHODS.items():
         if methods and name not in methods:
             continue
         if progress:
             progress(name)
-        rows.extend(method(budget, shrink=shrink))
+        rows.extend(method(budget, shrink=shrink, deterministic=deterministic))
     return rows

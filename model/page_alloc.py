@@ -19,7 +19,7 @@ from __future__ import annotations
 from .addr import page_address, virt_addr_valid, virt_to_page
 from .errors import KernelBug
 from .gfp import GFP_VALID_MASK, GFP_ZONEMASK, __GFP_HIGHMEM, __GFP_ZERO, check_gfp, gfp_zone
-from .mem_map import NO_ZONE, PG_buddy, PG_reserved, Page
+from .mem_map import NO_ZONE, PG_buddy, PG_reserved, PG_slab, Page
 
 __all__ = [
     "FreeArea", "Zone", "alloc_pages", "alloc_page", "__get_free_pages",
@@ -263,6 +263,11 @@ def _check_free(machine, pfn: int, order: int) -> None:
     if mem_map.flags[pfn] & PG_reserved:
         # 2.6.12 __free_pages silently ignores reserved pages; the spec calls it misuse.
         raise KernelBug("free_reserved", "frame is reserved and was never allocated", pfn=pfn)
+    if mem_map.flags[pfn] & PG_slab:
+        # 2.6.12 free_pages_check: PG_slab still set -> bad_page(); slab pages go back
+        # through the slab allocator (kmem_cache_shrink / slab_destroy).
+        raise KernelBug("free_slab_page", "frame belongs to a slab; free its objects "
+                        "through the slab allocator", pfn=pfn)
     zone = machine.zones[mem_map.zone_id[pfn]]
     if (pfn - zone.zone_start_pfn) & ((1 << order) - 1):
         # __free_pages_bulk: BUG_ON(page_idx & (order_size - 1))

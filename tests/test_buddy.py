@@ -172,3 +172,13 @@ def test_page_address_of_allocated_lowmem():
     m = tiny()
     page = pa.alloc_pages(m, GFP_KERNEL, 0)
     assert page_address(m, page) == 0xC0000000 + page.pfn * 4096
+
+
+def test_free_of_a_slab_page_through_the_page_allocator():
+    from kmemspec.model.kmalloc import kmalloc
+    from kmemspec.model.addr import virt_to_page
+    m = boot(phys_pages=256, highmem_pages=0)
+    addr = kmalloc(m, 100, GFP_KERNEL)
+    page = virt_to_page(m, addr)
+    # 2.6.12 free_pages_check: PG_slab set -> bad_page()
+    misuse(m, "free_slab_page", free_pages_page, page, 0)

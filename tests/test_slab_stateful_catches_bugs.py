@@ -12,7 +12,7 @@ from kmemspec.campaign.buddy import BuddyRules
 from kmemspec.model import kmalloc as km
 from kmemspec.model import slab
 from kmemspec.model.mem_map import PG_slab
-from kms_rules.slab import SlabRules
+from kmemspec.campaign.slab import SlabRules
 
 
 class Campaign(SlabRules, BuddyRules, ModelMachine):

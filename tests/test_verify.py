@@ -24,8 +24,9 @@ def test_verify_quick_holds_and_reports_json():
 
 def test_verify_fails_on_a_model_that_never_merges(monkeypatch):
     monkeypatch.setattr(pa, "__free_pages_bulk", no_merge)
-    rows = verify("quick", ["Hypothesis"], shrink=False)
+    rows = verify("quick", ["Hypothesis"], shrink=False, deterministic=True)
     broken = [r for r in rows if not r.ok]
     assert broken and broken[0].detail
-    result = CliRunner().invoke(main, ["verify", "--method", "Hypothesis", "--no-shrink"])
+    result = CliRunner().invoke(main, ["verify", "--method", "Hypothesis", "--no-shrink",
+                                       "--deterministic"])
     assert result.exit_code == 1 and "FAILED" in result.output

@@ -9,7 +9,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from kmemspec.campaign.base import ModelMachine
 from kmemspec.model import highmem as hm
 from kmemspec.model import vmalloc as vm
-from kms_rules.vmalloc import KmapRules, VmallocRules
+from kmemspec.campaign.vmalloc import KmapRules, VmallocRules
 
 
 class Campaign(VmallocRules, KmapRules, ModelMachine):

@@ -7,6 +7,7 @@ from hypothesis.stateful import Bundle, consumes, precondition, rule
 
 from kmemspec.model import page_alloc as pa
 from kmemspec.model.addr import page_address
+from kmemspec.model.mem_map import PG_reserved, PG_slab
 from kmemspec.model.gfp import GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, format_gfp, gfp_zone
 
 # Python mangles `__name` inside a class body, so the rules call these aliases.
@@ -79,8 +80,10 @@ class BuddyRules:
         if pfn in machine.page_owner:
             return
         found = pa.find_block(machine, pfn)
-        if machine.mem_map.flags[pfn] & 1:
+        if machine.mem_map.flags[pfn] & PG_reserved:
             rules = {"free_reserved"}
+        elif machine.mem_map.flags[pfn] & PG_slab:
+            rules = {"free_slab_page"}
         elif found is None:
             rules = {"not_allocated"}
         elif found[0] == "free":

@@ -2,7 +2,9 @@
 
 from .base import ModelMachine
 from .buddy import BuddyRules
+from .slab import SlabRules
+from .vmalloc import KmapRules, VmallocRules
 
 
-class WholeModelMachine(BuddyRules, ModelMachine):
-    """Buddy calls (and every later layer's) interleaved; all invariants every step."""
+class WholeModelMachine(BuddyRules, SlabRules, VmallocRules, KmapRules, ModelMachine):
+    """Page, slab, kmalloc, vmalloc and kmap calls interleaved; all invariants every step."""
