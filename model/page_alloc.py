@@ -336,7 +336,8 @@ def __free_pages(machine, page: Page, order: int) -> None:
     if type(page) is not Page or page.mem_map is not machine.mem_map:
         _page_pfn(machine, page)
     pfn = page.pfn
-    if machine.page_owner.get(pfn, -1) != order or type(order) is not int:
+    if (machine.page_owner.get(pfn, -1) != order or type(order) is not int
+            or machine.mem_map.flags[pfn] & PG_slab):
         _check_free(machine, _page_pfn(machine, page), order)
         raise AssertionError("_check_free let a misuse through")   # unreachable
     mem_map = machine.mem_map
