@@ -67,3 +67,56 @@ def test_c_buddy_replays_the_vectors(library):
                 assert result.ok, (result.name, result.failures)
     finally:
         driver.close()
+
+
+# A C cache allocator whose answers conform (one object per page run, never reused) but
+# whose slabs do not have the 2.6.12 geometry: the kms_kmem_cache_* and kms_slab_layout
+# bindings carry both facts through.
+BUMP_CACHE = r"""
+#include "kms.h"
+/* one object per page run, never reused: answers conform, the slab geometry does not */
+static unsigned long npages, next_page;
+static long ncaches;
+static unsigned long pages_of[256];
+static unsigned long base_of[4096];
+static long owner[4096];
+static int nbases;
+int  kms_init(unsigned long nr_pages, unsigned int max_order)
+{ (void)max_order; npages = nr_pages; next_page = 0; ncaches = 0; nbases = 0; return 0; }
+long kms_alloc_pages(unsigned int order) { (void)order; return -1; }
+int  kms_free_pages(unsigned long pfn, unsigned int order) { (void)pfn; (void)order; return 0; }
+long kms_kmem_cache_create(const char *name, unsigned long size, unsigned long align,
+                           unsigned long flags)
+{ (void)name; (void)align; (void)flags; if (ncaches == 255) return -1;
+  pages_of[ncaches] = (size + 4095) / 4096; return ncaches++; }
+long kms_kmem_cache_alloc(long cache)
+{ unsigned long base;
+  if (next_page + pages_of[cache] > npages || nbases == 4096) return -1;
+  base = next_page * 4096; next_page += pages_of[cache];
+  base_of[nbases] = base; owner[nbases++] = cache; return (long)base; }
+int  kms_kmem_cache_free(long cache, unsigned long addr) { (void)cache; (void)addr; return 0; }
+int  kms_kmem_cache_destroy(long cache) { (void)cache; return 0; }
+int  kms_slab_layout(long cache, long *out, unsigned int capacity)
+{ int i, n = 0;
+  for (i = 0; i < nbases; i++) if (owner[i] == cache) {
+    if ((unsigned)n < capacity) { long *e = out + 5 * n;
+      e[0] = (long)base_of[i]; e[1] = 0; e[2] = 0; e[3] = 0; e[4] = 1; }
+    n++; }
+  return n; }
+"""
+
+
+def test_c_cache_part_through_the_abi(tmp_path):
+    source = tmp_path / "bump.c"
+    source.write_text(BUMP_CACHE)
+    out = tmp_path / "libbump.so"
+    subprocess.run([CC, "-shared", "-fPIC", "-O1", "-Wall", "-Werror",
+                    "-I", os.path.dirname(HEADER_PATH), "-o", str(out), str(source)],
+                   check=True, capture_output=True)
+    target = load_target(str(out))
+    assert check_conformance(target.factory, mode="refine", part="cache", introspect=False,
+                             max_examples=40, name=target.name) is None
+    report = check_conformance(target.factory, mode="refine", part="cache", max_examples=40,
+                               name=target.name)
+    assert report is not None and report.divergence.reason.startswith("C7")
+    assert report.nr_calls - 1 <= 8
