@@ -18,19 +18,20 @@ import pytest
 @pytest.fixture
 def kmemspec_conform(tmp_path):
     """A function `check(factory, mode="refine", examples=100, seed=None, isolate=True,
-    timeout=2.0)` that fails the test on a divergence; returns None when it conforms."""
+    timeout=2.0, part="page")` that fails the test on a divergence; returns None when it
+    conforms. `part`: page, object, vmalloc, cache or highmem."""
 
     def check(factory, mode: str = "refine", examples: int = 100, seed: int | None = None,
-              isolate: bool = True, timeout: float = 2.0) -> None:
+              isolate: bool = True, timeout: float = 2.0, part: str = "page") -> None:
         from .stateful import check_conformance
         name = getattr(factory, "__name__", type(factory).__name__)
         report = check_conformance(factory, mode=mode, max_examples=examples, seed=seed,
-                                   isolate=isolate, timeout=timeout, name=name)
+                                   isolate=isolate, timeout=timeout, name=name, part=part)
         if report is None:
             return None
-        scenario = tmp_path / f"{name}-{mode}.jsonl"
+        scenario = tmp_path / f"{name}-{part}-{mode}.jsonl"
         scenario.write_text(report.scenario(), encoding="utf-8")
-        picture = tmp_path / f"{name}-{mode}.svg"
+        picture = tmp_path / f"{name}-{part}-{mode}.svg"
         picture.write_text(report.svg(), encoding="utf-8")
         report.files = {"scenario": str(scenario), "picture": str(picture)}
         pytest.fail(report.text() + "\n\n" + report.scenario(), pytrace=False)

@@ -5,6 +5,7 @@ import pytest
 from kmemspec.conform.adapter import ModelAllocator, parts_of
 from kmemspec.conform.check import CacheChecker, ConformanceFailure, HighmemChecker
 from kmemspec.conform.isolate import make_driver
+from kmemspec.conform.pytest_plugin import kmemspec_conform  # noqa: F401 (fixture)
 from kmemspec.conform.refine import (CacheShadow, PkmapShadow, cache_geometry_of,
                                      check_kmap, check_pkmap_count, check_slab_layout)
 from kmemspec.model.profiles import get_profile
@@ -107,3 +108,7 @@ def test_a_bad_answer_names_the_rule():
     checker.cache_alloc(cache)
     with pytest.raises(ConformanceFailure, match="C5"):
         checker.cache_alloc(cache)
+
+
+def test_fixture_checks_the_highmem_part(kmemspec_conform):
+    kmemspec_conform(ModelAllocator, mode="strict", examples=15, isolate=False, part="highmem")
