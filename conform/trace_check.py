@@ -233,7 +233,7 @@ class TraceChecker:
         objs, bucket, geo = self.objs, self.bucket, self.geo
         blocks, frames = self.blocks, self.frames
         kmax, class_of = self.kmalloc_max, self.class_of
-        Z16 = "0000000000000000"
+        NULL_PAGES = ("0000000000000000", "(null)")     # a failed allocation's page=
         # bytes_req and bytes_alloc tokens take few values: their numbers by token
         # (int(token[10:]), and int(token[12:]) or -1 when not 'bytes_alloc=').
         reqs, sizes = {}, self._sizes
@@ -294,7 +294,7 @@ class TraceChecker:
                                 c = frames.get(pfn >> CHUNK_SHIFT)
                                 if c is not None:
                                     off = pfn & (CHUNK - 1)
-                                    if not c[off] and t[5][5:] != Z16:
+                                    if not c[off] and t[5][5:] not in NULL_PAGES:
                                         c[off] = 1
                                         blocks[pfn] = (0, lineno)
                                         n1 += 1

@@ -377,3 +377,18 @@ def test_fast_path_gives_the_full_handlers_results_on_damaged_lines():
         out.append(line)
     report = _same_as_full_handlers(out)
     assert report["errors"] and report["violations"]
+
+
+@pytest.mark.parametrize("null", ["(null)", "0000000000000000"])
+def test_failed_page_allocation_is_not_a_live_block(null):
+    """page=NULL (pfn=0x0) is a failed allocation: a later block at pfn 0 is no clash."""
+    lines = lines_of(GCC)
+    i = first(lines, r"mm_page_alloc: ")
+    failed = event_line(lines[i], "mm_page_alloc",
+                        f"page={null} pfn=0x0 order=0 migratetype=0 gfp_flags=GFP_KERNEL")
+    real = event_line(lines[i], "mm_page_alloc",
+                      "page=ffffea0000000000 pfn=0x0 order=0 migratetype=0 gfp_flags=GFP_KERNEL")
+    faulty, _ = inject(lines, i + 1, failed)
+    faulty, _ = inject(faulty, i + 2, real)
+    base, got = check(lines), check(faulty)
+    assert got.violations == [] and len(got.warnings) == len(base.warnings)
