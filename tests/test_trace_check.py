@@ -388,7 +388,11 @@ def test_failed_page_allocation_is_not_a_live_block(null):
                         f"page={null} pfn=0x0 order=0 migratetype=0 gfp_flags=GFP_KERNEL")
     real = event_line(lines[i], "mm_page_alloc",
                       "page=ffffea0000000000 pfn=0x0 order=0 migratetype=0 gfp_flags=GFP_KERNEL")
-    faulty, _ = inject(lines, i + 1, failed)
-    faulty, _ = inject(faulty, i + 2, real)
+    # a block near pfn 0 first, so the checker tracks that range (its fast path)
+    near = event_line(lines[i], "mm_page_alloc",
+                      "page=ffffea0000000040 pfn=0x1 order=0 migratetype=0 gfp_flags=GFP_KERNEL")
+    faulty, _ = inject(lines, i + 1, near)
+    faulty, _ = inject(faulty, i + 2, failed)
+    faulty, _ = inject(faulty, i + 3, real)
     base, got = check(lines), check(faulty)
     assert got.violations == [] and len(got.warnings) == len(base.warnings)
