@@ -216,7 +216,8 @@ def run_scenario(scenario: Scenario, *, check_every_step: bool = True) -> RunRes
     env: dict[str, Any] = {}
     for index, step in enumerate(scenario.steps, start=1):
         spec = OPS[step.op]
-        entry: dict[str, Any] = {"step": index, "line": step.line, "op": step.op}
+        entry: dict[str, Any] = {"step": index, "line": step.line, "op": step.op,
+                                 "args": step.args}
         try:
             args = {k: _resolve(v, env) for k, v in step.args.items()}
             ret = spec.run(machine, **args)
@@ -265,7 +266,9 @@ def format_text(run: RunResult) -> str:
     """The human-readable report: one line per call, then /proc views, then invariants."""
     lines = []
     for entry in run.results:
-        head = f"[{entry['step']:>3}] {entry['op']}"
+        args = ", ".join(f"{k}={_show(v) if not isinstance(v, str) else v}"
+                         for k, v in entry["args"].items())
+        head = f"[{entry['step']:>3}] {entry['op']}({args})"
         if "error" in entry:
             lines.append(f"{head} -> error {entry['error']['message']}")
         elif OPS[entry["op"]].void:
