@@ -16,6 +16,7 @@ from . import __version__
 # Each module kmemspec/cmd_<name>.py defines `command`, a click.Command.
 COMMAND_MODULES = (
     "run",
+    "prove",
     "verify",
     "record",
     "trace",

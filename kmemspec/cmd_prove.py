@@ -1,0 +1,99 @@
+"""`kmemspec prove`: discharge every (invariant, operation) proof obligation with Z3."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+
+def _format_counterexample(cx: dict) -> list[str]:
+    lines = [f"      zones: " + ", ".join(f"{z}=[{v['start']:#x}, {v['end']:#x})"
+                                        for z, v in cx["zones"].items())
+             + f"; nr_pages {cx['nr_pages']:#x}"]
+    if cx.get("params"):
+        lines.append("      params: " + ", ".join(f"{k}={v:#x}" for k, v in cx["params"].items()))
+    if "freeing" in cx:
+        before, after = cx["freeing"]
+        lines.append(f"      in flight: before {before}, after {after}")
+    for pfn, frame in cx["frames"].items():
+        lines.append(f"      pfn {pfn:#07x} ({', '.join(frame['names'])})")
+        lines.append(f"          before: {frame['before']}")
+        lines.append(f"          after:  {frame['after']}")
+    if "counters" in cx:
+        c = cx["counters"]
+        lines.append(f"      zone {c['zone*']} order {c['order*']}: nr_free {c['nr_free'][0]} -> "
+                     f"{c['nr_free'][1]}, free_pages {c['free_pages'][0]} -> {c['free_pages'][1]}")
+    return lines
+
+
+@click.command("prove")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--invariant", "invariants", multiple=True, metavar="NAME",
+              help="Only this invariant (repeatable).")
+@click.option("--operation", "operations", multiple=True, metavar="OP",
+              help="Only this operation (repeatable).")
+@click.option("--seed-bug", "seed_bug", metavar="BUG",
+              help="Prove a deliberately broken encoding (see --list-bugs).")
+@click.option("--list-bugs", is_flag=True, help="List the seeded bugs and exit.")
+@click.option("--timeout", "timeout_s", type=click.IntRange(1, 3600), default=60,
+              show_default=True, help="Z3 timeout per query, in seconds.")
+def command(as_json, invariants, operations, seed_bug, list_bugs, timeout_s):
+    """Prove boot => Inv and Inv(s) and cond and Op(s, s') => Inv(s') for every
+    buddy-allocator invariant and operation; exit 1 if one is refuted or unknown."""
+    from .proofs.obligations import OPERATIONS, prove_all
+    from .spec.z3_buddy import INVARIANTS, SEEDED_BUGS, Encoding
+
+    if list_bugs:
+        for name, switch in SEEDED_BUGS.items():
+            click.echo(f"{name:30s} (Encoding.{switch} = False)")
+        return
+    for name in invariants:
+        if name not in INVARIANTS:
+            _bad(as_json, f"unknown invariant {name!r} (known: {', '.join(INVARIANTS)})")
+    for name in operations:
+        if name not in OPERATIONS:
+            _bad(as_json, f"unknown operation {name!r} (known: {', '.join(OPERATIONS)})")
+    enc = Encoding()
+    if seed_bug:
+        try:
+            enc = Encoding.seeded(seed_bug)
+        except ValueError as exc:
+            _bad(as_json, str(exc))
+
+    start = time.perf_counter()
+    progress = None
+    if not as_json:
+        def progress(row):
+            click.echo(f"{row.invariant:20s} {row.operation:18s} {row.status:8s} "
+                       f"{row.seconds:7.2f}s  {row.scope}")
+            if row.status == "refuted":
+                d = row.detail
+                click.echo(f"    smallest failing conjunct: {d['smallest_failing_conjunct']} "
+                           f"(failing: {', '.join(d['failing_conjuncts'])}; case {d.get('case')})")
+                for line in _format_counterexample(d["counterexample"]):
+                    click.echo(line)
+            elif row.status == "unknown":
+                click.echo(f"    {row.detail}")
+    rows = prove_all(invariants=list(invariants) or None, operations=list(operations) or None,
+                     enc=enc, timeout_ms=timeout_s * 1000, progress=progress)
+    total = time.perf_counter() - start
+    bad = [r for r in rows if r.status != "proved"]
+    if as_json:
+        click.echo(json.dumps({"obligations": [r.to_json() for r in rows],
+                               "total_seconds": round(total, 2),
+                               "seed_bug": seed_bug,
+                               "proved": len(rows) - len(bad), "total": len(rows)}, indent=1))
+    else:
+        click.echo(f"{len(rows) - len(bad)}/{len(rows)} obligations proved in {total:.1f}s")
+    sys.exit(1 if bad else 0)
+
+
+def _bad(as_json: bool, message: str):
+    if as_json:
+        click.echo(json.dumps({"error": message}))
+    else:
+        click.echo(f"kmemspec prove: {message}", err=True)
+    sys.exit(2)
