@@ -1,0 +1,45 @@
+"""Seeded bugs: each broken encoding makes `prove` refute the obligation it breaks,
+with a counterexample; the correct encoding proves the same obligation."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmemspec.proofs.obligations import Prover
+from kmemspec.spec.z3_buddy import SEEDED_BUGS, Encoding
+
+# bug -> (invariant, operation, the conjunct the counterexample must violate)
+EXPECTED = {
+    "expand_lists_lower": ("no_overlap", "expand_step", "one_role"),
+    "expand_nr_free_not_updated": ("conservation", "expand_step", "nr_free"),
+    "alloc_no_count": ("page_state", "alloc_finish", "alloc_head"),
+    "wrong_buddy_index": ("no_overlap", "merge_step", "one_role"),
+    "merge_without_order_check": ("conservation", "merge_step", "nr_free"),
+    "merge_across_zones": ("buddy_alignment", "merge_step", "inside_zone"),
+    "free_pages_not_updated": ("conservation", "free_start", "free_pages"),
+}
+
+
+def test_every_seeded_bug_has_an_expectation():
+    assert set(EXPECTED) == set(SEEDED_BUGS)
+
+
+@pytest.mark.parametrize("bug", sorted(EXPECTED))
+def test_seeded_bug_is_refuted(bug):
+    invariant, operation, conjunct = EXPECTED[bug]
+    row = Prover(enc=Encoding.seeded(bug), timeout_ms=20000).prove(invariant, operation)
+    assert row.status == "refuted", row
+    assert conjunct in row.detail["failing_conjuncts"]
+    cx = row.detail["counterexample"]
+    assert cx["frames"], "a counterexample names the frames involved"
+    assert all("before" in f and "after" in f for f in cx["frames"].values())
+
+
+@pytest.mark.parametrize("invariant,operation", [
+    ("page_state", "alloc_finish"), ("conservation", "free_start"),
+    ("no_overlap", "rmqueue"), ("merge_completeness", "free_bootmem_page"),
+])
+def test_correct_encoding_proves_the_same_obligation(invariant, operation):
+    row = Prover(timeout_ms=20000).prove(invariant, operation)
+    assert row.status == "proved", row
+    assert row.scope.startswith("unbounded")
