@@ -17,6 +17,7 @@ from . import __version__
 COMMAND_MODULES = (
     "run",
     "prove",
+    "explore",
     "verify",
     "record",
     "trace",
