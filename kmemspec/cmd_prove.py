@@ -10,7 +10,7 @@ import click
 
 
 def _format_counterexample(cx: dict) -> list[str]:
-    lines = [f"      zones: " + ", ".join(f"{z}=[{v['start']:#x}, {v['end']:#x})"
+    lines = ["      zones: " + ", ".join(f"{z}=[{v['start']:#x}, {v['end']:#x})"
                                         for z, v in cx["zones"].items())
              + f"; nr_pages {cx['nr_pages']:#x}"]
     if cx.get("params"):
@@ -38,9 +38,11 @@ def _format_counterexample(cx: dict) -> list[str]:
 @click.option("--seed-bug", "seed_bug", metavar="BUG",
               help="Prove a deliberately broken encoding (see --list-bugs).")
 @click.option("--list-bugs", is_flag=True, help="List the seeded bugs and exit.")
+@click.option("--lemmas/--no-lemmas", default=True, show_default=True,
+              help="Also prove the parameter lemmas (buddy arithmetic, translations).")
 @click.option("--timeout", "timeout_s", type=click.IntRange(1, 3600), default=60,
               show_default=True, help="Z3 timeout per query, in seconds.")
-def command(as_json, invariants, operations, seed_bug, list_bugs, timeout_s):
+def command(as_json, invariants, operations, seed_bug, list_bugs, lemmas, timeout_s):
     """Prove boot => Inv and Inv(s) and cond and Op(s, s') => Inv(s') for every
     buddy-allocator invariant and operation; exit 1 if one is refuted or unknown."""
     from .proofs.obligations import OPERATIONS, prove_all
@@ -79,15 +81,29 @@ def command(as_json, invariants, operations, seed_bug, list_bugs, timeout_s):
                 click.echo(f"    {row.detail}")
     rows = prove_all(invariants=list(invariants) or None, operations=list(operations) or None,
                      enc=enc, timeout_ms=timeout_s * 1000, progress=progress)
+    lemma_rows = []
+    if lemmas:
+        from .proofs.lemmas import prove_lemmas
+        lemma_rows = prove_lemmas()
+        if not as_json:
+            for row in lemma_rows:
+                if row.status not in ("proved", "checked"):
+                    click.echo(f"lemma {row.lemma}: {row.status} ({row.scope})")
+            ok = sum(r.status in ("proved", "checked") for r in lemma_rows)
+            click.echo(f"{ok}/{len(lemma_rows)} parameter lemmas proved or checked")
     total = time.perf_counter() - start
     bad = [r for r in rows if r.status != "proved"]
+    bad += [r for r in lemma_rows if r.status not in ("proved", "checked")]
     if as_json:
         click.echo(json.dumps({"obligations": [r.to_json() for r in rows],
+                               "lemmas": [r.to_json() for r in lemma_rows],
                                "total_seconds": round(total, 2),
                                "seed_bug": seed_bug,
-                               "proved": len(rows) - len(bad), "total": len(rows)}, indent=1))
+                               "proved": sum(r.status == "proved" for r in rows),
+                               "total": len(rows)}, indent=1))
     else:
-        click.echo(f"{len(rows) - len(bad)}/{len(rows)} obligations proved in {total:.1f}s")
+        click.echo(f"{sum(r.status == 'proved' for r in rows)}/{len(rows)} obligations "
+                   f"proved in {total:.1f}s")
     sys.exit(1 if bad else 0)
 
 

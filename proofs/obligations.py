@@ -7,7 +7,7 @@ quantified pfn a fresh constant p*, and the hypothesis Inv(s) is instantiated at
 at the operation's own pfns (the block taken, the buddy, the halves of expand...) and
 at the block being freed. Instantiating a universally quantified hypothesis is sound,
 so `unsat` proves the obligation for *every* pfn of the 2^20-frame machine: the proof
-is unbounded although the query is quantifier-free (QF_ABV), which is why it is fast.
+is unbounded although the query is quantifier-free (QF_UFBV), which is why it is fast.
 
 If that query is satisfiable, the instantiation may simply have been too weak, so the
 obligation is re-checked with the hypothesis as real ForAll quantifiers (Z3's MBQI):
@@ -200,7 +200,7 @@ class Prover:
         elif "quantified" in engines:
             how = "hypothesis as ForAll over pfn (MBQI)"
         else:
-            how = "hypothesis instantiated at the operation's pfns (QF_ABV)"
+            how = "hypothesis instantiated at the operation's pfns (quantifier-free, QF_UFBV)"
         if ncases > 1:
             how += f"; {ncases} order cases"
         if invariant == "conservation":

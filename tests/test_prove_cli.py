@@ -14,7 +14,8 @@ def run(*args):
 
 
 def test_json_rows_for_a_fast_subset():
-    result = run("--json", "--operation", "alloc_finish", "--operation", "get_page")
+    result = run("--json", "--operation", "alloc_finish", "--operation", "get_page",
+                 "--no-lemmas")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["total"] == 10 and data["proved"] == 10
