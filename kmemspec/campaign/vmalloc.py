@@ -191,7 +191,8 @@ class KmapRules:
         hm.kunmap(self.machine, page)
         self.kmap_users[page.pfn] = max(0, self.kmap_users[page.pfn] - 1)
 
-    @precondition(lambda self: self.machine is not None)
+    @precondition(lambda self: self.machine is not None
+                  and 1 in getattr(self.machine, "pkmap_count", ()))
     @rule()
     def flush_unused_kmaps(self):
         # 2.6.12 flushes only when the slot search wraps (after 1024 new mappings, far
