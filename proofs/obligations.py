@@ -218,7 +218,10 @@ class Prover:
             hyp = self._hyp_inst(pre, terms, step.changed)
         result, solver = self._solve(hyp, cond, goal)
         engine = "instantiation"
-        if result != z3.unsat and step is not None:
+        if result == z3.sat and step is not None \
+                and self._lifts(solver.model(), pre, operation, case, invariant):
+            engine = "instantiation (model lifted to a state satisfying Inv at every pfn)"
+        elif result != z3.unsat and step is not None:
             # perhaps a spurious model of a too-weak instantiation: ask MBQI, whose
             # models satisfy the quantified invariants themselves
             result, solver = self._solve(self._hyp_quant(pre), cond, goal, True)
@@ -234,6 +237,80 @@ class Prover:
             "engine": engine, "failing_conjuncts": failing,
             "smallest_failing_conjunct": _smallest(parts, failing),
             "counterexample": self.counterexample(model, pre, step, post)}
+
+    # The default a frame gets outside the pfns a model names: nothing at all.
+    _NOTHING = {"buddy": 0, "order": 0, "alloc": 0, "aorder": 0, "reserved": 0, "count": 0}
+
+    def _lifts(self, model, pre, operation, case, invariant) -> bool:
+        """Is the model of an instantiated query a real counterexample?
+
+        Keep the values the model gives at the pfns it names and make every other
+        frame empty (no block, unreserved, count 0, the zone of its span). Such a
+        state is checked against the quantified invariants -- at all 2^20 pfns -- and
+        the operation is replayed on it; if both hold the refutation is genuine
+        without asking MBQI (which can time out on these queries)."""
+        S = self.S
+        ev = lambda e: model.eval(e, True)    # noqa: E731
+        declared = {d.name(): d for d in model.decls()}
+        conc = {}
+        spans = [(ev(pre.zstart[zb.zidv(i)]), ev(pre.zend[zb.zidv(i)]))
+                 for i in range(self.shape.nr_zones)]
+        for name, m in pre.items():
+            if not isinstance(m, zb.Map):
+                conc[name] = ev(m)
+                continue
+            f = m.fn
+            dom = f.domain(0)
+            if name in self._NOTHING:
+                default = z3.BitVecVal(self._NOTHING[name], f.range().size())
+                arr = z3.K(dom, default)
+            elif name == "zone":
+                arr = None
+            else:
+                arr = z3.K(dom, ev(f(z3.BitVecVal(0, dom.size()))))
+            entries = []
+            if f.name() in declared:
+                interp = model[declared[f.name()]]
+                if isinstance(interp, z3.FuncInterp):
+                    entries = [(interp.entry(i).arg_value(0), interp.entry(i).value())
+                               for i in range(interp.num_entries())]
+            if name in ("zstart", "zend", "nr_free", "free_pages"):
+                entries += [(zb.zidv(i), ev(f(zb.zidv(i)))) for i in range(self.shape.nr_zones)
+                            if name in ("zstart", "zend", "free_pages")]
+            if arr is None:
+                def zone_of(q, entries=tuple(entries)):
+                    v = zb.zidv(zb.NO_ZONE)
+                    for i, (lo, hi) in enumerate(spans):
+                        v = z3.If(z3.And(z3.ULE(lo, z3.ZeroExt(1, q)),
+                                         z3.ULT(z3.ZeroExt(1, q), hi)), zb.zidv(i), v)
+                    for a, val in entries:
+                        v = z3.If(q == a, val, v)
+                    return v
+                base = zone_of
+            else:
+                for a, val in entries:
+                    arr = z3.Store(arr, a, val)
+                base = (lambda q, a=arr: a[q])
+            if f.range() == z3.BitVecSort(1) and name in ("buddy", "alloc", "reserved"):
+                conc[name] = zb.Map(lambda q, b=base: b(q) == z3.BitVecVal(1, 1))
+            else:
+                conc[name] = zb.Map(base)
+        cpre = zb.State(**conc)
+        p, h, q = (z3.Const(n, S.PFN) for n in ("p", "h", "q"))
+        inv = z3.And(zb.layout_ground(S, cpre), z3.ForAll([p], z3.And(
+            zb.layout_pfn(S, cpre, p),
+            *[c.body(S, cpre, p) for c in zb.CONJUNCTS if c.kind == "pfn"])),
+            z3.ForAll([h, q], z3.And(*[c.body(S, cpre, h, q) for c in zb.CONJUNCTS
+                                       if c.kind == "pair"])))
+        step = zb.OPERATIONS[operation](S, self.enc, cpre, case)
+        subs = [(c, ev(c)) for c in (self.pstar, self.qstar, self.zz, self.kk)]
+        subs += [(v, ev(v)) for v in step.params.values() if z3.is_const(v)
+                 and v.decl().kind() == z3.Z3_OP_UNINTERPRETED]
+        top = zb.ordv(self.shape.max_order)
+        extra = z3.UGE(step.params["k"], top) if case.get("k") == "rest" else z3.BoolVal(True)
+        goal = z3.And(*[f for _, f in self._goal_parts(invariant, cpre, step.post, step)])
+        broken = z3.substitute(z3.And(step.cond, extra, z3.Not(goal)), *subs)
+        return _valid(inv, self.timeout_ms) and _valid(broken, self.timeout_ms)
 
     # -- counterexamples -------------------------------------------------------------
 
@@ -275,6 +352,13 @@ class Prover:
                                "free_pages": [ev(pre.free_pages[zb.zidv(zz)]).as_long(),
                                               ev(post.free_pages[zb.zidv(zz)]).as_long()]}
         return out
+
+
+def _valid(formula, timeout_ms) -> bool:
+    solver = z3.Solver()
+    solver.set("timeout", timeout_ms)
+    solver.add(z3.Not(formula))
+    return solver.check() == z3.unsat
 
 
 def _inflight(ev, s):

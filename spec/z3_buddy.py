@@ -108,11 +108,12 @@ class Map:
     with the array theory's store/select axioms.
     """
 
-    __slots__ = ("base", "writes")
+    __slots__ = ("base", "writes", "fn")
 
-    def __init__(self, base, writes=()):
+    def __init__(self, base, writes=(), fn=None):
         self.base = base
         self.writes = tuple(writes)
+        self.fn = fn      # the uninterpreted function behind a symbolic map
 
     def __getitem__(self, q):
         value = self.base(q)
@@ -121,7 +122,7 @@ class Map:
         return value
 
     def store(self, index, value) -> "Map":
-        return Map(self.base, self.writes + ((index, value),))
+        return Map(self.base, self.writes + ((index, value),), self.fn)
 
 
 def fn_map(name: str, dom, rng) -> Map:
@@ -129,9 +130,9 @@ def fn_map(name: str, dom, rng) -> Map:
     bit-vector valued and the ackermannize_bv tactic can eliminate them all."""
     if rng == z3.BoolSort():
         f = z3.Function(name, dom, z3.BitVecSort(1))
-        return Map(lambda q: f(q) == z3.BitVecVal(1, 1))
+        return Map(lambda q: f(q) == z3.BitVecVal(1, 1), fn=f)
     f = z3.Function(name, dom, rng)
-    return Map(lambda q: f(q))
+    return Map(lambda q: f(q), fn=f)
 
 
 def const_map(value) -> Map:
@@ -408,6 +409,11 @@ def layout_ground(S: Sorts, s: State):
     for i in range(S.shape.nr_zones):
         parts += [z3.ULE(s.zstart[zidv(i)], s.zend[zidv(i)]),
                   z3.ULE(s.zend[zidv(i)], s.nr_pages)]
+        for j in range(i):       # spans are disjoint (empty spans trivially so)
+            parts.append(z3.Or(z3.ULE(s.zend[zidv(i)], s.zstart[zidv(j)]),
+                               z3.ULE(s.zend[zidv(j)], s.zstart[zidv(i)]),
+                               s.zstart[zidv(i)] == s.zend[zidv(i)],
+                               s.zstart[zidv(j)] == s.zend[zidv(j)]))
     return z3.And(*parts)
 
 
