@@ -71,8 +71,68 @@ def campaign_rows(budget: str, shrink: bool = True, deterministic: bool = False)
     return rows
 
 
+def z3_rows(budget: str, **_) -> list[Row]:
+    """The inductive obligations, one cell per invariant (all its operations), and
+    the parameter lemmas as one more row. A proof does not depend on the budget."""
+    from .proofs.lemmas import prove_lemmas
+    from .proofs.obligations import prove_all
+
+    by_invariant: dict[str, list] = {}
+    for row in prove_all():
+        by_invariant.setdefault(row.invariant, []).append(row)
+    rows = []
+    for name, obligations in by_invariant.items():
+        bad = [o for o in obligations if o.status != "proved"]
+        status = "proved" if not bad else ("refuted" if any(o.status == "refuted" for o in bad)
+                                           else "unknown")
+        scope = (f"{len(obligations)} operations ({', '.join(o.operation for o in obligations)}); "
+                 f"{obligations[0].scope}")
+        detail = "; ".join(f"{o.operation}: {o.status} {o.detail}" for o in bad)
+        rows.append(Row(name, "Z3", status, sum(o.seconds for o in obligations), scope, detail))
+    lemmas = prove_lemmas()
+    bad = [lemma for lemma in lemmas if lemma.status not in ("proved", "checked")]
+    rows.append(Row("(parameter lemmas)", "Z3", "proved" if not bad else "refuted",
+                    sum(lemma.seconds for lemma in lemmas),
+                    f"{len(lemmas)} lemmas (buddy arithmetic, expand, __pa/__va, ptes, kmalloc "
+                    "index; see kmemspec prove)",
+                    "; ".join(f"{lemma.lemma}: {lemma.status}" for lemma in bad)))
+    return rows
+
+
+# Which invariant each CrossHair-checked function stands behind.
+CONTRACT_INVARIANT = {
+    "buddy_index": "merge_completeness", "combined_index": "buddy_alignment",
+    "expand_parts": "buddy_alignment", "get_order": "size_class",
+    "kmalloc_class": "size_class", "slab_estimate": "colour_within_slack",
+    "colour_offset": "colour_within_slack", "pa_of_va": "page_table_consistency",
+    "pte_roundtrip": "page_table_consistency",
+}
+CROSSHAIR_TIMEOUT = {"quick": 1.0, "standard": 3.0, "thorough": 10.0}
+
+
+def crosshair_rows(budget: str, **_) -> list[Row]:
+    """CrossHair over the contracts; one cell per invariant the functions stand behind."""
+    from .proofs.contracts import run_crosshair
+
+    timeout = CROSSHAIR_TIMEOUT[budget]
+    grouped: dict[str, list] = {}
+    for row in run_crosshair(per_condition_timeout=timeout):
+        grouped.setdefault(CONTRACT_INVARIANT[row.function.rsplit(".", 1)[1]], []).append(row)
+    rows = []
+    for name, contracts in grouped.items():
+        bad = [c for c in contracts if c.status != "no counterexample"]
+        rows.append(Row(name, "CrossHair", bad[0].status if bad else "no counterexample",
+                        sum(c.seconds for c in contracts),
+                        f"{', '.join(c.function.rsplit('.', 1)[1] for c in contracts)} "
+                        f"({timeout:g} s per condition)",
+                        "; ".join(f"{c.function}: {c.detail}" for c in bad)))
+    return rows
+
+
 METHODS: dict[str, Callable[..., list[Row]]] = {
+    "Z3": z3_rows,
     "Hypothesis": campaign_rows,
+    "CrossHair": crosshair_rows,
 }
 
 

@@ -30,3 +30,20 @@ def test_verify_fails_on_a_model_that_never_merges(monkeypatch):
     result = CliRunner().invoke(main, ["verify", "--method", "Hypothesis", "--no-shrink",
                                        "--deterministic"])
     assert result.exit_code == 1 and "FAILED" in result.output
+
+
+def test_z3_cells_aggregate_obligations_and_report_refutations(monkeypatch):
+    """One Z3 cell per invariant: proved only if every operation's obligation is."""
+    from kmemspec.proofs import lemmas, obligations
+    from kmemspec.verify import z3_rows
+
+    rows = [obligations.Row("no_overlap", "rmqueue", "proved", "unbounded", 0.1),
+            obligations.Row("no_overlap", "merge_step", "refuted", "unbounded", 0.2,
+                            {"conjunct": "one_role"}),
+            obligations.Row("page_state", "rmqueue", "proved", "unbounded", 0.1)]
+    monkeypatch.setattr(obligations, "prove_all", lambda: rows)
+    monkeypatch.setattr(lemmas, "prove_lemmas", lambda: [])
+    cells = {r.invariant: r for r in z3_rows("quick")}
+    assert cells["no_overlap"].status == "refuted" and not cells["no_overlap"].ok
+    assert "merge_step" in cells["no_overlap"].detail
+    assert cells["page_state"].status == "proved" and cells["page_state"].ok
