@@ -7,9 +7,8 @@ executable half of each invariant; the Z3 half lives in spec/z3_buddy.py.
 from __future__ import annotations
 
 from ..model.mem_map import NO_ZONE, PG_buddy, PG_highmem, PG_reserved, PG_slab
-from .catalogue import invariant
+from .catalogue import Report, invariant
 
-MAX_REPORT = 20   # violations listed per check; the rest are counted
 
 
 def _table(mask: int) -> bytes:
@@ -20,24 +19,6 @@ def _table(mask: int) -> bytes:
 _KEEP_BUDDY = _table(PG_buddy)
 _KEEP_BUDDY_RESERVED = _table(PG_buddy | PG_reserved)
 
-
-class _Report(list):
-    """A list of violations that stops growing after MAX_REPORT, counting the rest."""
-
-    def __init__(self):
-        super().__init__()
-        self.hidden = 0
-
-    def add(self, message: str) -> None:
-        if len(self) < MAX_REPORT:
-            self.append(message)
-        else:
-            self.hidden += 1
-
-    def done(self) -> list[str]:
-        if self.hidden:
-            self.append(f"... and {self.hidden} more")
-        return list(self)
 
 
 def free_blocks(machine) -> list[tuple[int, int, int]]:
@@ -71,7 +52,7 @@ def inv_no_overlap(machine) -> list[str]:
     mem_map = machine.mem_map
     n = mem_map.nr_pages
     owner = bytearray(n)          # 0 none, 1 reserved, 2 free, 3 allocated
-    report = _Report()
+    report = Report()
     names = {1: "reserved", 2: "free", 3: "allocated"}
     # reserved frames (PG_reserved set) first
     reserved = bytes(mem_map.flags.translate(_table(PG_reserved)))
@@ -101,7 +82,7 @@ def inv_no_overlap(machine) -> list[str]:
 @invariant("buddy_alignment", "buddy",
            "every block is aligned to its size within its zone and lies inside the zone")
 def inv_buddy_alignment(machine) -> list[str]:
-    report = _Report()
+    report = Report()
     mem_map = machine.mem_map
     max_order = machine.profile.MAX_ORDER
     blocks = [(machine.zones[z], head, order, "free") for z, head, order in free_blocks(machine)]
@@ -128,7 +109,7 @@ def inv_buddy_alignment(machine) -> list[str]:
 @invariant("merge_completeness", "buddy",
            "no two free buddies of the same order in the same zone are left unmerged")
 def inv_merge_completeness(machine) -> list[str]:
-    report = _Report()
+    report = Report()
     top = machine.profile.MAX_ORDER - 1
     free = {(z, head): order for z, head, order in free_blocks(machine)}
     for (z, head), order in free.items():
@@ -150,7 +131,7 @@ def inv_merge_completeness(machine) -> list[str]:
 @invariant("conservation", "buddy",
            "every frame has exactly one role; nr_free and free_pages match the lists")
 def inv_conservation(machine) -> list[str]:
-    report = _Report()
+    report = Report()
     mem_map = machine.mem_map
     n = mem_map.nr_pages
     flags = mem_map.flags
@@ -181,7 +162,7 @@ def inv_conservation(machine) -> list[str]:
 @invariant("page_state", "buddy",
            "mem_map agrees with the structure that owns each frame")
 def inv_page_state(machine) -> list[str]:
-    report = _Report()
+    report = Report()
     mem_map = machine.mem_map
     n = mem_map.nr_pages
     flags, count, private = mem_map.flags, mem_map.count, mem_map.private

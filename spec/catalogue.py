@@ -30,6 +30,27 @@ class Part:
 
 _PARTS: dict[str, list[Part]] = {}
 
+MAX_REPORT = 20   # violations listed per check; the rest are counted
+
+
+class Report(list):
+    """A list of violations that stops growing after MAX_REPORT, counting the rest."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = 0
+
+    def add(self, message: str) -> None:
+        if len(self) < MAX_REPORT:
+            self.append(message)
+        else:
+            self.hidden += 1
+
+    def done(self) -> list[str]:
+        if self.hidden:
+            self.append(f"... and {self.hidden} more")
+        return list(self)
+
 
 def invariant(name: str, layer: str, summary: str):
     """Register `check(machine) -> list[str]` as the `layer` part of invariant `name`."""

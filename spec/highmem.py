@@ -9,8 +9,7 @@ from __future__ import annotations
 from ..model.mem_map import PG_highmem
 from ..model.page_alloc import find_block
 from ..model.pgtable import LAST_PKMAP, _PAGE_PRESENT
-from .buddy import _Report
-from .catalogue import invariant
+from .catalogue import Report, invariant
 
 
 @invariant("pkmap_consistency", "highmem",
@@ -20,7 +19,7 @@ def inv_pkmap_consistency(machine) -> list[str]:
         if machine.page_address_htable:
             return ["page_address_htable has entries but the machine has no pkmap area"]
         return []
-    report = _Report()
+    report = Report()
     counts, table = machine.pkmap_count, machine.pkmap_page_table
     htable = machine.page_address_htable
     base = machine.pkmap_base

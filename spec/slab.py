@@ -11,26 +11,9 @@ from bisect import bisect_left
 
 from ..model.mem_map import PG_buddy, PG_highmem, PG_reserved, PG_slab
 from ..model.slab import CFLGS_OFF_SLAB, FREE, FULL, LIST_NAMES, PARTIAL
-from .catalogue import invariant
-
-MAX_REPORT = 20
+from .catalogue import Report, invariant
 
 
-class _Report(list):
-    def __init__(self):
-        super().__init__()
-        self.hidden = 0
-
-    def add(self, message: str) -> None:
-        if len(self) < MAX_REPORT:
-            self.append(message)
-        else:
-            self.hidden += 1
-
-    def done(self) -> list[str]:
-        if self.hidden:
-            self.append(f"... and {self.hidden} more")
-        return list(self)
 
 
 def _state(machine):
@@ -83,7 +66,7 @@ def _is_live(machine, cachep, addr) -> bool:
            "every slab's colour offset is a multiple of colour_off within the left-over "
            "slack, and offset + management + num x size fits the slab")
 def inv_colour_within_slack(machine) -> list[str]:
-    report = _Report()
+    report = Report()
     profile = machine.profile
     for c in _caches(machine):
         slab_bytes = profile.PAGE_SIZE << c.gfporder
@@ -125,7 +108,7 @@ def inv_colour_within_slack(machine) -> list[str]:
            "inuse + free = num; free lists acyclic on object boundaries; list membership "
            "matches inuse; objects inside their slab pages")
 def inv_slab_accounting(machine) -> list[str]:
-    report = _Report()
+    report = Report()
     profile = machine.profile
     for c in _caches(machine):
         free_objects = 0
@@ -196,7 +179,7 @@ def inv_slab_accounting(machine) -> list[str]:
            "slab objects never overlap each other or the slab management, within and "
            "across slabs and caches; slab pages are disjoint")
 def inv_no_overlap_slab(machine) -> list[str]:
-    report = _Report()
+    report = Report()
     profile = machine.profile
     spans = []
     for c in _caches(machine):
@@ -234,7 +217,7 @@ def inv_no_overlap_slab(machine) -> list[str]:
            "every slab page is allocated in the buddy allocator, in low memory, flagged "
            "PG_slab and points back to its cache and slab; no other frame is PG_slab")
 def inv_page_state_slab(machine) -> list[str]:
-    report = _Report()
+    report = Report()
     state = _state(machine)
     if state is None:
         return []
@@ -274,7 +257,7 @@ def inv_page_state_slab(machine) -> list[str]:
            "its size (its DMA twin for GFP_DMA); larger SLUB requests are page blocks of "
            "order get_order(size)")
 def inv_size_class(machine) -> list[str]:
-    report = _Report()
+    report = Report()
     state = _state(machine)
     if state is None:
         return []

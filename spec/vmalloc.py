@@ -15,8 +15,7 @@ from ..model.page_alloc import find_block
 from ..model.pgtable import (PGDIR_SHIFT, PTRS_PER_PGD, _PAGE_PRESENT, direct_map_entries,
                              pgd_index)
 from ..model.vmalloc import SIZEOF_PAGE_POINTER, SIZEOF_VM_STRUCT, VM_ALLOC
-from .buddy import _Report
-from .catalogue import invariant
+from .catalogue import Report, invariant
 
 
 def _has_vmalloc(machine) -> bool:
@@ -38,7 +37,7 @@ def _area_at(machine, vaddr: int):
 def inv_page_table_consistency(machine) -> list[str]:
     if not _has_vmalloc(machine):
         return []
-    report = _Report()
+    report = Report()
     pgd = machine.swapper_pg_dir
     owner = machine.vmalloc_owner
     page_owner = machine.page_owner
@@ -131,7 +130,7 @@ def inv_page_table_consistency(machine) -> list[str]:
 def inv_vm_area_bounds(machine) -> list[str]:
     if not _has_vmalloc(machine):
         return []
-    report = _Report()
+    report = Report()
     page = machine.profile.PAGE_SIZE
     start, end = machine.vmalloc_start, machine.vmalloc_end
     prev_end, prev_addr = start, None
@@ -177,7 +176,7 @@ def inv_vm_area_bounds(machine) -> list[str]:
 def inv_no_overlap_vmalloc(machine) -> list[str]:
     if not _has_vmalloc(machine):
         return []
-    report = _Report()
+    report = Report()
     flags = machine.mem_map.flags
     n = machine.nr_pages
     seen: dict[int, int | str] = {}
@@ -215,7 +214,7 @@ def inv_no_overlap_vmalloc(machine) -> list[str]:
 def inv_conservation_vmalloc(machine) -> list[str]:
     if not _has_vmalloc(machine):
         return []
-    report = _Report()
+    report = Report()
     page_owner = machine.page_owner
     shift = machine.profile.PAGE_SHIFT
     owner = machine.vmalloc_owner
