@@ -2,8 +2,10 @@
 
 Buddy arithmetic on 20-bit page indices (all orders), the model's `//`/`%` forms
 (model/buddy_math.py, checked by CrossHair) equal to the kernel's bitwise forms, and the
-i386 address translations on 32-bit words. kmalloc's class lookup is checked
-exhaustively (every size 1..131072) rather than by Z3: it is a table.
+i386 address translations on 32-bit words, and slab colouring (mm/slab.c 2.6.12
+kmem_cache_create / cache_estimate / cache_grow) for every cache geometry. kmalloc's
+class lookup is checked exhaustively (every size 1..131072) rather than by Z3: it is a
+table.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..model import kmalloc
 from ..model.profiles import LINUX_2_6_I386
 
 W, MAX_ORDER = 20, 11
+MAX_GFP_ORDER = 5                    # mm/slab.c 2.6.12 (CONFIG_MMU)
 
 
 @dataclass
@@ -92,6 +95,90 @@ def _lemmas():
                              ((pfn << 12) | prot) & 4095 == prot)))
 
 
+# --- slab colouring (mm/slab.c 2.6.12; model/slab.py cache_geometry, cache_grow) ---------
+
+SLAB_ALIGNS = tuple(1 << e for e in range(2, 13))       # ralign: powers of two 4..PAGE_SIZE
+COLOUR_VARIANTS = ("kernel", "plus_one", "plus_two", "before_mgmt_on_slab")
+
+
+def colour_geometry(ralign: int, variant: str = "kernel"):
+    """(hypothesis, goal, vars) for one alignment: every geometry of a 2.6.12 i386 SLAB
+    cache with that (final) alignment, symbolic object size 1..131072, gfporder 0..5,
+    management on- or off-slab, and every colour index cache_grow can use.
+
+    num is not computed by a loop: it is characterised as the kernel defines it, the
+    largest i <= SLAB_LIMIT with mgmt(i) + i*size <= PAGE_SIZE << gfporder, where
+    mgmt(i) = ALIGN(sizeof(struct slab) + i*sizeof(kmem_bufctl_t), align) on-slab and 0
+    off-slab. `variant` selects how colour is derived from the slack (tests use the
+    wrong ones)."""
+    p = LINUX_2_6_I386
+    page, line = p.PAGE_SIZE, p.L1_CACHE_BYTES
+    word = p.VIRT_BITS // 8
+    struct_slab, bufctl = p.STRUCT_SLAB_SIZE, p.BUFCTL_SIZE
+    slab_limit = (1 << (8 * bufctl)) - 3
+    I = z3.Int
+    raw, size, objsize, num, order = I("size_arg"), I("size"), I("objsize"), I("num"), I("gfporder")
+    prod, m, m1, k = I("num_x_objsize"), I("mgmt_num"), I("mgmt_num_plus_1"), I("k")
+    q = [I(f"q{i}") for i in range(4)]
+    slab = z3.If(order == 0, page, page << 1)
+    for o in range(2, MAX_GFP_ORDER + 1):
+        slab = z3.If(order == o, page << o, slab)
+    hyp = [1 <= raw, raw <= 131072,
+           # size = ALIGN(size, BYTES_PER_WORD); objsize = ALIGN(size, align)
+           size == word * q[0], raw <= size, size < raw + word,
+           objsize == ralign * q[1], size <= objsize, objsize < size + ralign,
+           0 <= order, order <= MAX_GFP_ORDER,
+           0 <= num, num <= slab_limit, prod == num * objsize,
+           # on-slab management for num and num + 1 objects (ALIGN(.., align))
+           m == ralign * q[2], struct_slab + bufctl * num <= m,
+           m < struct_slab + bufctl * num + ralign,
+           m1 == ralign * q[3], struct_slab + bufctl * (num + 1) <= m1,
+           m1 < struct_slab + bufctl * (num + 1) + ralign]
+    off0 = size >= page // 8            # "size >= (PAGE_SIZE >> 3)": off-slab first
+    # cache_estimate: num is the largest count that fits (or SLAB_LIMIT)
+    fits_on = m + prod <= slab
+    fits_on_next = m1 + prod + objsize <= slab
+    fits_off, fits_off_next = prod <= slab, prod + objsize <= slab
+    hyp.append(z3.If(off0,
+                     z3.And(fits_off, z3.Or(num == slab_limit, z3.Not(fits_off_next))),
+                     z3.And(fits_on, z3.Or(num == slab_limit, z3.Not(fits_on_next)))))
+    lo0 = slab - prod - z3.If(off0, 0, m)
+    # off-slab management moves on-slab when slab_size (= m) fits in the left-over
+    back = z3.And(off0, lo0 >= m)
+    mgmt = z3.If(z3.Or(z3.Not(off0), back), m, 0)
+    lo = z3.If(back, lo0 - m, lo0)
+    colour_off = max(line, ralign)
+    colour = {"kernel": lo / colour_off, "plus_one": lo / colour_off + 1,
+              "plus_two": lo / colour_off + 2,
+              "before_mgmt_on_slab": lo0 / colour_off}[variant]
+    # cache_grow: colour_next runs 0..colour-1 (0 only, when colour is 0)
+    hyp += [0 <= k, k < z3.If(colour > 1, colour, 1)]
+    offset = k * colour_off
+    goal = z3.And(offset <= lo,                                  # within the slack
+                  offset + mgmt + prod <= slab,                   # the objects fit the slab
+                  (offset + mgmt) % ralign == 0)                  # s_mem stays aligned
+    return z3.And(*hyp), goal, {"size_arg": raw, "objsize": objsize, "num": num,
+                                "gfporder": order, "k": k, "left_over": lo,
+                                "mgmt": mgmt, "off_slab_first": off0}
+
+
+def colour_within_slack(variant: str = "kernel") -> str:
+    """proved / refuted / unknown over every alignment (one query per alignment);
+    "vacuous" if some alignment admits no geometry at all (the hypothesis is unsat)."""
+    verdicts = []
+    for a in SLAB_ALIGNS:
+        hyp, goal, _ = colour_geometry(a, variant)
+        s = z3.Solver()
+        s.add(hyp)
+        if s.check() != z3.sat:
+            return "vacuous"
+        verdicts.append(_valid(z3.Implies(hyp, goal)))
+    for v in ("refuted", "unknown"):
+        if v in verdicts:
+            return v
+    return "proved"
+
+
 def kmalloc_index_exhaustive() -> bool:
     sizes = LINUX_2_6_I386.kmalloc_sizes
     for size in range(1, sizes[-1] + 1):
@@ -107,6 +194,15 @@ def prove_lemmas() -> list[LemmaRow]:
         start = time.perf_counter()
         rows.append(LemmaRow(name, _valid(formula), f"unbounded: {scope}",
                              time.perf_counter() - start))
+    start = time.perf_counter()
+    rows.append(LemmaRow("slab_colour_within_slack", colour_within_slack(),
+                         "unbounded: every 2.6.12 i386 SLAB geometry -- object size "
+                         "1..131072 (word- and align-rounded), align 4..4096 (power of "
+                         "two), gfporder 0..5, management on/off-slab (and moved back "
+                         "on-slab); num characterised as maximal; every colour index "
+                         "k < max(colour, 1): k*colour_off <= left_over, "
+                         "offset + mgmt + num*size <= PAGE_SIZE << gfporder, s_mem aligned",
+                         time.perf_counter() - start))
     start = time.perf_counter()
     ok = kmalloc_index_exhaustive()
     rows.append(LemmaRow("kmalloc_index_smallest_class", "checked" if ok else "refuted",

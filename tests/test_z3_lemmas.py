@@ -20,3 +20,56 @@ def test_wrong_buddy_lemma_is_refuted():
     # "the buddy is always the block above" is false for an upper half
     wrong = z3.Implies(z3.And(z3.ULT(o, 11), idx & (bit - 1) == 0), idx + bit == idx ^ bit)
     assert _valid(wrong) == "refuted"
+
+
+# --- slab colouring ----------------------------------------------------------------
+
+import pytest
+
+from kmemspec.model import slab as model_slab
+from kmemspec.model.profiles import LINUX_2_6_I386
+from kmemspec.proofs.lemmas import colour_geometry, colour_within_slack
+
+
+def test_colour_lemma_proved_and_fast():
+    import time
+    start = time.perf_counter()
+    assert colour_within_slack() == "proved"
+    assert time.perf_counter() - start < 10
+
+
+def test_colour_plus_one_is_not_a_slack_violation():
+    """The brief's wrong variant colour = left_over // colour_off + 1 lets cache_grow use
+    k = left_over // colour_off, and k * colour_off <= left_over still holds: the slack
+    property cannot refute it (spec/slab.py's colour == left_over // colour_off check
+    does). Recorded so the lemma is not mistaken for one that pins colour exactly."""
+    assert colour_within_slack("plus_one") == "proved"
+
+
+@pytest.mark.parametrize("variant", ["plus_two", "before_mgmt_on_slab"])
+def test_wrong_colour_variants_are_refuted(variant):
+    assert colour_within_slack(variant) == "refuted"
+
+
+@pytest.mark.parametrize("size,align,order", [(1, 4, 0), (24, 8, 0), (100, 4, 1),
+                                              (500, 4, 0), (512, 4, 0), (700, 128, 2),
+                                              (1100, 4, 0), (4096, 4096, 0),
+                                              (9000, 8, 3), (131072, 4, 5)])
+def test_colour_encoding_agrees_with_the_model(size, align, order):
+    """Fixing the symbolic inputs, the characterisation forces the model's num and
+    left_over (model/slab.py cache_estimate + the move back on-slab)."""
+    p = LINUX_2_6_I386
+    objsize = model_slab.ALIGN(model_slab.ALIGN(size, 4), align)
+    off = model_slab.ALIGN(size, 4) >= p.PAGE_SIZE >> 3
+    num, lo = model_slab.cache_estimate(order, objsize, align, off, p.PAGE_SIZE,
+                                        p.STRUCT_SLAB_SIZE, p.BUFCTL_SIZE, 65533)
+    slab_size = model_slab.ALIGN(num * p.BUFCTL_SIZE + p.STRUCT_SLAB_SIZE, align)
+    if off and lo >= slab_size:
+        lo -= slab_size
+    hyp, _, v = colour_geometry(align)
+    import z3
+    s = z3.Solver()
+    s.add(hyp, v["size_arg"] == size, v["gfporder"] == order)
+    assert s.check() == z3.sat
+    s.add(z3.Or(v["num"] != num, v["left_over"] != lo))
+    assert s.check() == z3.unsat
