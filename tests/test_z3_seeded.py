@@ -8,12 +8,13 @@ import pytest
 from kmemspec.proofs.obligations import Prover
 from kmemspec.spec.z3_buddy import SEEDED_BUGS, Encoding
 
-# bug -> (invariant, operation, the conjunct the counterexample must violate)
+# bug -> (invariant, operation, the conjunct(s) the counterexample may violate: where a
+# bug breaks several conjuncts, Z3's model decides which one the counterexample shows)
 EXPECTED = {
     "expand_lists_lower": ("no_overlap", "expand_step", "one_role"),
     "expand_nr_free_not_updated": ("conservation", "expand_step", "nr_free"),
     "alloc_no_count": ("page_state", "alloc_finish", "alloc_head"),
-    "wrong_buddy_index": ("no_overlap", "merge_step", "one_role"),
+    "wrong_buddy_index": ("no_overlap", "merge_step", {"one_role", "reserved_uncovered"}),
     "merge_without_order_check": ("conservation", "merge_step", "nr_free"),
     "merge_across_zones": ("buddy_alignment", "merge_step", "inside_zone"),
     "free_pages_not_updated": ("conservation", "free_start", "free_pages"),
@@ -29,7 +30,8 @@ def test_seeded_bug_is_refuted(bug):
     invariant, operation, conjunct = EXPECTED[bug]
     row = Prover(enc=Encoding.seeded(bug), timeout_ms=20000).prove(invariant, operation)
     assert row.status == "refuted", row
-    assert conjunct in row.detail["failing_conjuncts"]
+    allowed = conjunct if isinstance(conjunct, set) else {conjunct}
+    assert allowed & set(row.detail["failing_conjuncts"]), row.detail["failing_conjuncts"]
     cx = row.detail["counterexample"]
     assert cx["frames"], "a counterexample names the frames involved"
     assert all("before" in f and "after" in f for f in cx["frames"].values())
