@@ -4,8 +4,8 @@ Each bug wraps a real model function; the campaign (fixed seed, modest budget) m
 """
 
 import pytest
-from hypothesis import Phase, settings
-from hypothesis.stateful import run_state_machine_as_test
+
+from campaigns import must_fail, must_pass
 
 from kmemspec.campaign.base import ModelMachine
 from kmemspec.campaign.buddy import BuddyRules
@@ -64,14 +64,8 @@ BUGS = {
 def test_campaign_catches(bug, monkeypatch):
     for module, name, broken in BUGS[bug]:
         monkeypatch.setattr(module, name, broken)
-    with pytest.raises(Exception):
-        run_state_machine_as_test(
-            Campaign, settings=settings(max_examples=200, stateful_step_count=30,
-                                        deadline=None, database=None, derandomize=True,
-                                        phases=[Phase.explicit, Phase.generate]))
+    must_fail(Campaign, examples=200, steps=30)
 
 
 def test_campaign_passes_on_the_real_model():
-    run_state_machine_as_test(
-        Campaign, settings=settings(max_examples=30, stateful_step_count=30, deadline=None,
-                                    database=None, derandomize=True))
+    must_pass(Campaign, examples=30, steps=30)

@@ -5,8 +5,8 @@ a modest budget) must report a failure.
 """
 
 import pytest
-from hypothesis import Phase, settings
-from hypothesis.stateful import run_state_machine_as_test
+
+from campaigns import must_fail, must_pass
 
 from buddy_bugs import BUGS
 from kmemspec.model import page_alloc as pa
@@ -22,14 +22,8 @@ class Campaign(BuddyRules, ModelMachine):
 def test_campaign_catches(bug, monkeypatch):
     name, broken = BUGS[bug]
     monkeypatch.setattr(pa, name, broken)
-    with pytest.raises(Exception):
-        run_state_machine_as_test(
-            Campaign, settings=settings(max_examples=200, stateful_step_count=30,
-                                        deadline=None, database=None, derandomize=True,
-                                        phases=[Phase.explicit, Phase.generate]))
+    must_fail(Campaign, examples=200, steps=30)
 
 
 def test_campaign_passes_on_the_real_model():
-    run_state_machine_as_test(
-        Campaign, settings=settings(max_examples=30, stateful_step_count=30, deadline=None,
-                                    database=None, derandomize=True))
+    must_pass(Campaign, examples=30, steps=30)

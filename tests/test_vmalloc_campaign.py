@@ -3,8 +3,8 @@
 from array import array
 
 import pytest
-from hypothesis import Phase, settings
-from hypothesis.stateful import run_state_machine_as_test
+
+from campaigns import must_fail, must_pass
 
 from kmemspec.campaign.base import ModelMachine
 from kmemspec.model import highmem as hm
@@ -71,14 +71,8 @@ BUGS = {
 def test_campaign_catches(bug, monkeypatch):
     module, name, broken, campaign = BUGS[bug]
     monkeypatch.setattr(module, name, broken)
-    with pytest.raises(Exception):
-        run_state_machine_as_test(
-            campaign, settings=settings(max_examples=300, stateful_step_count=40,
-                                        deadline=None, database=None, derandomize=True,
-                                        phases=[Phase.explicit, Phase.generate]))
+    must_fail(campaign, examples=300, steps=40)
 
 
 def test_campaign_passes_on_the_real_model():
-    run_state_machine_as_test(
-        Campaign, settings=settings(max_examples=40, stateful_step_count=30, deadline=None,
-                                    database=None, derandomize=True))
+    must_pass(Campaign, examples=40, steps=30)
