@@ -29,7 +29,8 @@ def _table(rows) -> str:
         scopes.setdefault(r.method, set()).add(r.scope)
     lines.append("")
     for m, s in scopes.items():
-        lines.append(f"{m}: {'; '.join(sorted(x for x in s if x))}")
+        lines.append(f"{m}:")
+        lines.extend(f"  - {x}" for x in sorted(x for x in s if x))
     return "\n".join(lines)
 
 

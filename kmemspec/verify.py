@@ -85,8 +85,8 @@ def z3_rows(budget: str, **_) -> list[Row]:
         bad = [o for o in obligations if o.status != "proved"]
         status = "proved" if not bad else ("refuted" if any(o.status == "refuted" for o in bad)
                                            else "unknown")
-        scope = (f"{len(obligations)} operations ({', '.join(o.operation for o in obligations)}); "
-                 f"{obligations[0].scope}")
+        common = max(set(o.scope for o in obligations), key=[o.scope for o in obligations].count)
+        scope = f"{len(obligations)} operations each; {common}"
         detail = "; ".join(f"{o.operation}: {o.status} {o.detail}" for o in bad)
         rows.append(Row(name, "Z3", status, sum(o.seconds for o in obligations), scope, detail))
     lemmas = prove_lemmas()
