@@ -20,7 +20,7 @@ from __future__ import annotations
 from .errors import KernelBug
 from .gfp import GFP_VALID_MASK, __GFP_DMA, __GFP_HIGHMEM, check_gfp
 from .page_alloc import __free_pages, alloc_pages
-from .slab import _bootstrap, _cache_alloc, _free_obj, get_order
+from .slab import _bootstrap, _cache_alloc, _free_obj, _lookup_object, get_order
 
 __all__ = ["kmalloc", "kfree", "ksize", "kmalloc_index", "ZERO_SIZE_PTR"]
 
@@ -106,20 +106,12 @@ def _find(machine, addr: int, what: str):
         raise KernelBug("not_slab_object", f"{what} of an address outside the direct map",
                         addr=addr if type(addr) is int else None)
     pfn = (addr - profile.PAGE_OFFSET) >> profile.PAGE_SHIFT
-    slab = state.page_slab.get(pfn)
-    if slab is None:
+    if pfn not in state.page_slab:
         if pfn in state.kmalloc_large and addr & (profile.PAGE_SIZE - 1) == 0:
             return None, pfn
         raise KernelBug("not_slab_object", f"{what} of an address that no kmalloc returned "
                                            "(not in a slab page)", addr=addr)
-    cachep = slab.cache
-    objnr, rest = divmod(addr - slab.s_mem, cachep.objsize)
-    if rest or not 0 <= objnr < cachep.num:
-        raise KernelBug("not_object_start", f"{what} of an address inside cache "
-                                            f"{cachep.name} that starts no object", addr=addr)
-    if slab.bufctl[objnr] != cachep.BUFCTL_FREE:
-        raise KernelBug("double_free", f"{what} of a free object of cache {cachep.name}",
-                        addr=addr)
+    slab, objnr = _lookup_object(machine, addr)     # object start, not already free
     if addr in state.internal:
         raise KernelBug("slab_internal_object", f"{what} of the slab layer's own object "
                                                 f"({state.internal[addr]})", addr=addr)
