@@ -16,6 +16,8 @@ KernelBug before anything changes), FIND, SPLIT/MERGE, ACCOUNT, RETURN.
 
 from __future__ import annotations
 
+from array import array
+
 from .addr import page_address, virt_addr_valid, virt_to_page
 from .errors import KernelBug
 from .gfp import GFP_VALID_MASK, GFP_ZONEMASK, __GFP_HIGHMEM, __GFP_ZERO, check_gfp, gfp_zone
@@ -25,6 +27,7 @@ __all__ = [
     "FreeArea", "Zone", "alloc_pages", "alloc_page", "__get_free_pages",
     "__get_free_page", "get_zeroed_page", "__free_pages", "__free_page", "free_pages",
     "free_page", "get_page", "page_is_buddy", "find_block", "nr_free_pages", "buddyinfo",
+    "alloc_pages_bulk", "free_pages_bulk", "rmqueue_bulk",
 ]
 
 
@@ -196,6 +199,96 @@ def alloc_page(machine, gfp_mask: int) -> Page | None:
     return alloc_pages(machine, gfp_mask, 0)
 
 
+_CLEAR_BUDDY = bytes(b & ~PG_buddy for b in range(256))   # flags byte -> without PG_buddy
+
+
+def _zeros(n: int) -> array:
+    return array("i", bytes(4 * n))
+
+
+def _ones(n: int) -> array:
+    return array("i", [1]) * n
+
+
+def _minus_ones(n: int) -> array:
+    return array("i", [-1]) * n
+
+
+def rmqueue_bulk(machine, zone: Zone, count: int, taken: list[int]) -> None:
+    """Append up to `count` order-0 frames of the zone to `taken`, exactly as `count`
+    calls of __rmqueue(zone, 0) followed by prep_new_page would hand them out.
+
+    2.6.12 mm/page_alloc.c rmqueue_bulk (which refills the per-CPU lists) is that loop
+    under one lock; the model computes its outcome in one pass per block, because the
+    sequence is determined: __rmqueue takes the head B of the first non-empty list j,
+    and the lists below j are empty, so the next 2^j - 1 calls take B+1, B+2, ... from
+    the pieces `expand` handed back -- the frames of B in ascending order. If fewer than
+    2^j are wanted, what stays free is [B + m, B + 2^j) cut into its aligned blocks,
+    one per order below j, each alone on its list (tests/test_page_bulk.py checks the
+    whole state against the one-at-a-time loop).
+    """
+    mem_map = machine.mem_map
+    flags, private, count_ = mem_map.flags, mem_map.private, mem_map.count
+    lru_next, lru_prev = mem_map.lru_next, mem_map.lru_prev
+    owner = machine.page_owner
+    areas = zone.free_area
+    while count > 0:
+        for j, area in enumerate(areas):
+            if area.head >= 0:
+                break
+        else:
+            return                               # the zone is empty
+        block = area.head
+        nxt = lru_next[block]
+        area.head = nxt
+        if nxt >= 0:
+            lru_prev[nxt] = -1
+        area.nr_free -= 1
+        size = 1 << j
+        m = size if size <= count else count
+        # the frames as rmqueue + prep_new_page leave them, written a slice at a time
+        end = block + m
+        flags[block:end] = flags[block:end].translate(_CLEAR_BUDDY)
+        private[block:end] = _zeros(m)
+        lru_next[block:end] = lru_prev[block:end] = _minus_ones(m)
+        count_[block:end] = _ones(m)
+        frames = range(block, end)
+        owner.update(dict.fromkeys(frames, 0))
+        taken.extend(frames)
+        zone.free_pages -= m
+        count -= m
+        rest = m
+        while rest < size:                       # the pieces expand left free: each
+            piece = rest & -rest                 # the largest aligned block at `rest`,
+            order = piece.bit_length() - 1       # alone on its (empty) list
+            head = block + rest
+            private[head] = order
+            flags[head] |= PG_buddy
+            lru_next[head] = lru_prev[head] = -1
+            areas[order].head = head
+            areas[order].nr_free += 1
+            rest += piece
+
+
+def alloc_pages_bulk(machine, gfp_mask: int, nr_pages: int) -> list[int]:
+    """The pfns of up to nr_pages order-0 frames: what nr_pages calls of alloc_page
+    would return (stopping at the first NULL), with the same resulting state.
+
+    Named after Linux 5.13+ alloc_pages_bulk, which vmalloc uses from 5.13 on; here
+    it is a faster way to compute 2.6.12's alloc_page loop (a zone that runs dry stays
+    dry while the loop lasts, so the zonelist is walked once)."""
+    if type(gfp_mask) is not int or gfp_mask < 0 or gfp_mask & ~GFP_VALID_MASK:
+        check_gfp(gfp_mask)
+    if type(nr_pages) is not int or nr_pages < 0:
+        raise KernelBug("bad_count", f"nr_pages {nr_pages!r} is not a count")
+    taken: list[int] = []
+    for zone in machine.zonelists[_ZONE_OF_MODIFIER[gfp_mask & GFP_ZONEMASK]]:
+        if len(taken) == nr_pages:
+            break
+        rmqueue_bulk(machine, zone, nr_pages - len(taken), taken)
+    return taken
+
+
 def __get_free_pages(machine, gfp_mask: int, order: int) -> int | None:
     """alloc_pages, returning the block's kernel virtual address (None for NULL)."""
     check_gfp(gfp_mask)
@@ -298,6 +391,7 @@ def __free_pages_bulk(mem_map, zone: Zone, pfn: int, order: int, max_order: int)
     zone_index = zone.index
     areas = zone.free_area
     flags, private, count, zone_id = mem_map.flags, mem_map.private, mem_map.count, mem_map.zone_id
+    lru_next, lru_prev = mem_map.lru_next, mem_map.lru_prev
     page_idx = pfn - base
     zone.free_pages += 1 << order
     # MERGE
@@ -310,9 +404,18 @@ def __free_pages_bulk(mem_map, zone: Zone, pfn: int, order: int, max_order: int)
         if not (f & PG_buddy and private[buddy] == order        # page_is_buddy
                 and not f & PG_reserved and count[buddy] == 0):
             break
-        list_del(mem_map, areas[order], buddy)
+        # list_del and rmv_page_order, inlined
+        nxt, prv = lru_next[buddy], lru_prev[buddy]
+        if prv >= 0:
+            lru_next[prv] = nxt
+        else:
+            areas[order].head = nxt
+        if nxt >= 0:
+            lru_prev[nxt] = prv
+        lru_next[buddy] = lru_prev[buddy] = -1
         areas[order].nr_free -= 1
-        rmv_page_order(mem_map, buddy)
+        flags[buddy] = f & ~PG_buddy
+        private[buddy] = 0
         page_idx &= buddy_idx
         order += 1
     # ACCOUNT: set_page_order and list_add, inlined for the hot path
@@ -321,10 +424,10 @@ def __free_pages_bulk(mem_map, zone: Zone, pfn: int, order: int, max_order: int)
     flags[coalesced] |= PG_buddy
     area = areas[order]
     head = area.head
-    mem_map.lru_next[coalesced] = head
-    mem_map.lru_prev[coalesced] = -1
+    lru_next[coalesced] = head
+    lru_prev[coalesced] = -1
     if head >= 0:
-        mem_map.lru_prev[head] = coalesced
+        lru_prev[head] = coalesced
     area.head = coalesced
     area.nr_free += 1
 
@@ -353,6 +456,101 @@ def __free_pages(machine, page: Page, order: int) -> None:
 
 def __free_page(machine, page: Page) -> None:
     __free_pages(machine, page, 0)
+
+
+def free_pages_bulk(machine, pfns: list[int]) -> None:
+    """__free_page on each frame of `pfns`, in that order, with the same resulting state.
+
+    2.6.12 mm/page_alloc.c free_pages_bulk frees a list of blocks with
+    __free_pages_bulk each. The model frees a run of frames B, B+1, ..., B+2^j-1
+    (zone-aligned, each an order-0 block with one reference) as one order-j block:
+    freeing them one by one in ascending order merges each with the sibling freed
+    just before it, and every block pushed on a list on the way is taken off again
+    before anything else is pushed there, so only the final merge from order j on
+    leaves a trace (tests/test_page_bulk.py checks the whole state against the loop).
+    All frames are checked before anything changes.
+    """
+    mem_map = machine.mem_map
+    owner = machine.page_owner
+    flags, count = mem_map.flags, mem_map.count
+    n = len(pfns)
+    if n and _free_consecutive(machine, pfns):
+        return
+    busy = PG_slab | PG_reserved | PG_buddy
+    for pfn in pfns:                                  # CHECK, as __free_page would
+        if owner.get(pfn, -1) != 0 or flags[pfn] & PG_slab:
+            _check_free(machine, pfn, 0)
+    if len(set(pfns)) != len(pfns):
+        seen: set[int] = set()
+        dup = next(p for p in pfns if p in seen or seen.add(p))
+        raise KernelBug("double_free", "frame is listed twice in one bulk free", pfn=dup)
+    zones, zone_id, max_order = machine.zones, mem_map.zone_id, machine.profile.MAX_ORDER
+    i = 0
+    while i < n:
+        pfn = pfns[i]
+        if count[pfn] > 1:                            # put_page_testzero: not the last
+            count[pfn] -= 1
+            i += 1
+            continue
+        zone = zones[zone_id[pfn]]
+        idx = pfn - zone.zone_start_pfn
+        order = 0
+        # FIND the longest aligned run pfn, pfn+1, ... of single-reference frames
+        while order < max_order - 1:
+            half = 1 << order
+            if idx & (2 * half - 1) or i + 2 * half > n:
+                break
+            for k in range(i + half, i + 2 * half):
+                q = pfns[k]
+                if (q != pfn + k - i or count[q] != 1 or flags[q] & busy
+                        or zone_id[q] != zone.index):
+                    break
+            else:
+                order += 1
+                continue
+            break
+        size = 1 << order
+        for q in range(pfn, pfn + size):
+            count[q] = 0
+            del owner[q]
+        __free_pages_bulk(mem_map, zone, pfn, order, max_order)
+        i += size
+
+
+# flag bytes a single-reference allocated frame may carry
+_FREEABLE_FLAGS = bytes(b for b in range(256) if not b & (PG_slab | PG_reserved | PG_buddy))
+
+
+def _free_consecutive(machine, pfns: list[int]) -> bool:
+    """free_pages_bulk's common case, checked with whole-slice operations: the frames
+    are first, first+1, ..., all order-0 blocks with one reference in one zone. Frees
+    them as the zone-aligned blocks that cover the run, lowest first; False (nothing
+    changed) when the case does not apply."""
+    mem_map = machine.mem_map
+    first, n = pfns[0], len(pfns)
+    end = first + n
+    zone_index = mem_map.zone_id[first] if 0 <= first < mem_map.nr_pages else NO_ZONE
+    if (zone_index == NO_ZONE or end > mem_map.nr_pages or pfns != list(range(first, end))
+            or list(map(machine.page_owner.get, pfns)) != [0] * n
+            or mem_map.flags[first:end].translate(None, _FREEABLE_FLAGS)
+            or mem_map.count[first:end] != _ones(n)
+            or mem_map.zone_id[first:end].count(zone_index) != n):
+        return False
+    owner = machine.page_owner
+    for pfn in pfns:
+        del owner[pfn]
+    mem_map.count[first:end] = _zeros(n)
+    zone = machine.zones[zone_index]
+    base, top = zone.zone_start_pfn, machine.profile.MAX_ORDER
+    pfn = first
+    while pfn < end:
+        idx, order = pfn - base, 0
+        while (order < top - 1 and not idx & ((2 << order) - 1)
+               and pfn + (2 << order) <= end):
+            order += 1
+        __free_pages_bulk(mem_map, zone, pfn, order, top)
+        pfn += 1 << order
+    return True
 
 
 def free_pages(machine, addr: int, order: int) -> None:

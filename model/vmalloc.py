@@ -33,7 +33,7 @@ from .errors import ConfigError, KernelBug
 from .gfp import GFP_KERNEL, __GFP_HIGHMEM, check_gfp
 from .kmalloc import kfree, kmalloc
 from .mem_map import Page
-from .page_alloc import __free_page, _page_pfn, alloc_page, find_block
+from .page_alloc import _page_pfn, alloc_pages_bulk, find_block, free_pages_bulk
 from .pgtable import (PAGE_KERNEL, PGDIR_SHIFT, PTRS_PER_PTE, VMALLOC_END, VMALLOC_START,
                       lookup_pte, new_pte_table, pte_alloc_kernel, pte_table)
 
@@ -272,20 +272,16 @@ def __vmalloc(machine, size: int, gfp_mask: int, *, caller: str = "__vmalloc",
         kfree(machine, area.kaddr)
         return None
     area.pages_addr = pages_addr
-    # FIND: the frames, one at a time (the seed: alloc_page, managed by the buddy system)
-    owner = machine.vmalloc_owner
-    pages = area.pages
-    addr = area.addr
-    for i in range(nr_pages):
-        page = alloc_page(machine, gfp_mask)
-        if page is None:
-            area.nr_pages = i
-            _vunmap(machine, area)      # fail: give back everything taken so far
-            return None
-        pfn = page.pfn
-        pages.append(pfn)
-        owner[pfn] = addr
-    area.nr_pages = nr_pages
+    # FIND: the frames, one alloc_page at a time (the seed), so they may come from any
+    # zone of the zonelist and need not be contiguous. alloc_pages_bulk computes that
+    # loop's outcome -- the same frames, the same buddy state -- in one pass.
+    pages = alloc_pages_bulk(machine, gfp_mask, nr_pages)
+    area.pages = pages
+    machine.vmalloc_owner.update(dict.fromkeys(pages, area.addr))
+    area.nr_pages = len(pages)
+    if len(pages) < nr_pages:
+        _vunmap(machine, area)          # fail: give back everything taken so far
+        return None
     # MAP: pfn << PAGE_SHIFT into one pte per page
     if not map_vm_area(machine, area):
         _vunmap(machine, area)
@@ -313,10 +309,9 @@ def _vunmap(machine, area: VmStruct) -> None:
     """
     remove_vm_area(machine, area.addr)
     owner = machine.vmalloc_owner
-    mem_map = machine.mem_map
     for pfn in area.pages:
         del owner[pfn]
-        __free_page(machine, Page(mem_map, pfn))
+    free_pages_bulk(machine, area.pages)    # __free_page on each, in order
     if area.pages_addr:
         if area.pages_vmalloced:
             _vunmap(machine, machine.vm_areas[area.pages_addr])
