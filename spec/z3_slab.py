@@ -1,0 +1,818 @@
+"""Z3 encoding of one SLAB cache: abstract state, operations, invariants.
+
+The slab-layer counterpart of spec/z3_buddy.py (prose: spec/proofs_slab.md). Linux
+2.6.12 mm/slab.c, profile linux-2.6-i386 (the SLUB profile has no colouring and is not
+encoded). The state of the slab layer is the product of its caches' states and every
+operation below changes one cache (cache_grow's off-slab `struct slab` is a
+kmem_cache_alloc on another cache), so one cache with a fully symbolic geometry stands
+for every cache.
+
+Abstraction of a concrete cache (`alpha` below):
+
+  geometry     objsize, align, colour_off = 1 << cshift, gfporder, num, objs (the bytes
+               num objects take: num * objsize, computed by alpha, never multiplied in
+               a proof), mgmt (on-slab slab_size, 0 off-slab), off_slab, left_over,
+               colour; kclass: the kmalloc class the cache serves (NCLASS: none), dma
+               (it is the size-N(DMA) twin). No operation writes them.
+  colour_next, free_objects, nr[list]   the cache's counters (nr: slabs on each list)
+  live[s]      slab s (its first pfn, all 2^20) belongs to the cache
+  lst[s]       the list it is on: FULL 0, PARTIAL 1, FREE 2 (model/slab.py numbering;
+               the list links are abstracted as this field, as z3_buddy abstracts the
+               free lists as PG_buddy heads)
+  inuse[s], coff[s], s_mem[s]   struct slab: inuse, colouroff, s_mem
+  alloc[s,i]   object i of slab s is handed out: i is not on the slab's bufctl chain
+               (i: 16 bits, the width of kmem_bufctl_t)
+  km[s,i], req[s,i]   it was handed out by kmalloc, for req bytes
+
+Byte quantities and addresses are 40-bit (i386 addresses, sums of them and num x
+objsize < 2^34 never wrap); counters 32-bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Callable
+
+import z3
+
+from ..model.profiles import LINUX_2_6_I386
+from .z3_buddy import Map, const_map, fn_map
+
+PROFILE = LINUX_2_6_I386
+SLAB_BITS = 20                    # slab ids are first pfns: all 2^20 frames of i386
+IDX_BITS = 16                     # kmem_bufctl_t is an unsigned short on i386 2.6.12
+CNT_BITS = 32
+BYTE_BITS = 40
+LST_BITS = 2
+CLS_BITS = 8
+
+FULL, PARTIAL, FREE = 0, 1, 2     # model/slab.py FULL, PARTIAL, FREE
+LIST_NAMES = ("full", "partial", "free")
+SIZES = PROFILE.kmalloc_sizes     # include/linux/kmalloc_sizes.h: 32 .. 131072
+NCLASS = len(SIZES)
+# mm/slab.c 2.6.12: SLAB_LIMIT = BUFCTL_END - 2 with a 16-bit kmem_bufctl_t
+SLAB_LIMIT = (1 << (8 * PROFILE.BUFCTL_SIZE)) - 3
+MAX_GFP_ORDER = 5                 # mm/slab.c 2.6.12 (CONFIG_MMU)
+MAX_OBJ_SIZE = SIZES[-1]          # kmem_cache_create: size <= (1 << MAX_OBJ_ORDER) pages
+MIN_OBJ_SIZE = PROFILE.VIRT_BITS // 8        # BYTES_PER_WORD
+L1_SHIFT = PROFILE.L1_CACHE_BYTES.bit_length() - 1
+MAX_ALIGN_SHIFT = PROFILE.PAGE_SHIFT         # ralign <= PAGE_SIZE (lemma's range)
+
+SLAB = z3.BitVecSort(SLAB_BITS)
+IDX = z3.BitVecSort(IDX_BITS)
+OBJ = z3.BitVecSort(SLAB_BITS + IDX_BITS)
+CNT = z3.BitVecSort(CNT_BITS)
+BYTES = z3.BitVecSort(BYTE_BITS)
+LST = z3.BitVecSort(LST_BITS)
+CLS = z3.BitVecSort(CLS_BITS)
+
+
+def cntv(n):
+    return z3.BitVecVal(n, CNT_BITS)
+
+
+def bytev(n):
+    return z3.BitVecVal(n, BYTE_BITS)
+
+
+def lstv(n):
+    return z3.BitVecVal(n, LST_BITS)
+
+
+def clsv(n):
+    return z3.BitVecVal(n, CLS_BITS)
+
+
+def okey(sid, idx):
+    """The object key (slab, index)."""
+    return z3.Concat(sid, idx)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How the operations behave. Every field True is Linux 2.6.12; False seeds a bug."""
+
+    # cache_grow: if (++colour_next >= colour) colour_next = 0
+    grow_wraps_colour: bool = True
+    # cache_grow/alloc_slabmgmt: on-slab, colouroff = offset + slab_size
+    grow_adds_mgmt: bool = True
+    # kmem_cache_alloc: slabp->inuse++
+    alloc_counts_inuse: bool = True
+    # free_block: a slab that is not empty afterwards goes (back) to slabs_partial
+    free_moves_to_partial: bool = True
+    # __kmalloc: the first general class with cs_size >= size (else the class below)
+    kmalloc_smallest_class: bool = True
+    # __cache_shrink: only slabs from slabs_free are destroyed (else any non-full one)
+    destroy_only_free: bool = True
+    # cache_grow: free_objects += num
+    grow_counts_free_objects: bool = True
+
+    @classmethod
+    def seeded(cls, bug: str) -> "Encoding":
+        if bug not in SEEDED_BUGS:
+            raise ValueError(f"unknown seeded bug {bug!r} (known: {', '.join(SEEDED_BUGS)})")
+        return replace(cls(), **{SEEDED_BUGS[bug][0]: False})
+
+
+# bug name -> (the Encoding switch it turns off, what goes wrong)
+SEEDED_BUGS = {
+    "colour_next_not_wrapped": ("grow_wraps_colour",
+                                "cache_grow advances colour_next without wrapping it at colour"),
+    "colouroff_without_mgmt": ("grow_adds_mgmt",
+                               "cache_grow places object 0 at the colour offset, over the "
+                               "on-slab struct slab"),
+    "inuse_not_incremented": ("alloc_counts_inuse",
+                              "kmem_cache_alloc hands out an object without inuse++"),
+    "free_not_moved_to_partial": ("free_moves_to_partial",
+                                  "kmem_cache_free leaves a no-longer-full slab on slabs_full"),
+    "kmalloc_class_below": ("kmalloc_smallest_class",
+                            "kmalloc takes its object from the class below the smallest "
+                            "one that fits"),
+    "destroy_partial_slab": ("destroy_only_free",
+                             "slab shrinking destroys a partial slab with objects in use"),
+    "grow_free_objects_not_updated": ("grow_counts_free_objects",
+                                      "cache_grow does not add num to free_objects"),
+}
+
+
+# --- state ---------------------------------------------------------------------------
+
+GEOMETRY = ("objsize", "align", "colour_off", "cshift", "gfporder", "num", "objs", "mgmt",
+            "off_slab", "left_over", "colour", "kclass", "dma")
+SLAB_MAPS = ("live", "lst", "inuse", "coff", "s_mem")
+OBJ_MAPS = ("alloc", "km", "req")
+
+
+@dataclass(frozen=True)
+class State:
+    objsize: z3.BitVecRef
+    align: z3.BitVecRef
+    colour_off: z3.BitVecRef
+    cshift: z3.BitVecRef
+    gfporder: z3.BitVecRef
+    num: z3.BitVecRef
+    objs: z3.BitVecRef
+    mgmt: z3.BitVecRef
+    off_slab: z3.BoolRef
+    left_over: z3.BitVecRef
+    colour: z3.BitVecRef
+    kclass: z3.BitVecRef
+    dma: z3.BoolRef
+    colour_next: z3.BitVecRef
+    free_objects: z3.BitVecRef
+    nr: Map
+    live: Map
+    lst: Map
+    inuse: Map
+    coff: Map
+    s_mem: Map
+    alloc: Map
+    km: Map
+    req: Map
+
+    def but(self, **changes) -> "State":
+        return replace(self, **changes)
+
+    def items(self):
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+
+def fresh_state(prefix: str) -> State:
+    """A fully symbolic state; names prefixed so two states can coexist."""
+    C = lambda n, sort: z3.Const(f"{prefix}{n}", sort)      # noqa: E731
+    A = lambda n, d, r: fn_map(f"{prefix}{n}", d, r)         # noqa: E731
+    B = z3.BoolSort()
+    return State(
+        objsize=C("objsize", BYTES), align=C("align", BYTES), colour_off=C("colour_off", BYTES),
+        cshift=C("cshift", BYTES), gfporder=C("gfporder", BYTES), num=C("num", CNT),
+        objs=C("objs", BYTES), mgmt=C("mgmt", BYTES), off_slab=z3.Bool(f"{prefix}off_slab"),
+        left_over=C("left_over", BYTES), colour=C("colour", BYTES), kclass=C("kclass", CLS),
+        dma=z3.Bool(f"{prefix}dma"), colour_next=C("colour_next", BYTES),
+        free_objects=C("free_objects", CNT), nr=A("nr", LST, CNT),
+        live=A("live", SLAB, B), lst=A("lst", SLAB, LST), inuse=A("inuse", SLAB, CNT),
+        coff=A("coff", SLAB, BYTES), s_mem=A("s_mem", SLAB, BYTES),
+        alloc=A("alloc", OBJ, B), km=A("km", OBJ, B), req=A("req", OBJ, BYTES))
+
+
+# --- derived quantities ---------------------------------------------------------------
+
+def slab_bytes(s: State):
+    """PAGE_SIZE << gfporder."""
+    return bytev(PROFILE.PAGE_SIZE) << s.gfporder
+
+
+def slab_base(sid):
+    """The kernel address of a slab's first byte (lowmem: PAGE_OFFSET + pfn pages)."""
+    return bytev(PROFILE.PAGE_OFFSET) + (z3.ZeroExt(BYTE_BITS - SLAB_BITS, sid)
+                                         << PROFILE.PAGE_SHIFT)
+
+
+def one_or(colour):
+    """max(colour, 1): the number of colour indices cache_grow uses."""
+    return z3.If(colour == bytev(0), bytev(1), colour)
+
+
+def size_of_class(k):
+    """SIZES[k] as bytes (SIZES[-1] past the table: only read under k < NCLASS)."""
+    v = bytev(SIZES[-1])
+    for i in reversed(range(NCLASS - 1)):
+        v = z3.If(k == clsv(i), bytev(SIZES[i]), v)
+    return v
+
+
+def kmalloc_index(size, below: bool = False):
+    """__kmalloc / kmem_find_general_cachep: walk malloc_sizes while size > cs_size;
+    NCLASS when every class is too small (the CACHE(ULONG_MAX) sentinel). `below`: the
+    seeded bug, one class lower when there is one."""
+    v = clsv(NCLASS)
+    for i in reversed(range(NCLASS)):
+        pick = max(i - 1, 0) if below else i
+        v = z3.If(z3.ULE(size, bytev(SIZES[i])), clsv(pick), v)
+    return v
+
+
+def want_list(s: State, inuse):
+    """The list a slab with `inuse` objects in use belongs on."""
+    return z3.If(inuse == s.num, lstv(FULL), z3.If(inuse == cntv(0), lstv(FREE), lstv(PARTIAL)))
+
+
+def idx_ext(i):
+    return z3.ZeroExt(CNT_BITS - IDX_BITS, i)
+
+
+# --- invariants ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Conjunct:
+    """One conjunct of an invariant. kind "cache": body(s); "slab": body(s, sid) for every
+    slab id; "object": body(s, sid, idx) for every object key; "count": a counting
+    relation, proved by delta equations (body None)."""
+
+    invariant: str
+    label: str
+    english: str
+    kind: str
+    body: Callable | None = None
+
+
+def _colour_grid(s):
+    return z3.And(s.colour_off == bytev(1) << s.cshift, s.align != bytev(0),
+                  s.align & (s.align - 1) == bytev(0), z3.ULE(s.align, s.colour_off))
+
+
+def _colour_count(s):
+    return s.colour == z3.LShR(s.left_over, s.cshift)
+
+
+def _slab_fill(s):
+    return s.objs + s.mgmt + s.left_over == slab_bytes(s)
+
+
+def _colour_next(s):
+    return z3.ULT(s.colour_next, one_or(s.colour))
+
+
+def _offset(s, sid):
+    return s.coff[sid] - s.mgmt
+
+
+def _offset_in_slack(s, sid):
+    return z3.Implies(s.live[sid], z3.And(z3.ULE(s.mgmt, s.coff[sid]),
+                                          z3.ULE(_offset(s, sid), s.left_over)))
+
+
+def _offset_on_grid(s, sid):
+    return z3.Implies(s.live[sid], _offset(s, sid) & (s.colour_off - 1) == bytev(0))
+
+
+def _offset_colour(s, sid):
+    return z3.Implies(s.live[sid], z3.ULT(z3.LShR(_offset(s, sid), s.cshift), one_or(s.colour)))
+
+
+def _objects_fit(s, sid):
+    return z3.Implies(s.live[sid], z3.ULE(s.coff[sid] + s.objs, slab_bytes(s)))
+
+
+def _inuse_bound(s, sid):
+    return z3.Implies(s.live[sid], z3.ULE(s.inuse[sid], s.num))
+
+
+def _list_by_inuse(s, sid):
+    return z3.Implies(s.live[sid], s.lst[sid] == want_list(s, s.inuse[sid]))
+
+
+def _s_mem(s, sid):
+    return z3.Implies(s.live[sid], s.s_mem[sid] == slab_base(sid) + s.coff[sid])
+
+
+def _objects_in_pages(s, sid):
+    base = slab_base(sid)
+    return z3.Implies(s.live[sid], z3.And(z3.ULE(base, s.s_mem[sid]),
+                                          z3.ULE(s.s_mem[sid] + s.objs, base + slab_bytes(s))))
+
+
+def _object_of_live_slab(s, sid, i):
+    return z3.Implies(s.alloc[okey(sid, i)], z3.And(s.live[sid], z3.ULT(idx_ext(i), s.num)))
+
+
+def _class_size(s):
+    return z3.Implies(z3.ULT(s.kclass, clsv(NCLASS)), z3.UGE(s.objsize, size_of_class(s.kclass)))
+
+
+def _kmalloc_live(s, sid, i):
+    k = okey(sid, i)
+    return z3.Implies(s.km[k], s.alloc[k])
+
+
+def _fits(s, sid, i):
+    k = okey(sid, i)
+    return z3.Implies(s.km[k], z3.ULE(s.req[k], s.objsize))
+
+
+def _smallest_class(s, sid, i):
+    k = okey(sid, i)
+    below = z3.Or(s.kclass == clsv(0), z3.ULT(size_of_class(s.kclass - 1), s.req[k]))
+    return z3.Implies(s.km[k], z3.And(z3.ULT(s.kclass, clsv(NCLASS)),
+                                      z3.ULE(s.req[k], size_of_class(s.kclass)), below))
+
+
+CONJUNCTS: list[Conjunct] = [
+    Conjunct("colour_within_slack", "colour_grid", "colour_off = 1 << cshift is a positive "
+             "multiple of the (power-of-two) alignment", "cache", _colour_grid),
+    Conjunct("colour_within_slack", "colour_count", "colour = left_over / colour_off",
+             "cache", _colour_count),
+    Conjunct("colour_within_slack", "slab_fill", "num x objsize + management + left_over = "
+             "the slab's bytes", "cache", _slab_fill),
+    Conjunct("colour_within_slack", "colour_next", "colour_next < max(colour, 1)", "cache",
+             _colour_next),
+    Conjunct("colour_within_slack", "offset_in_slack", "each slab's colour offset "
+             "(colouroff - management) lies in 0..left_over", "slab", _offset_in_slack),
+    Conjunct("colour_within_slack", "offset_on_grid", "each colour offset is a multiple of "
+             "colour_off", "slab", _offset_on_grid),
+    Conjunct("colour_within_slack", "offset_colour", "each colour offset / colour_off < "
+             "max(colour, 1)", "slab", _offset_colour),
+    Conjunct("colour_within_slack", "objects_fit", "offset + management + num x objsize "
+             "fits the slab", "slab", _objects_fit),
+    Conjunct("slab_accounting", "inuse_bound", "inuse <= num", "slab", _inuse_bound),
+    Conjunct("slab_accounting", "list_by_inuse", "a slab is on slabs_full iff inuse = num, "
+             "slabs_free iff inuse = 0, else slabs_partial", "slab", _list_by_inuse),
+    Conjunct("slab_accounting", "s_mem", "s_mem = slab start + colouroff", "slab", _s_mem),
+    Conjunct("slab_accounting", "objects_in_pages", "the objects [s_mem, s_mem + num x "
+             "objsize) lie in the slab's pages", "slab", _objects_in_pages),
+    Conjunct("slab_accounting", "object_of_live_slab", "an object in use belongs to a slab "
+             "of the cache and has an index below num", "object", _object_of_live_slab),
+    Conjunct("slab_accounting", "inuse_count", "inuse = number of objects in use in the "
+             "slab (inuse + free chain = num)", "count"),
+    Conjunct("slab_accounting", "free_objects", "free_objects = sum over the slabs of "
+             "num - inuse", "count"),
+    Conjunct("slab_accounting", "list_nr", "each list's length = number of slabs on it",
+             "count"),
+    Conjunct("size_class", "class_size", "a general cache's objects hold its class size",
+             "cache", _class_size),
+    Conjunct("size_class", "kmalloc_live", "a kmalloc object is an object in use", "object",
+             _kmalloc_live),
+    Conjunct("size_class", "fits", "a kmalloc object's cache objects hold its requested "
+             "size", "object", _fits),
+    Conjunct("size_class", "smallest_class", "a kmalloc object comes from the smallest "
+             "class that holds its requested size", "object", _smallest_class),
+]
+
+INVARIANTS = ["colour_within_slack", "slab_accounting", "size_class"]
+
+
+def conjuncts(name: str | None = None) -> list[Conjunct]:
+    return [c for c in CONJUNCTS if name is None or c.invariant == name]
+
+
+def geometry_axiom(s: State):
+    """What kmem_cache_create / cache_estimate guarantee of every cache (assumed).
+
+    Ranges of mm/slab.c 2.6.12 on i386; objsize a multiple of the alignment
+    (ALIGN(size, align)); colour_off = max(L1_CACHE_BYTES, align); objs = num *
+    objsize; on-slab management an aligned size of at least sizeof(struct slab) +
+    num * sizeof(kmem_bufctl_t); and that num objects and the
+    management fit the slab -- the colouring lemma's conclusion at colour index 0
+    (proofs/lemmas.py slab_colour_within_slack; cache_estimate chooses num so).
+    Nothing here bounds the number of slabs or objects."""
+    sb = slab_bytes(s)
+    return z3.And(
+        z3.ULE(bytev(MIN_OBJ_SIZE), s.objsize), z3.ULE(s.objsize, bytev(MAX_OBJ_SIZE)),
+        z3.ULE(s.gfporder, bytev(MAX_GFP_ORDER)),
+        z3.ULE(cntv(1), s.num), z3.ULE(s.num, cntv(SLAB_LIMIT)),
+        z3.ULE(bytev(L1_SHIFT), s.cshift), z3.ULE(s.cshift, bytev(MAX_ALIGN_SHIFT)),
+        z3.ULE(bytev(MIN_OBJ_SIZE), s.align), s.objsize & (s.align - 1) == bytev(0),
+        # colour_off = cache_line_size(), raised to the alignment when larger
+        s.colour_off == z3.If(z3.ULE(s.align, bytev(PROFILE.L1_CACHE_BYTES)),
+                              bytev(PROFILE.L1_CACHE_BYTES), s.align),
+        s.objs == z3.ZeroExt(BYTE_BITS - CNT_BITS, s.num) * s.objsize,
+        z3.ULE(s.objs, sb), z3.ULE(s.mgmt, sb), z3.ULE(s.objs + s.mgmt, sb),
+        z3.Implies(s.off_slab, s.mgmt == bytev(0)),
+        # on-slab: struct slab and one kmem_bufctl_t per object
+        z3.Implies(z3.Not(s.off_slab), z3.And(z3.ULE(
+            bytev(PROFILE.STRUCT_SLAB_SIZE)
+            + bytev(PROFILE.BUFCTL_SIZE) * z3.ZeroExt(BYTE_BITS - CNT_BITS, s.num), s.mgmt),
+            s.mgmt & (s.align - 1) == bytev(0))),
+        z3.ULE(s.kclass, clsv(NCLASS)))
+
+
+# --- operations ------------------------------------------------------------------------
+
+@dataclass
+class Step:
+    """An operation applied to a state: its condition, the new state, the slabs and
+    objects (slab, index) whose per-slab / per-object fields it may write, its
+    parameters, and the slab / index terms worth instantiating the hypothesis at."""
+
+    op: str
+    cond: z3.BoolRef
+    post: State
+    slabs: list
+    objects: list
+    params: dict = field(default_factory=dict)
+    slab_terms: list = field(default_factory=list)
+    idx_terms: list = field(default_factory=list)
+
+
+def _add(m: Map, index, delta) -> Map:
+    return m.store(index, m[index] + delta)
+
+
+def _move(nr: Map, old, new) -> Map:
+    """list_del from `old` and list_add to `new` (nr of both; a no-op when equal)."""
+    return _add(_add(nr, old, cntv(-1)), new, cntv(1))
+
+
+def op_cache_grow(enc: Encoding, s: State) -> Step:
+    """cache_grow: a new slab at colour index colour_next goes on slabs_free.
+
+    Linux 2.6.12 mm/slab.c cache_grow (offset = colour_next; colour_next++, wrapped at
+    colour; offset *= colour_off), alloc_slabmgmt (on-slab: colouroff = offset +
+    slab_size, s_mem = slab start + colouroff), list_add_tail(slabs_free),
+    free_objects += num. s0 is the block kmem_getpages returned: any slab id that is
+    no slab of the cache (the buddy allocator's no_overlap)."""
+    s0 = z3.Const("s0", SLAB)
+    offset = s.colour_next << s.cshift
+    coff = offset + s.mgmt if enc.grow_adds_mgmt else offset
+    nxt = s.colour_next + 1
+    colour_next = z3.If(z3.UGE(nxt, s.colour), bytev(0), nxt) if enc.grow_wraps_colour else nxt
+    free_objects = s.free_objects + s.num if enc.grow_counts_free_objects else s.free_objects
+    post = s.but(live=s.live.store(s0, z3.BoolVal(True)), lst=s.lst.store(s0, lstv(FREE)),
+                 inuse=s.inuse.store(s0, cntv(0)), coff=s.coff.store(s0, coff),
+                 s_mem=s.s_mem.store(s0, slab_base(s0) + coff), colour_next=colour_next,
+                 free_objects=free_objects, nr=_add(s.nr, lstv(FREE), cntv(1)))
+    return Step("cache_grow", z3.Not(s.live[s0]), post, [s0], [], {"s0": s0}, [s0], [])
+
+
+def op_cache_grow_nomem(enc: Encoding, s: State) -> Step:
+    """cache_grow when kmem_getpages fails: colour_next has already advanced."""
+    nxt = s.colour_next + 1
+    colour_next = z3.If(z3.UGE(nxt, s.colour), bytev(0), nxt) if enc.grow_wraps_colour else nxt
+    return Step("cache_grow_nomem", z3.BoolVal(True), s.but(colour_next=colour_next), [], [])
+
+
+def _take(enc: Encoding, s: State, s0, i0, cond_extra=z3.BoolVal(True)):
+    """(cond, post): object i0 of a slab on slabs_partial or slabs_free is handed out;
+    the slab moves to slabs_full when it is now full, else to slabs_partial."""
+    k = okey(s0, i0)
+    cond = z3.And(s.live[s0], s.lst[s0] != lstv(FULL), z3.ULT(idx_ext(i0), s.num),
+                  z3.Not(s.alloc[k]), cond_extra)
+    inuse = s.inuse[s0] + 1 if enc.alloc_counts_inuse else s.inuse[s0]
+    new = z3.If(s.inuse[s0] + 1 == s.num, lstv(FULL), lstv(PARTIAL))
+    post = s.but(alloc=s.alloc.store(k, z3.BoolVal(True)), inuse=s.inuse.store(s0, inuse),
+                 lst=s.lst.store(s0, new), nr=_move(s.nr, s.lst[s0], new),
+                 free_objects=s.free_objects - 1)
+    return cond, post
+
+
+def op_kmem_cache_alloc(enc: Encoding, s: State) -> Step:
+    """kmem_cache_alloc: the next bufctl object of a partial slab (else of a free one).
+
+    Linux 2.6.12 mm/slab.c cache_alloc_refill (slabp->inuse++, slabp->free =
+    next bufctl; list_del + list_add to slabs_full or slabs_partial). The condition
+    allows any free object of any non-full slab: the kernel's choice is one of them."""
+    s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
+    cond, post = _take(enc, s, s0, i0)
+    return Step("kmem_cache_alloc", cond, post, [s0], [(s0, i0)], {"s0": s0, "i0": i0},
+                [s0], [i0])
+
+
+def op_kmalloc(enc: Encoding, s: State) -> Step:
+    """kmalloc(size, flags) served by this cache: the cache is malloc_sizes[index] (or its
+    DMA twin for GFP_DMA) with index the first class holding size; then as
+    kmem_cache_alloc, and the object records its requested size.
+
+    Linux 2.6.12 mm/slab.c __kmalloc (kmem_find_general_cachep's walk of malloc_sizes)."""
+    s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
+    size, want_dma = z3.Const("size", BYTES), z3.Bool("gfp_dma")
+    index = kmalloc_index(size, below=not enc.kmalloc_smallest_class)
+    serves = z3.And(z3.ULE(size, bytev(MAX_OBJ_SIZE)), s.kclass == index, s.dma == want_dma)
+    cond, post = _take(enc, s, s0, i0, serves)
+    k = okey(s0, i0)
+    post = post.but(km=post.km.store(k, z3.BoolVal(True)), req=post.req.store(k, size))
+    return Step("kmalloc", cond, post, [s0], [(s0, i0)],
+                {"s0": s0, "i0": i0, "size": size, "gfp_dma": want_dma}, [s0], [i0])
+
+
+def _put(enc: Encoding, s: State, s0, i0, cond_extra):
+    """(cond, post): an object in use goes back on its slab's bufctl chain; the slab goes
+    to slabs_free if now empty, else (back) to slabs_partial (free_block)."""
+    k = okey(s0, i0)
+    cond = z3.And(s.live[s0], s.alloc[k], cond_extra)
+    inuse = s.inuse[s0] - 1
+    other = lstv(PARTIAL) if enc.free_moves_to_partial else s.lst[s0]
+    new = z3.If(inuse == cntv(0), lstv(FREE), other)
+    post = s.but(alloc=s.alloc.store(k, z3.BoolVal(False)), inuse=s.inuse.store(s0, inuse),
+                 lst=s.lst.store(s0, new), nr=_move(s.nr, s.lst[s0], new),
+                 free_objects=s.free_objects + 1)
+    return cond, post
+
+
+def op_kmem_cache_free(enc: Encoding, s: State) -> Step:
+    """kmem_cache_free of an object in use that kmalloc did not hand out.
+
+    Linux 2.6.12 mm/slab.c free_block (bufctl back on the chain, inuse--, list_del; to
+    slabs_free when inuse reaches 0, else list_add_tail to slabs_partial). Objects
+    from kmalloc are freed by kfree (spec/proofs_slab.md: the model's kmem_cache_free
+    keeps their kmalloc record)."""
+    s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
+    cond, post = _put(enc, s, s0, i0, z3.Not(s.km[okey(s0, i0)]))
+    return Step("kmem_cache_free", cond, post, [s0], [(s0, i0)], {"s0": s0, "i0": i0},
+                [s0], [i0])
+
+
+def op_kfree(enc: Encoding, s: State) -> Step:
+    """kfree: any object in use (found from its page); its kmalloc record goes."""
+    s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
+    cond, post = _put(enc, s, s0, i0, z3.BoolVal(True))
+    post = post.but(km=post.km.store(okey(s0, i0), z3.BoolVal(False)))
+    return Step("kfree", cond, post, [s0], [(s0, i0)], {"s0": s0, "i0": i0}, [s0], [i0])
+
+
+def op_slab_destroy(enc: Encoding, s: State) -> Step:
+    """__cache_shrink: a slab of slabs_free is unlinked (free_objects -= num) and
+    slab_destroy gives its pages back (Linux 2.6.12 mm/slab.c)."""
+    s0 = z3.Const("s0", SLAB)
+    which = s.lst[s0] == lstv(FREE) if enc.destroy_only_free else s.lst[s0] != lstv(FULL)
+    post = s.but(live=s.live.store(s0, z3.BoolVal(False)), free_objects=s.free_objects - s.num,
+                 nr=_add(s.nr, s.lst[s0], cntv(-1)))
+    return Step("slab_destroy", z3.And(s.live[s0], which), post, [s0], [], {"s0": s0},
+                [s0], [])
+
+
+OPERATIONS: dict[str, Callable[..., Step]] = {
+    "cache_grow": op_cache_grow,
+    "cache_grow_nomem": op_cache_grow_nomem,
+    "kmem_cache_alloc": op_kmem_cache_alloc,
+    "kmem_cache_free": op_kmem_cache_free,
+    "kmalloc": op_kmalloc,
+    "kfree": op_kfree,
+    "slab_destroy": op_slab_destroy,
+}
+
+
+def initial_state(s: State):
+    """kmem_cache_create (kmem_cache_init for the general caches): (cond, state).
+
+    The geometry stays symbolic within geometry_axiom; the create-time definitions are
+    the condition: left_over is what num objects and the management leave,
+    colour = left_over / colour_off with colour_off = max(L1_CACHE_BYTES, align)
+    = 1 << cshift, objsize = ALIGN(size, align) >= size, and a general cache of class k
+    is created with size SIZES[k]. No slab, colour_next 0, counters 0."""
+    size = z3.Const("create_size", BYTES)
+    l1 = bytev(PROFILE.L1_CACHE_BYTES)
+    cond = z3.And(
+        s.left_over == slab_bytes(s) - s.objs - s.mgmt,
+        s.colour == z3.LShR(s.left_over, s.cshift),
+        s.colour_off == bytev(1) << s.cshift,
+        s.colour_off == z3.If(z3.ULE(s.align, l1), l1, s.align),
+        s.align & (s.align - 1) == bytev(0), z3.ULE(bytev(MIN_OBJ_SIZE), s.align),
+        z3.ULE(size, s.objsize),
+        z3.Implies(z3.ULT(s.kclass, clsv(NCLASS)), size == size_of_class(s.kclass)))
+    F = z3.BoolVal(False)
+    post = s.but(colour_next=bytev(0), free_objects=cntv(0), nr=const_map(cntv(0)),
+                 live=const_map(F), alloc=const_map(F), km=const_map(F))
+    return cond, post
+
+
+# --- counting ---------------------------------------------------------------------------
+
+def ind(b):
+    return z3.If(b, cntv(1), cntv(0))
+
+
+def slab_weight(s: State, sid):
+    """What slab sid adds to free_objects."""
+    return z3.If(s.live[sid], s.num - s.inuse[sid], cntv(0))
+
+
+def count_formulas(s: State, support: dict) -> dict:
+    """The counting conjuncts on a concrete state as Z3 formulas: `support` maps every
+    live slab id to the object indices at which alloc may be true (outside them the
+    concrete map is false). Proofs use delta equations instead."""
+    inuse, free, per_list = [], cntv(0), [cntv(0)] * 3
+    for sid, idxs in support.items():
+        sv = z3.BitVecVal(sid, SLAB_BITS)
+        n = cntv(0)
+        for i in idxs:
+            n = n + ind(s.alloc[okey(sv, z3.BitVecVal(i, IDX_BITS))])
+        inuse.append(z3.Implies(s.live[sv], s.inuse[sv] == n))
+        free = free + slab_weight(s, sv)
+        per_list = [c + ind(z3.And(s.live[sv], s.lst[sv] == lstv(L)))
+                    for L, c in enumerate(per_list)]
+    live = z3.Const("x.slab", SLAB)
+    outside = z3.ForAll([live], z3.Implies(
+        z3.And(*[live != z3.BitVecVal(sid, SLAB_BITS) for sid in support]),
+        z3.Not(s.live[live])))
+    return {"inuse_count": z3.And(outside, *inuse),
+            "free_objects": z3.And(outside, s.free_objects == free),
+            "list_nr": z3.And(outside, *[s.nr[lstv(L)] == per_list[L] for L in range(3)])}
+
+
+# --- concrete states ----------------------------------------------------------------------
+
+@dataclass
+class Concrete:
+    """A finite cache state: the abstraction of a running cache (`alpha`) or a lifted
+    counterexample. Slabs and objects not listed are dead / not in use."""
+
+    geometry: dict                 # GEOMETRY name -> int (bool for off_slab, dma)
+    colour_next: int
+    free_objects: int
+    nr: tuple                      # slabs on (full, partial, free), as the counters say
+    slabs: dict                    # live slab id -> {"lst", "inuse", "coff", "s_mem"}
+    objects: dict                  # (slab id, index) -> {"alloc", "km", "req"}
+
+    def support(self) -> dict:
+        """Live slab id -> indices at which alloc may be true."""
+        out = {sid: set() for sid in self.slabs}
+        for (sid, i), o in self.objects.items():
+            if o["alloc"]:
+                out.setdefault(sid, set()).add(i)
+        return {sid: sorted(v) for sid, v in out.items()}
+
+
+_GEO_SORTS = {"num": CNT, "kclass": CLS}
+_SLAB_DEFAULT = {"lst": 0, "inuse": 0, "coff": 0, "s_mem": 0}
+_OBJ_DEFAULT = {"alloc": False, "km": False, "req": 0}
+
+
+def _val(sort, v):
+    if sort == z3.BoolSort():
+        return z3.BoolVal(bool(v))
+    return z3.BitVecVal(v, sort.size())
+
+
+def _array_map(dom, rng, default, table: dict) -> Map:
+    arr = z3.K(dom, _val(rng, default))
+    for k, v in table.items():
+        arr = z3.Store(arr, z3.BitVecVal(k, dom.size()), _val(rng, v))
+    return Map(lambda q, a=arr: a[q])
+
+
+def to_state(c: Concrete) -> State:
+    """The Z3 state of a concrete cache (maps as constant arrays with stores)."""
+    g = {}
+    for name in GEOMETRY:
+        if name in ("off_slab", "dma"):
+            g[name] = z3.BoolVal(bool(c.geometry[name]))
+        else:
+            g[name] = _val(_GEO_SORTS.get(name, BYTES), c.geometry[name])
+    B = z3.BoolSort()
+    slab_sorts = {"live": B, "lst": LST, "inuse": CNT, "coff": BYTES, "s_mem": BYTES}
+    maps = {"live": _array_map(SLAB, B, False, {sid: True for sid in c.slabs})}
+    for name in SLAB_MAPS[1:]:
+        maps[name] = _array_map(SLAB, slab_sorts[name], _SLAB_DEFAULT[name],
+                                {sid: v[name] for sid, v in c.slabs.items()})
+    obj_sorts = {"alloc": B, "km": B, "req": BYTES}
+    for name in OBJ_MAPS:
+        maps[name] = _array_map(OBJ, obj_sorts[name], _OBJ_DEFAULT[name],
+                                {(sid << IDX_BITS) | i: v[name]
+                                 for (sid, i), v in c.objects.items() if v[name]})
+    return State(**g, colour_next=bytev(c.colour_next), free_objects=cntv(c.free_objects),
+                 nr=_array_map(LST, CNT, 0, dict(enumerate(c.nr))), **maps)
+
+
+def alpha(machine, cachep) -> Concrete:
+    """The abstract state of one cache of a running machine (between kernel calls).
+
+    alloc[s, i]: index i < num is not on slab s's bufctl free chain; km/req: the
+    machine's kmalloc records of objects of this cache."""
+    from ..model.slab import CFLGS_OFF_SLAB
+
+    state = machine.slab
+    off = bool(cachep.flags & CFLGS_OFF_SLAB)
+    if cachep in state.malloc_sizes:
+        kclass, dma = state.malloc_sizes.index(cachep), False
+    elif cachep in state.malloc_sizes_dma:
+        kclass, dma = state.malloc_sizes_dma.index(cachep), True
+    else:
+        kclass, dma = NCLASS, False
+    co = cachep.colour_off
+    geometry = {"objsize": cachep.objsize, "align": cachep.align, "colour_off": co,
+                "cshift": max(co.bit_length() - 1, 0), "gfporder": cachep.gfporder,
+                "num": cachep.num, "objs": cachep.num * cachep.objsize,
+                "mgmt": 0 if off else cachep.slab_size, "off_slab": off,
+                "left_over": cachep.left_over, "colour": cachep.colour,
+                "kclass": kclass, "dma": dma}
+    slabs, objects = {}, {}
+    for sid, slab in cachep.slabs.items():
+        slabs[sid] = {"lst": slab.list, "inuse": slab.inuse, "coff": slab.colouroff,
+                      "s_mem": slab.s_mem}
+        chain, idx, seen = set(), slab.free, 0
+        while idx != cachep.BUFCTL_END and seen <= cachep.num:
+            chain.add(idx)
+            idx = slab.bufctl[idx] if 0 <= idx < cachep.num else cachep.BUFCTL_END
+            seen += 1
+        for i in range(cachep.num):
+            if i not in chain:
+                objects[(sid, i)] = {"alloc": True, "km": False, "req": 0}
+    profile = machine.profile
+    for addr, req in state.kmalloc_req.items():
+        slab = state.page_slab.get((addr - profile.PAGE_OFFSET) >> profile.PAGE_SHIFT)
+        if slab is None or slab.cache is not cachep:
+            continue
+        i = (addr - slab.s_mem) // cachep.objsize
+        o = objects.setdefault((slab.id, i), {"alloc": False, "km": False, "req": 0})
+        o["km"], o["req"] = True, req
+    return Concrete(geometry, cachep.colour_next, cachep.free_objects,
+                    tuple(lst.nr for lst in cachep.lists), slabs, objects)
+
+
+def _valid(formula) -> bool:
+    solver = z3.Solver()
+    solver.add(z3.Not(formula))
+    result = solver.check()
+    if result == z3.unknown:
+        raise RuntimeError(f"z3 could not decide a concrete formula: {solver.reason_unknown()}")
+    return result == z3.unsat
+
+
+def invariant_formula(s: State, name: str, support: dict):
+    """One invariant on a concrete state: ForAll over all slab ids / object keys, the
+    counting conjuncts as sums over `support` (Concrete.support())."""
+    sid, key = z3.Const("x.s", SLAB), z3.Const("x.key", OBJ)
+    parts = []
+    counts = None
+    for c in conjuncts(name):
+        if c.kind == "cache":
+            parts.append(c.body(s))
+        elif c.kind == "slab":
+            parts.append(z3.ForAll([sid], c.body(s, sid)))
+        elif c.kind == "object":
+            parts.append(z3.ForAll([key], c.body(s, z3.Extract(SLAB_BITS + IDX_BITS - 1,
+                                                               IDX_BITS, key),
+                                                 z3.Extract(IDX_BITS - 1, 0, key))))
+        else:
+            counts = counts or count_formulas(s, support)
+            parts.append(counts[c.label])
+    return z3.And(*parts)
+
+
+def invariant_holds(s: State, name: str, support: dict) -> bool:
+    return _valid(invariant_formula(s, name, support))
+
+
+def bind(s: State, subs) -> State:
+    """Substitute concrete values for an operation's parameters in a state."""
+    if not subs:
+        return s
+    out = {}
+    for name, value in s.items():
+        if isinstance(value, Map):
+            out[name] = Map(lambda q, m=value: z3.substitute(m[q], *subs))
+        else:
+            out[name] = z3.substitute(value, *subs)
+    return State(**out)
+
+
+def apply(enc: Encoding, op: str, s: State, **params) -> tuple[bool, State]:
+    """(cond holds, post state) of one encoded operation on a concrete state."""
+    step = OPERATIONS[op](enc, s)
+    subs = [(step.params[k], v) for k, v in params.items()]
+    cond = z3.simplify(z3.substitute(step.cond, *subs) if subs else step.cond)
+    if not (z3.is_true(cond) or z3.is_false(cond)):
+        cond = z3.BoolVal(_valid(cond))
+    return z3.is_true(cond), bind(step.post, subs)
+
+
+def states_equal(a: State, b: State) -> list[str]:
+    """The fields in which two concrete states differ (maps compared everywhere)."""
+    doms = {"nr": LST, **{n: SLAB for n in SLAB_MAPS}, **{n: OBJ for n in OBJ_MAPS}}
+    live_a, live_b = a.live, b.live
+    checks = {}
+    for name, va in a.items():
+        vb = getattr(b, name)
+        if isinstance(va, Map):
+            x = z3.Const(f"x.{name}", doms[name])
+            same = va[x] == vb[x]
+            if name in SLAB_MAPS[1:]:
+                # a dead slab's leftover fields mean nothing
+                same = z3.Or(same, z3.And(z3.Not(live_a[x]), z3.Not(live_b[x])))
+            if name == "req":
+                same = z3.Or(same, z3.And(z3.Not(a.km[x]), z3.Not(b.km[x])))
+            checks[name] = z3.ForAll([x], same)
+        else:
+            checks[name] = va == vb
+    if _valid(z3.And(*checks.values())):
+        return []
+    return [name for name, same in checks.items() if not _valid(same)]
