@@ -7,17 +7,22 @@ allocate or free without an event, so a conflict that a documented untraced path
 explain is a *warning* (with that path as its cause); only what no such path explains
 is a *violation*. `strict=True` makes every warning a violation.
 
-The hot loop (TraceChecker._loop) reads 1 MiB of lines at a time and, per line, does
-one str.split (at most 11 tokens), one dict lookup to dispatch on the event token, and
-for the common events in the default layout the state change inline, with a local
-counter per event. Anything it does not handle inline goes to the event's full
-handler, so the inline code only ever takes a shortcut to the same result. About
-480-550k events/s on a 2-core machine (benches/bench_trace.py).
+The hot loop (TraceChecker._loop) reads 1 MiB of raw lines at a time (bytes: decoding
+would cost a tenth of the run) and, per line, does one bytes.split (at most 8 tokens:
+the seven before the fields' tail, and the tail), one dict lookup to dispatch on the
+event token, and for the common events in the default layout the state change
+inline, with a local counter per event. What a ptr=/pfn= token or a tail means is
+worked out once per distinct token and cached. Anything the loop does not handle
+inline goes to the event's full handler (on the line's tokens, decoded), so the
+inline code only ever takes a shortcut to the same result -- tests/test_trace_check.py
+compares it with the full handlers alone. About 600k events/s on a 2-core machine
+(benches/bench_trace.py).
 """
 
 from __future__ import annotations
 
 import gc
+import io
 from bisect import bisect_left, insort
 from collections import Counter
 
@@ -51,7 +56,11 @@ FAST_EVENTS = (
     "purge_vmap_area_lazy:",
 )
 FAST_CODES = {name: code for code, name in enumerate(FAST_EVENTS)}
-SLOW_CODES = dict.fromkeys(FAST_EVENTS, 99)
+# Distinct tokens remembered per token cache of the loop before it starts afresh.
+TOKEN_CACHE = 1 << 17
+# The loop works on the raw bytes of each line (decoding costs a tenth of the run).
+FAST_CODES_B = {name.encode(): code for name, code in FAST_CODES.items()}
+SLOW_CODES_B = dict.fromkeys(FAST_CODES_B, 99)
 
 # Causes of warnings: each is a documented untraced kernel path or a tracing gap
 # (spec/trace.md, "Partial observability").
@@ -129,7 +138,6 @@ class TraceChecker:
         self.sync_cpus = 0            # CPUs still to appear after a buffer overrun
         self.cpus_seen: set = set()
         self.last_page_alloc: dict[str, tuple[int, int]] = {}
-        self._sizes: dict[str, int] = {}
         self.hashed = False
         # REPORT
         self.events = 0
@@ -218,7 +226,7 @@ class TraceChecker:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            self._loop(stream, progress, by_event)
+            self._loop(_binary(stream), progress, by_event)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -228,15 +236,21 @@ class TraceChecker:
         self.by_event = {k.rstrip(":"): v for k, v in sorted(by_event.items()) if v}
 
     def _loop(self, stream, progress, by_event):
-        handlers, codes, full = self.handlers, FAST_CODES, self._full
-        slow_codes = SLOW_CODES
+        codes, full = FAST_CODES_B, self._full_line
+        slow_codes = SLOW_CODES_B
         objs, bucket, geo = self.objs, self.bucket, self.geo
         blocks, frames = self.blocks, self.frames
-        kmax, class_of = self.kmalloc_max, self.class_of
-        NULL_PAGES = ("0000000000000000", "(null)")     # a failed allocation's page=
-        # bytes_req and bytes_alloc tokens take few values: their numbers by token
-        # (int(token[10:]), and int(token[12:]) or -1 when not 'bytes_alloc=').
-        reqs, sizes = {}, self._sizes
+        NULL_PAGES = (b"page=0000000000000000", b"page=(null)")    # a failed allocation
+        # What a token means, worked out once per distinct token: pointers and pfns
+        # recur (objects and frames are reused), and the tail of an event line (all
+        # after its ptr=/pfn= token) takes few values. See the _*_token functions.
+        ptrs: dict[bytes, int] = {}
+        pfns: dict[bytes, int] = {}
+        orders: dict[bytes, int] = {}
+        cache_tails: dict[bytes, tuple[int, int]] = {}
+        kmalloc_tails: dict[bytes, int] = {}
+        cache_tail = self._cache_tail
+        kmalloc_tail = self._kmalloc_tail
         # Lines per event token: fast-path hits in n0..n8 (by code), the rest in seen.
         n0 = n1 = n2 = n3 = n4 = n5 = n6 = n7 = n8 = 0
         seen = [0] * len(FAST_EVENTS)
@@ -249,128 +263,53 @@ class TraceChecker:
             # After a buffer overrun, until every CPU has appeared, every event takes
             # the full handler (code 99).
             cmap = slow_codes if self.sync_cpus else codes
-            if len(reqs) > 4096 or len(sizes) > 4096:
-                reqs.clear()
-                sizes.clear()
+            for cache in (ptrs, pfns, orders, cache_tails, kmalloc_tails):
+                if len(cache) > TOKEN_CACHE:
+                    cache.clear()
             for lineno, line in enumerate(chunk, lineno + 1):
-                # Tokens 0..9 as line.split() has them (the rest is in t[10]).
-                t = line.split(None, 10)
+                # Tokens 0..6 as line.split() has them; the rest of the line in t[7].
+                t = line.split(None, 7)
                 try:
                     code = cmap[t[4]]
                 except (KeyError, IndexError):
-                    self._slow_line(line, lineno)
+                    self._slow_line(line.decode("utf-8", "replace"), lineno)
                     cmap = slow_codes if self.sync_cpus else codes
                     continue
+                if code == 99:                            # not yet synchronised
+                    code = codes[t[4]]
+                    seen[code] += 1
+                    self._see_cpu(t[1].decode("utf-8", "replace"), lineno)
+                    cmap = slow_codes if self.sync_cpus else codes
+                    full(code, line, lineno)
+                    continue
                 try:
-                    if code < 4:
+                    if code == 0 or code == 7:
+                        a = ptrs.get(t[6])
+                        if a is None:                     # ptr=%p: hex without 0x
+                            p = t[6]
+                            a = ptrs[p] = int(p[4:], 16) if p[:4] == b"ptr=" else -1
                         if code == 0:                     # kmem_cache_alloc
-                            p = t[6]
-                            n = sizes.get(t[9])
+                            k = cache_tails.get(t[7])
+                            if k is None:
+                                k = cache_tail(cache_tails, t[7])
+                            n = k[0]
+                            if (n > 0 and a >= KERNEL_SPACE and a not in objs
+                                    and (a & 4095) + n <= 4096
+                                    and geo.get(a >> 12) == n * 16384 + a % n):
+                                objs[a] = (lineno << SIZE_BITS) | n
+                                bucket[a >> 12].add(a)
+                                n0 += 1
+                                continue
+                            if a > 0 and k[1] > 0:
+                                # all that on_kmem_cache_alloc does with this line
+                                self._place(a, k[1], lineno, "kmem_cache_alloc")
+                                n0 += 1
+                                continue
+                        else:                             # kmalloc
+                            n = kmalloc_tails.get(t[7])
                             if n is None:
-                                n = self._size_token(t[9])
-                            req = reqs.get(t[8])
-                            if req is None:
-                                req = reqs[t[8]] = int(t[8][10:])
-                            if p[:4] == "ptr=" and n >= 0:
-                                a = int(p[4:], 16)
-                                P = a >> 12
-                                if (req <= n <= kmax and a >= KERNEL_SPACE
-                                        and a not in objs and (a & 4095) + n <= 4096
-                                        and geo.get(P) == n * 16384 + a % n):
-                                    objs[a] = (lineno << SIZE_BITS) | n
-                                    bucket[P].add(a)
-                                    n0 += 1
-                                    continue
-                                if (a and req <= n and t[7][:5] == "name="
-                                        and t[8][:10] == "bytes_req="):
-                                    # all that on_kmem_cache_alloc does with this line
-                                    self._place(a, n, lineno, "kmem_cache_alloc")
-                                    n0 += 1
-                                    continue
-                        elif code == 1:                   # mm_page_alloc
-                            p = t[6]
-                            if p[:6] == "pfn=0x" and t[7] == "order=0":
-                                pfn = int(p[6:], 16)
-                                c = frames.get(pfn >> CHUNK_SHIFT)
-                                if c is not None:
-                                    off = pfn & (CHUNK - 1)
-                                    if not c[off] and t[5][5:] not in NULL_PAGES:
-                                        c[off] = 1
-                                        blocks[pfn] = (0, lineno)
-                                        n1 += 1
-                                        continue
-                            elif self._page_fast(1, t, lineno):
-                                n1 += 1
-                                continue
-                        elif code == 2:                   # mm_page_free
-                            p = t[6]
-                            if p[:6] == "pfn=0x" and t[7] == "order=0":
-                                pfn = int(p[6:], 16)
-                                c = frames.get(pfn >> CHUNK_SHIFT)
-                                if c is not None:
-                                    off = pfn & (CHUNK - 1)
-                                    if c[off]:
-                                        b = blocks.get(pfn)
-                                        if b is None or b[0]:
-                                            seen[2] += 1
-                                            full(handlers[t[4]], line.split(), lineno)
-                                            continue
-                                        del blocks[pfn]
-                                        c[off] = 0
-                                v = self.vp0 + pfn
-                                if v in geo:
-                                    self._evict(v, 1)
-                                n2 += 1
-                                continue
-                            elif self._page_fast(2, t, lineno):
-                                n2 += 1
-                                continue
-                        else:                             # mm_page_alloc_zone_locked
-                            p = t[6]
-                            if p[:6] == "pfn=0x" and t[7] == "order=0":
-                                pfn = int(p[6:], 16)
-                                c = frames.get(pfn >> CHUNK_SHIFT)
-                                if c is None or not c[pfn & (CHUNK - 1)]:
-                                    n3 += 1
-                                    continue
-                            elif self._page_fast(3, t, lineno):
-                                n3 += 1
-                                continue
-                    elif code < 7:
-                        if code == 4:                     # kfree
-                            p = t[6]
-                            if p[:4] == "ptr=":
-                                a = int(p[4:], 16)
-                                if objs.pop(a, None) is not None:
-                                    bucket[a >> 12].discard(a)
-                                n4 += 1
-                                continue
-                        elif code == 5:                   # kmem_cache_free
-                            p = t[6]
-                            if p[:4] == "ptr=":
-                                a = int(p[4:], 16)
-                                if objs.pop(a, None) is not None:
-                                    bucket[a >> 12].discard(a)
-                                n5 += 1
-                                continue
-                        else:                             # mm_page_free_batched
-                            p = t[6]
-                            if p[:6] == "pfn=0x" and t[7] == "order=0":
-                                int(p[6:], 16)
-                                n6 += 1
-                                continue
-                    elif code == 7:                       # kmalloc
-                        p = t[6]
-                        n = sizes.get(t[8])
-                        if n is None:
-                            n = self._size_token(t[8])
-                        req = reqs.get(t[7])
-                        if req is None:
-                            req = reqs[t[7]] = int(t[7][10:])
-                        if p[:4] == "ptr=" and n >= 0:
-                            a = int(p[4:], 16)
-                            if (0 < req <= kmax and class_of[req] == n
-                                    and (n & (n - 1) or not a & (n - 1))
+                                n = kmalloc_tail(kmalloc_tails, t[7])
+                            if (n > 0 and (n & (n - 1) or not a & (n - 1))
                                     and a >= KERNEL_SPACE and a not in objs
                                     and (a & 4095) + n <= 4096
                                     and geo.get(a >> 12) == n * 16384 + a % n):
@@ -378,74 +317,158 @@ class TraceChecker:
                                 bucket[a >> 12].add(a)
                                 n7 += 1
                                 continue
-                    elif code == 8:                       # mm_page_pcpu_drain
-                        p = t[6]
-                        if p[:6] == "pfn=0x" and t[7] == "order=0":
-                            pfn = int(p[6:], 16)
+                    elif code == 4 or code == 5:          # kfree, kmem_cache_free
+                        a = ptrs.get(t[6])
+                        if a is None:                     # ptr=%p: hex without 0x
+                            p = t[6]
+                            a = ptrs[p] = int(p[4:], 16) if p[:4] == b"ptr=" else -1
+                        if a >= 0:
+                            if objs.pop(a, None) is not None:
+                                bucket[a >> 12].discard(a)
+                            if code == 4:
+                                n4 += 1
+                            else:
+                                n5 += 1
+                            continue
+                    else:                                 # the page events
+                        pfn = pfns.get(t[6])
+                        if pfn is None:                   # pfn=0x%lx
+                            p = t[6]
+                            pfn = pfns[p] = int(p[6:], 16) if p[:6] == b"pfn=0x" else -1
+                        order = orders.get(t[7])
+                        if order is None:
+                            order = _order_token(orders, t[7])
+                        if pfn < 0 or order < 0:
+                            pass                          # the full handler reports it
+                        elif order:
+                            if self._page_fast(code, pfn, order, t, lineno):
+                                if code == 1:
+                                    n1 += 1
+                                elif code == 2:
+                                    n2 += 1
+                                elif code == 3:
+                                    n3 += 1
+                                elif code == 6:
+                                    n6 += 1
+                                else:
+                                    n8 += 1
+                                continue
+                        elif code == 1:                   # mm_page_alloc
+                            c = frames.get(pfn >> CHUNK_SHIFT)
+                            if c is not None:
+                                off = pfn & (CHUNK - 1)
+                                if not c[off] and t[5] not in NULL_PAGES:
+                                    c[off] = 1
+                                    blocks[pfn] = (0, lineno)
+                                    n1 += 1
+                                    continue
+                        elif code == 2:                   # mm_page_free
+                            c = frames.get(pfn >> CHUNK_SHIFT)
+                            if c is not None:
+                                off = pfn & (CHUNK - 1)
+                                if c[off]:
+                                    b = blocks.get(pfn)
+                                    if b is None or b[0]:
+                                        seen[2] += 1
+                                        full(2, line, lineno)
+                                        continue
+                                    del blocks[pfn]
+                                    c[off] = 0
+                            v = self.vp0 + pfn
+                            if v in geo:
+                                self._evict(v, 1)
+                            n2 += 1
+                            continue
+                        elif code == 6:                   # mm_page_free_batched
+                            n6 += 1
+                            continue
+                        else:                             # zone_locked, pcpu_drain
                             c = frames.get(pfn >> CHUNK_SHIFT)
                             if c is None or not c[pfn & (CHUNK - 1)]:
-                                n8 += 1
+                                if code == 3:
+                                    n3 += 1
+                                else:
+                                    n8 += 1
                                 continue
-                        elif self._page_fast(4, t, lineno):
-                            n8 += 1
-                            continue
-                    elif code == 99:                      # not yet synchronised
-                        ev = t[4]
-                        seen[codes[ev]] += 1
-                        self._see_cpu(t[1], lineno)
-                        cmap = slow_codes if self.sync_cpus else codes
-                        full(handlers[ev], line.split(), lineno)
-                        continue
-                except (ValueError, IndexError):
-                    pass
+                except (ValueError, IndexError):          # unreadable: the full
+                    pass                                  # handler reports it
                 seen[code] += 1
-                full(handlers[t[4]], line.split(), lineno)
+                full(code, line, lineno)
             if progress is not None:
                 progress(lineno)
         for code, n in enumerate((n0, n1, n2, n3, n4, n5, n6, n7, n8)):
             seen[code] += n
         by_event.update({name: n for name, n in zip(FAST_EVENTS, seen) if n})
 
-    def _size_token(self, tok: str) -> int:
-        """The number of a 'bytes_alloc=N' token, -1 for a token of another name
-        (remembered in self._sizes); raises ValueError when N is not a number."""
-        n = int(tok[12:]) if tok[:12] == "bytes_alloc=" else -1
-        self._sizes[tok] = n
+    def _cache_tail(self, cache: dict, tail: bytes) -> tuple[int, int]:
+        """kmem_cache_alloc after ptr=: `name=%s bytes_req=%zu bytes_alloc=%zu ...`.
+        (n, n) when the fast path may take it with bytes_alloc n (req <= n <= the
+        largest kmalloc class), (-1, n) when only _place may (a larger n), (-1, -1)
+        when the full handler must."""
+        u = tail.split(None, 3)
+        k = (-1, -1)
+        if (len(u) >= 3 and u[0][:5] == b"name=" and u[1][:10] == b"bytes_req="
+                and u[2][:12] == b"bytes_alloc="):
+            try:
+                req, n = int(u[1][10:]), int(u[2][12:])
+            except ValueError:
+                pass
+            else:
+                if 0 < n and req <= n:
+                    k = (n if n <= self.kmalloc_max else -1, n)
+        cache[tail] = k
+        return k
+
+    def _kmalloc_tail(self, cache: dict, tail: bytes) -> int:
+        """kmalloc after ptr=: `bytes_req=%zu bytes_alloc=%zu ...`: bytes_alloc when it
+        is the class of bytes_req (so the fast path may take the line), else -1."""
+        u = tail.split(None, 2)
+        n = -1
+        if len(u) >= 2 and u[0][:10] == b"bytes_req=" and u[1][:12] == b"bytes_alloc=":
+            try:
+                req, alloc = int(u[0][10:]), int(u[1][12:])
+            except ValueError:
+                pass
+            else:
+                if 0 < req <= self.kmalloc_max and self.class_of[req] == alloc:
+                    n = alloc
+        cache[tail] = n
         return n
 
-    def _page_fast(self, code, t, lineno) -> bool:
-        """The fast path of a page event of any order (code 1: mm_page_alloc, 2:
-        mm_page_free, 3, 4: mm_page_alloc_zone_locked, mm_page_pcpu_drain): True when
-        it applied the event, False when the full handler must. May raise
-        ValueError/IndexError on an unreadable line (the full handler reports it)."""
-        p, o = t[6], t[7]
-        if p[:6] == "pfn=0x" and o[:6] == "order=":
-            pfn, order = int(p[6:], 16), int(o[6:])
-            if not (order > self.top_order or pfn & ((1 << order) - 1)):
-                c = self.frames.get(pfn >> CHUNK_SHIFT)
-                off = pfn & (CHUNK - 1)
-                n = 1 << order
-                if code == 2:                             # mm_page_free
-                    if c is not None and c.find(1, off, off + n) >= 0:
-                        b = self.blocks.get(pfn)
-                        if b is None or b[0] != order:
-                            return False
-                        del self.blocks[pfn]
-                        c[off:off + n] = ZEROS[order]
-                    v = self.vp0 + pfn
-                    if order or v in self.geo:
-                        self._evict(v, n)
-                    return True
-                if code >= 3:                             # zone_locked, pcpu_drain
-                    return c is None or c.find(1, off, off + n) < 0
-                if (c is not None and c.find(1, off, off + n) < 0
-                        and t[5][5:] != "0000000000000000"):
-                    c[off:off + n] = ONES[order]          # mm_page_alloc
-                    self.blocks[pfn] = (order, lineno)
-                    if order > 1:
-                        self.last_page_alloc[t[1]] = (pfn, order)
-                    return True
+    def _page_fast(self, code, pfn, order, t, lineno) -> bool:
+        """The fast path of a page event of order > 0 (code: FAST_EVENTS): True when
+        it applied the event, False when the full handler must."""
+        if order > self.top_order or pfn & ((1 << order) - 1) or code == 6:
+            return False
+        c = self.frames.get(pfn >> CHUNK_SHIFT)
+        off = pfn & (CHUNK - 1)
+        n = 1 << order
+        if code == 2:                                 # mm_page_free
+            if c is not None and c.find(1, off, off + n) >= 0:
+                b = self.blocks.get(pfn)
+                if b is None or b[0] != order:
+                    return False
+                del self.blocks[pfn]
+                c[off:off + n] = ZEROS[order]
+            self._evict(self.vp0 + pfn, n)
+            return True
+        if code != 1:                                 # zone_locked, pcpu_drain
+            return c is None or c.find(1, off, off + n) < 0
+        if (c is not None and c.find(1, off, off + n) < 0
+                and t[5] not in (b"page=0000000000000000", b"page=(null)")):
+            c[off:off + n] = ONES[order]              # mm_page_alloc
+            self.blocks[pfn] = (order, lineno)
+            if order > 1:
+                self.last_page_alloc[t[1].decode("utf-8", "replace")] = (pfn, order)
+            return True
         return False
+
+    def _full_line(self, code, line: bytes, lineno):
+        """The full handler of a fast-path event (by code) on its raw line; the
+        tokens are the line's bytes tokens, decoded, so that they are the ones the
+        fast path saw."""
+        t = [tok.decode("utf-8", "replace") for tok in line.split()]
+        self._full(self.handlers[FAST_EVENTS[code]], t, lineno)
 
     def _full(self, h, t, lineno):
         """Run an event's full handler; a line it cannot read is an input error."""
@@ -669,7 +692,7 @@ class TraceChecker:
                            f"(the {self.profile.name} class is {want})")
         # natural_alignment: power-of-two kmalloc objects are aligned to their size.
         # Linux 6.x mm/slab_common.c: create_kmalloc_cache (align = size, 5.4+).
-        if not alloc & (alloc - 1) and ptr & (alloc - 1):
+        if alloc > 0 and not alloc & (alloc - 1) and ptr & (alloc - 1):
             self.violation(line, "natural_alignment", "kmalloc",
                            f"object {ptr:#x} of the power-of-two class {alloc} is not "
                            f"aligned to {alloc}")
@@ -687,6 +710,12 @@ class TraceChecker:
             self.violation(line, "size_class", "kmem_cache_alloc",
                            f"bytes_alloc {alloc} < bytes_req {req} in cache {name} "
                            f"at {ptr:#x}")
+        elif alloc <= 0:
+            # SLUB objects are never empty: calculate_sizes leaves room for at least
+            # the free pointer. Linux 6.x mm/slub.c.
+            self.violation(line, "size_class", "kmem_cache_alloc",
+                           f"bytes_alloc {alloc} in cache {name} at {ptr:#x}: a slab "
+                           "object is never empty")
         self._place(ptr, alloc, line, "kmem_cache_alloc")
 
     def on_free(self, t, line):
@@ -712,6 +741,8 @@ class TraceChecker:
         for every page a live object touches, the object size and phase; a new
         object with the same geometry can only meet an old one at the same start.
         Anything else takes the slow path and compares address ranges."""
+        if n <= 0:
+            return                      # occupies nothing (the handler reported it)
         if a < KERNEL_SPACE:
             if not self.hashed:
                 self.hashed = True
@@ -861,6 +892,28 @@ class TraceChecker:
                        for (k, inv, c), n in sorted(self.counts.items(),
                                                     key=lambda kv: str(kv[0]))},
         }
+
+
+def _order_token(cache: dict, tail: bytes) -> int:
+    """The order of a page event's tail `order=%d ...`, -1 when it does not start so."""
+    o = tail.split(None, 1)[0] if tail.strip() else b""
+    order = -1
+    if o[:6] == b"order=":
+        try:
+            order = int(o[6:])
+        except ValueError:
+            pass
+    cache[tail] = order if order >= 0 else -1
+    return cache[tail]
+
+
+def _binary(stream):
+    """The bytes behind a text stream (the loop reads raw lines, split at b"\\n")."""
+    if isinstance(stream, io.TextIOWrapper):
+        return stream.buffer
+    if isinstance(stream, io.TextIOBase):
+        return io.BytesIO(stream.read().encode("utf-8", "surrogateescape"))
+    return stream
 
 
 def check_stream(stream, strict: bool = False, profile: Profile = LINUX_6X_X86_64,

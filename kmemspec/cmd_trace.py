@@ -13,6 +13,12 @@ from kmemspec.conform.trace_parse import open_trace
 
 # Show at most this many findings of each group in the text summary.
 SHOW_PER_GROUP = 5
+# A progress bar is drawn for inputs at least this large, on a terminal, without --json.
+PROGRESS_MIN_BYTES = 8 << 20
+
+
+def _terminal() -> bool:
+    return sys.stderr.isatty()
 
 
 def _summary(path: str, c) -> str:
@@ -62,7 +68,7 @@ def command(file: str, as_json: bool, strict: bool) -> None:
     bar = None
     progress = None
     total = os.fstat(raw.fileno()).st_size if raw is not None else 0
-    if not as_json and raw is not None and sys.stderr.isatty() and total > (8 << 20):
+    if not as_json and raw is not None and total >= PROGRESS_MIN_BYTES and _terminal():
         bar = click.progressbar(length=total, label="checking", file=sys.stderr)
         bar.__enter__()
         done = [0]

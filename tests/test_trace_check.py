@@ -128,6 +128,21 @@ def test_bytes_alloc_not_the_class():
     assert "class is 128" in v.message
 
 
+@pytest.mark.parametrize("event,fields,message", [
+    ("kmem_cache_alloc", "name=foo bytes_req=0 bytes_alloc=0", "never empty"),
+    ("kmalloc", "bytes_req=0 bytes_alloc=0", "not the class"),
+])
+def test_empty_object_is_a_violation_not_a_crash(event, fields, message):
+    lines = lines_of(GCC)
+    i = first(lines, r" kmem_cache_alloc: ")
+    faulty, line = inject(lines, i + 1, event_line(
+        lines[i], event, f"call_site=f+0x1/0x2 ptr=ffff888123456000 {fields} "
+        "gfp_flags=GFP_KERNEL node=-1 accounted=false"))
+    [v] = check(faulty).violations
+    assert (v.line, v.invariant, v.event) == (line, "size_class", event)
+    assert message in v.message
+
+
 def test_bytes_alloc_smaller_than_bytes_req():
     lines = lines_of(GCC)
     i = first(lines, r" kmem_cache_alloc: ")
@@ -318,8 +333,9 @@ class _FullHandlersOnly(TraceChecker):
     split whole and given to its full handler."""
 
     def _loop(self, stream, progress, by_event):
-        for lineno, line in enumerate(stream, 1):
-            t = line.split()
+        for lineno, raw in enumerate(stream, 1):     # raw bytes lines, as the loop reads
+            line = raw.decode("utf-8", "replace")
+            t = [tok.decode("utf-8", "replace") for tok in raw.split()]
             h = self.handlers.get(t[4]) if len(t) > 4 else None
             if h is None:
                 self._slow_line(line, lineno)

@@ -129,3 +129,59 @@ def test_record_ls(tmp_path):
 def test_record_without_command_is_a_usage_error():
     r = CliRunner().invoke(record_command, [])
     assert r.exit_code == 2
+
+
+def _separate_streams() -> CliRunner:
+    """A runner keeping stderr apart from stdout (click < 8.2 needs asking)."""
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:
+        return CliRunner()
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    import kmemspec.cmd_trace as cmd
+    bars = []
+
+    class Bar:          # records what click's bar would draw
+        def __init__(self, length, label, file):
+            self.length, self.done, self.closed = length, 0, False
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.closed = True
+
+        def update(self, n):
+            self.done += n
+    monkeypatch.setattr(cmd, "_terminal", lambda: True)
+    monkeypatch.setattr(cmd, "PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(cmd.click, "progressbar", Bar)
+    r = _separate_streams().invoke(trace_command, [str(SMALL)])
+    assert r.exit_code == 0 and "violations: 0" in r.stdout
+    [bar] = bars
+    # the bar follows the compressed input to its end, and is closed
+    assert bar.length == SMALL.stat().st_size and bar.done == bar.length and bar.closed
+
+
+def test_progress_bar_label_goes_to_stderr(monkeypatch):
+    import kmemspec.cmd_trace as cmd
+    monkeypatch.setattr(cmd, "_terminal", lambda: True)
+    monkeypatch.setattr(cmd, "PROGRESS_MIN_BYTES", 0)
+    r = _separate_streams().invoke(trace_command, [str(SMALL)])
+    assert r.exit_code == 0
+    assert "checking" in r.stderr and "checking" not in r.stdout
+
+
+@pytest.mark.parametrize("why", ["--json", "not a terminal", "small input"])
+def test_no_progress_bar(monkeypatch, why):
+    import kmemspec.cmd_trace as cmd
+    monkeypatch.setattr(cmd, "_terminal", lambda: why != "not a terminal")
+    if why != "small input":
+        monkeypatch.setattr(cmd, "PROGRESS_MIN_BYTES", 0)
+    args = [str(SMALL)] + (["--json"] if why == "--json" else [])
+    r = _separate_streams().invoke(trace_command, args)
+    assert r.exit_code == 0
+    assert "checking" not in r.stderr
