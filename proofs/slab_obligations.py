@@ -207,8 +207,21 @@ class SlabProver:
             free = free + z3.If(first, zs.slab_weight(s, t), zs.cntv(0))
             per_list = [c + z3.If(first, zs.ind(z3.And(s.live[t], s.lst[t] == zs.lstv(L))),
                                   zs.cntv(0)) for L, c in enumerate(per_list)]
-        closed = z3.And(s.free_objects == free,
-                        *[s.nr[zs.lstv(L)] == c for L, c in enumerate(per_list)])
+        closed = [s.free_objects == free,
+                  *[s.nr[zs.lstv(L)] == c for L, c in enumerate(per_list)]]
+        # the named objects of each live slab fit its inuse: as many in use as at most
+        # inuse, as many free as at most num - inuse (so the rest can be filled in)
+        idx = [self.istar, *step.idx_terms]
+        ifirsts = [z3.And(*[i != j for j in idx[:n]]) for n, i in enumerate(idx)]
+        for t in terms:
+            used, free_named = zs.cntv(0), zs.cntv(0)
+            for i, first in zip(idx, ifirsts):
+                below = z3.And(first, z3.ULT(zs.idx_ext(i), s.num))
+                used = used + zs.ind(z3.And(below, s.alloc[zs.okey(t, i)]))
+                free_named = free_named + zs.ind(z3.And(below, z3.Not(s.alloc[zs.okey(t, i)])))
+            closed.append(z3.Implies(s.live[t], z3.And(
+                z3.ULE(used, s.inuse[t]), z3.ULE(free_named, s.num - s.inuse[t]))))
+        closed = z3.And(*closed)
         # a general cache's objects are its class size rounded up to the alignment
         real = z3.Implies(z3.ULT(s.kclass, zs.clsv(zs.NCLASS)),
                           z3.ULT(s.objsize, zs.size_of_class(s.kclass) + s.align))
