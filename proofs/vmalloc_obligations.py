@@ -90,6 +90,7 @@ class VmProver:
                        "slot": [z3.Const("i*", zv.SLOT)]}
         self._steps = {}
         self._hyps = {}
+        self._solvers = {}
 
     # -- formulas ------------------------------------------------------------------
 
@@ -166,6 +167,25 @@ class VmProver:
         solver.add(hyp, cond, z3.Not(goal))
         return solver.check(), solver
 
+    def _check_split(self, operation, hyp, cond, parts):
+        """One conjunct of the goal at a time, on one solver per operation that holds
+        the hypothesis and the condition: many small queries are much faster here than
+        one query for the whole conjunction. unsat only if every conjunct is."""
+        if operation not in self._solvers:
+            solver = z3.Solver()
+            solver.set("timeout", self.timeout_ms)
+            solver.add(hyp, cond)
+            self._solvers[operation] = solver
+        solver = self._solvers[operation]
+        for _, f in parts:
+            solver.push()
+            solver.add(z3.Not(f))
+            result = solver.check()
+            solver.pop()
+            if result != z3.unsat:
+                return result, solver
+        return z3.unsat, solver
+
     def prove(self, invariant: str, operation: str) -> Row:
         start = time.perf_counter()
         step = self.step(operation)
@@ -184,7 +204,9 @@ class VmProver:
             how = (f"hypothesis instantiated at {far.count()} terms (skolem constants, "
                    "the operation's terms and two reads of the pre state from them; "
                    "quantifier-free)")
-        result, solver = self._check(hyp, cond, goal)
+        result, solver = self._check_split(operation, hyp, cond, parts)
+        if result == z3.sat:
+            result, solver = self._check(hyp, cond, goal)   # a model of the whole goal
         engine = "instantiation"
         cex = None
         if result == z3.sat and step is not None:

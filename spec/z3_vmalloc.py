@@ -335,6 +335,12 @@ def _frame_in_area(s, p):
                                         s.pte_p[v], s.pte_pfn[v] == p))
 
 
+def _page_recorded(s, v):
+    p = s.pte_pfn[v]
+    return z3.Implies(is_mapped_page(s, v), z3.And(s.fown[p], s.farea[p] == s.vown[v],
+                                                   s.fidx[p] == index_of(s, v)))
+
+
 def _owned_single(s, p):
     return z3.Implies(s.fown[p], s.fsingle[p])
 
@@ -409,6 +415,9 @@ CONJUNCTS: list[Conjunct] = [
     Conjunct("conservation", "frame_in_area", "every vmalloc frame is a mapped page of "
              "its live area, at its recorded index (owned frames and area pages are in "
              "bijection)", ("pfn",), _frame_in_area),
+    Conjunct("conservation", "page_recorded", "every mapped page of a live area is a "
+             "frame mem_map records as that area's page at that index", ("vpn",),
+             _page_recorded),
     Conjunct("conservation", "owned_single", "every vmalloc frame is an allocated single "
              "frame", ("pfn",), _owned_single),
     Conjunct("pkmap_consistency", "count_sign", "no pkmap_count is negative", ("slot",),
@@ -860,26 +869,47 @@ def apply(enc: Encoding, op: str, s: State, **params) -> tuple[bool, State, Step
 
 
 def _bind(s: State, subs) -> State:
+    """Give an operation's parameters their values, in every update of every map.
+
+    Each update is read once at placeholder index and old value, the parameters are
+    substituted there, and the placeholders are replaced at each read: a later step's
+    parameters, which have the same names, are then never captured."""
     if not subs:
         return s
     out = {}
     for name, value in s.items():
-        if isinstance(value, Map):
-            out[name] = Map(lambda q, m=value: z3.substitute(m[q], *subs))
-        else:
+        if not isinstance(value, Map):
             out[name] = z3.substitute(value, *subs)
+            continue
+        dom, rng_sort = MAPS[name]
+        q0, old0 = z3.Const("__index", dom), z3.Const("__old", rng_sort)
+        updates = []
+        for update in value.updates:
+            body = z3.substitute(update(q0, old0), *subs)
+            updates.append(lambda q, old, body=body, q0=q0, old0=old0:
+                           z3.substitute(body, (q0, q), (old0, old)))
+        out[name] = Map(value.base, updates)
     return State(**out)
 
 
+# a field that only means something where another one holds (a dead area's start,
+# the frame of a clear pte...): compared there only
+MEANINGFUL_WHERE = {"pte_pfn": "pte_p", "astart": "live", "anp": "live", "anr": "live",
+                    "vown": "vowned", "farea": "fown", "fidx": "fown", "ht_idx": "ht_p"}
+
+
 def states_differ(a: State, b: State) -> list[str]:
-    """The fields in which two concrete states differ (maps compared everywhere).
-    busy_area and tearing mean nothing while busy is false."""
+    """The fields in which two concrete states differ, maps compared at every index
+    (each field where it is meaningful; busy_area and tearing while busy)."""
     checks = {}
     for name, va in a.items():
         vb = getattr(b, name)
         if isinstance(va, Map):
             x = z3.Const(f"x.{name}", MAPS[name][0])
-            checks[name] = z3.ForAll([x], va[x] == vb[x])
+            same = va[x] == vb[x]
+            if name in MEANINGFUL_WHERE:
+                same = z3.Implies(getattr(a, MEANINGFUL_WHERE[name])[x], same)
+            checks[name] = z3.ForAll([x], same)
         elif name not in ("busy_area", "tearing"):
             checks[name] = va == vb
     checks["in_flight"] = z3.Implies(a.busy, z3.And(a.busy_area == b.busy_area,
