@@ -240,10 +240,13 @@ def test_model_transitions_and_invariants_agree_with_z3(seq):
     assert run_and_check(machine, caches, seq) is None
 
 
-# A fixed workload: three slabs of "small" (colour indices 0, 1, 2, then 3), a full slab
-# freed back to partial, kmallocs of several classes and a DMA twin, a shrink.
-FIXED = ([("alloc", 0)] * 7 + [("free", 0), ("kmalloc", 100, False), ("kmalloc", 33, True),
-                                 ("alloc", 1), ("free", 6), ("shrink", 0), ("alloc", 0),
+# A fixed workload: three slabs of "small" (colour indices 0, 1, 2), one emptied to
+# slabs_free and a full one freed back to slabs_partial, kmallocs of two classes and a
+# DMA twin, a kfree, a shrink destroying the empty slab, a fourth slab (colour index 3)
+# and an off-slab kmalloc class.
+FIXED = ([("alloc", 0)] * 7 + [("free", 6), ("free", 0), ("kmalloc", 100, False),
+                                 ("kmalloc", 33, True), ("alloc", 1), ("free", 5),
+                                 ("shrink", 0), ("alloc", 0), ("alloc", 0),
                                  ("kmalloc", 5000, False), ("free", 0)])
 
 
@@ -251,7 +254,8 @@ def test_fixed_workload_agrees():
     machine, caches = fresh_machine()
     assert run_and_check(machine, caches, FIXED) is None
     small = caches[0]
-    assert small.colour >= 2 and len({s.colouroff for s in small.slabs.values()}) >= 2
+    assert small.colour_next == 4 and len(small.slabs) == 3
+    assert sorted(s.colouroff for s in small.slabs.values()) == [32, 160, 416]
 
 
 # --- (4) the agreement check can fail --------------------------------------------------------
@@ -314,7 +318,7 @@ def test_seeded_model_colour_bug_disagrees(monkeypatch):
 
 def _busy():
     machine, caches = fresh_machine()
-    assert run_and_check(machine, caches, FIXED[:9], check_invariants=False) is None
+    assert run_and_check(machine, caches, FIXED[:11], check_invariants=False) is None
     return machine, caches
 
 
