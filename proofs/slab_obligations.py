@@ -163,21 +163,7 @@ class SlabProver:
         if result == z3.unknown:
             return Row(invariant, operation, STATUS_UNKNOWN, scope, time.perf_counter() - start,
                        {"engine": "instantiation", "reason": solver.reason_unknown()})
-        why = "was not tried"
-        for extra in self._closures(step):
-            solver.push()
-            solver.add(extra)
-            result = solver.check()
-            if result == z3.sat:
-                model = solver.model()
-                lifted, why = self._lift(model, step, operation, invariant)
-                if lifted:
-                    break
-            solver.pop()
-        else:
-            lifted = False
-            solver.check()
-            model = solver.model()
+        model, lifted, why = self._refutation(solver, step, operation, invariant)
         failing = [label for label, f in parts if z3.is_false(model.eval(f, True))]
         detail = {"engine": "instantiation", "failing_conjuncts": failing,
                   "smallest_failing_conjunct": _smallest(parts, failing),
@@ -190,6 +176,25 @@ class SlabProver:
         detail["reason"] = f"the instantiated query is satisfiable but its model {why}"
         return Row(invariant, operation, STATUS_UNKNOWN, scope, time.perf_counter() - start,
                    detail)
+
+    def _refutation(self, solver, step, operation, invariant):
+        """(model, genuine?, why not) for a satisfiable query."""
+        if step is None:
+            # the initial state is exact at every slab and object: nothing was
+            # instantiated, so any model is a genuine counterexample
+            return solver.model(), True, ""
+        why = "was not tried"
+        for extra in self._closures(step):
+            solver.push()
+            solver.add(extra)
+            if solver.check() == z3.sat:
+                model = solver.model()
+                lifted, why = self._lift(model, step, operation, invariant)
+                if lifted:
+                    return model, True, ""
+            solver.pop()
+        solver.check()
+        return solver.model(), False, why
 
     def _closures(self, step):
         """Extra constraints that make a model liftable, tried in turn: the counters are
@@ -310,8 +315,10 @@ class SlabProver:
                  f"management {geo['mgmt']} ({'off' if geo['off_slab'] else 'on'}-slab), "
                  f"left_over {geo['left_over']}, colour {geo['colour']}, colour_off "
                  f"{geo['colour_off']}; {klabel}"]
+        # boot has no state before: its pre state only carries the geometry
+        states = (("initial", post),) if step is None else (("before", pre), ("after", post))
         cache = {}
-        for label, st in (("before", pre), ("after", post)):
+        for label, st in states:
             cache[label] = {"colour_next": num(st.colour_next),
                             "free_objects": num(st.free_objects),
                             "nr": [num(st.nr[zs.lstv(L)]) for L in range(3)]}
@@ -340,12 +347,12 @@ class SlabProver:
             sv = z3.BitVecVal(sid, zs.SLAB_BITS)
             entry = {"names": labels}
             lines.append(f"slab {sid:#07x} ({', '.join(labels)})")
-            for label, st in (("before", pre), ("after", post)):
+            for label, st in states:
                 entry[label] = _slab_state(ev, st, sv, geo)
                 lines.append(f"    {label + ':':7s} {entry[label]}")
             for i, ilabels in sorted(idxs.items()):
                 k = zs.okey(sv, z3.BitVecVal(i, zs.IDX_BITS))
-                objs = [_obj_state(ev, st, k) for st in (pre, post)]
+                objs = [_obj_state(ev, st, k) for st in (pre if step else post, post)]
                 if objs[0] != "free" or objs[1] != "free":
                     lines.append(f"    object {i} ({', '.join(ilabels)}): {objs[0]} -> {objs[1]}")
                     entry[f"object {i}"] = objs

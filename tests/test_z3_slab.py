@@ -15,7 +15,7 @@ import z3
 from hypothesis import given, settings, strategies as st
 
 from kmemspec.model import boot, kmalloc as kmalloc_mod, slab as slab_mod
-from kmemspec.model.gfp import GFP_DMA, GFP_KERNEL, __GFP_DMA
+from kmemspec.model.gfp import GFP_DMA, GFP_KERNEL
 from kmemspec.proofs import slab_obligations as so
 from kmemspec.spec import catalogue
 from kmemspec.spec import slab as pyslab  # noqa: F401  (registers the predicates)
@@ -63,6 +63,24 @@ def test_progress_is_called_per_row():
     assert seen == out and [r.operation for r in out] == ["boot", "kfree"]
     with pytest.raises(ValueError):
         so.prove_slab(invariants=["no_such_invariant"])
+
+
+@pytest.mark.parametrize("operation", ["kmem_cache_free", "slab_destroy"])
+def test_spurious_model_is_unknown_not_refuted(monkeypatch, operation):
+    """Without the counting fact the instantiated query has models with an object in use
+    in a slab whose inuse is 0: no cache has that state, so lifting fails and the row
+    is unknown -- neither proved nor refuted."""
+    def weaker(self, s, slab_terms, idx_terms):
+        parts = [zs.geometry_axiom(s)] + [c.body(s) for c in zs.CONJUNCTS if c.kind == "cache"]
+        for t in slab_terms:
+            parts += [c.body(s, t) for c in zs.CONJUNCTS if c.kind == "slab"]
+            for i in idx_terms:
+                parts += [c.body(s, t, i) for c in zs.CONJUNCTS if c.kind == "object"]
+        return z3.And(*parts)
+    monkeypatch.setattr(so.SlabProver, "_hyp", weaker)
+    row = so.SlabProver().prove("slab_accounting", operation)
+    assert row.status == "unknown", row
+    assert "no set of objects" in row.detail["reason"]
 
 
 # --- (2) seeded bugs ----------------------------------------------------------------------
