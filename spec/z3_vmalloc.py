@@ -207,7 +207,6 @@ MAPS = {"pte_p": (VPN, B), "pte_pfn": (VPN, PFN), "live": (AID, B), "astart": (A
         "fown": (PFN, B), "farea": (PFN, AID), "fidx": (PFN, VPN), "ffree": (PFN, B),
         "falloc": (PFN, B), "fsingle": (PFN, B), "fhigh": (PFN, B), "pk_count": (SLOT, CNT),
         "ht_p": (PFN, B), "ht_idx": (PFN, SLOT)}
-STATIC_FIELDS = ("vstart", "vend", "pkbase", "fhigh")
 
 
 def fresh_state(prefix: str) -> State:

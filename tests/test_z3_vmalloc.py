@@ -83,6 +83,12 @@ def test_seeded_bug_is_refuted(bug):
     assert any("before" in x for x in lines) and any("after" in x for x in lines)
 
 
+def test_freeing_a_kmapped_vmalloc_page_is_refuted_too():
+    row, = prove_vmalloc(["pkmap_consistency"], ["unmap_step"],
+                         seed_bug="free_kmapped_page", timeout_ms=20000)
+    assert row.status == "refuted" and "slot_users" in row.detail["failing_conjuncts"]
+
+
 def test_progress_is_called_per_row():
     seen = []
     out = prove_vmalloc(["vm_area_bounds"], ["boot", "map_finish"], progress=seen.append)
@@ -270,10 +276,11 @@ calls = st.lists(st.one_of(
     st.just(("flush",))), min_size=1, max_size=7)
 
 
-@settings(max_examples=5, deadline=None)
-@given(calls)
-def test_model_calls_agree_with_the_encoding(seq):
-    machine = small_machine()
+# 5 examples in the ci profile, 125 in the thorough one (tests/conftest.py)
+@settings(max_examples=max(5, settings.default.max_examples // 8), deadline=None)
+@given(st.sampled_from([(48, 12), (32, 0), (64, 8)]), calls)
+def test_model_calls_agree_with_the_encoding(size, seq):
+    machine = boot(phys_pages=size[0], highmem_pages=size[1])
     s = zv.alpha(machine).state()
     for name in INVARIANTS:
         assert zv.invariant_holds(s, name) == python_verdict(machine, name) is True, name
