@@ -199,8 +199,9 @@ class SlabProver:
     def _closures(self, step):
         """Extra constraints that make a model liftable, tried in turn: the counters are
         what the named slabs alone give (the lifted state has no other slab), first
-        with a small num (few objects to fill in) and a general cache's object size
-        as kmem_cache_init makes it, for a readable counterexample."""
+        with s* the operation's slab, a small num (few objects to fill in) and a
+        general cache's object size as kmem_cache_init makes it, for a readable
+        counterexample."""
         if step is None:
             return []
         s = self.pre
@@ -230,7 +231,10 @@ class SlabProver:
         # a general cache's objects are its class size rounded up to the alignment
         real = z3.Implies(z3.ULT(s.kclass, zs.clsv(zs.NCLASS)),
                           z3.ULT(s.objsize, zs.size_of_class(s.kclass) + s.align))
-        return [z3.And(closed, real, z3.ULE(s.num, zs.cntv(64))), closed, z3.BoolVal(True)]
+        small = z3.And(closed, real, z3.ULE(s.num, zs.cntv(64)))
+        # first with s* on the operation's slab: the counterexample then shows it
+        on_op = [z3.And(small, self.sstar == step.slab_terms[0])] if step.slab_terms else []
+        return [*on_op, small, closed, z3.BoolVal(True)]
 
     # -- lifting a model to a concrete counterexample ------------------------------------
 

@@ -258,6 +258,39 @@ def test_model_transitions_and_invariants_agree_with_z3(seq):
     assert run_and_check(machine, caches, seq) is None
 
 
+def is_encoded_boot(cachep, machine, size) -> list[str]:
+    """A fresh cache is the encoded kmem_cache_create of `size` bytes: the geometry
+    axiom and the create-time definitions hold, and the state is the initial one."""
+    s = zs.to_state(zs.alpha(machine, cachep))
+    problems = [] if zs._valid(zs.geometry_axiom(s)) else ["geometry axiom"]
+    cond, post = zs.initial_state(s)
+    size_v = z3.Const("create_size", zs.BYTES)
+    if not zs._valid(z3.substitute(cond, (size_v, z3.BitVecVal(size, zs.BYTE_BITS)))):
+        problems.append("create-time definitions")
+    return problems + zs.states_equal(post, s)
+
+
+def test_boot_caches_are_the_encoded_boot():
+    machine, _ = fresh_machine()
+    state = machine.slab
+    for k, size in enumerate(machine.profile.kmalloc_sizes):
+        for cachep in (state.malloc_sizes[k], state.malloc_sizes_dma[k]):
+            if not cachep.slabs:
+                assert is_encoded_boot(cachep, machine, size) == [], cachep.name
+
+
+@settings(max_examples=4 * EXAMPLES, deadline=None)
+@given(st.integers(4, 131072) | st.sampled_from([4, 32, 100, 511, 512, 1100, 4096]),
+       st.sampled_from([0, 4, 8, 64, 128, 512, 4096]),
+       st.sampled_from([0, slab_mod.SLAB_HWCACHE_ALIGN, slab_mod.SLAB_RECLAIM_ACCOUNT]))
+def test_kmem_cache_create_is_the_encoded_boot(size, align, flags):
+    """The assumed geometry axiom holds for every geometry the model computes."""
+    machine = boot(phys_pages=256, highmem_pages=0)
+    cachep = slab_mod.kmem_cache_create(machine, "t", size, align, flags)
+    if cachep is not None:
+        assert is_encoded_boot(cachep, machine, size) == []
+
+
 # A fixed workload: three slabs of "small" (colour indices 0, 1, 2), one emptied to
 # slabs_free and a full one freed back to slabs_partial, kmallocs of two classes and a
 # DMA twin, a kfree, a shrink destroying the empty slab, a fourth slab (colour index 3)
