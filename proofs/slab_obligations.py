@@ -298,7 +298,9 @@ class SlabProver:
         ok, cpost = zs.apply(self.enc, operation, cpre, **params)
         if not ok:
             return False, "does not satisfy the condition on the lifted state"
-        post_support = {sid: list(range(num)) for sid in set(support) | set(slabs)}
+        # the operation writes alloc only at the named objects
+        post_support = {sid: sorted(set(support.get(sid, [])) | set(idxs))
+                        for sid in set(support) | set(slabs)}
         if zs.invariant_holds(cpost, invariant, post_support):
             return False, "lifts to a state the operation does not break"
         return True, ""
