@@ -30,9 +30,9 @@ Abstract state (`alpha` below builds it from a running machine):
   ffree[p], falloc[p], fsingle[p]
                    the buddy allocator's view of frame p: in a free block, in an
                    allocated block, an allocated single frame with a reference
-                   (page_owner order 0 and page_count >= 1). Proved about in
-                   spec/z3_buddy.py; here only how vmalloc and others move frames
-                   between these states matters.
+                   (page_owner order 0 and page_count >= 1). The allocator's own
+                   proofs are spec/z3_buddy.py's; here only how vmalloc and the
+                   other users move frames between these states matters.
   fhigh[p]         PG_highmem (static)
   busy, busy_area, tearing
                    a vmalloc being built (tearing false) or torn down (tearing
@@ -126,12 +126,11 @@ class Map:
     the queries, which stay quantifier-free.
     """
 
-    __slots__ = ("base", "updates", "fn")
+    __slots__ = ("base", "updates")
 
-    def __init__(self, base, updates=(), fn=None):
+    def __init__(self, base, updates=()):
         self.base = base
         self.updates = tuple(updates)
-        self.fn = fn
 
     def __getitem__(self, q):
         value = self.base(q)
@@ -140,7 +139,7 @@ class Map:
         return value
 
     def update(self, f) -> "Map":
-        return Map(self.base, self.updates + (f,), self.fn)
+        return Map(self.base, self.updates + (f,))
 
     def store(self, index, value) -> "Map":
         return self.update(lambda q, old: z3.If(q == index, value, old))
@@ -148,7 +147,7 @@ class Map:
 
 def fn_map(name: str, dom, rng) -> Map:
     f = z3.Function(name, dom, rng)
-    return Map(lambda q: f(q), fn=f)
+    return Map(lambda q: f(q))
 
 
 def const_map(value) -> Map:

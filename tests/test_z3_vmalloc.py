@@ -100,7 +100,7 @@ def test_a_spurious_model_is_not_a_refutation():
                 for x in ts:
                     t.add(sort, x)
             return t, t
-    row = Weak(timeout_ms=2000).prove("page_table_consistency", "unmap_step")
+    row = Weak(timeout_ms=1000).prove("page_table_consistency", "unmap_step")
     assert row.detail["engine"] == "quantified" and row.status in ("proved", "unknown")
 
 
