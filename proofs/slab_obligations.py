@@ -183,7 +183,7 @@ class SlabProver:
             # the initial state is exact at every slab and object: nothing was
             # instantiated, so any model is a genuine counterexample
             return solver.model(), True, ""
-        why = "was not tried"
+        first, why = solver.model(), "was not tried"
         for extra in self._closures(step):
             solver.push()
             solver.add(extra)
@@ -193,8 +193,7 @@ class SlabProver:
                 if lifted:
                     return model, True, ""
             solver.pop()
-        solver.check()
-        return solver.model(), False, why
+        return first, False, why
 
     def _closures(self, step):
         """Extra constraints that make a model liftable, tried in turn: the counters are
@@ -284,11 +283,8 @@ class SlabProver:
                            ev(pre.free_objects).as_long(),
                            tuple(ev(pre.nr[zs.lstv(L)]).as_long() for L in range(3)),
                            live, objects)
-        # a live slab outside the named ones would need the model's values there: the
-        # lifted state has none, so nr / free_objects must match the named slabs alone
         cpre = zs.to_state(conc)
-        geo_ok = zs._valid(zs.geometry_axiom(cpre))
-        if not geo_ok:
+        if not zs.valid(zs.geometry_axiom(cpre)):
             return False, "breaks the geometry axiom"
         support = conc.support()
         for name in zs.INVARIANTS:

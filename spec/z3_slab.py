@@ -738,7 +738,7 @@ def alpha(machine, cachep) -> Concrete:
                     tuple(lst.nr for lst in cachep.lists), slabs, objects)
 
 
-def _valid(formula) -> bool:
+def valid(formula) -> bool:
     solver = z3.Solver()
     solver.add(z3.Not(formula))
     result = solver.check()
@@ -769,7 +769,7 @@ def invariant_formula(s: State, name: str, support: dict):
 
 
 def invariant_holds(s: State, name: str, support: dict) -> bool:
-    return _valid(invariant_formula(s, name, support))
+    return valid(invariant_formula(s, name, support))
 
 
 def bind(s: State, subs) -> State:
@@ -791,7 +791,7 @@ def apply(enc: Encoding, op: str, s: State, **params) -> tuple[bool, State]:
     subs = [(step.params[k], v) for k, v in params.items()]
     cond = z3.simplify(z3.substitute(step.cond, *subs) if subs else step.cond)
     if not (z3.is_true(cond) or z3.is_false(cond)):
-        cond = z3.BoolVal(_valid(cond))
+        cond = z3.BoolVal(valid(cond))
     return z3.is_true(cond), bind(step.post, subs)
 
 
@@ -813,6 +813,6 @@ def states_equal(a: State, b: State) -> list[str]:
             checks[name] = z3.ForAll([x], same)
         else:
             checks[name] = va == vb
-    if _valid(z3.And(*checks.values())):
+    if valid(z3.And(*checks.values())):
         return []
-    return [name for name, same in checks.items() if not _valid(same)]
+    return [name for name, same in checks.items() if not valid(same)]

@@ -262,10 +262,10 @@ def is_encoded_boot(cachep, machine, size) -> list[str]:
     """A fresh cache is the encoded kmem_cache_create of `size` bytes: the geometry
     axiom and the create-time definitions hold, and the state is the initial one."""
     s = zs.to_state(zs.alpha(machine, cachep))
-    problems = [] if zs._valid(zs.geometry_axiom(s)) else ["geometry axiom"]
+    problems = [] if zs.valid(zs.geometry_axiom(s)) else ["geometry axiom"]
     cond, post = zs.initial_state(s)
     size_v = z3.Const("create_size", zs.BYTES)
-    if not zs._valid(z3.substitute(cond, (size_v, z3.BitVecVal(size, zs.BYTE_BITS)))):
+    if not zs.valid(z3.substitute(cond, (size_v, z3.BitVecVal(size, zs.BYTE_BITS)))):
         problems.append("create-time definitions")
     return problems + zs.states_equal(post, s)
 
