@@ -582,7 +582,8 @@ class TraceChecker:
         if f is None:
             return                      # failed allocation: page=NULL
         pfn, order = f
-        self.last_page_alloc[t[1]] = f
+        if order > 1:                   # as the fast path: only a block past the
+            self.last_page_alloc[t[1]] = f      # kmalloc caches can be a large kmalloc
         if not self._check_block(pfn, order, line, "mm_page_alloc"):
             return
         c, off = self._frames(pfn)
