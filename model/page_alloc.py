@@ -366,6 +366,7 @@ def _check_free(machine, pfn: int, order: int) -> None:
         # __free_pages_bulk: BUG_ON(page_idx & (order_size - 1))
         raise KernelBug("misaligned_free",
                         f"pfn is not aligned to order {order} within zone {zone.name}", pfn=pfn)
+    _check_not_kmapped(machine, pfn)
     owned = machine.page_owner.get(pfn)
     if owned is None:
         where = find_block(machine, pfn)
@@ -382,6 +383,18 @@ def _check_free(machine, pfn: int, order: int) -> None:
         raise KernelBug("wrong_order",
                         f"block was allocated with order {owned}, freed with order {order}",
                         pfn=pfn)
+
+
+def _check_not_kmapped(machine, pfn: int) -> None:
+    """A highmem frame still kmapped by someone (pkmap_count > 1) must not be freed:
+    the users' mapping would point at a frame the allocator hands out again. 2.6.12
+    leaves this to the caller; the spec calls it misuse. A slot whose users are all
+    gone (count 1, not yet flushed) is no obstacle: kmap_high reuses or flushes it."""
+    vaddr = machine.page_address_htable.get(pfn)
+    if vaddr is not None and machine.pkmap_count[(vaddr - machine.pkmap_base) >> 12] > 1:
+        raise KernelBug("free_kmapped", f"frame is still kmapped at {vaddr:#x} "
+                        f"(pkmap_count {machine.pkmap_count[(vaddr - machine.pkmap_base) >> 12]}); "
+                        "kunmap it first", pfn=pfn)
 
 
 def __free_pages_bulk(mem_map, zone: Zone, pfn: int, order: int, max_order: int) -> None:
@@ -440,9 +453,10 @@ def __free_pages(machine, page: Page, order: int) -> None:
         _page_pfn(machine, page)
     pfn = page.pfn
     if (machine.page_owner.get(pfn, -1) != order or type(order) is not int
-            or machine.mem_map.flags[pfn] & PG_slab):
+            or machine.mem_map.flags[pfn] & PG_slab or pfn in machine.page_address_htable):
         _check_free(machine, _page_pfn(machine, page), order)
-        raise AssertionError("_check_free let a misuse through")   # unreachable
+        if pfn not in machine.page_address_htable:
+            raise AssertionError("_check_free let a misuse through")   # unreachable
     mem_map = machine.mem_map
     # put_page_testzero: only the last reference frees the block
     if mem_map.count[pfn] > 1:
@@ -477,8 +491,9 @@ def free_pages_bulk(machine, pfns: list[int]) -> None:
     if n and _free_consecutive(machine, pfns):
         return
     busy = PG_slab | PG_reserved | PG_buddy
+    htable = machine.page_address_htable
     for pfn in pfns:                                  # CHECK, as __free_page would
-        if owner.get(pfn, -1) != 0 or flags[pfn] & PG_slab:
+        if owner.get(pfn, -1) != 0 or flags[pfn] & PG_slab or pfn in htable:
             _check_free(machine, pfn, 0)
     if len(set(pfns)) != len(pfns):
         seen: set[int] = set()
@@ -531,6 +546,7 @@ def _free_consecutive(machine, pfns: list[int]) -> bool:
     end = first + n
     zone_index = mem_map.zone_id[first] if 0 <= first < mem_map.nr_pages else NO_ZONE
     if (zone_index == NO_ZONE or end > mem_map.nr_pages or pfns != list(range(first, end))
+            or not machine.page_address_htable.keys().isdisjoint(pfns)
             or list(map(machine.page_owner.get, pfns)) != [0] * n
             or mem_map.flags[first:end].translate(None, _FREEABLE_FLAGS)
             or mem_map.count[first:end] != _ones(n)

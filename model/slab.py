@@ -793,6 +793,9 @@ def kmem_cache_free(machine, cachep: KmemCache, addr: int) -> None:
     if addr in machine.slab.internal:
         raise KernelBug("slab_internal_object", f"object is the slab layer's own "
                         f"({machine.slab.internal[addr]})", addr=addr)
+    # a kmalloc'd object may go back through kmem_cache_free of its general cache
+    # (2.6.12 kfree is __cache_free on the same cache): it is no kmalloc object now
+    machine.slab.kmalloc_req.pop(addr, None)
     _cache_free(machine, cachep, addr)
 
 

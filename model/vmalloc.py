@@ -33,7 +33,8 @@ from .errors import ConfigError, KernelBug
 from .gfp import GFP_KERNEL, __GFP_HIGHMEM, check_gfp
 from .kmalloc import kfree, kmalloc
 from .mem_map import Page
-from .page_alloc import _page_pfn, alloc_pages_bulk, find_block, free_pages_bulk
+from .page_alloc import (_check_not_kmapped, _page_pfn, alloc_pages_bulk, find_block,
+                         free_pages_bulk)
 from .pgtable import (PAGE_KERNEL, PGDIR_SHIFT, PTRS_PER_PTE, VMALLOC_END, VMALLOC_START,
                       lookup_pte, new_pte_table, pte_alloc_kernel, pte_table)
 
@@ -354,6 +355,8 @@ def vfree(machine, addr: int | None) -> None:
         # 2.6.12 would __free_page the pages of a vmap() area, which it does not own
         raise KernelBug("vfree_not_vmalloc", "area was made by vmap, not vmalloc: vunmap it",
                         addr=addr)
+    for pfn in area.pages:
+        _check_not_kmapped(machine, pfn)
     # FREE
     _vunmap(machine, area)
 

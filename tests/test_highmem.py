@@ -138,3 +138,27 @@ def test_scenario_file():
     path = Path(__file__).resolve().parent.parent / "examples/scenarios/vmalloc_kmap.jsonl"
     run = run_scenario(parse_file(str(path)))
     assert run.exit_code == 0, run.results
+
+
+def test_freeing_a_page_still_kmapped_is_misuse():
+    """pkmap_count > 1: someone still uses the mapping; the frame must not be freed
+    (by __free_page or by vfree's bulk free), and nothing changes."""
+    from kmemspec.model import vmalloc as vm
+    m = boot()
+    page = pa.alloc_page(m, GFP_HIGHUSER)
+    hm.kmap(m, page)
+    before = pickle.dumps(m.__dict__)
+    with pytest.raises(KernelBug) as err:
+        pa.__free_page(m, page)
+    assert err.value.rule == "free_kmapped" and err.value.pfn == page.pfn
+    assert pickle.dumps(m.__dict__) == before
+    hm.kunmap(m, page)              # count 1: no users, not yet flushed -- may be freed
+    pa.__free_page(m, page)
+    addr = vm.vmalloc(m, 3 * 4096)
+    vpage = m.mem_map + m.vm_areas[addr].pages[1]
+    hm.kmap(m, vpage)
+    before = pickle.dumps(m.__dict__)
+    with pytest.raises(KernelBug) as err:
+        vm.vfree(m, addr)
+    assert err.value.rule == "free_kmapped"
+    assert pickle.dumps(m.__dict__) == before

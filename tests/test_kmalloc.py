@@ -149,3 +149,18 @@ def test_slub_power_of_two_objects_are_naturally_aligned(m6):
             a = kmalloc(m6, size, GFP_KERNEL)
             assert a % size == 0, (size, hex(a))
     ok(m6)
+
+
+def test_kmem_cache_free_of_a_kmalloc_object_ends_it():
+    """2.6.12: kmalloc(100) comes from size-128; kmem_cache_free(size-128, p) is a
+    legal way to free it, after which it is no longer a live kmalloc object."""
+    from kmemspec.model import boot, slab
+    from kmemspec.model.gfp import GFP_KERNEL
+    from kmemspec.model.kmalloc import kmalloc
+    from kmemspec.spec import check_all
+    m = boot()
+    p = kmalloc(m, 100, GFP_KERNEL)
+    cache = next(c for c in m.slab.malloc_sizes if c.objsize == 128)
+    slab.kmem_cache_free(m, cache, p)
+    assert p not in m.slab.kmalloc_req
+    assert not any(check_all(m).values())

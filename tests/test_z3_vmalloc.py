@@ -11,10 +11,12 @@ or model makes that agreement check fail.
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kmemspec.model import boot
+from kmemspec.model import KernelBug, boot
 from kmemspec.model import highmem as hm
 from kmemspec.model import page_alloc as pa
 from kmemspec.model import vmalloc as vm
@@ -366,20 +368,21 @@ def test_seeded_model_bug_disagrees_with_encoding(monkeypatch):
     assert found is not None and "vfree" in found, found
 
 
-def test_freeing_a_kmapped_page_is_outside_the_encoding():
-    # The model (like the kernel) lets vfree free a page someone still has kmapped;
-    # pkmap_consistency then fails. The encoding makes "no kmap users" a precondition
-    # of freeing (seeded bug free_kmapped_page drops it), so the check names the call.
+def test_the_model_refuses_to_free_a_kmapped_page_as_the_encoding_requires():
+    # The encoding makes "no kmap users" a condition of freeing (seeded bug
+    # free_kmapped_page drops it and pkmap_consistency is refuted); the model agrees:
+    # vfree of an area whose page is still kmapped is misuse, and changes nothing.
     m = small_machine()
     addr = vm.vmalloc(m, 2 * PAGE)
     page = m.vm_areas[addr].pages[0]
     assert page >= m.max_low_pfn          # vmalloc pages may be highmem: kmap works
     hm.kmap(m, m.mem_map[page])
-    w = Workload(m)
-    w.areas.append(addr)
-    found = w.run([("vfree", 0)])
-    assert found is not None and "unmap_step" in found and "condition fails" in found
-    assert not python_verdict(m, "pkmap_consistency")
+    before = pickle.dumps(m.__dict__)
+    with pytest.raises(KernelBug) as err:
+        vm.vfree(m, addr)
+    assert err.value.rule == "free_kmapped"
+    assert pickle.dumps(m.__dict__) == before
+    assert python_verdict(m, "pkmap_consistency")
 
 
 def corrupt_guard(m):

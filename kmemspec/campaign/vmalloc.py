@@ -201,6 +201,15 @@ class KmapRules:
         hm.flush_all_zero_pkmaps(self.machine)
         assert not any(c == 1 for c in self.machine.pkmap_count)
 
+    @rule(page=kpages)
+    def free_while_kmapped(self, page):
+        # a highmem page with kmap users must not be freed (spec: free_kmapped)
+        if page is None or not (self.kmap_users[page.pfn]
+                                and self.machine.mem_map.flags[page.pfn] & PG_highmem):
+            return
+        self.call({"op": "__free_page", "page": page.pfn})
+        self.expect_misuse({"free_kmapped"}, free_page, page)
+
     @rule(page=consumes(kpages))
     def free_when_unmapped(self, page):
         if page is None:
