@@ -10,6 +10,8 @@ import click
 
 
 def _format_counterexample(cx: dict) -> list[str]:
+    if "lines" in cx:                     # the slab and vmalloc provers' own layout
+        return [f"      {line}" for line in cx["lines"]]
     lines = ["      zones: " + ", ".join(f"{z}=[{v['start']:#x}, {v['end']:#x})"
                                         for z, v in cx["zones"].items())
              + f"; nr_pages {cx['nr_pages']:#x}"]
@@ -31,6 +33,9 @@ def _format_counterexample(cx: dict) -> list[str]:
 
 @click.command("prove")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--layer", "layer_names", multiple=True, metavar="LAYER",
+              type=click.Choice(["buddy", "slab", "vmalloc"]),
+              help="Only this layer's obligations (repeatable; default: all three).")
 @click.option("--invariant", "invariants", multiple=True, metavar="NAME",
               help="Only this invariant (repeatable).")
 @click.option("--operation", "operations", multiple=True, metavar="OP",
@@ -39,48 +44,54 @@ def _format_counterexample(cx: dict) -> list[str]:
               help="Prove a deliberately broken encoding (see --list-bugs).")
 @click.option("--list-bugs", is_flag=True, help="List the seeded bugs and exit.")
 @click.option("--lemmas/--no-lemmas", default=True, show_default=True,
-              help="Also prove the parameter lemmas (buddy arithmetic, translations).")
+              help="Also prove the parameter lemmas (buddy arithmetic, colouring, "
+                   "translations).")
 @click.option("--timeout", "timeout_s", type=click.IntRange(1, 3600), default=60,
               show_default=True, help="Z3 timeout per query, in seconds.")
-def command(as_json, invariants, operations, seed_bug, list_bugs, lemmas, timeout_s):
+def command(as_json, layer_names, invariants, operations, seed_bug, list_bugs, lemmas,
+            timeout_s):
     """Prove boot => Inv and Inv(s) and cond and Op(s, s') => Inv(s') for every
-    buddy-allocator invariant and operation; exit 1 if one is refuted or unknown."""
-    from .proofs.obligations import OPERATIONS, prove_all
-    from .spec.z3_buddy import INVARIANTS, SEEDED_BUGS, Encoding
+    invariant and operation of the buddy, slab and vmalloc/pkmap encodings; exit 1 if
+    one is refuted or unknown."""
+    from .proofs.layers import layers, prove_layers
 
+    all_layers = layers()
     if list_bugs:
-        for name, switch in SEEDED_BUGS.items():
-            click.echo(f"{name:30s} (Encoding.{switch} = False)")
+        for layer in all_layers.values():
+            for name, what in layer.seeded_bugs.items():
+                click.echo(f"{layer.name:8s} {name:30s} {what}")
         return
+    chosen = [all_layers[n] for n in (layer_names or all_layers)]
+    known_invs = [i for layer in chosen for i in layer.invariants]
+    known_ops = [o for layer in chosen for o in layer.operations]
     for name in invariants:
-        if name not in INVARIANTS:
-            _bad(as_json, f"unknown invariant {name!r} (known: {', '.join(INVARIANTS)})")
+        if name not in known_invs:
+            _bad(as_json, f"unknown invariant {name!r} (known: "
+                          f"{', '.join(dict.fromkeys(known_invs))})")
     for name in operations:
-        if name not in OPERATIONS:
-            _bad(as_json, f"unknown operation {name!r} (known: {', '.join(OPERATIONS)})")
-    enc = Encoding()
-    if seed_bug:
-        try:
-            enc = Encoding.seeded(seed_bug)
-        except ValueError as exc:
-            _bad(as_json, str(exc))
+        if name not in known_ops:
+            _bad(as_json, f"unknown operation {name!r} (known: "
+                          f"{', '.join(dict.fromkeys(known_ops))})")
+    if seed_bug and not any(seed_bug in layer.seeded_bugs for layer in chosen):
+        _bad(as_json, f"unknown seeded bug {seed_bug!r} (see --list-bugs)")
 
     start = time.perf_counter()
     progress = None
     if not as_json:
         def progress(row):
-            click.echo(f"{row.invariant:20s} {row.operation:18s} {row.status:8s} "
-                       f"{row.seconds:7.2f}s  {row.scope}")
+            click.echo(f"{row.layer:8s} {row.invariant:23s} {row.operation:21s} "
+                       f"{row.status:8s} {row.seconds:7.2f}s  {row.scope}")
             if row.status == "refuted":
                 d = row.detail
+                case = f"; case {d['case']}" if d.get("case") else ""
                 click.echo(f"    smallest failing conjunct: {d['smallest_failing_conjunct']} "
-                           f"(failing: {', '.join(d['failing_conjuncts'])}; case {d.get('case')})")
+                           f"(failing: {', '.join(d['failing_conjuncts'])}{case})")
                 for line in _format_counterexample(d["counterexample"]):
                     click.echo(line)
             elif row.status == "unknown":
                 click.echo(f"    {row.detail}")
-    rows = prove_all(invariants=list(invariants) or None, operations=list(operations) or None,
-                     enc=enc, timeout_ms=timeout_s * 1000, progress=progress)
+    rows = prove_layers(list(layer_names) or None, list(invariants) or None,
+                        list(operations) or None, seed_bug, timeout_s * 1000, progress)
     lemma_rows = []
     if lemmas:
         from .proofs.lemmas import prove_lemmas

@@ -24,13 +24,17 @@ def _table(rows) -> str:
             r = cell.get((name, m))
             parts.append((f"{r.status} ({r.seconds:.1f}s)" if r else "-").ljust(24))
         lines.append(name.ljust(width) + "".join(parts))
-    scopes = {}
+    # each distinct scope once, with the invariants it is the scope of
+    scopes: dict[str, dict[str, list[str]]] = {}
     for r in rows:
-        scopes.setdefault(r.method, set()).add(r.scope)
+        if r.scope:
+            scopes.setdefault(r.method, {}).setdefault(r.scope, []).append(r.invariant)
     lines.append("")
-    for m, s in scopes.items():
+    for m, by_scope in scopes.items():
         lines.append(f"{m}:")
-        lines.extend(f"  - {x}" for x in sorted(x for x in s if x))
+        for scope, invs in by_scope.items():
+            who = ", ".join(i for i in invs if i != "*")
+            lines.append(f"  - {who + ': ' if who else ''}{scope}")
     return "\n".join(lines)
 
 

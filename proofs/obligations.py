@@ -45,9 +45,10 @@ class Row:
     scope: str
     seconds: float
     detail: dict = field(default_factory=dict)
+    layer: str = "buddy"        # whose encoding: buddy, slab or vmalloc (proofs/layers.py)
 
     def to_json(self) -> dict:
-        return {"invariant": self.invariant, "operation": self.operation,
+        return {"layer": self.layer, "invariant": self.invariant, "operation": self.operation,
                 "status": self.status, "scope": self.scope,
                 "seconds": round(self.seconds, 3), "detail": self.detail}
 

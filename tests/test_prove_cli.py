@@ -44,3 +44,31 @@ def test_bad_input_exits_2_without_traceback():
 def test_list_bugs():
     result = run("--list-bugs")
     assert result.exit_code == 0 and "merge_without_order_check" in result.output
+
+
+def test_every_layer_is_listed_and_proved_in_json():
+    result = run("--json", "--operation", "boot", "--no-lemmas")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    layers = {row["layer"] for row in data["obligations"]}
+    assert layers == {"buddy", "slab", "vmalloc"}
+    invariants = {row["invariant"] for row in data["obligations"]}
+    assert invariants >= {"colour_within_slack", "slab_accounting", "size_class",
+                          "page_table_consistency", "vm_area_bounds", "pkmap_consistency"}
+    assert data["proved"] == data["total"]
+
+
+def test_slab_and_vmalloc_seeded_bugs_print_their_counterexamples():
+    for bug, inv, op in [("colour_next_not_wrapped", "colour_within_slack", "cache_grow"),
+                         ("no_guard_page", "vm_area_bounds", "get_vm_area")]:
+        result = run("--seed-bug", bug, "--invariant", inv, "--operation", op, "--no-lemmas")
+        assert result.exit_code == 1, result.output
+        assert "refuted" in result.output and "smallest failing conjunct" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_layer_option():
+    result = run("--json", "--layer", "slab", "--no-lemmas")
+    assert result.exit_code == 0
+    rows = json.loads(result.output)["obligations"]
+    assert rows and {r["layer"] for r in rows} == {"slab"}

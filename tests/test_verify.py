@@ -34,16 +34,22 @@ def test_verify_fails_on_a_model_that_never_merges(monkeypatch):
 
 def test_z3_cells_aggregate_obligations_and_report_refutations(monkeypatch):
     """One Z3 cell per invariant: proved only if every operation's obligation is."""
-    from kmemspec.proofs import lemmas, obligations
+    from kmemspec.proofs import layers, lemmas, obligations
     from kmemspec.verify import z3_rows
 
     rows = [obligations.Row("no_overlap", "rmqueue", "proved", "unbounded", 0.1),
             obligations.Row("no_overlap", "merge_step", "refuted", "unbounded", 0.2,
                             {"conjunct": "one_role"}),
+            obligations.Row("no_overlap", "map_step", "proved", "unbounded v", 0.1,
+                            layer="vmalloc"),
             obligations.Row("page_state", "rmqueue", "proved", "unbounded", 0.1)]
-    monkeypatch.setattr(obligations, "prove_all", lambda: rows)
+    monkeypatch.setattr(layers, "prove_layers", lambda: rows)
     monkeypatch.setattr(lemmas, "prove_lemmas", lambda: [])
     cells = {r.invariant: r for r in z3_rows("quick")}
     assert cells["no_overlap"].status == "refuted" and not cells["no_overlap"].ok
     assert "merge_step" in cells["no_overlap"].detail
+    # the scope names each layer's proofs and the part no encoding covers
+    scope = cells["no_overlap"].scope
+    assert "buddy: 2 operations" in scope and "vmalloc: 1 operation;" in scope
+    assert "not encoded: the slab part" in scope
     assert cells["page_state"].status == "proved" and cells["page_state"].ok
