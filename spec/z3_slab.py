@@ -528,14 +528,14 @@ def _put(enc: Encoding, s: State, s0, i0, cond_extra):
 
 
 def op_kmem_cache_free(enc: Encoding, s: State) -> Step:
-    """kmem_cache_free of an object in use that kmalloc did not hand out.
+    """kmem_cache_free of an object in use; a kmalloc'd object (2.6.12 allows freeing
+    it through its general cache) stops being a kmalloc object, as in kfree.
 
     Linux 2.6.12 mm/slab.c free_block (bufctl back on the chain, inuse--, list_del; to
-    slabs_free when inuse reaches 0, else list_add_tail to slabs_partial). Objects
-    from kmalloc are freed by kfree (spec/proofs_slab.md: the model's kmem_cache_free
-    keeps their kmalloc record)."""
+    slabs_free when inuse reaches 0, else list_add_tail to slabs_partial)."""
     s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
-    cond, post = _put(enc, s, s0, i0, z3.Not(s.km[okey(s0, i0)]))
+    cond, post = _put(enc, s, s0, i0, z3.BoolVal(True))
+    post = post.but(km=post.km.store(okey(s0, i0), z3.BoolVal(False)))
     return Step("kmem_cache_free", cond, post, [s0], [(s0, i0)], {"s0": s0, "i0": i0},
                 [s0], [i0])
 
