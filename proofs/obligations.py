@@ -390,10 +390,16 @@ def _smallest(parts, failing):
 def prove_all(shape: Shape = Shape(), enc: Encoding = Encoding(), *, invariants=None,
               operations=None, timeout_ms: int = 30000, progress=None) -> list[Row]:
     """Every (invariant, operation) obligation; rows in catalogue x operation order."""
-    prover = Prover(shape, enc, timeout_ms)
+    return prove_grid(Prover(shape, enc, timeout_ms), invariants or zb.INVARIANTS,
+                      operations or OPERATIONS, progress)
+
+
+def prove_grid(prover, invariants, operations, progress=None) -> list[Row]:
+    """prover.prove(inv, op) for every pair, in invariant x operation order;
+    progress(row) after each (every layer's prover has this shape)."""
     rows = []
-    for inv in invariants or zb.INVARIANTS:
-        for op in operations or OPERATIONS:
+    for inv in invariants:
+        for op in operations:
             row = prover.prove(inv, op)
             rows.append(row)
             if progress is not None:

@@ -30,7 +30,7 @@ import z3
 
 from ..spec import z3_slab as zs
 from ..spec.z3_slab import Encoding
-from .obligations import STATUS_PROVED, STATUS_REFUTED, STATUS_UNKNOWN, Row
+from .obligations import STATUS_PROVED, STATUS_REFUTED, STATUS_UNKNOWN, Row, prove_grid
 
 INVARIANTS = list(zs.INVARIANTS)
 OPERATIONS = ["boot", *zs.OPERATIONS]
@@ -404,12 +404,5 @@ def prove_slab(invariants=None, operations=None, seed_bug=None, timeout_ms=30000
         if name not in OPERATIONS:
             raise ValueError(f"unknown slab operation {name!r} (known: {', '.join(OPERATIONS)})")
     enc = Encoding.seeded(seed_bug) if seed_bug else Encoding()
-    prover = SlabProver(enc, timeout_ms)
-    rows = []
-    for inv in invariants or INVARIANTS:
-        for op in operations or OPERATIONS:
-            row = prover.prove(inv, op)
-            rows.append(row)
-            if progress is not None:
-                progress(row)
-    return rows
+    return prove_grid(SlabProver(enc, timeout_ms), invariants or INVARIANTS,
+                      operations or OPERATIONS, progress)

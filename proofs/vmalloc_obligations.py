@@ -27,7 +27,7 @@ import time
 
 import z3
 
-from .obligations import STATUS_PROVED, STATUS_REFUTED, STATUS_UNKNOWN, Row
+from .obligations import STATUS_PROVED, STATUS_REFUTED, STATUS_UNKNOWN, Row, prove_grid
 from ..spec import z3_vmalloc as zv
 from ..spec.z3_vmalloc import Encoding
 
@@ -441,12 +441,5 @@ def prove_vmalloc(invariants=None, operations=None, seed_bug=None, timeout_ms=30
     """Every (invariant, operation) obligation of the vmalloc/highmem layers, in
     INVARIANTS x OPERATIONS order; `seed_bug` proves against a broken encoding."""
     enc = Encoding.seeded(seed_bug) if seed_bug else Encoding()
-    prover = VmProver(enc, timeout_ms)
-    rows = []
-    for inv in invariants or INVARIANTS:
-        for op in operations or OPERATIONS:
-            row = prover.prove(inv, op)
-            rows.append(row)
-            if progress is not None:
-                progress(row)
-    return rows
+    return prove_grid(VmProver(enc, timeout_ms), invariants or INVARIANTS,
+                      operations or OPERATIONS, progress)

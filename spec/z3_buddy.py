@@ -79,9 +79,16 @@ class Encoding:
 
     @classmethod
     def seeded(cls, bug: str) -> "Encoding":
-        if bug not in SEEDED_BUGS:
-            raise ValueError(f"unknown seeded bug {bug!r} (known: {', '.join(SEEDED_BUGS)})")
-        return replace(cls(), **{SEEDED_BUGS[bug]: False})
+        return seeded_encoding(cls, SEEDED_BUGS, bug)
+
+
+def seeded_encoding(cls, switches: dict, bug: str):
+    """An encoding (a frozen dataclass of switches, all True for the kernel) with the
+    switch of seeded bug `bug` off; `switches` maps bug -> switch or (switch, text)."""
+    if bug not in switches:
+        raise ValueError(f"unknown seeded bug {bug!r} (known: {', '.join(switches)})")
+    switch = switches[bug]
+    return replace(cls(), **{switch if isinstance(switch, str) else switch[0]: False})
 
 
 # bug name -> the Encoding switch it turns off

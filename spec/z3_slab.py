@@ -36,7 +36,8 @@ from typing import Callable
 import z3
 
 from ..model.profiles import LINUX_2_6_I386
-from .z3_buddy import Map, const_map, fn_map
+from .z3_buddy import Map, const_map, fn_map, seeded_encoding
+from .z3_concrete import _valid as valid  # noqa: F401  (tests and provers use zs.valid)
 
 PROFILE = LINUX_2_6_I386
 SLAB_BITS = 20                    # slab ids are first pfns: all 2^20 frames of i386
@@ -109,9 +110,7 @@ class Encoding:
 
     @classmethod
     def seeded(cls, bug: str) -> "Encoding":
-        if bug not in SEEDED_BUGS:
-            raise ValueError(f"unknown seeded bug {bug!r} (known: {', '.join(SEEDED_BUGS)})")
-        return replace(cls(), **{SEEDED_BUGS[bug][0]: False})
+        return seeded_encoding(cls, SEEDED_BUGS, bug)
 
 
 # bug name -> (the Encoding switch it turns off, what goes wrong)
@@ -736,15 +735,6 @@ def alpha(machine, cachep) -> Concrete:
         o["km"], o["req"] = True, req
     return Concrete(geometry, cachep.colour_next, cachep.free_objects,
                     tuple(lst.nr for lst in cachep.lists), slabs, objects)
-
-
-def valid(formula) -> bool:
-    solver = z3.Solver()
-    solver.add(z3.Not(formula))
-    result = solver.check()
-    if result == z3.unknown:
-        raise RuntimeError(f"z3 could not decide a concrete formula: {solver.reason_unknown()}")
-    return result == z3.unsat
 
 
 def invariant_formula(s: State, name: str, support: dict):

@@ -55,6 +55,8 @@ from typing import Callable
 
 import z3
 
+from .z3_buddy import seeded_encoding
+
 VPN_BITS = 20          # 32-bit virtual addresses, 4 KiB pages
 PFN_BITS = 20          # 4 GiB of frames (i386 without PAE)
 AID_BITS = 32          # an area is named by its vm_struct's address
@@ -91,9 +93,7 @@ class Encoding:
 
     @classmethod
     def seeded(cls, bug: str) -> "Encoding":
-        if bug not in SEEDED_BUGS:
-            raise ValueError(f"unknown seeded bug {bug!r} (known: {', '.join(SEEDED_BUGS)})")
-        return replace(cls(), **{SEEDED_BUGS[bug][0]: False})
+        return seeded_encoding(cls, SEEDED_BUGS, bug)
 
 
 # bug name -> (the Encoding switch it turns off, what goes wrong)
