@@ -63,13 +63,17 @@ class SlabProver:
         self.enc, self.timeout_ms = enc, timeout_ms
         self.pre = zs.fresh_state("s.")
         self.sstar = z3.Const("s*", zs.SLAB)
+        self.tstar = z3.Const("t*", zs.SLAB)
         self.istar = z3.Const("i*", zs.IDX)
+        self.pstar = z3.Const("p*", zs.PFN)
         self.lstar = z3.Const("list*", zs.LST)
 
     # -- formulas --------------------------------------------------------------------
 
-    def _hyp(self, s, slab_terms, idx_terms):
-        """Inv(s) instantiated at the given slabs and at every (slab, index) pair."""
+    def _hyp(self, s, slab_terms, idx_terms, frame_terms=()):
+        """Inv(s) instantiated at the given slabs and at every (slab, index) pair; with
+        frame terms also the frame conjuncts at them, the slab-frame conjuncts at every
+        (slab, frame) pair and the pair conjuncts at every two slabs."""
         parts = [zs.geometry_axiom(s)]
         parts += [c.body(s) for c in zs.CONJUNCTS if c.kind == "cache"]
         for t in slab_terms:
@@ -79,7 +83,38 @@ class SlabProver:
                 # counting fact of inuse = |objects in use|: an element => not empty
                 parts.append(z3.Implies(z3.And(s.live[t], s.alloc[zs.okey(t, i)]),
                                         s.inuse[t] != zs.cntv(0)))
+        if frame_terms:
+            parts.append(self._wide(s, slab_terms, frame_terms))
         return z3.And(*parts)
+
+    @staticmethod
+    def _wide(s, slab_terms, frame_terms):
+        parts = []
+        for p in frame_terms:
+            parts += [c.body(s, p) for c in zs.CONJUNCTS if c.kind == "frame"]
+            for t in slab_terms:
+                parts += [c.body(s, t, p) for c in zs.CONJUNCTS if c.kind == "slab_frame"]
+        for a in slab_terms:
+            for b in slab_terms:
+                parts += [c.body(s, a, b) for c in zs.CONJUNCTS if c.kind == "pair"]
+        return z3.And(*parts)
+
+    def _terms(self, step, wide):
+        """(slab terms, index terms, frame terms) of an obligation: the skolem constants
+        and the operation's own; the frames only for an invariant with frame or pair
+        conjuncts (the slab terms are frames too: a slab id is its first pfn)."""
+        op_slabs = step.slab_terms if step else []
+        slabs = [self.sstar, *([self.tstar] if wide else []), *op_slabs]
+        idxs = [self.istar, *(step.idx_terms if step else [])]
+        frames = [self.pstar, *slabs, *(step.frame_terms if step else [])] if wide else []
+        return slabs, idxs, frames
+
+    def _named_terms(self, step):
+        """The terms a lifted counterexample is built from: the obligation's, and for a
+        narrow invariant also the named slabs' first frames and the operation's frames
+        (the lifted state must satisfy the frame conjuncts too)."""
+        slabs, idxs, frames = self._terms(step, self.wide)
+        return slabs, idxs, frames or [*slabs, *(step.frame_terms if step else [])]
 
     def _goal_parts(self, invariant, pre, post, step):
         """[(conjunct label, formula that must hold)] at the skolem constants."""
@@ -92,6 +127,12 @@ class SlabProver:
                 out.append((c.label, c.body(post, sx)))
             elif c.kind == "object":
                 out.append((c.label, c.body(post, sx, ix)))
+            elif c.kind == "frame":
+                out.append((c.label, c.body(post, self.pstar)))
+            elif c.kind == "slab_frame":
+                out.append((c.label, c.body(post, sx, self.pstar)))
+            elif c.kind == "pair":
+                out.append((c.label, c.body(post, sx, self.tstar)))
             elif step is None:
                 # boot: no slab, no object in use, every counter zero
                 empty = z3.And(z3.Not(post.live[sx]), z3.Not(post.alloc[zs.okey(sx, ix)]))
@@ -136,20 +177,32 @@ class SlabProver:
                                        for f in ("live", "lst", "inuse")])),
             z3.Implies(out_o, post.alloc[k] == pre.alloc[k]))
 
-    def _setup(self, operation):
-        """(pre, post, step, cond, hyp) for one obligation."""
+    @staticmethod
+    def is_wide(invariant):
+        """Whether an invariant needs the frame terms (None: every invariant)."""
+        return invariant is None or any(c.kind in zs.WIDE_KINDS
+                                        for c in zs.conjuncts(invariant))
+
+    def _setup(self, operation, invariant=None):
+        """(pre, post, step, cond, hyp) for one obligation (invariant None: the
+        hypothesis every invariant's obligation may use)."""
+        self.wide = self.is_wide(invariant)
         if operation == "boot":
             cond, post = zs.initial_state(self.pre)
             return self.pre, post, None, z3.And(cond, zs.geometry_axiom(post)), z3.BoolVal(True)
         step = zs.OPERATIONS[operation](self.enc, self.pre)
-        hyp = self._hyp(self.pre, [self.sstar, *step.slab_terms], [self.istar, *step.idx_terms])
-        return self.pre, step.post, step, step.cond, hyp
+        slabs, idxs, frames = self._terms(step, self.wide)
+        hyp = self._hyp(self.pre, slabs, idxs, frames)
+        cond = step.cond
+        if step.frame_cond is not None and frames:
+            cond = z3.And(cond, *[step.frame_cond(p) for p in frames])
+        return self.pre, step.post, step, cond, hyp
 
     # -- solving -----------------------------------------------------------------------
 
     def prove(self, invariant: str, operation: str) -> Row:
         start = time.perf_counter()
-        pre, post, step, cond, hyp = self._setup(operation)
+        pre, post, step, cond, hyp = self._setup(operation, invariant)
         parts = self._goal_parts(invariant, pre, post, step)
         goal = z3.And(*[f for _, f in parts])
         solver = z3.Solver()
@@ -204,7 +257,7 @@ class SlabProver:
         if step is None:
             return []
         s = self.pre
-        terms = [self.sstar, *step.slab_terms]
+        terms, idx, frames = self._named_terms(step)
         firsts = [z3.And(*[t != u for u in terms[:j]]) for j, t in enumerate(terms)]
         free = zs.cntv(0)
         per_list = [zs.cntv(0)] * 3
@@ -214,9 +267,13 @@ class SlabProver:
                                   zs.cntv(0)) for L, c in enumerate(per_list)]
         closed = [s.free_objects == free,
                   *[s.nr[zs.lstv(L)] == c for L, c in enumerate(per_list)]]
+        # the named slabs' blocks and frames are as the frame conjuncts say there (the
+        # lifted state is checked against them at every frame)
+        closed.append(self._wide(s, terms, frames))
+        if step.frame_cond is not None:
+            closed += [step.frame_cond(p) for p in frames]
         # the named objects of each live slab fit its inuse: as many in use as at most
         # inuse, as many free as at most num - inuse (so the rest can be filled in)
-        idx = [self.istar, *step.idx_terms]
         ifirsts = [z3.And(*[i != j for j in idx[:n]]) for n, i in enumerate(idx)]
         for t in terms:
             used, free_named = zs.cntv(0), zs.cntv(0)
@@ -239,11 +296,11 @@ class SlabProver:
 
     def _named(self, model, step):
         ev = lambda e: model.eval(e, True)    # noqa: E731
-        slab_terms = [self.sstar, *(step.slab_terms if step else [])]
-        idx_terms = [self.istar, *(step.idx_terms if step else [])]
+        slab_terms, idx_terms, frame_terms = self._named_terms(step)
         slabs = sorted({ev(t).as_long() for t in slab_terms})
         idxs = sorted({ev(t).as_long() for t in idx_terms})
-        return slabs, idxs
+        frames = sorted({ev(t).as_long() for t in frame_terms})
+        return slabs, idxs, frames
 
     def _lift(self, model, step, operation, invariant):
         """(True, "") if the model gives a genuine counterexample, else (False, why)."""
@@ -256,7 +313,7 @@ class SlabProver:
             v = ev(getattr(pre, name))
             geometry[name] = z3.is_true(v) if z3.is_bool(v) else v.as_long()
         num = geometry["num"]
-        slabs, idxs = self._named(model, step)
+        slabs, idxs, named_frames = self._named(model, step)
         live, objects = {}, {}
         for sid in slabs:
             sv = z3.BitVecVal(sid, zs.SLAB_BITS)
@@ -268,7 +325,7 @@ class SlabProver:
                     objects[(sid, i)] = o
             if z3.is_true(ev(pre.live[sv])):
                 live[sid] = {f: ev(getattr(pre, f)[sv]).as_long()
-                             for f in ("lst", "inuse", "coff", "s_mem")}
+                             for f in ("lst", "inuse", "coff", "s_mem", "mg")}
                 used = sum(1 for (s2, _), o in objects.items() if s2 == sid and o["alloc"])
                 more = live[sid]["inuse"] - used
                 if more < 0 or live[sid]["inuse"] > num:
@@ -279,10 +336,18 @@ class SlabProver:
                     return False, f"needs more objects in use in slab {sid:#x} than it has"
                 for i in fill:
                     objects[(sid, i)] = {"alloc": True, "km": False, "req": 0}
+        # frames: the live slabs' blocks, and the named frames of other caches' slabs
+        frames = {}
+        for sid in live:
+            for p in range(sid, min(sid + (1 << geometry["gfporder"]), 1 << zs.SLAB_BITS)):
+                frames[p] = {"pg_slab": True, "mine": True, "pslab": sid, "other": False}
+        for p in named_frames:
+            if p not in frames and z3.is_true(ev(pre.other[z3.BitVecVal(p, zs.SLAB_BITS)])):
+                frames[p] = {"pg_slab": True, "mine": False, "pslab": 0, "other": True}
         conc = zs.Concrete(geometry, ev(pre.colour_next).as_long(),
                            ev(pre.free_objects).as_long(),
                            tuple(ev(pre.nr[zs.lstv(L)]).as_long() for L in range(3)),
-                           live, objects)
+                           live, objects, frames)
         cpre = zs.to_state(conc)
         if not zs.valid(zs.geometry_axiom(cpre)):
             return False, "breaks the geometry axiom"
@@ -359,8 +424,19 @@ class SlabProver:
                     lines.append(f"    object {i} ({', '.join(ilabels)}): {objs[0]} -> {objs[1]}")
                     entry[f"object {i}"] = objs
             out_slabs[sid] = entry
+        out_frames = {}
+        if self.wide:
+            frame_names = {"p*": self.pstar}
+            if step is not None:
+                frame_names.update({f"frame of {k}": zs.pfn_of(v) for k, v in step.params.items()
+                                    if k.startswith("mg")})
+            for label, t in frame_names.items():
+                pv = ev(t)
+                states_f = [_frame_state(ev, st, pv) for _, st in states]
+                out_frames[pv.as_long()] = states_f
+                lines.append(f"frame {pv.as_long():#07x} ({label}): " + " -> ".join(states_f))
         return {"lines": lines, "geometry": geo, "cache": cache, "params": params,
-                "slabs": out_slabs}
+                "slabs": out_slabs, "frames": out_frames}
 
 
 def _slab_state(ev, s, sv, geo) -> str:
@@ -370,9 +446,17 @@ def _slab_state(ev, s, sv, geo) -> str:
     coff = ev(s.coff[sv]).as_long()
     offset = coff - geo["mgmt"]
     colour = offset >> geo["cshift"] if offset >= 0 else None
+    mg = f", off-slab struct slab {ev(s.mg[sv]).as_long():#x}" if geo["off_slab"] else ""
     return (f"on slabs_{zs.LIST_NAMES[lst] if lst < 3 else lst}, inuse "
             f"{ev(s.inuse[sv]).as_long()}, colouroff {coff} (colour offset {offset}, index "
-            f"{colour}), s_mem {ev(s.s_mem[sv]).as_long():#x}")
+            f"{colour}), s_mem {ev(s.s_mem[sv]).as_long():#x}{mg}")
+
+
+def _frame_state(ev, s, pv) -> str:
+    mark = "PG_slab" if z3.is_true(ev(s.pg_slab[pv])) else "no PG_slab"
+    if z3.is_true(ev(s.mine[pv])):
+        return f"{mark}, page of slab {ev(s.pslab[pv]).as_long():#07x} of this cache"
+    return f"{mark}, {'page of another cache' if z3.is_true(ev(s.other[pv])) else 'no slab page'}"
 
 
 def _obj_state(ev, s, k) -> str:

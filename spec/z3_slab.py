@@ -23,6 +23,12 @@ Abstraction of a concrete cache (`alpha` below):
   alloc[s,i]   object i of slab s is handed out: i is not on the slab's bufctl chain
                (i: 16 bits, the width of kmem_bufctl_t)
   km[s,i], req[s,i]   it was handed out by kmalloc, for req bytes
+  mg[s]        the address of an off-slab struct slab (meaningless on-slab)
+  pg_slab[p]   frame p (all 2^20 pfns) carries PG_slab (mem_map flags)
+  mine[p], pslab[p]   frame p belongs to a slab of this cache, and which one
+               (page->lru.next / page->lru.prev: SET_PAGE_CACHE / SET_PAGE_SLAB)
+  other[p]     frame p belongs to a slab of another cache: the rest of the slab layer,
+               seen from this cache as the frames it holds (no operation here writes it)
 
 Byte quantities and addresses are 40-bit (i386 addresses, sums of them and num x
 objsize < 2^34 never wrap); counters 32-bit.
@@ -60,6 +66,7 @@ L1_SHIFT = PROFILE.L1_CACHE_BYTES.bit_length() - 1
 MAX_ALIGN_SHIFT = PROFILE.PAGE_SHIFT         # ralign <= PAGE_SIZE (lemma's range)
 
 SLAB = z3.BitVecSort(SLAB_BITS)
+PFN = SLAB                        # a slab id is its first pfn
 IDX = z3.BitVecSort(IDX_BITS)
 OBJ = z3.BitVecSort(SLAB_BITS + IDX_BITS)
 CNT = z3.BitVecSort(CNT_BITS)
@@ -107,6 +114,12 @@ class Encoding:
     destroy_only_free: bool = True
     # cache_grow: free_objects += num
     grow_counts_free_objects: bool = True
+    # alloc_slabmgmt: on-slab, s_mem = slab start + colouroff (after the struct slab)
+    grow_s_mem_after_mgmt: bool = True
+    # cache_grow: SetPageSlab + SET_PAGE_SLAB on every page of the block (i < 1 << order)
+    grow_marks_every_page: bool = True
+    # kmem_freepages: ClearPageSlab on every page before free_pages
+    destroy_clears_pg_slab: bool = True
 
     @classmethod
     def seeded(cls, bug: str) -> "Encoding":
@@ -131,6 +144,14 @@ SEEDED_BUGS = {
                              "slab shrinking destroys a partial slab with objects in use"),
     "grow_free_objects_not_updated": ("grow_counts_free_objects",
                                       "cache_grow does not add num to free_objects"),
+    "s_mem_over_mgmt": ("grow_s_mem_after_mgmt",
+                        "cache_grow puts object 0 at the colour offset, over the on-slab "
+                        "struct slab, while colouroff counts the management"),
+    "grow_marks_first_page_only": ("grow_marks_every_page",
+                                   "cache_grow sets PG_slab and the back pointer on the "
+                                   "block's first page only"),
+    "destroy_keeps_pg_slab": ("destroy_clears_pg_slab",
+                              "slab_destroy frees the pages with PG_slab still set"),
 }
 
 
@@ -138,8 +159,9 @@ SEEDED_BUGS = {
 
 GEOMETRY = ("objsize", "align", "colour_off", "cshift", "gfporder", "num", "objs", "mgmt",
             "off_slab", "left_over", "colour", "kclass", "dma")
-SLAB_MAPS = ("live", "lst", "inuse", "coff", "s_mem")
+SLAB_MAPS = ("live", "lst", "inuse", "coff", "s_mem", "mg")
 OBJ_MAPS = ("alloc", "km", "req")
+FRAME_MAPS = ("pg_slab", "mine", "pslab", "other")
 
 
 @dataclass(frozen=True)
@@ -168,6 +190,11 @@ class State:
     alloc: Map
     km: Map
     req: Map
+    mg: Map
+    pg_slab: Map
+    mine: Map
+    pslab: Map
+    other: Map
 
     def but(self, **changes) -> "State":
         return replace(self, **changes)
@@ -190,7 +217,9 @@ def fresh_state(prefix: str) -> State:
         free_objects=C("free_objects", CNT), nr=A("nr", LST, CNT),
         live=A("live", SLAB, B), lst=A("lst", SLAB, LST), inuse=A("inuse", SLAB, CNT),
         coff=A("coff", SLAB, BYTES), s_mem=A("s_mem", SLAB, BYTES),
-        alloc=A("alloc", OBJ, B), km=A("km", OBJ, B), req=A("req", OBJ, BYTES))
+        alloc=A("alloc", OBJ, B), km=A("km", OBJ, B), req=A("req", OBJ, BYTES),
+        mg=A("mg", SLAB, BYTES), pg_slab=A("pg_slab", PFN, B), mine=A("mine", PFN, B),
+        pslab=A("pslab", PFN, SLAB), other=A("other", PFN, B))
 
 
 # --- derived quantities ---------------------------------------------------------------
@@ -204,6 +233,28 @@ def slab_base(sid):
     """The kernel address of a slab's first byte (lowmem: PAGE_OFFSET + pfn pages)."""
     return bytev(PROFILE.PAGE_OFFSET) + (z3.ZeroExt(BYTE_BITS - SLAB_BITS, sid)
                                          << PROFILE.PAGE_SHIFT)
+
+
+def block_pages(s: State):
+    """1 << gfporder as a pfn count (gfporder <= 5 under the geometry axiom)."""
+    return z3.BitVecVal(1, SLAB_BITS) << z3.Extract(SLAB_BITS - 1, 0, s.gfporder)
+
+
+def in_block(s: State, sid, p):
+    """Frame p lies in the block of 1 << gfporder frames starting at pfn sid."""
+    return z3.And(z3.ULE(sid, p), z3.ULT(p - sid, block_pages(s)))
+
+
+def pfn_of(addr):
+    """The pfn of a lowmem kernel address (__pa >> PAGE_SHIFT); exact below
+    PAGE_OFFSET + 2^32."""
+    return z3.Extract(SLAB_BITS + PROFILE.PAGE_SHIFT - 1, PROFILE.PAGE_SHIFT,
+                      addr - bytev(PROFILE.PAGE_OFFSET))
+
+
+def is_lowmem_addr(addr):
+    return z3.And(z3.ULE(bytev(PROFILE.PAGE_OFFSET), addr),
+                  z3.ULT(addr - bytev(PROFILE.PAGE_OFFSET), bytev(1 << 32)))
 
 
 def one_or(colour):
@@ -244,8 +295,9 @@ def idx_ext(i):
 @dataclass(frozen=True)
 class Conjunct:
     """One conjunct of an invariant. kind "cache": body(s); "slab": body(s, sid) for every
-    slab id; "object": body(s, sid, idx) for every object key; "count": a counting
-    relation, proved by delta equations (body None)."""
+    slab id; "object": body(s, sid, idx) for every object key; "frame": body(s, pfn) for
+    every frame; "slab_frame": body(s, sid, pfn); "pair": body(s, sid, sid2) for every
+    two slab ids; "count": a counting relation, proved by delta equations (body None)."""
 
     invariant: str
     label: str
@@ -335,6 +387,44 @@ def _smallest_class(s, sid, i):
                                       z3.ULE(s.req[k], size_of_class(s.kclass)), below))
 
 
+def _object_size(s):
+    return s.objsize != bytev(0)
+
+
+def _objects_after_mgmt(s, sid):
+    return z3.Implies(s.live[sid], z3.ULE(slab_base(sid) + s.coff[sid], s.s_mem[sid]))
+
+
+def _offslab_mgmt_outside(s, sid):
+    return z3.Implies(z3.And(s.live[sid], s.off_slab),
+                      z3.UGE(s.mg[sid] - slab_base(sid), slab_bytes(s)))
+
+
+def _blocks_disjoint(s, a, b):
+    return z3.Implies(z3.And(s.live[a], s.live[b], a != b), z3.Not(in_block(s, a, b)))
+
+
+def _caches_disjoint(s, p):
+    return z3.Not(z3.And(s.mine[p], s.other[p]))
+
+
+def _block_aligned(s, sid):
+    return z3.Implies(s.live[sid], sid & (block_pages(s) - 1) == z3.BitVecVal(0, SLAB_BITS))
+
+
+def _slab_frames(s, sid, p):
+    return z3.Implies(z3.And(s.live[sid], in_block(s, sid, p)),
+                      z3.And(s.pg_slab[p], s.mine[p], s.pslab[p] == sid))
+
+
+def _frame_owner(s, p):
+    return z3.Implies(s.mine[p], z3.And(s.live[s.pslab[p]], in_block(s, s.pslab[p], p)))
+
+
+def _marked_frames(s, p):
+    return s.pg_slab[p] == z3.Or(s.mine[p], s.other[p])
+
+
 CONJUNCTS: list[Conjunct] = [
     Conjunct("colour_within_slack", "colour_grid", "colour_off = 1 << cshift is a positive "
              "multiple of the (power-of-two) alignment", "cache", _colour_grid),
@@ -374,9 +464,31 @@ CONJUNCTS: list[Conjunct] = [
              "size", "object", _fits),
     Conjunct("size_class", "smallest_class", "a kmalloc object comes from the smallest "
              "class that holds its requested size", "object", _smallest_class),
+    Conjunct("no_overlap", "object_size", "objects have a positive size, so the num "
+             "objects from s_mem are disjoint", "cache", _object_size),
+    Conjunct("no_overlap", "objects_after_mgmt", "object 0 starts at or after slab start + "
+             "colouroff, the end of the colour area and the on-slab struct slab", "slab",
+             _objects_after_mgmt),
+    Conjunct("no_overlap", "offslab_mgmt_outside", "an off-slab struct slab lies outside "
+             "its slab's pages", "slab", _offslab_mgmt_outside),
+    Conjunct("no_overlap", "blocks_disjoint", "two slabs of the cache do not share a frame",
+             "pair", _blocks_disjoint),
+    Conjunct("no_overlap", "caches_disjoint", "no frame belongs to a slab of this cache and "
+             "to a slab of another cache", "frame", _caches_disjoint),
+    Conjunct("page_state", "block_aligned", "a slab's first pfn is a multiple of "
+             "1 << gfporder (a buddy block of that order)", "slab", _block_aligned),
+    Conjunct("page_state", "slab_frames", "every frame of a slab's block carries PG_slab "
+             "and points back to this cache and that slab", "slab_frame", _slab_frames),
+    Conjunct("page_state", "frame_owner", "a frame pointing to a slab of this cache lies in "
+             "the block of a live slab", "frame", _frame_owner),
+    Conjunct("page_state", "marked_frames", "a frame carries PG_slab iff it belongs to a "
+             "slab of this cache or of another", "frame", _marked_frames),
 ]
 
-INVARIANTS = ["colour_within_slack", "slab_accounting", "size_class"]
+INVARIANTS = ["colour_within_slack", "slab_accounting", "size_class", "no_overlap",
+              "page_state"]
+# conjunct kinds whose instances range over frames or slab pairs
+WIDE_KINDS = ("frame", "slab_frame", "pair")
 
 
 def conjuncts(name: str | None = None) -> list[Conjunct]:
@@ -420,7 +532,9 @@ def geometry_axiom(s: State):
 class Step:
     """An operation applied to a state: its condition, the new state, the slabs and
     objects (slab, index) whose per-slab / per-object fields it may write, its
-    parameters, and the slab / index terms worth instantiating the hypothesis at."""
+    parameters, and the slab / index / frame terms worth instantiating the hypothesis
+    at. frame_cond(p), when given, is a further condition for every frame p (the
+    provers instantiate it, `apply` quantifies it)."""
 
     op: str
     cond: z3.BoolRef
@@ -430,6 +544,8 @@ class Step:
     params: dict = field(default_factory=dict)
     slab_terms: list = field(default_factory=list)
     idx_terms: list = field(default_factory=list)
+    frame_cond: Callable | None = None
+    frame_terms: list = field(default_factory=list)
 
 
 def _add(m: Map, index, delta) -> Map:
@@ -441,25 +557,48 @@ def _move(nr: Map, old, new) -> Map:
     return _add(_add(nr, old, cntv(-1)), new, cntv(1))
 
 
+def _on_block(s: State, s0, m: Map, value, first_only=False) -> Map:
+    """m with every frame of the block at s0 (only s0 itself if first_only) set."""
+    hit = (lambda q: q == s0) if first_only else (lambda q: in_block(s, s0, q))
+    return Map(lambda q, m=m: z3.If(hit(q), value, m[q]))
+
+
 def op_cache_grow(enc: Encoding, s: State) -> Step:
     """cache_grow: a new slab at colour index colour_next goes on slabs_free.
 
     Linux 2.6.12 mm/slab.c cache_grow (offset = colour_next; colour_next++, wrapped at
-    colour; offset *= colour_off), alloc_slabmgmt (on-slab: colouroff = offset +
-    slab_size, s_mem = slab start + colouroff), list_add_tail(slabs_free),
-    free_objects += num. s0 is the block kmem_getpages returned: any slab id that is
-    no slab of the cache (the buddy allocator's no_overlap)."""
-    s0 = z3.Const("s0", SLAB)
+    colour; offset *= colour_off; SetPageSlab, SET_PAGE_CACHE and SET_PAGE_SLAB on
+    each of the 1 << gfporder pages), alloc_slabmgmt (on-slab: colouroff = offset +
+    slab_size, s_mem = slab start + colouroff; off-slab: the struct slab mg0 is a
+    kmem_cache_alloc of slabp_cache, a step of another cache made before this one),
+    list_add_tail(slabs_free), free_objects += num.
+
+    s0 is the block kmem_getpages returned. The page allocator's contract is the
+    condition (assumed here, resting on the buddy proofs): the block is aligned to its
+    order and none of its frames carries PG_slab (prep_new_page: bad_page on PG_slab;
+    the buddy's page_state). An off-slab mg0 lies in a frame of another cache's slab."""
+    s0, mg0 = z3.Const("s0", SLAB), z3.Const("mg0", BYTES)
     offset = s.colour_next << s.cshift
     coff = offset + s.mgmt if enc.grow_adds_mgmt else offset
+    s_mem = slab_base(s0) + (coff if enc.grow_s_mem_after_mgmt else offset)
     nxt = s.colour_next + 1
     colour_next = z3.If(z3.UGE(nxt, s.colour), bytev(0), nxt) if enc.grow_wraps_colour else nxt
     free_objects = s.free_objects + s.num if enc.grow_counts_free_objects else s.free_objects
-    post = s.but(live=s.live.store(s0, z3.BoolVal(True)), lst=s.lst.store(s0, lstv(FREE)),
+    first = not enc.grow_marks_every_page
+    T = z3.BoolVal(True)
+    post = s.but(live=s.live.store(s0, T), lst=s.lst.store(s0, lstv(FREE)),
                  inuse=s.inuse.store(s0, cntv(0)), coff=s.coff.store(s0, coff),
-                 s_mem=s.s_mem.store(s0, slab_base(s0) + coff), colour_next=colour_next,
-                 free_objects=free_objects, nr=_add(s.nr, lstv(FREE), cntv(1)))
-    return Step("cache_grow", z3.Not(s.live[s0]), post, [s0], [], {"s0": s0}, [s0], [])
+                 s_mem=s.s_mem.store(s0, s_mem), mg=s.mg.store(s0, mg0),
+                 colour_next=colour_next, free_objects=free_objects,
+                 nr=_add(s.nr, lstv(FREE), cntv(1)),
+                 pg_slab=_on_block(s, s0, s.pg_slab, T, first),
+                 mine=_on_block(s, s0, s.mine, T, first),
+                 pslab=_on_block(s, s0, s.pslab, s0, first))
+    cond = z3.And(z3.Not(s.live[s0]), s0 & (block_pages(s) - 1) == z3.BitVecVal(0, SLAB_BITS),
+                  z3.Implies(s.off_slab, z3.And(is_lowmem_addr(mg0), s.other[pfn_of(mg0)])))
+    return Step("cache_grow", cond, post, [s0], [], {"s0": s0, "mg0": mg0}, [s0], [],
+                frame_cond=lambda p: z3.Implies(in_block(s, s0, p), z3.Not(s.pg_slab[p])),
+                frame_terms=[pfn_of(mg0)])
 
 
 def op_cache_grow_nomem(enc: Encoding, s: State) -> Step:
@@ -549,11 +688,16 @@ def op_kfree(enc: Encoding, s: State) -> Step:
 
 def op_slab_destroy(enc: Encoding, s: State) -> Step:
     """__cache_shrink: a slab of slabs_free is unlinked (free_objects -= num) and
-    slab_destroy gives its pages back (Linux 2.6.12 mm/slab.c)."""
+    slab_destroy gives its pages back: kmem_freepages clears PG_slab on each of them
+    before free_pages, and the pages stop being the cache's (Linux 2.6.12 mm/slab.c).
+    An off-slab struct slab goes back to slabp_cache: a step of another cache."""
     s0 = z3.Const("s0", SLAB)
     which = s.lst[s0] == lstv(FREE) if enc.destroy_only_free else s.lst[s0] != lstv(FULL)
-    post = s.but(live=s.live.store(s0, z3.BoolVal(False)), free_objects=s.free_objects - s.num,
-                 nr=_add(s.nr, s.lst[s0], cntv(-1)))
+    F = z3.BoolVal(False)
+    pg_slab = _on_block(s, s0, s.pg_slab, F) if enc.destroy_clears_pg_slab else s.pg_slab
+    post = s.but(live=s.live.store(s0, F), free_objects=s.free_objects - s.num,
+                 nr=_add(s.nr, s.lst[s0], cntv(-1)), pg_slab=pg_slab,
+                 mine=_on_block(s, s0, s.mine, F))
     return Step("slab_destroy", z3.And(s.live[s0], which), post, [s0], [], {"s0": s0},
                 [s0], [])
 
@@ -576,7 +720,8 @@ def initial_state(s: State):
     the condition: left_over is what num objects and the management leave,
     colour = left_over / colour_off with colour_off = max(L1_CACHE_BYTES, align)
     = 1 << cshift, objsize = ALIGN(size, align) >= size, and a general cache of class k
-    is created with size SIZES[k]. No slab, colour_next 0, counters 0."""
+    is created with size SIZES[k]. No slab, colour_next 0, counters 0; the PG_slab
+    frames are exactly the other caches' (the rest of the slab layer is any state)."""
     size = z3.Const("create_size", BYTES)
     l1 = bytev(PROFILE.L1_CACHE_BYTES)
     cond = z3.And(
@@ -589,7 +734,8 @@ def initial_state(s: State):
         z3.Implies(z3.ULT(s.kclass, clsv(NCLASS)), size == size_of_class(s.kclass)))
     F = z3.BoolVal(False)
     post = s.but(colour_next=bytev(0), free_objects=cntv(0), nr=const_map(cntv(0)),
-                 live=const_map(F), alloc=const_map(F), km=const_map(F))
+                 live=const_map(F), alloc=const_map(F), km=const_map(F),
+                 mine=const_map(F), pg_slab=Map(lambda q, o=s.other: o[q]))
     return cond, post
 
 
@@ -638,8 +784,9 @@ class Concrete:
     colour_next: int
     free_objects: int
     nr: tuple                      # slabs on (full, partial, free), as the counters say
-    slabs: dict                    # live slab id -> {"lst", "inuse", "coff", "s_mem"}
+    slabs: dict                    # live slab id -> {"lst", "inuse", "coff", "s_mem", "mg"}
     objects: dict                  # (slab id, index) -> {"alloc", "km", "req"}
+    frames: dict = field(default_factory=dict)   # pfn -> FRAME_MAPS values (else all off)
 
     def support(self) -> dict:
         """Live slab id -> indices at which alloc may be true."""
@@ -651,8 +798,9 @@ class Concrete:
 
 
 _GEO_SORTS = {"num": CNT, "kclass": CLS}
-_SLAB_DEFAULT = {"lst": 0, "inuse": 0, "coff": 0, "s_mem": 0}
+_SLAB_DEFAULT = {"lst": 0, "inuse": 0, "coff": 0, "s_mem": 0, "mg": 0}
 _OBJ_DEFAULT = {"alloc": False, "km": False, "req": 0}
+_FRAME_DEFAULT = {"pg_slab": False, "mine": False, "pslab": 0, "other": False}
 
 
 def _val(sort, v):
@@ -677,11 +825,16 @@ def to_state(c: Concrete) -> State:
         else:
             g[name] = _val(_GEO_SORTS.get(name, BYTES), c.geometry[name])
     B = z3.BoolSort()
-    slab_sorts = {"live": B, "lst": LST, "inuse": CNT, "coff": BYTES, "s_mem": BYTES}
+    slab_sorts = {"live": B, "lst": LST, "inuse": CNT, "coff": BYTES, "s_mem": BYTES,
+                  "mg": BYTES}
     maps = {"live": _array_map(SLAB, B, False, {sid: True for sid in c.slabs})}
     for name in SLAB_MAPS[1:]:
         maps[name] = _array_map(SLAB, slab_sorts[name], _SLAB_DEFAULT[name],
-                                {sid: v[name] for sid, v in c.slabs.items()})
+                                {sid: v.get(name, 0) for sid, v in c.slabs.items()})
+    frame_sorts = {"pg_slab": B, "mine": B, "pslab": SLAB, "other": B}
+    for name in FRAME_MAPS:
+        maps[name] = _array_map(PFN, frame_sorts[name], _FRAME_DEFAULT[name],
+                                {p: v[name] for p, v in c.frames.items() if v[name]})
     obj_sorts = {"alloc": B, "km": B, "req": BYTES}
     for name in OBJ_MAPS:
         maps[name] = _array_map(OBJ, obj_sorts[name], _OBJ_DEFAULT[name],
@@ -695,7 +848,9 @@ def alpha(machine, cachep) -> Concrete:
     """The abstract state of one cache of a running machine (between kernel calls).
 
     alloc[s, i]: index i < num is not on slab s's bufctl free chain; km/req: the
-    machine's kmalloc records of objects of this cache."""
+    machine's kmalloc records of objects of this cache; frames: PG_slab from mem_map,
+    mine/pslab/other from page_slab (the page->lru back pointers)."""
+    from ..model.mem_map import PG_slab
     from ..model.slab import CFLGS_OFF_SLAB
 
     state = machine.slab
@@ -716,7 +871,7 @@ def alpha(machine, cachep) -> Concrete:
     slabs, objects = {}, {}
     for sid, slab in cachep.slabs.items():
         slabs[sid] = {"lst": slab.list, "inuse": slab.inuse, "coff": slab.colouroff,
-                      "s_mem": slab.s_mem}
+                      "s_mem": slab.s_mem, "mg": slab.mgmt or 0}
         chain, idx, seen = set(), slab.free, 0
         while idx != cachep.BUFCTL_END and seen <= cachep.num:
             chain.add(idx)
@@ -733,14 +888,25 @@ def alpha(machine, cachep) -> Concrete:
         i = (addr - slab.s_mem) // cachep.objsize
         o = objects.setdefault((slab.id, i), {"alloc": False, "km": False, "req": 0})
         o["km"], o["req"] = True, req
+    frames = {}
+    for pfn, f in enumerate(machine.mem_map.flags):
+        if f & PG_slab:
+            frames[pfn] = dict(_FRAME_DEFAULT, pg_slab=True)
+    for pfn, slab in state.page_slab.items():
+        v = frames.setdefault(pfn, dict(_FRAME_DEFAULT))
+        if slab.cache is cachep:
+            v["mine"], v["pslab"] = True, slab.id
+        else:
+            v["other"] = True
     return Concrete(geometry, cachep.colour_next, cachep.free_objects,
-                    tuple(lst.nr for lst in cachep.lists), slabs, objects)
+                    tuple(lst.nr for lst in cachep.lists), slabs, objects, frames)
 
 
 def invariant_formula(s: State, name: str, support: dict):
     """One invariant on a concrete state: ForAll over all slab ids / object keys, the
     counting conjuncts as sums over `support` (Concrete.support())."""
     sid, key = z3.Const("x.s", SLAB), z3.Const("x.key", OBJ)
+    sid2, pfn = z3.Const("x.s2", SLAB), z3.Const("x.p", PFN)
     parts = []
     counts = None
     for c in conjuncts(name):
@@ -748,6 +914,12 @@ def invariant_formula(s: State, name: str, support: dict):
             parts.append(c.body(s))
         elif c.kind == "slab":
             parts.append(z3.ForAll([sid], c.body(s, sid)))
+        elif c.kind == "frame":
+            parts.append(z3.ForAll([pfn], c.body(s, pfn)))
+        elif c.kind == "slab_frame":
+            parts.append(z3.ForAll([sid, pfn], c.body(s, sid, pfn)))
+        elif c.kind == "pair":
+            parts.append(z3.ForAll([sid, sid2], c.body(s, sid, sid2)))
         elif c.kind == "object":
             parts.append(z3.ForAll([key], c.body(s, z3.Extract(SLAB_BITS + IDX_BITS - 1,
                                                                IDX_BITS, key),
@@ -779,7 +951,11 @@ def apply(enc: Encoding, op: str, s: State, **params) -> tuple[bool, State]:
     """(cond holds, post state) of one encoded operation on a concrete state."""
     step = OPERATIONS[op](enc, s)
     subs = [(step.params[k], v) for k, v in params.items()]
-    cond = z3.simplify(z3.substitute(step.cond, *subs) if subs else step.cond)
+    cond = step.cond
+    if step.frame_cond is not None:
+        p = z3.Const("x.p", PFN)
+        cond = z3.And(cond, z3.ForAll([p], step.frame_cond(p)))
+    cond = z3.simplify(z3.substitute(cond, *subs) if subs else cond)
     if not (z3.is_true(cond) or z3.is_false(cond)):
         cond = z3.BoolVal(valid(cond))
     return z3.is_true(cond), bind(step.post, subs)
@@ -787,7 +963,8 @@ def apply(enc: Encoding, op: str, s: State, **params) -> tuple[bool, State]:
 
 def states_equal(a: State, b: State) -> list[str]:
     """The fields in which two concrete states differ (maps compared everywhere)."""
-    doms = {"nr": LST, **{n: SLAB for n in SLAB_MAPS}, **{n: OBJ for n in OBJ_MAPS}}
+    doms = {"nr": LST, **{n: SLAB for n in SLAB_MAPS}, **{n: OBJ for n in OBJ_MAPS},
+            **{n: PFN for n in FRAME_MAPS}}
     live_a, live_b = a.live, b.live
     checks = {}
     for name, va in a.items():
@@ -800,6 +977,8 @@ def states_equal(a: State, b: State) -> list[str]:
                 same = z3.Or(same, z3.And(z3.Not(live_a[x]), z3.Not(live_b[x])))
             if name == "req":
                 same = z3.Or(same, z3.And(z3.Not(a.km[x]), z3.Not(b.km[x])))
+            if name == "pslab":
+                same = z3.Or(same, z3.And(z3.Not(a.mine[x]), z3.Not(b.mine[x])))
             checks[name] = z3.ForAll([x], same)
         else:
             checks[name] = va == vb

@@ -8,7 +8,10 @@ is the encoded transition; (4) broken encodings, predicates and models make (3) 
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
+from dataclasses import replace
 
 import pytest
 import z3
@@ -16,6 +19,7 @@ from hypothesis import given, settings, strategies as st
 
 from kmemspec.model import boot, kmalloc as kmalloc_mod, slab as slab_mod
 from kmemspec.model.gfp import GFP_DMA, GFP_KERNEL
+from kmemspec.model.mem_map import PG_slab
 from kmemspec.proofs import slab_obligations as so
 from kmemspec.spec import catalogue
 from kmemspec.spec import slab as pyslab  # noqa: F401  (registers the predicates)
@@ -34,7 +38,8 @@ def rows():
 def test_every_obligation_is_proved(rows):
     assert {(r.invariant, r.operation) for r in rows} == \
         {(i, o) for i in so.INVARIANTS for o in so.OPERATIONS}
-    assert {"colour_within_slack", "slab_accounting", "size_class"} <= set(so.INVARIANTS)
+    assert {"colour_within_slack", "slab_accounting", "size_class", "no_overlap",
+            "page_state"} <= set(so.INVARIANTS)
     assert "boot" in so.OPERATIONS
     bad = [(r.invariant, r.operation, r.status, r.detail) for r in rows if r.status != "proved"]
     assert not bad, bad
@@ -70,12 +75,14 @@ def test_spurious_model_is_unknown_not_refuted(monkeypatch, operation):
     """Without the counting fact the instantiated query has models with an object in use
     in a slab whose inuse is 0: no cache has that state, so lifting fails and the row
     is unknown -- neither proved nor refuted."""
-    def weaker(self, s, slab_terms, idx_terms):
+    def weaker(self, s, slab_terms, idx_terms, frame_terms=()):
         parts = [zs.geometry_axiom(s)] + [c.body(s) for c in zs.CONJUNCTS if c.kind == "cache"]
         for t in slab_terms:
             parts += [c.body(s, t) for c in zs.CONJUNCTS if c.kind == "slab"]
             for i in idx_terms:
                 parts += [c.body(s, t, i) for c in zs.CONJUNCTS if c.kind == "object"]
+        if frame_terms:
+            parts.append(self._wide(s, slab_terms, frame_terms))
         return z3.And(*parts)
     monkeypatch.setattr(so.SlabProver, "_hyp", weaker)
     row = so.SlabProver().prove("slab_accounting", operation)
@@ -97,6 +104,9 @@ EXPECTED = {
     "destroy_partial_slab": ("slab_accounting", "slab_destroy",
                              {"free_objects", "object_of_live_slab", "list_nr"}),
     "grow_free_objects_not_updated": ("slab_accounting", "cache_grow", {"free_objects"}),
+    "s_mem_over_mgmt": ("no_overlap", "cache_grow", {"objects_after_mgmt"}),
+    "grow_marks_first_page_only": ("page_state", "cache_grow", {"slab_frames"}),
+    "destroy_keeps_pg_slab": ("page_state", "slab_destroy", {"marked_frames"}),
 }
 
 
@@ -153,10 +163,33 @@ def _take_steps(machine, cachep, before, addr, op, extra=None):
     if addr is None:
         return [("cache_grow_nomem", {})]
     if new:
-        steps.append(("cache_grow", {"s0": S(new.pop())}))
+        slab = cachep.slabs[new.pop()]
+        steps.append(("cache_grow", {"s0": S(slab.id),
+                                     "mg0": z3.BitVecVal(slab.mgmt or 0, zs.BYTE_BITS)}))
     _, sid, i = obj_of(machine, addr)
     steps.append((op, {"s0": S(sid), "i0": I(i), **(extra or {})}))
     return steps
+
+
+_NO_FRAME = {"pg_slab": False, "mine": False, "pslab": 0, "other": False}
+
+
+def environment(pre, post):
+    """(pre with the other caches' steps inside the call applied, problem or None).
+
+    An off-slab cache_grow's struct slab is a kmem_cache_alloc of slabp_cache, which may
+    grow that cache: seen from this cache, frames become another cache's. They must
+    have been no page of this cache and carried no PG_slab (the condition cache_grow has
+    for its own block)."""
+    frames = dict(pre.frames)
+    for p in set(pre.frames) | set(post.frames):
+        a, b = pre.frames.get(p, _NO_FRAME), post.frames.get(p, _NO_FRAME)
+        if a["other"] == b["other"]:
+            continue
+        if a["mine"] or b["mine"] or (b["other"] and a["pg_slab"]):
+            return pre, f"frame {p:#x} changed hands between this cache and another"
+        frames[p] = dict(a, other=b["other"], pg_slab=b["other"])
+    return replace(pre, frames=frames), None
 
 
 def checked_caches(machine, *extra):
@@ -166,10 +199,26 @@ def checked_caches(machine, *extra):
     return out + [c for c in extra if c not in out]
 
 
-def z3_verdict(machine, name, caches):
+def slab_violations(machine, name):
+    """The Python predicate of the invariant's slab part (no_overlap and page_state
+    also have buddy and vmalloc parts, which the slab encoding does not cover)."""
+    parts = [p for p in catalogue.parts(name) if p.layer == "slab"]
+    assert len(parts) == 1, name
+    return parts[0].check(machine)
+
+
+def abstractions(machine, caches):
+    """[(Z3 state, support)] of the caches, built once for all invariants."""
+    out = []
     for c in caches:
         conc = zs.alpha(machine, c)
-        if not zs.invariant_holds(zs.to_state(conc), name, conc.support()):
+        out.append((zs.to_state(conc), conc.support()))
+    return out
+
+
+def z3_verdict(machine, name, caches, states=None):
+    for s, support in states or abstractions(machine, caches):
+        if not zs.invariant_holds(s, name, support):
             return False
     return True
 
@@ -215,17 +264,21 @@ def run_and_check(machine, caches, calls, enc=zs.Encoding(), check_invariants=Tr
             else:
                 kmalloc_mod.kfree(machine, addr)
                 steps = [("kfree", {"s0": S(sid), "i0": I(i)})]
+        post = zs.alpha(machine, cachep)
+        pre, why = environment(pre, post)
+        if why:
+            return f"{call}: {why}"
         want, why = encode(enc, zs.to_state(pre), steps)
         if why:
             return f"{call}: {why}"
-        diff = zs.states_equal(want, zs.to_state(zs.alpha(machine, cachep)))
+        diff = zs.states_equal(want, zs.to_state(post))
         if diff:
             return f"{call}: model and encoding differ in {diff}"
         if check_invariants:
-            look = checked_caches(machine, cachep)
+            states = abstractions(machine, checked_caches(machine, cachep))
             for name in zs.INVARIANTS:
-                py = not catalogue.check(machine, name)
-                z = z3_verdict(machine, name, look)
+                py = not slab_violations(machine, name)
+                z = z3_verdict(machine, name, None, states)
                 if py != z:
                     return f"{call}: {name} is {py} in Python, {z} in Z3"
     return None
@@ -313,7 +366,9 @@ def test_fixed_workload_agrees():
 
 @pytest.mark.parametrize("bug", ["colour_next_not_wrapped", "colouroff_without_mgmt",
                                  "inuse_not_incremented", "free_not_moved_to_partial",
-                                 "kmalloc_class_below", "grow_free_objects_not_updated"])
+                                 "kmalloc_class_below", "grow_free_objects_not_updated",
+                                 "s_mem_over_mgmt", "grow_marks_first_page_only",
+                                 "destroy_keeps_pg_slab"])
 def test_broken_encoding_disagrees_with_model(bug):
     machine, caches = fresh_machine()
     found = run_and_check(machine, caches, FIXED, enc=zs.Encoding.seeded(bug),
@@ -333,6 +388,52 @@ def test_broken_predicate_disagrees(monkeypatch):
     machine, caches = fresh_machine()
     found = run_and_check(machine, caches, [("kmalloc", 33, False)])
     assert found is not None and "size_class" in found
+
+
+def _patched(monkeypatch, label, body):
+    patched = [zs.Conjunct(c.invariant, c.label, "broken", c.kind, body)
+               if c.label == label else c for c in zs.CONJUNCTS]
+    monkeypatch.setattr(zs, "CONJUNCTS", patched)
+
+
+def test_broken_frame_predicate_disagrees(monkeypatch):
+    # slab_frames reading the block one frame too far: the frame after a slab is no
+    # page of it, so Z3 rejects a correct state
+    def broken(s, sid, p):
+        inside = z3.And(z3.ULE(sid, p), z3.ULE(p - sid, zs.block_pages(s)))
+        return z3.Implies(z3.And(s.live[sid], inside),
+                          z3.And(s.pg_slab[p], s.mine[p], s.pslab[p] == sid))
+    _patched(monkeypatch, "slab_frames", broken)
+    machine, caches = fresh_machine()
+    found = run_and_check(machine, caches, [("alloc", 0)])
+    assert found is not None and "page_state is True in Python, False in Z3" in found
+
+
+def test_broken_overlap_predicate_disagrees(monkeypatch):
+    # objects_after_mgmt counting the on-slab management twice (colouroff has it)
+    def broken(s, sid):
+        return z3.Implies(s.live[sid], z3.ULE(zs.slab_base(sid) + s.coff[sid] + s.mgmt,
+                                              s.s_mem[sid]))
+    _patched(monkeypatch, "objects_after_mgmt", broken)
+    machine, caches = fresh_machine()
+    found = run_and_check(machine, caches, [("alloc", 0)])
+    assert found is not None and "no_overlap is True in Python, False in Z3" in found
+
+
+def test_seeded_model_pg_slab_bug_disagrees(monkeypatch):
+    # kmem_freepages forgetting ClearPageSlab: the model keeps PG_slab on freed pages
+    real = slab_mod.slab_destroy
+
+    def destroy(machine, cachep, slab):
+        kept = [p for p in range(slab.id, slab.id + (1 << cachep.gfporder))]
+        real(machine, cachep, slab)
+        for p in kept:
+            machine.mem_map.flags[p] |= PG_slab
+    monkeypatch.setattr(slab_mod, "slab_destroy", destroy)
+    machine, caches = fresh_machine()
+    found = run_and_check(machine, caches, [("alloc", 0), ("free", 0), ("shrink", 0)],
+                          check_invariants=False)
+    assert found is not None and "pg_slab" in found
 
 
 def test_seeded_model_bug_disagrees_with_encoding(monkeypatch):
@@ -367,10 +468,25 @@ def test_seeded_model_colour_bug_disagrees(monkeypatch):
     assert found is not None and "colour_next" in found
 
 
-def _busy():
+def _a_slab(cachep):
+    return next(iter(cachep.slabs.values()))
+
+
+def _a_free_frame(machine):
+    return next(p for p, f in enumerate(machine.mem_map.flags)
+                if not f & PG_slab and p not in machine.page_owner)
+
+
+@functools.lru_cache(maxsize=1)
+def _busy_once():
     machine, caches = fresh_machine()
     assert run_and_check(machine, caches, FIXED[:11], check_invariants=False) is None
     return machine, caches
+
+
+def _busy():
+    """A copy of the machine after the first 11 calls of FIXED (mutated by the caller)."""
+    return copy.deepcopy(_busy_once())
 
 
 @pytest.mark.parametrize("name,mutate", [
@@ -382,11 +498,21 @@ def _busy():
     ("slab_accounting", lambda m, c: setattr(c[0].slabs_full, "nr", c[0].slabs_full.nr + 1)),
     ("size_class", lambda m, c: m.slab.kmalloc_req.update(
         {a: 20 for a, r in m.slab.kmalloc_req.items() if r == 100})),
+    # object 0 of a "small" slab (no kmalloc objects) moved back over its struct slab
+    ("no_overlap", lambda m, c: setattr(_a_slab(c[0]), "s_mem", _a_slab(c[0]).s_mem - 8)),
+    ("page_state", lambda m, c: m.mem_map.flags.__setitem__(
+        _a_slab(c[0]).id, m.mem_map.flags[_a_slab(c[0]).id] & ~PG_slab)),
+    ("page_state", lambda m, c: m.mem_map.flags.__setitem__(
+        _a_free_frame(m), m.mem_map.flags[_a_free_frame(m)] | PG_slab)),
+    # a frame of a "small" slab pointing to a slab of another cache
+    ("page_state", lambda m, c: m.slab.page_slab.__setitem__(
+        _a_slab(c[0]).id, next(s for x in m.slab.cache_chain if x is not c[0] and x.slabs
+                                for s in x.slabs.values()))),
 ])
 def test_corrupted_states_agree(name, mutate):
     machine, caches = _busy()
     mutate(machine, caches)
-    look = checked_caches(machine, *caches)
-    assert catalogue.check(machine, name), "the mutation broke nothing"
+    states = abstractions(machine, checked_caches(machine, *caches))
+    assert slab_violations(machine, name), "the mutation broke nothing"
     for inv in zs.INVARIANTS:
-        assert (not catalogue.check(machine, inv)) == z3_verdict(machine, inv, look), inv
+        assert (not slab_violations(machine, inv)) == z3_verdict(machine, inv, None, states), inv
