@@ -14,9 +14,18 @@ the hypothesis also contains, at each instantiated object, the counting fact "a 
 with an object in use has inuse != 0" (a set with an element is not empty), the one
 consequence of `inuse = |objects in use|` the steps need besides the delta.
 
+For no_overlap and page_state the state also has maps over frames (PG_slab, the
+page->lru back pointers, the other caches' frames): their frame conjuncts are negated
+at a fresh frame p*, their slab-pair conjunct at (s*, t*), and the hypothesis and
+cache_grow's per-frame condition are instantiated at p*, at the named slabs' first
+frames and at the frame of cache_grow's off-slab struct slab. The other invariants'
+obligations leave the frame terms out (a weaker hypothesis is still sound), which keeps
+them as fast as before.
+
 A satisfiable query is checked before it is reported as `refuted`: its model is
 *lifted* to a finite concrete cache (the values at the named slabs and objects, every
-other slab dead, and inuse - |named objects in use| more objects in use per live slab),
+other slab dead, and inuse - |named objects in use| more objects in use per live slab,
+the live slabs' blocks as this cache's frames and the named frames of other caches),
 Z3 checks that this state satisfies every invariant at every slab id and object key,
 that the operation's condition holds on it and that the post state breaks the
 invariant. If lifting fails the row is `unknown`.
@@ -53,6 +62,11 @@ def _scope(invariant: str, operation: str) -> str:
         if invariant == "slab_accounting":
             how += ("; counters by delta equations over the written slabs/objects plus "
                     "the counting fact 'an object in use => inuse != 0'")
+    if SlabProver.is_wide(invariant):
+        how += (f"; all 2^{zs.SLAB_BITS} frames, hypothesis also at a frame p*, a second "
+                "slab t* and the named slabs' first frames; cache_grow assumes the page "
+                "allocator's contract (an aligned block with no PG_slab frame; buddy "
+                "proofs) and an off-slab struct slab in another cache's slab")
     return f"{_SCOPE}; {how}"
 
 
@@ -74,12 +88,15 @@ class SlabProver:
         """Inv(s) instantiated at the given slabs and at every (slab, index) pair; with
         frame terms also the frame conjuncts at them, the slab-frame conjuncts at every
         (slab, frame) pair and the pair conjuncts at every two slabs."""
+        # without frame terms the frame invariants' other conjuncts are left out too
+        wide = {c.invariant for c in zs.CONJUNCTS if c.kind in zs.WIDE_KINDS}
+        used = [c for c in zs.CONJUNCTS if frame_terms or c.invariant not in wide]
         parts = [zs.geometry_axiom(s)]
-        parts += [c.body(s) for c in zs.CONJUNCTS if c.kind == "cache"]
+        parts += [c.body(s) for c in used if c.kind == "cache"]
         for t in slab_terms:
-            parts += [c.body(s, t) for c in zs.CONJUNCTS if c.kind == "slab"]
+            parts += [c.body(s, t) for c in used if c.kind == "slab"]
             for i in idx_terms:
-                parts += [c.body(s, t, i) for c in zs.CONJUNCTS if c.kind == "object"]
+                parts += [c.body(s, t, i) for c in used if c.kind == "object"]
                 # counting fact of inuse = |objects in use|: an element => not empty
                 parts.append(z3.Implies(z3.And(s.live[t], s.alloc[zs.okey(t, i)]),
                                         s.inuse[t] != zs.cntv(0)))
@@ -194,9 +211,17 @@ class SlabProver:
         slabs, idxs, frames = self._terms(step, self.wide)
         hyp = self._hyp(self.pre, slabs, idxs, frames)
         cond = step.cond
-        if step.frame_cond is not None and frames:
-            cond = z3.And(cond, *[step.frame_cond(p) for p in frames])
+        if frames:
+            cond = z3.And(cond, *self._page_conds(step, frames))
         return self.pre, step.post, step, cond, hyp
+
+    @staticmethod
+    def _page_conds(step, frames):
+        """The page allocator's part of the condition, its per-frame part at `frames`."""
+        out = [] if step.page_cond is None else [step.page_cond]
+        if step.frame_cond is not None:
+            out += [step.frame_cond(p) for p in frames]
+        return out
 
     # -- solving -----------------------------------------------------------------------
 
@@ -267,11 +292,11 @@ class SlabProver:
                                   zs.cntv(0)) for L, c in enumerate(per_list)]
         closed = [s.free_objects == free,
                   *[s.nr[zs.lstv(L)] == c for L, c in enumerate(per_list)]]
-        # the named slabs' blocks and frames are as the frame conjuncts say there (the
-        # lifted state is checked against them at every frame)
-        closed.append(self._wide(s, terms, frames))
-        if step.frame_cond is not None:
-            closed += [step.frame_cond(p) for p in frames]
+        # every invariant holds at the named slabs, objects and frames (a narrow
+        # obligation's hypothesis leaves out the frame invariants; the lifted state is
+        # checked against all of them everywhere)
+        closed.append(self._hyp(s, terms, idx, frames))
+        closed += self._page_conds(step, frames)
         # the named objects of each live slab fit its inuse: as many in use as at most
         # inuse, as many free as at most num - inuse (so the rest can be filled in)
         ifirsts = [z3.And(*[i != j for j in idx[:n]]) for n, i in enumerate(idx)]

@@ -235,14 +235,28 @@ def slab_base(sid):
                                          << PROFILE.PAGE_SHIFT)
 
 
+def pages_of(order):
+    """1 << order as a pfn count (order <= MAX_GFP_ORDER where it is read)."""
+    return z3.BitVecVal(1, SLAB_BITS) << z3.Extract(SLAB_BITS - 1, 0, order)
+
+
 def block_pages(s: State):
-    """1 << gfporder as a pfn count (gfporder <= 5 under the geometry axiom)."""
-    return z3.BitVecVal(1, SLAB_BITS) << z3.Extract(SLAB_BITS - 1, 0, s.gfporder)
+    """The frames of one slab of the cache: 1 << gfporder."""
+    return pages_of(s.gfporder)
+
+
+def in_pages(first, npages, p):
+    """Frame p lies in the npages frames from pfn first."""
+    return z3.And(z3.ULE(first, p), z3.ULT(p - first, npages))
 
 
 def in_block(s: State, sid, p):
     """Frame p lies in the block of 1 << gfporder frames starting at pfn sid."""
-    return z3.And(z3.ULE(sid, p), z3.ULT(p - sid, block_pages(s)))
+    return in_pages(sid, block_pages(s), p)
+
+
+def is_aligned(first, npages):
+    return first & (npages - 1) == z3.BitVecVal(0, SLAB_BITS)
 
 
 def pfn_of(addr):
@@ -409,7 +423,7 @@ def _caches_disjoint(s, p):
 
 
 def _block_aligned(s, sid):
-    return z3.Implies(s.live[sid], sid & (block_pages(s) - 1) == z3.BitVecVal(0, SLAB_BITS))
+    return z3.Implies(s.live[sid], is_aligned(sid, block_pages(s)))
 
 
 def _slab_frames(s, sid, p):
@@ -533,8 +547,10 @@ class Step:
     """An operation applied to a state: its condition, the new state, the slabs and
     objects (slab, index) whose per-slab / per-object fields it may write, its
     parameters, and the slab / index / frame terms worth instantiating the hypothesis
-    at. frame_cond(p), when given, is a further condition for every frame p (the
-    provers instantiate it, `apply` quantifies it)."""
+    at. page_cond and frame_cond(p) (for every frame p) are the rest of the condition:
+    what the page allocator guarantees of cache_grow's block, which only the frame
+    invariants need (the provers add page_cond and instances of frame_cond to those
+    obligations, `apply` checks both, frame_cond for all frames)."""
 
     op: str
     cond: z3.BoolRef
@@ -544,6 +560,7 @@ class Step:
     params: dict = field(default_factory=dict)
     slab_terms: list = field(default_factory=list)
     idx_terms: list = field(default_factory=list)
+    page_cond: z3.BoolRef | None = None
     frame_cond: Callable | None = None
     frame_terms: list = field(default_factory=list)
 
@@ -557,9 +574,11 @@ def _move(nr: Map, old, new) -> Map:
     return _add(_add(nr, old, cntv(-1)), new, cntv(1))
 
 
-def _on_block(s: State, s0, m: Map, value, first_only=False) -> Map:
-    """m with every frame of the block at s0 (only s0 itself if first_only) set."""
-    hit = (lambda q: q == s0) if first_only else (lambda q: in_block(s, s0, q))
+def _on_block(s: State, s0, m: Map, value, first_only=False, npages=None) -> Map:
+    """m with every frame of the block at s0 (of npages frames, the cache's own block
+    size by default; only s0 itself if first_only) set."""
+    npages = block_pages(s) if npages is None else npages
+    hit = (lambda q: q == s0) if first_only else (lambda q: in_pages(s0, npages, q))
     return Map(lambda q, m=m: z3.If(hit(q), value, m[q]))
 
 
@@ -594,9 +613,10 @@ def op_cache_grow(enc: Encoding, s: State) -> Step:
                  pg_slab=_on_block(s, s0, s.pg_slab, T, first),
                  mine=_on_block(s, s0, s.mine, T, first),
                  pslab=_on_block(s, s0, s.pslab, s0, first))
-    cond = z3.And(z3.Not(s.live[s0]), s0 & (block_pages(s) - 1) == z3.BitVecVal(0, SLAB_BITS),
-                  z3.Implies(s.off_slab, z3.And(is_lowmem_addr(mg0), s.other[pfn_of(mg0)])))
-    return Step("cache_grow", cond, post, [s0], [], {"s0": s0, "mg0": mg0}, [s0], [],
+    page_cond = z3.And(is_aligned(s0, block_pages(s)), z3.Implies(
+        s.off_slab, z3.And(is_lowmem_addr(mg0), s.other[pfn_of(mg0)])))
+    return Step("cache_grow", z3.Not(s.live[s0]), post, [s0], [], {"s0": s0, "mg0": mg0},
+                [s0], [], page_cond=page_cond,
                 frame_cond=lambda p: z3.Implies(in_block(s, s0, p), z3.Not(s.pg_slab[p])),
                 frame_terms=[pfn_of(mg0)])
 
@@ -702,6 +722,35 @@ def op_slab_destroy(enc: Encoding, s: State) -> Step:
                 [s0], [])
 
 
+def op_other_cache_grow(enc: Encoding, s: State) -> Step:
+    """Another cache's cache_grow, seen from this cache: a block of 1 << o0 frames
+    (o0 <= MAX_GFP_ORDER) becomes another cache's slab, PG_slab set. Its condition is
+    cache_grow's: an aligned block with no PG_slab frame (the page allocator's
+    contract). This is also the growth of slabp_cache inside an off-slab cache_grow."""
+    b0, o0 = z3.Const("b0", PFN), z3.Const("o0", BYTES)
+    n, T = pages_of(o0), z3.BoolVal(True)
+    post = s.but(other=_on_block(s, b0, s.other, T, npages=n),
+                 pg_slab=_on_block(s, b0, s.pg_slab, T, npages=n))
+    return Step("other_cache_grow", z3.And(z3.ULE(o0, bytev(MAX_GFP_ORDER)), is_aligned(b0, n)),
+                post, [], [], {"b0": b0, "o0": o0},
+                frame_cond=lambda p: z3.Implies(in_pages(b0, n, p), z3.Not(s.pg_slab[p])),
+                frame_terms=[b0])
+
+
+def op_other_slab_destroy(enc: Encoding, s: State) -> Step:
+    """Another cache's slab_destroy, seen from this cache: the frames of one of its
+    slabs (a block of 1 << o0 frames, all another cache's) lose PG_slab and stop being
+    a slab's."""
+    b0, o0 = z3.Const("b0", PFN), z3.Const("o0", BYTES)
+    n, F = pages_of(o0), z3.BoolVal(False)
+    post = s.but(other=_on_block(s, b0, s.other, F, npages=n),
+                 pg_slab=_on_block(s, b0, s.pg_slab, F, npages=n))
+    return Step("other_slab_destroy", z3.ULE(o0, bytev(MAX_GFP_ORDER)), post, [], [],
+                {"b0": b0, "o0": o0},
+                frame_cond=lambda p: z3.Implies(in_pages(b0, n, p), s.other[p]),
+                frame_terms=[b0])
+
+
 OPERATIONS: dict[str, Callable[..., Step]] = {
     "cache_grow": op_cache_grow,
     "cache_grow_nomem": op_cache_grow_nomem,
@@ -710,6 +759,8 @@ OPERATIONS: dict[str, Callable[..., Step]] = {
     "kmalloc": op_kmalloc,
     "kfree": op_kfree,
     "slab_destroy": op_slab_destroy,
+    "other_cache_grow": op_other_cache_grow,
+    "other_slab_destroy": op_other_slab_destroy,
 }
 
 
@@ -951,7 +1002,7 @@ def apply(enc: Encoding, op: str, s: State, **params) -> tuple[bool, State]:
     """(cond holds, post state) of one encoded operation on a concrete state."""
     step = OPERATIONS[op](enc, s)
     subs = [(step.params[k], v) for k, v in params.items()]
-    cond = step.cond
+    cond = step.cond if step.page_cond is None else z3.And(step.cond, step.page_cond)
     if step.frame_cond is not None:
         p = z3.Const("x.p", PFN)
         cond = z3.And(cond, z3.ForAll([p], step.frame_cond(p)))
