@@ -65,8 +65,9 @@ def _scope(invariant: str, operation: str) -> str:
     if SlabProver.is_wide(invariant):
         how += (f"; all 2^{zs.SLAB_BITS} frames, hypothesis also at a frame p*, a second "
                 "slab t* and the named slabs' first frames; cache_grow assumes the page "
-                "allocator's contract (an aligned block with no PG_slab frame; buddy "
-                "proofs) and an off-slab struct slab in another cache's slab")
+                "allocator's contract (an aligned block with no PG_slab frame: "
+                "buddy_alignment and bad_page's checks) and an off-slab struct slab in "
+                "another cache's slab")
     return f"{_SCOPE}; {how}"
 
 

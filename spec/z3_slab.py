@@ -593,9 +593,10 @@ def op_cache_grow(enc: Encoding, s: State) -> Step:
     list_add_tail(slabs_free), free_objects += num.
 
     s0 is the block kmem_getpages returned. The page allocator's contract is the
-    condition (assumed here, resting on the buddy proofs): the block is aligned to its
-    order and none of its frames carries PG_slab (prep_new_page: bad_page on PG_slab;
-    the buddy's page_state). An off-slab mg0 lies in a frame of another cache's slab."""
+    page condition (assumed here): the block is aligned to its order (the buddy's
+    buddy_alignment) and none of its frames carries PG_slab (free_pages_check and
+    prep_new_page call bad_page on a PG_slab page). An off-slab mg0 lies in a frame of
+    another cache's slab."""
     s0, mg0 = z3.Const("s0", SLAB), z3.Const("mg0", BYTES)
     offset = s.colour_next << s.cshift
     coff = offset + s.mgmt if enc.grow_adds_mgmt else offset
