@@ -28,7 +28,8 @@ Abstraction of a concrete cache (`alpha` below):
   mine[p], pslab[p]   frame p belongs to a slab of this cache, and which one
                (page->lru.next / page->lru.prev: SET_PAGE_CACHE / SET_PAGE_SLAB)
   other[p]     frame p belongs to a slab of another cache: the rest of the slab layer,
-               seen from this cache as the frames it holds (no operation here writes it)
+               seen from this cache as the frames it holds (written only by
+               other_cache_grow / other_slab_destroy, the other caches' steps)
 
 Byte quantities and addresses are 40-bit (i386 addresses, sums of them and num x
 objsize < 2^34 never wrap); counters 32-bit.
@@ -882,7 +883,7 @@ def to_state(c: Concrete) -> State:
     maps = {"live": _array_map(SLAB, B, False, {sid: True for sid in c.slabs})}
     for name in SLAB_MAPS[1:]:
         maps[name] = _array_map(SLAB, slab_sorts[name], _SLAB_DEFAULT[name],
-                                {sid: v.get(name, 0) for sid, v in c.slabs.items()})
+                                {sid: v[name] for sid, v in c.slabs.items()})
     frame_sorts = {"pg_slab": B, "mine": B, "pslab": SLAB, "other": B}
     for name in FRAME_MAPS:
         maps[name] = _array_map(PFN, frame_sorts[name], _FRAME_DEFAULT[name],
@@ -955,8 +956,8 @@ def alpha(machine, cachep) -> Concrete:
 
 
 def invariant_formula(s: State, name: str, support: dict):
-    """One invariant on a concrete state: ForAll over all slab ids / object keys, the
-    counting conjuncts as sums over `support` (Concrete.support())."""
+    """One invariant on a concrete state: ForAll over all slab ids, object keys, frames
+    and slab pairs, the counting conjuncts as sums over `support` (Concrete.support())."""
     sid, key = z3.Const("x.s", SLAB), z3.Const("x.key", OBJ)
     sid2, pfn = z3.Const("x.s2", SLAB), z3.Const("x.p", PFN)
     parts = []
