@@ -15,7 +15,7 @@ EXPECTED = {
     "expand_nr_free_not_updated": ("conservation", "expand_step", "nr_free"),
     "alloc_no_count": ("page_state", "alloc_finish", "alloc_head"),
     "wrong_buddy_index": ("no_overlap", "merge_step", {"one_role", "reserved_uncovered"}),
-    "merge_without_order_check": ("conservation", "merge_step", "nr_free"),
+    "merge_without_order_check": ("conservation", "merge_step", {"nr_free", "roles"}),
     "merge_across_zones": ("buddy_alignment", "merge_step", "inside_zone"),
     "free_pages_not_updated": ("conservation", "free_start", "free_pages"),
 }
