@@ -1,14 +1,11 @@
 """The buddy allocator: policy, split and merge, zone fallback, and every misuse."""
 
-import pickle
-
-import pytest
-
-from kmemspec.model import KernelBug, boot
+from kmemspec.model import boot
 from kmemspec.model import page_alloc as pa
 from kmemspec.model.addr import page_address
 from kmemspec.model.gfp import GFP_DMA, GFP_HIGHUSER, GFP_KERNEL
 from kmemspec.spec import check_all
+from misuse import misuse
 
 free_pages_page = pa.__free_pages
 
@@ -106,17 +103,6 @@ def test_reference_counting():
     assert page.pfn not in m.page_owner
 
 
-def state(m):
-    return pickle.dumps(m.__dict__)
-
-
-def misuse(m, rule, fn, *args):
-    before = state(m)
-    with pytest.raises(KernelBug) as err:
-        fn(m, *args)
-    assert err.value.rule == rule, str(err.value)
-    assert state(m) == before, "misuse changed the state"
-    return err.value
 
 
 def test_double_free():

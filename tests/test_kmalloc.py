@@ -4,11 +4,12 @@ import pickle
 
 import pytest
 
-from kmemspec.model import KernelBug, boot
+from kmemspec.model import boot
 from kmemspec.model import page_alloc as pa
 from kmemspec.model.gfp import GFP_DMA, GFP_HIGHUSER, GFP_KERNEL
 from kmemspec.model.kmalloc import ZERO_SIZE_PTR, kfree, kmalloc, kmalloc_index, ksize
 from kmemspec.spec import check_all
+from misuse import misuse
 
 
 def ok(machine):
@@ -16,12 +17,6 @@ def ok(machine):
     assert not broken, broken
 
 
-def misuse(machine, rule, fn, *args):
-    before = pickle.dumps(machine.__dict__)
-    with pytest.raises(KernelBug) as info:
-        fn(machine, *args)
-    assert info.value.rule == rule, str(info.value)
-    assert pickle.dumps(machine.__dict__) == before
 
 
 def cache_of(machine, addr):

@@ -10,7 +10,6 @@ compares the whole state: every array of mem_map, the free lists, the owner reco
 from __future__ import annotations
 
 import copy
-import pickle
 
 import pytest
 from hypothesis import given, strategies as st
@@ -19,6 +18,7 @@ from kmemspec.model import KernelBug, boot
 from kmemspec.model import page_alloc as pa
 from kmemspec.model.gfp import GFP_DMA, GFP_HIGHUSER, GFP_KERNEL
 from kmemspec.spec import check_all
+from misuse import snapshot as state
 
 free_page = pa.__free_page
 GFPS = [GFP_KERNEL, GFP_DMA, GFP_HIGHUSER]
@@ -29,8 +29,6 @@ def small():
     return boot(phys_pages=200, highmem_pages=100, reserved=(), max_dma_pfn=24)
 
 
-def state(m) -> bytes:
-    return pickle.dumps(m.__dict__)
 
 
 # A history: allocations of any order (with an extra reference sometimes) and frees.

@@ -4,11 +4,9 @@ Expected numbers are worked out by hand from the kernel formulas in the comments
 read back from the model.
 """
 
-import pickle
-
 import pytest
 
-from kmemspec.model import ConfigError, KernelBug, boot
+from kmemspec.model import ConfigError, boot
 from kmemspec.model import page_alloc as pa
 from kmemspec.model import slab
 from kmemspec.model.gfp import GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, __GFP_NO_GROW
@@ -17,6 +15,7 @@ from kmemspec.model.slab import (SLAB_CACHE_DMA, SLAB_HWCACHE_ALIGN, cache_estim
                                  kmem_cache_alloc, kmem_cache_create, kmem_cache_destroy,
                                  kmem_cache_free, kmem_cache_shrink)
 from kmemspec.spec import check_all
+from misuse import misuse
 
 PAGE_OFFSET = 0xC0000000
 
@@ -26,17 +25,6 @@ def ok(machine):
     assert not broken, broken
 
 
-def snapshot(machine):
-    return pickle.dumps(machine.__dict__)
-
-
-def misuse(machine, rule, fn, *args):
-    before = snapshot(machine)
-    with pytest.raises(KernelBug) as info:
-        fn(machine, *args)
-    assert info.value.rule == rule, str(info.value)
-    assert snapshot(machine) == before, f"{rule} changed the state"
-    return info.value
 
 
 def base_of(addr):
