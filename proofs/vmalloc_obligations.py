@@ -37,6 +37,7 @@ SEEDED_BUGS = {name: what for name, (_, what) in zv.SEEDED_BUGS.items()}
 
 VPN_MASK = (1 << zv.VPN_BITS) - 1
 LIFT_PAGES = 16          # largest mapped area a counterexample is lifted with
+LIFT_TRIES = 6           # models tried for a liftable counterexample before MBQI
 
 SCOPE = ("unbounded: all 2^20 vpns and pfns (BitVec(20)), 2^32 area ids, 1024 pkmap "
          "slots (BitVec(10)), symbolic VMALLOC_START/VMALLOC_END/PKMAP_BASE; ")
@@ -212,13 +213,24 @@ class VmProver:
         if result == z3.sat and step is not None:
             cex = self._lift(solver.model(), step, invariant, far)
             if cex is None:
-                # a model with small areas is easier to lift
-                nice = z3.And(*[z3.Implies(self.pre.live[a], z3.ULE(self.pre.anr[a],
-                                                                    zv.vpnv(LIFT_PAGES)))
-                                for a in far["aid"]])
-                again, solver2 = self._check(z3.And(hyp, nice), cond, goal)
-                if again == z3.sat:
-                    cex = self._lift(solver2.model(), step, invariant, far)
+                # a model with small areas is easier to lift; if that one does not
+                # lift either, ask for models that differ in the constants of the
+                # query (which model Z3 gives first depends on the whole context)
+                extra = z3.And(*[z3.Implies(self.pre.live[a], z3.ULE(self.pre.anr[a],
+                                                                     zv.vpnv(LIFT_PAGES)))
+                                 for a in far["aid"]])
+                keys = [c for ts in self.skolem.values() for c in ts]
+                keys += [v for v in step.params.values()
+                         if z3.is_const(v) and v.decl().kind() == z3.Z3_OP_UNINTERPRETED]
+                for _ in range(LIFT_TRIES):
+                    again, solver2 = self._check(z3.And(hyp, extra), cond, goal)
+                    if again != z3.sat:
+                        break
+                    model = solver2.model()
+                    cex = self._lift(model, step, invariant, far)
+                    if cex is not None:
+                        break
+                    extra = z3.And(extra, z3.Or(*[k != model.eval(k, True) for k in keys]))
             if cex is not None:
                 engine = "instantiation, model lifted to a concrete state checked at every point"
             else:
