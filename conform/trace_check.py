@@ -15,14 +15,24 @@ inline, with a local counter per event. What a ptr=/pfn= token or a tail means i
 worked out once per distinct token and cached. Anything the loop does not handle
 inline goes to the event's full handler (on the line's tokens, decoded), so the
 inline code only ever takes a shortcut to the same result -- tests/test_trace_check.py
-compares it with the full handlers alone. About 600k events/s on a 2-core machine
-(benches/bench_trace.py).
+compares it with the full handlers alone. About 630k events/s in one process on a
+2-core machine (benches/bench_trace.py).
+
+With jobs=2 the checker forks an object process (ObjectProcess): this process checks
+the page and vmap events and forwards the object events, the page frees and large
+blocks, and the tracing gaps, in order; the other checks the objects (role_pages,
+role_objects). The merged report is the one-process report; about 780k events/s.
 """
 
 from __future__ import annotations
 
 import gc
 import io
+import multiprocessing
+import queue
+import threading
+import traceback
+from array import array
 from bisect import bisect_left, insort
 from collections import Counter
 
@@ -60,7 +70,24 @@ FAST_CODES = {name: code for code, name in enumerate(FAST_EVENTS)}
 TOKEN_CACHE = 1 << 17
 # The loop works on the raw bytes of each line (decoding costs a tenth of the run).
 FAST_CODES_B = {name.encode(): code for name, code in FAST_CODES.items()}
-SLOW_CODES_B = dict.fromkeys(FAST_CODES_B, 99)
+# Codes from FORWARD up take the loop's rare branch (TraceChecker._steer). UNSYNCED:
+# every event until all CPUs appear after a buffer overrun. The others are those of
+# a two-process check (TraceChecker.role_pages, role_objects): the page process
+# forwards the object events (FORWARD), and checks and forwards the page frees
+# (FREE_AND_FORWARD) and page allocations (ALLOC_AND_FORWARD: those of order > 1);
+# the object process forgets the objects of a freed page (EVICT), remembers a block
+# of order > 1 (LARGE_ALLOC) and takes the tracing gaps the page process found (GAP).
+FORWARD, FREE_AND_FORWARD, ALLOC_AND_FORWARD, EVICT, LARGE_ALLOC, GAP = range(12, 18)
+UNSYNCED = 99
+SLOW_CODES_B = dict.fromkeys(FAST_CODES_B, UNSYNCED)
+OBJECT_EVENTS = ("kmem_cache_alloc:", "kfree:", "kmem_cache_free:", "kmalloc:")
+FORWARDED_EVENTS = OBJECT_EVENTS + ("mm_page_free:", "mm_page_alloc:")
+PAGE_CODES_B = {**FAST_CODES_B, **dict.fromkeys((e.encode() for e in OBJECT_EVENTS), FORWARD),
+                b"mm_page_free:": FREE_AND_FORWARD, b"mm_page_alloc:": ALLOC_AND_FORWARD}
+SMALL_ORDERS = (b"order=0 ", b"order=1 ")     # not a large kmalloc's block
+GAP_TOKEN = b"\x00gap:"
+OBJECT_CODES_B = {**{e.encode(): FAST_CODES[e] for e in OBJECT_EVENTS},
+                  b"mm_page_free:": EVICT, b"mm_page_alloc:": LARGE_ALLOC, GAP_TOKEN: GAP}
 
 # Causes of warnings: each is a documented untraced kernel path or a tracing gap
 # (spec/trace.md, "Partial observability").
@@ -139,6 +166,12 @@ class TraceChecker:
         self.cpus_seen: set = set()
         self.last_page_alloc: dict[str, tuple[int, int]] = {}
         self.hashed = False
+        # ROLE: how the loop dispatches event tokens, and where it forwards lines
+        # (a two-process check: role_pages, role_objects)
+        self.codes = FAST_CODES_B
+        self.forward = None
+        self.count_slow_lines = True
+        self.seen = [0] * len(FAST_EVENTS)
         # REPORT
         self.events = 0
         self.by_event: dict[str, int] = {}
@@ -207,11 +240,15 @@ class TraceChecker:
         self.objs.clear()
         self.bucket.clear()
         self.geo.clear()
+        if self.forward is not None:        # to the object process, in order
+            self.forward(b"- - - - %s %d %s\n" % (GAP_TOKEN, -1 if line == INF else line,
+                                                  cause.encode()), 0)
 
     # ------------------------------------------------------------------ the loop
-    def run(self, stream, progress=None) -> None:
+    def run(self, stream, progress=None, jobs: int = 1) -> None:
         """Check every line of a text stream; progress(n_lines) is called after
-        each chunk when given.
+        each chunk when given. With jobs=2 (and fork available), a second process
+        checks the object events (see ObjectProcess); the report is the same.
 
         The loop reads the common events in the default layout inline: a fast path
         that only handles the case where nothing is to be reported and the state
@@ -220,13 +257,25 @@ class TraceChecker:
         the line again with trace_parse and applies every rule; a readable
         kmem_cache_alloc line goes straight to _place, which is all its handler
         would do with it."""
+        if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+            objects = ObjectProcess(self.profile, self.strict)
+            try:
+                self.role_pages(objects.send)
+                self._run(_numbered_chunks(_binary(stream)), progress)
+                self.merge(objects.result())
+            finally:
+                objects.close()
+        else:
+            self._run(_numbered_chunks(_binary(stream)), progress)
+
+    def _run(self, chunks, progress) -> None:
         by_event = Counter()
         # The state holds no reference cycles; the cyclic collector would only
         # rescan the ever larger live state (a third of the run time).
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            self._loop(_binary(stream), progress, by_event)
+            self._loop(chunks, progress, by_event)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -235,11 +284,15 @@ class TraceChecker:
         self.events = sum(by_event.values())
         self.by_event = {k.rstrip(":"): v for k, v in sorted(by_event.items()) if v}
 
-    def _loop(self, stream, progress, by_event):
-        codes, full = FAST_CODES_B, self._full_line
+    def _loop(self, chunks, progress, by_event):
+        """chunks: iterables of (line number, raw line) pairs."""
+        codes, full = self.codes, self._full_line
         slow_codes = SLOW_CODES_B
         objs, bucket, geo = self.objs, self.bucket, self.geo
         blocks, frames = self.blocks, self.frames
+        forward = self.forward
+        if forward is not None:             # the page process: see role_pages
+            fwd_line, fwd_no = self._fwd_lines.append, self._fwd_nos.append
         NULL_PAGES = (b"page=0000000000000000", b"page=(null)")    # a failed allocation
         # What a token means, worked out once per distinct token: pointers and pfns
         # recur (objects and frames are reused), and the tail of an event line (all
@@ -253,20 +306,16 @@ class TraceChecker:
         kmalloc_tail = self._kmalloc_tail
         # Lines per event token: fast-path hits in n0..n8 (by code), the rest in seen.
         n0 = n1 = n2 = n3 = n4 = n5 = n6 = n7 = n8 = 0
-        seen = [0] * len(FAST_EVENTS)
-        readlines = stream.readlines
+        seen = self.seen
         lineno = 0
-        while True:
-            chunk = readlines(1 << 20)
-            if not chunk:
-                break
+        for chunk in chunks:
             # After a buffer overrun, until every CPU has appeared, every event takes
-            # the full handler (code 99).
+            # the full handler (code UNSYNCED).
             cmap = slow_codes if self.sync_cpus else codes
             for cache in (ptrs, pfns, orders, cache_tails, kmalloc_tails):
                 if len(cache) > TOKEN_CACHE:
                     cache.clear()
-            for lineno, line in enumerate(chunk, lineno + 1):
+            for lineno, line in chunk:
                 # Tokens 0..6 as line.split() has them; the rest of the line in t[7].
                 t = line.split(None, 7)
                 try:
@@ -275,13 +324,26 @@ class TraceChecker:
                     self._slow_line(line.decode("utf-8", "replace"), lineno)
                     cmap = slow_codes if self.sync_cpus else codes
                     continue
-                if code == 99:                            # not yet synchronised
-                    code = codes[t[4]]
-                    seen[code] += 1
-                    self._see_cpu(t[1].decode("utf-8", "replace"), lineno)
-                    cmap = slow_codes if self.sync_cpus else codes
-                    full(code, line, lineno)
-                    continue
+                if code >= FORWARD:                       # two processes; unsynced
+                    if code == FORWARD:
+                        fwd_line(line)
+                        fwd_no(lineno)
+                        continue
+                    if code == FREE_AND_FORWARD:
+                        fwd_line(line)
+                        fwd_no(lineno)
+                        code = 2
+                    elif code == ALLOC_AND_FORWARD:
+                        # the object process needs the blocks a large kmalloc may be
+                        if len(t) < 8 or t[7][:8] not in SMALL_ORDERS:
+                            fwd_line(line)
+                            fwd_no(lineno)
+                        code = 1
+                    else:
+                        code = self._steer(code, t, line, lineno)
+                        cmap = slow_codes if self.sync_cpus else codes
+                        if code < 0:
+                            continue
                 try:
                     if code == 0 or code == 7:
                         a = ptrs.get(t[6])
@@ -396,9 +458,127 @@ class TraceChecker:
                 full(code, line, lineno)
             if progress is not None:
                 progress(lineno)
+            if forward is not None:
+                self.flush()
         for code, n in enumerate((n0, n1, n2, n3, n4, n5, n6, n7, n8)):
             seen[code] += n
         by_event.update({name: n for name, n in zip(FAST_EVENTS, seen) if n})
+
+    def _steer(self, code, t, line, lineno) -> int:
+        """The rare codes of the loop: an event while the trace is not yet
+        synchronised, an mm_page_alloc in the page process, a page event or a
+        tracing gap in the object process. Returns the code the loop goes on with
+        (-1: the line is done)."""
+        if code == UNSYNCED:
+            code = self.codes[t[4]]
+            if code < FORWARD:
+                self.seen[code] += 1
+            self._see_cpu(t[1].decode("utf-8", "replace"), lineno)
+            if code == FORWARD:
+                self.forward(line, lineno)
+                return -1
+            if code == FREE_AND_FORWARD or code == ALLOC_AND_FORWARD:
+                self.forward(line, lineno)
+                code = 2 if code == FREE_AND_FORWARD else 1
+                self.seen[code] += 1
+            self._full_line(code, line, lineno)
+            return -1
+        if code == GAP:
+            trust = int(t[5])
+            self.tracing_gap(INF if trust < 0 else trust, t[6].decode())
+            return -1
+        if code == EVICT:
+            try:
+                p = t[6]
+                pfn = int(p[6:], 16) if p[:6] == b"pfn=0x" else -1
+                order = _order_of(t[7])
+            except (ValueError, IndexError):
+                pfn = order = -1
+            if pfn >= 0 and order >= 0:
+                self._evict_freed(pfn, order)
+                return -1
+        # EVICT on another layout, LARGE_ALLOC
+        self.handlers[FAST_EVENTS[2 if code == EVICT else 1]](
+            [tok.decode("utf-8", "replace") for tok in line.split()], lineno)
+        return -1
+
+    # ------------------------------------------------------------------ two processes
+    def role_pages(self, send) -> None:
+        """Make this checker the page process of a two-process check: it checks the
+        page and vmap events and passes the object events, the page frees, the
+        blocks of order > 1 and the tracing gaps on, in order, through
+        send(line numbers as array('q') bytes, lines joined)."""
+        self.codes = PAGE_CODES_B
+        self._send = send
+        self._fwd_lines: list[bytes] = []
+        self._fwd_nos = array("q")
+        self.forward = self._forward
+        for name in OBJECT_EVENTS:
+            del self.handlers[name]
+
+    def _forward(self, line: bytes, lineno: int) -> None:
+        self._fwd_lines.append(line)
+        self._fwd_nos.append(lineno)
+
+    def flush(self) -> None:
+        """Send what was forwarded since the last flush."""
+        if self._fwd_lines:
+            self._send(self._fwd_nos.tobytes(), b"".join(self._fwd_lines))
+            self._fwd_lines.clear()
+            del self._fwd_nos[:]
+
+    def role_objects(self) -> None:
+        """Make this checker the object process of a two-process check: it checks
+        the object events, and of a page event does only what the object state
+        needs (a freed page ends its objects; a block of order > 1 may be a large
+        kmalloc). The page process reports everything about page events."""
+        self.codes = OBJECT_CODES_B
+        self.count_slow_lines = False
+        self.handlers = {name: self.handlers[name] for name in OBJECT_EVENTS}
+        self.handlers["mm_page_free:"] = self._objects_of_free
+        self.handlers["mm_page_alloc:"] = self._large_alloc_seen
+
+    def _objects_of_free(self, t, line):
+        try:
+            pfn, order = tp.fields_mm_page(t)
+        except ValueError:
+            return                      # the page process reports it
+        self._evict_freed(pfn, order)
+
+    def _evict_freed(self, pfn, order):
+        """What on_mm_page_free does to the objects: the pages of a freed block
+        that _check_block accepts end their objects."""
+        if 0 <= order <= self.top_order and not pfn & ((1 << order) - 1):
+            v = self.vp0 + pfn
+            if order or v in self.geo:
+                self._evict(v, 1 << order)
+
+    def _large_alloc_seen(self, t, line):
+        try:
+            f = tp.fields_mm_page_alloc(t)
+        except ValueError:
+            return                      # the page process reports it
+        if f is not None and f[1] > 1:
+            self.last_page_alloc[t[1]] = f
+
+    def report(self) -> dict:
+        """What merge() takes from another checker."""
+        return {"by_event": self.by_event, "counts": self.counts, "errors": self.errors,
+                "violations": self.violations, "warnings": self.warnings}
+
+    def merge(self, r: dict) -> None:
+        """Add the report of the object process: the result is the report one
+        process checking the whole trace gives (findings in line order, at most
+        KEEP_PER_GROUP kept per group)."""
+        by_event = Counter(self.by_event)
+        by_event.update(r["by_event"])
+        self.events = sum(by_event.values())
+        self.by_event = {k: v for k, v in sorted(by_event.items()) if v}
+        for key, n in r["counts"].items():
+            self.counts[key] = self.counts.get(key, 0) + n
+        self.violations = _first_per_group(self.violations + r["violations"])
+        self.warnings = _first_per_group(self.warnings + r["warnings"])
+        self.errors = sorted(self.errors + r["errors"], key=lambda e: e["line"])
 
     def _cache_tail(self, cache: dict, tail: bytes) -> tuple[int, int]:
         """kmem_cache_alloc after ptr=: `name=%s bytes_req=%zu bytes_alloc=%zu ...`.
@@ -506,10 +686,13 @@ class TraceChecker:
                        "'<task>-<pid> [<cpu>] ... <secs>.<usecs>: <event>: <fields>')")
             return
         name = t[4]
-        self.by_event[name] = self.by_event.get(name, 0) + 1
+        if self.count_slow_lines:       # (the page process counted a forwarded line)
+            self.by_event[name] = self.by_event.get(name, 0) + 1
+        if self.forward is not None and name in FORWARDED_EVENTS:
+            self.forward(line.encode("utf-8", "surrogateescape"), lineno)
         h = self.handlers.get(name)
         if h is None:
-            return                      # another event: counted, not checked
+            return                      # another event: counted, not checked here
         if self.sync_cpus:
             self._see_cpu(t[1], lineno)
         self._full(h, t, lineno)
@@ -895,17 +1078,128 @@ class TraceChecker:
         }
 
 
-def _order_token(cache: dict, tail: bytes) -> int:
+def _order_of(tail: bytes) -> int:
     """The order of a page event's tail `order=%d ...`, -1 when it does not start so."""
     o = tail.split(None, 1)[0] if tail.strip() else b""
-    order = -1
     if o[:6] == b"order=":
         try:
             order = int(o[6:])
         except ValueError:
-            pass
-    cache[tail] = order if order >= 0 else -1
-    return cache[tail]
+            return -1
+        return order if order >= 0 else -1
+    return -1
+
+
+def _order_token(cache: dict, tail: bytes) -> int:
+    order = cache[tail] = _order_of(tail)
+    return order
+
+
+def _first_per_group(findings: list) -> list:
+    """Findings in line order, the first KEEP_PER_GROUP of each (invariant, cause)."""
+    kept, n = [], Counter()
+    for f in sorted(findings, key=lambda f: f.line):
+        n[f.invariant, f.cause] += 1
+        if n[f.invariant, f.cause] <= KEEP_PER_GROUP:
+            kept.append(f)
+    return kept
+
+
+def _numbered_chunks(stream):
+    """(line number, raw line) pairs of a binary stream, about 1 MiB at a time."""
+    readlines = stream.readlines
+    n = 0
+    while True:
+        chunk = readlines(1 << 20)
+        if not chunk:
+            return
+        yield enumerate(chunk, n + 1)
+        n += len(chunk)
+
+
+class ObjectProcess:
+    """The object process of a two-process check (TraceChecker.role_objects), forked
+    from the page process, which sends it lines through a pipe and takes its report
+    at the end. A thread of the page process writes to the pipe, so that the page
+    process runs up to QUEUED chunks ahead instead of waiting for each."""
+
+    QUEUED = 16
+
+    def __init__(self, profile: Profile, strict: bool):
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_object_process_main, args=(child, profile, strict),
+                                daemon=True)
+        self.proc.start()
+        child.close()
+        self.queue: queue.Queue = queue.Queue(self.QUEUED)
+        self.send_error: BaseException | None = None
+        self.writer = threading.Thread(target=self._write, daemon=True)
+        self.writer.start()
+
+    def _write(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.send_error is None:
+                try:
+                    self.conn.send_bytes(item[0])
+                    self.conn.send_bytes(item[1])
+                except OSError as exc:      # it stopped: result() says why
+                    self.send_error = exc
+
+    def send(self, nos: bytes, lines: bytes) -> None:
+        if self.send_error is None:
+            self.queue.put((nos, lines))
+
+    def result(self) -> dict:
+        self.queue.put(None)
+        self.writer.join()
+        try:
+            if self.send_error is None:
+                self.conn.send_bytes(b"")
+            kind, value = self.conn.recv()
+        except (OSError, EOFError):
+            kind, value = "error", f"it stopped ({self.send_error or 'no report'})"
+        if kind != "ok":
+            raise RuntimeError(f"the object process of the trace check failed: {value}")
+        return value
+
+    def close(self) -> None:
+        if self.writer.is_alive():          # the check stopped early: so does this
+            self.proc.terminate()
+            self.send_error = self.send_error or OSError("stopped")
+            self.queue.put(None)
+            self.writer.join()
+        self.conn.close()
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join()
+
+
+def _received_chunks(conn):
+    while True:
+        nos = conn.recv_bytes()
+        if not nos:
+            return
+        lines = conn.recv_bytes()
+        numbers = array("q")
+        numbers.frombytes(nos)
+        yield zip(numbers, lines.split(b"\n"))
+
+
+def _object_process_main(conn, profile: Profile, strict: bool) -> None:
+    try:
+        checker = TraceChecker(profile, strict)
+        checker.role_objects()
+        checker._run(_received_chunks(conn), None)
+        conn.send(("ok", checker.report()))
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
 
 
 def _binary(stream):
@@ -918,8 +1212,9 @@ def _binary(stream):
 
 
 def check_stream(stream, strict: bool = False, profile: Profile = LINUX_6X_X86_64,
-                 progress=None) -> TraceChecker:
-    """Check a whole text stream; return the checker with its findings."""
+                 progress=None, jobs: int = 1) -> TraceChecker:
+    """Check a whole text stream (jobs=2: in two processes); return the checker
+    with its findings."""
     checker = TraceChecker(profile, strict)
-    checker.run(stream, progress)
+    checker.run(stream, progress, jobs)
     return checker

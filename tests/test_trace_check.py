@@ -8,6 +8,7 @@ trace, injects one faulty event line, and checks the report names the rule and l
 from __future__ import annotations
 
 import functools
+import itertools
 import io
 import pathlib
 import random
@@ -31,7 +32,13 @@ def lines_of(name: str) -> tuple[str, ...]:
 
 
 def check(lines, strict=False):
-    return check_stream(io.StringIO("".join(lines)), strict=strict)
+    """The one-process report, after checking that the two-process check (jobs=2:
+    page and object events in separate processes) gives the same report."""
+    text = "".join(lines)
+    one = check_stream(io.StringIO(text), strict=strict)
+    two = check_stream(io.StringIO(text), strict=strict, jobs=2)
+    assert two.to_json() == one.to_json()
+    return one
 
 
 def first(lines, pattern, start=0):
@@ -332,8 +339,8 @@ class _FullHandlersOnly(TraceChecker):
     """The reference for the inline fast path of TraceChecker._loop: every event line
     split whole and given to its full handler."""
 
-    def _loop(self, stream, progress, by_event):
-        for lineno, raw in enumerate(stream, 1):     # raw bytes lines, as the loop reads
+    def _loop(self, chunks, progress, by_event):
+        for lineno, raw in itertools.chain.from_iterable(chunks):   # raw bytes lines
             line = raw.decode("utf-8", "replace")
             t = [tok.decode("utf-8", "replace") for tok in raw.split()]
             h = self.handlers.get(t[4]) if len(t) > 4 else None
@@ -412,3 +419,69 @@ def test_failed_page_allocation_is_not_a_live_block(null):
     faulty, _ = inject(faulty, i + 3, real)
     base, got = check(lines), check(faulty)
     assert got.violations == [] and len(got.warnings) == len(base.warnings)
+
+
+# ---------------------------------------------------------------- two processes
+def _freed_page_reused():
+    """An object, its page freed, then another object overlapping it (no conflict)."""
+    lines = lines_of(GCC)
+    i = first(lines, r"kmem_cache_alloc: .*name=filp ")
+    ptr = int(re.search(r"ptr=([0-9a-f]+)", lines[i]).group(1), 16)
+    pfn = (ptr - 0xFFFF888000000000) >> 12
+    faulty, _ = inject(lines, i + 1, event_line(lines[i], "mm_page_free",
+                       f"page=ffffea0000000000 pfn={pfn:#x} order=0"))
+    faulty, _ = inject(faulty, i + 2, event_line(lines[i], "kmalloc",
+                       f"call_site=f+0x1/0x2 ptr={ptr + 32:016x} bytes_req=96 "
+                       "bytes_alloc=96 gfp_flags=GFP_KERNEL node=-1 accounted=false"))
+    return "".join(faulty)
+
+
+def test_two_processes_differ_when_page_frees_do_not_reach_the_object_process(monkeypatch):
+    """check() compares the two-process report with the one-process one; this shows
+    the comparison can fail: an object process that ignores page frees reports the
+    reuse of a freed page as an overlap."""
+    monkeypatch.setattr(TraceChecker, "_evict_freed", lambda self, pfn, order: None)
+    text = _freed_page_reused()
+    one = check_stream(io.StringIO(text))
+    two = check_stream(io.StringIO(text), jobs=2)
+    assert one.violations == [] and [v.invariant for v in two.violations] == ["no_overlap"]
+
+
+def test_two_processes_differ_when_gaps_do_not_reach_the_object_process(monkeypatch):
+    """The page process finds the tracing gaps; without them the object process
+    reports as violations what a lost event explains."""
+    lines = lines_of("ls-lost-events.txt.xz")
+    text = "".join(lines)
+    one = check_stream(io.StringIO(text)).to_json()
+    role_objects = TraceChecker.role_objects
+
+    def deaf(self):
+        role_objects(self)
+        self.tracing_gap = lambda line, cause: None
+    monkeypatch.setattr(TraceChecker, "role_objects", deaf)
+    two = check_stream(io.StringIO(text), jobs=2).to_json()
+    assert two != one
+
+
+def test_object_process_failure_is_an_error_not_a_hang(monkeypatch):
+    def broken(self, *args):
+        raise ZeroDivisionError("seeded")
+    monkeypatch.setattr(TraceChecker, "_place", broken)
+    with pytest.raises(RuntimeError, match="(?s)object process.*seeded"):
+        check_stream(io.StringIO("".join(lines_of(GCC))), jobs=2)
+
+
+def test_input_failure_stops_the_object_process(monkeypatch):
+    """A read error in the page process ends the check; the object process is
+    stopped, not left waiting."""
+    import multiprocessing
+
+    class Failing(io.BytesIO):
+        def readlines(self, hint=-1):
+            if self.tell() > 0:
+                raise OSError("seeded read error")
+            return super().readlines(hint)
+    data = "".join(lines_of(GCC)).encode() * 2
+    with pytest.raises(OSError, match="seeded"):
+        check_stream(Failing(data), jobs=2)
+    assert multiprocessing.active_children() == []

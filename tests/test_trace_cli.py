@@ -84,12 +84,30 @@ def test_missing_file_exit_2():
     assert "Traceback" not in r.output
 
 
-def test_truncated_xz_exit_2(tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_truncated_xz_exit_2(tmp_path, jobs):
     p = tmp_path / "cut.txt.xz"
-    p.write_bytes(SMALL.read_bytes()[:5000])
-    r = run([str(p)])
+    p.write_bytes(SMALL.read_bytes()[:20000])
+    r = run([str(p), "--jobs", jobs])
     assert r.exit_code == 2
-    assert "Traceback" not in r.output
+    assert "cannot read" in r.output and "Traceback" not in r.output
+
+
+def test_jobs_1_and_2_give_the_same_report(tmp_path):
+    """--jobs 2 (the object events in a second process) reports what --jobs 1 does:
+    here a malformed line, a size_class violation and the real warnings."""
+    lines = small_text().splitlines(keepends=True)
+    k = [i for i, ln in enumerate(lines) if " kmalloc: " in ln]
+    lines[k[0]] = lines[k[0]].replace("bytes_req=", "bytes_req=x")
+    lines[k[1]] = lines[k[1]].replace("bytes_alloc=", "bytes_alloc=1")
+    p = tmp_path / "t.txt"
+    p.write_text("".join(lines))
+    one, two = (run([str(p), "--json", "--jobs", j]) for j in ("1", "2"))
+    assert one.exit_code == two.exit_code == 2
+    assert one.output == two.output
+    d = json.loads(one.output)
+    assert [e["line"] for e in d["errors"]] == [k[0] + 1]
+    assert [v["line"] for v in d["violations"]] == [k[1] + 1] and d["warnings"]
 
 
 def test_hashed_pointers_are_an_input_error(tmp_path):
