@@ -27,11 +27,20 @@ COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The subcommands, each imported when it is run (or listed by --help): a
+    command does not pay for importing the others (`prove` imports Z3)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMAND_MODULES:
+            return None
+        return importlib.import_module(f".cmd_{name}", __package__).command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kmemspec")
 def main() -> None:
     """An executable, formally checked specification of Linux memory management."""
-
-
-for _name in COMMAND_MODULES:
-    main.add_command(importlib.import_module(f".cmd_{_name}", __package__).command)
