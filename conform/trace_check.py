@@ -75,9 +75,11 @@ FAST_CODES_B = {name.encode(): code for name, code in FAST_CODES.items()}
 # a two-process check (TraceChecker.role_pages, role_objects): the page process
 # forwards the object events (FORWARD), and checks and forwards the page frees
 # (FREE_AND_FORWARD) and page allocations (ALLOC_AND_FORWARD: those of order > 1);
-# the object process forgets the objects of a freed page (EVICT), remembers a block
-# of order > 1 (LARGE_ALLOC) and takes the tracing gaps the page process found (GAP).
-FORWARD, FREE_AND_FORWARD, ALLOC_AND_FORWARD, EVICT, LARGE_ALLOC, GAP = range(12, 18)
+# the object process remembers a block of order > 1 (LARGE_ALLOC) and takes the
+# tracing gaps the page process found (GAP). It reads mm_page_free as one process
+# does (code 2): with no live page blocks in its state, that only forgets the
+# objects of the freed pages.
+FORWARD, FREE_AND_FORWARD, ALLOC_AND_FORWARD, LARGE_ALLOC, GAP = range(12, 17)
 UNSYNCED = 99
 SLOW_CODES_B = dict.fromkeys(FAST_CODES_B, UNSYNCED)
 OBJECT_EVENTS = ("kmem_cache_alloc:", "kfree:", "kmem_cache_free:", "kmalloc:")
@@ -87,7 +89,8 @@ PAGE_CODES_B = {**FAST_CODES_B, **dict.fromkeys((e.encode() for e in OBJECT_EVEN
 SMALL_ORDERS = (b"order=0 ", b"order=1 ")     # not a large kmalloc's block
 GAP_TOKEN = b"\x00gap:"
 OBJECT_CODES_B = {**{e.encode(): FAST_CODES[e] for e in OBJECT_EVENTS},
-                  b"mm_page_free:": EVICT, b"mm_page_alloc:": LARGE_ALLOC, GAP_TOKEN: GAP}
+                  b"mm_page_free:": FAST_CODES["mm_page_free:"], b"mm_page_alloc:": LARGE_ALLOC,
+                  GAP_TOKEN: GAP}
 
 # Causes of warnings: each is a documented untraced kernel path or a tracing gap
 # (spec/trace.md, "Partial observability").
@@ -487,19 +490,9 @@ class TraceChecker:
             trust = int(t[5])
             self.tracing_gap(INF if trust < 0 else trust, t[6].decode())
             return -1
-        if code == EVICT:
-            try:
-                p = t[6]
-                pfn = int(p[6:], 16) if p[:6] == b"pfn=0x" else -1
-                order = _order_of(t[7])
-            except (ValueError, IndexError):
-                pfn = order = -1
-            if pfn >= 0 and order >= 0:
-                self._evict_freed(pfn, order)
-                return -1
-        # EVICT on another layout, LARGE_ALLOC
-        self.handlers[FAST_EVENTS[2 if code == EVICT else 1]](
-            [tok.decode("utf-8", "replace") for tok in line.split()], lineno)
+        # LARGE_ALLOC
+        self._large_alloc_seen([tok.decode("utf-8", "replace") for tok in line.split()],
+                               lineno)
         return -1
 
     # ------------------------------------------------------------------ two processes
@@ -539,19 +532,14 @@ class TraceChecker:
         self.handlers["mm_page_alloc:"] = self._large_alloc_seen
 
     def _objects_of_free(self, t, line):
+        """What on_mm_page_free does to the objects: the pages of a freed block
+        that _check_block accepts end their objects."""
         try:
             pfn, order = tp.fields_mm_page(t)
         except ValueError:
             return                      # the page process reports it
-        self._evict_freed(pfn, order)
-
-    def _evict_freed(self, pfn, order):
-        """What on_mm_page_free does to the objects: the pages of a freed block
-        that _check_block accepts end their objects."""
         if 0 <= order <= self.top_order and not pfn & ((1 << order) - 1):
-            v = self.vp0 + pfn
-            if order or v in self.geo:
-                self._evict(v, 1 << order)
+            self._evict(self.vp0 + pfn, 1 << order)
 
     def _large_alloc_seen(self, t, line):
         try:
@@ -562,8 +550,10 @@ class TraceChecker:
             self.last_page_alloc[t[1]] = f
 
     def report(self) -> dict:
-        """What merge() takes from another checker."""
-        return {"by_event": self.by_event, "counts": self.counts, "errors": self.errors,
+        """What merge() takes from the object process (which counts only the object
+        events: the page process counts the page events it forwards)."""
+        by_event = {k: v for k, v in self.by_event.items() if k + ":" in OBJECT_EVENTS}
+        return {"by_event": by_event, "counts": self.counts, "errors": self.errors,
                 "violations": self.violations, "warnings": self.warnings}
 
     def merge(self, r: dict) -> None:
