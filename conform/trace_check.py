@@ -29,12 +29,14 @@ from __future__ import annotations
 import gc
 import io
 import multiprocessing
-import queue
-import threading
+import os
+import pickle
+import select
+import struct
 import traceback
 from array import array
 from bisect import bisect_left, insort
-from collections import Counter
+from collections import Counter, deque
 
 from kmemspec.model.profiles import LINUX_6X_X86_64, Profile
 
@@ -86,6 +88,7 @@ OBJECT_EVENTS = ("kmem_cache_alloc:", "kfree:", "kmem_cache_free:", "kmalloc:")
 FORWARDED_EVENTS = OBJECT_EVENTS + ("mm_page_free:", "mm_page_alloc:")
 PAGE_CODES_B = {**FAST_CODES_B, **dict.fromkeys((e.encode() for e in OBJECT_EVENTS), FORWARD),
                 b"mm_page_free:": FREE_AND_FORWARD, b"mm_page_alloc:": ALLOC_AND_FORWARD}
+OBJECT_PREFIXES = tuple(b": %s " % e.encode() for e in OBJECT_EVENTS)
 SMALL_ORDERS = (b"order=0 ", b"order=1 ")     # not a large kmalloc's block
 GAP_TOKEN = b"\x00gap:"
 OBJECT_CODES_B = {**{e.encode(): FAST_CODES[e] for e in OBJECT_EVENTS},
@@ -173,7 +176,7 @@ class TraceChecker:
         # (a two-process check: role_pages, role_objects)
         self.codes = FAST_CODES_B
         self.forward = None
-        self.count_slow_lines = True
+        self.uncounted: tuple = ()       # event names another process counts
         self.seen = [0] * len(FAST_EVENTS)
         # REPORT
         self.events = 0
@@ -296,6 +299,13 @@ class TraceChecker:
         forward = self.forward
         if forward is not None:             # the page process: see role_pages
             fwd_line, fwd_no = self._fwd_lines.append, self._fwd_nos.append
+        # The page process forwards an object event without splitting it when its
+        # line has `: <event>: ` where this trace's lines have their event token
+        # (`at`, learned from the last object line it split; 0: not known, and not
+        # used while the trace is not synchronised). No other event's line has such
+        # a text, and a line in another layout is handled all the same by the
+        # object process (its slow path).
+        at = 0
         NULL_PAGES = (b"page=0000000000000000", b"page=(null)")    # a failed allocation
         # What a token means, worked out once per distinct token: pointers and pfns
         # recur (objects and frames are reused), and the tail of an event line (all
@@ -319,6 +329,10 @@ class TraceChecker:
                 if len(cache) > TOKEN_CACHE:
                     cache.clear()
             for lineno, line in chunk:
+                if at and line.startswith(OBJECT_PREFIXES, at):
+                    fwd_line(line)
+                    fwd_no(lineno)
+                    continue
                 # Tokens 0..6 as line.split() has them; the rest of the line in t[7].
                 t = line.split(None, 7)
                 try:
@@ -326,11 +340,14 @@ class TraceChecker:
                 except (KeyError, IndexError):
                     self._slow_line(line.decode("utf-8", "replace"), lineno)
                     cmap = slow_codes if self.sync_cpus else codes
+                    if self.sync_cpus:
+                        at = 0
                     continue
                 if code >= FORWARD:                       # two processes; unsynced
                     if code == FORWARD:
                         fwd_line(line)
                         fwd_no(lineno)
+                        at = line.find(b": " + t[4])
                         continue
                     if code == FREE_AND_FORWARD:
                         fwd_line(line)
@@ -506,6 +523,7 @@ class TraceChecker:
         self._fwd_lines: list[bytes] = []
         self._fwd_nos = array("q")
         self.forward = self._forward
+        self.uncounted = OBJECT_EVENTS
         for name in OBJECT_EVENTS:
             del self.handlers[name]
 
@@ -526,7 +544,7 @@ class TraceChecker:
         needs (a freed page ends its objects; a block of order > 1 may be a large
         kmalloc). The page process reports everything about page events."""
         self.codes = OBJECT_CODES_B
-        self.count_slow_lines = False
+        self.uncounted = ("mm_page_free:", "mm_page_alloc:")
         self.handlers = {name: self.handlers[name] for name in OBJECT_EVENTS}
         self.handlers["mm_page_free:"] = self._objects_of_free
         self.handlers["mm_page_alloc:"] = self._large_alloc_seen
@@ -676,7 +694,7 @@ class TraceChecker:
                        "'<task>-<pid> [<cpu>] ... <secs>.<usecs>: <event>: <fields>')")
             return
         name = t[4]
-        if self.count_slow_lines:       # (the page process counted a forwarded line)
+        if name not in self.uncounted:  # (each process counts its own events)
             self.by_event[name] = self.by_event.get(name, 0) + 1
         if self.forward is not None and name in FORWARDED_EVENTS:
             self.forward(line.encode("utf-8", "surrogateescape"), lineno)
@@ -1110,86 +1128,111 @@ def _numbered_chunks(stream):
 class ObjectProcess:
     """The object process of a two-process check (TraceChecker.role_objects), forked
     from the page process, which sends it lines through a pipe and takes its report
-    at the end. A thread of the page process writes to the pipe, so that the page
-    process runs up to QUEUED chunks ahead instead of waiting for each."""
+    at the end.
+
+    The page process writes without blocking, as much as the pipe takes, after each
+    chunk; it waits for the pipe only when more than QUEUED chunks are pending. (A
+    writer thread would wait for the page process's hot loop to let go of the GIL
+    at every partial write, and the object process would starve.)"""
 
     QUEUED = 16
+    PIPE_BYTES = 1 << 20
 
     def __init__(self, profile: Profile, strict: bool):
-        ctx = multiprocessing.get_context("fork")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_object_process_main, args=(child, profile, strict),
-                                daemon=True)
-        self.proc.start()
-        child.close()
-        self.queue: queue.Queue = queue.Queue(self.QUEUED)
-        self.send_error: BaseException | None = None
-        self.writer = threading.Thread(target=self._write, daemon=True)
-        self.writer.start()
+        import fcntl                    # (Unix: fork is too)
 
-    def _write(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
-            if self.send_error is None:
-                try:
-                    self.conn.send_bytes(item[0])
-                    self.conn.send_bytes(item[1])
-                except OSError as exc:      # it stopped: result() says why
-                    self.send_error = exc
+        ctx = multiprocessing.get_context("fork")
+        lines_in, self.lines_out = os.pipe()
+        self.report_in, report_out = os.pipe()
+        try:                            # room for a chunk's lines (Linux; else 64 KiB)
+            fcntl.fcntl(self.lines_out, fcntl.F_SETPIPE_SZ, self.PIPE_BYTES)
+        except (OSError, AttributeError):
+            pass
+        self.proc = ctx.Process(target=_object_process_main, daemon=True,
+                                args=(lines_in, report_out, (self.lines_out, self.report_in),
+                                      profile, strict))
+        self.proc.start()
+        os.close(lines_in)
+        os.close(report_out)
+        os.set_blocking(self.lines_out, False)
+        self.pending: deque = deque()   # chunks, or what is left of them, to write
 
     def send(self, nos: bytes, lines: bytes) -> None:
-        if self.send_error is None:
-            self.queue.put((nos, lines))
+        self.pending.append(memoryview(struct.pack("qq", len(nos), len(lines)) + nos + lines))
+        self._pump(self.QUEUED)
+
+    def _pump(self, queued: int) -> None:
+        """Write what the pipe takes now; wait for it while more than `queued` chunks
+        are pending."""
+        pending = self.pending
+        while pending:
+            try:
+                n = os.write(self.lines_out, pending[0])
+            except BlockingIOError:
+                if len(pending) <= queued:
+                    return
+                select.select([], [self.lines_out], [])
+                continue
+            except OSError as exc:          # the object process is gone
+                raise RuntimeError(self._why(f"it stopped ({exc})")) from None
+            if n < len(pending[0]):
+                pending[0] = pending[0][n:]
+            else:
+                pending.popleft()
 
     def result(self) -> dict:
-        self.queue.put(None)
-        self.writer.join()
-        try:
-            if self.send_error is None:
-                self.conn.send_bytes(b"")
-            kind, value = self.conn.recv()
-        except (OSError, EOFError):
-            kind, value = "error", f"it stopped ({self.send_error or 'no report'})"
+        """Write the rest, close the pipe, and read the object process's report."""
+        self._pump(0)
+        os.close(self.lines_out)
+        self.lines_out = -1
+        kind, value = self._read_report()
         if kind != "ok":
             raise RuntimeError(f"the object process of the trace check failed: {value}")
         return value
 
+    def _read_report(self):
+        with os.fdopen(self.report_in, "rb", closefd=False) as f:
+            try:
+                return pickle.load(f)
+            except (EOFError, pickle.UnpicklingError):
+                return "error", "it stopped without a report"
+
+    def _why(self, what: str) -> str:
+        kind, value = self._read_report()
+        return f"the object process of the trace check failed: {value if kind == 'error' else what}"
+
     def close(self) -> None:
-        if self.writer.is_alive():          # the check stopped early: so does this
+        if self.lines_out >= 0:             # the check stopped early: so does this
             self.proc.terminate()
-            self.send_error = self.send_error or OSError("stopped")
-            self.queue.put(None)
-            self.writer.join()
-        self.conn.close()
-        self.proc.join(timeout=5)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join()
+            os.close(self.lines_out)
+        os.close(self.report_in)
+        self.proc.join()
 
 
-def _received_chunks(conn):
-    while True:
-        nos = conn.recv_bytes()
-        if not nos:
-            return
-        lines = conn.recv_bytes()
-        numbers = array("q")
-        numbers.frombytes(nos)
-        yield zip(numbers, lines.split(b"\n"))
+def _received_chunks(lines_in: int):
+    with os.fdopen(lines_in, "rb", buffering=1 << 20) as f:
+        while True:
+            head = f.read(16)
+            if len(head) < 16:
+                return
+            n_nos, n_lines = struct.unpack("qq", head)
+            numbers = array("q")
+            numbers.frombytes(f.read(n_nos))
+            yield zip(numbers, f.read(n_lines).split(b"\n"))
 
 
-def _object_process_main(conn, profile: Profile, strict: bool) -> None:
-    try:
-        checker = TraceChecker(profile, strict)
-        checker.role_objects()
-        checker._run(_received_chunks(conn), None)
-        conn.send(("ok", checker.report()))
-    except BaseException:
-        conn.send(("error", traceback.format_exc()))
-    finally:
-        conn.close()
+def _object_process_main(lines_in: int, report_out: int, parent_ends: tuple,
+                         profile: Profile, strict: bool) -> None:
+    for fd in parent_ends:              # else the lines pipe never ends
+        os.close(fd)
+    with os.fdopen(report_out, "wb") as out:
+        try:
+            checker = TraceChecker(profile, strict)
+            checker.role_objects()
+            checker._run(_received_chunks(lines_in), None)
+            pickle.dump(("ok", checker.report()), out)
+        except BaseException:
+            pickle.dump(("error", traceback.format_exc()), out)
 
 
 def _binary(stream):
