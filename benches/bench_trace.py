@@ -33,7 +33,7 @@ import time
 from kmemspec.conform.trace_parse import open_trace
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "traces"
-OUT = pathlib.Path("/tmp/kmemspec-bench-trace.txt")
+OUT = pathlib.Path(os.environ.get('BENCH_TRACE', '/tmp/kmemspec-bench-trace.txt'))
 # Only traces recorded with the global clock and without lost events are replayed.
 SOURCES = ("tar-gzip.txt.xz", "ls-usr-share.txt.xz", "python-alloc.txt.xz",
            "python-threads.txt.xz", "gcc-hello.txt.xz")

@@ -156,12 +156,11 @@ class TraceChecker:
         # are checked with one bytearray.find
         self.blocks: dict[int, tuple[int, int]] = {}
         self.frames: dict[int, bytearray] = {}
-        # STATE: live objects  start -> (line << SIZE_BITS) | size; their starts by
-        # the page they start in; the slab geometry of every page a live object
-        # touches (see _place)
-        self.objs: dict[int, int] = {}
-        self.bucket: dict[int, set] = {}
-        self.geo: dict[int, int] = {}
+        # STATE: live objects by page: for every (virtual) page a live object
+        # touches, [the slab geometry of the page (see _place), {start of a live
+        # object that starts in the page: (line << SIZE_BITS) | size}]. One lookup
+        # finds an object and its page's geometry; a page free drops its record.
+        self.pages: dict[int, list] = {}
         # STATE: vmap areas  start -> [end, lazy, line]; starts sorted
         self.areas: dict[int, list] = {}
         self.area_starts: list[int] = []
@@ -243,9 +242,7 @@ class TraceChecker:
         warnings; objects, too many to tag one by one, are forgotten."""
         self.trust_line = line
         self.gap_cause = cause
-        self.objs.clear()
-        self.bucket.clear()
-        self.geo.clear()
+        self.pages.clear()
         if self.forward is not None:        # to the object process, in order
             self.forward(b"- - - - %s %d %s\n" % (GAP_TOKEN, -1 if line == INF else line,
                                                   cause.encode()), 0)
@@ -294,7 +291,7 @@ class TraceChecker:
         """chunks: iterables of (line number, raw line) pairs."""
         codes, full = self.codes, self._full_line
         slow_codes = SLOW_CODES_B
-        objs, bucket, geo = self.objs, self.bucket, self.geo
+        pages = self.pages
         blocks, frames = self.blocks, self.frames
         forward = self.forward
         if forward is not None:             # the page process: see role_pages
@@ -375,11 +372,11 @@ class TraceChecker:
                             if k is None:
                                 k = cache_tail(cache_tails, t[7])
                             n = k[0]
-                            if (n > 0 and a >= KERNEL_SPACE and a not in objs
-                                    and (a & 4095) + n <= 4096
-                                    and geo.get(a >> 12) == n * 16384 + a % n):
-                                objs[a] = (lineno << SIZE_BITS) | n
-                                bucket[a >> 12].add(a)
+                            r = pages.get(a >> 12)
+                            if (r is not None and n > 0 and r[0] == n * 16384 + a % n
+                                    and (a & 4095) + n <= 4096 and a >= KERNEL_SPACE
+                                    and a not in r[1]):
+                                r[1][a] = (lineno << SIZE_BITS) | n
                                 n0 += 1
                                 continue
                             if a > 0 and k[1] > 0:
@@ -391,12 +388,12 @@ class TraceChecker:
                             n = kmalloc_tails.get(t[7])
                             if n is None:
                                 n = kmalloc_tail(kmalloc_tails, t[7])
-                            if (n > 0 and (n & (n - 1) or not a & (n - 1))
-                                    and a >= KERNEL_SPACE and a not in objs
-                                    and (a & 4095) + n <= 4096
-                                    and geo.get(a >> 12) == n * 16384 + a % n):
-                                objs[a] = (lineno << SIZE_BITS) | n
-                                bucket[a >> 12].add(a)
+                            r = pages.get(a >> 12)
+                            if (r is not None and n > 0 and r[0] == n * 16384 + a % n
+                                    and (n & (n - 1) or not a & (n - 1))
+                                    and (a & 4095) + n <= 4096 and a >= KERNEL_SPACE
+                                    and a not in r[1]):
+                                r[1][a] = (lineno << SIZE_BITS) | n
                                 n7 += 1
                                 continue
                     elif code == 4 or code == 5:          # kfree, kmem_cache_free
@@ -405,8 +402,9 @@ class TraceChecker:
                             p = t[6]
                             a = ptrs[p] = int(p[4:], 16) if p[:4] == b"ptr=" else -1
                         if a >= 0:
-                            if objs.pop(a, None) is not None:
-                                bucket[a >> 12].discard(a)
+                            r = pages.get(a >> 12)
+                            if r is not None:
+                                r[1].pop(a, None)
                             if code == 4:
                                 n4 += 1
                             else:
@@ -456,9 +454,7 @@ class TraceChecker:
                                         continue
                                     del blocks[pfn]
                                     c[off] = 0
-                            v = self.vp0 + pfn
-                            if v in geo:
-                                self._evict(v, 1)
+                            pages.pop(self.vp0 + pfn, None)     # its objects end
                             n2 += 1
                             continue
                         elif code == 6:                   # mm_page_free_batched
@@ -808,13 +804,9 @@ class TraceChecker:
     def _evict(self, vp, n):
         """Forget the objects in the n pages from virtual page vp (their page is
         freed)."""
-        bucket, geo, objs = self.bucket, self.geo, self.objs
+        pages = self.pages
         for v in range(vp, vp + n):
-            s = bucket.pop(v, None)
-            if s:
-                for a in s:
-                    objs.pop(a, None)
-            geo.pop(v, None)
+            pages.pop(v, None)
 
     def _free_part(self, pfn, order):
         """A free that is not exactly a live block: it frees part of a larger live
@@ -912,9 +904,9 @@ class TraceChecker:
 
     def on_free(self, t, line):
         ptr = tp.fields_free(t)
-        n = self.objs.pop(ptr, None)
-        if n is not None:
-            self.bucket[ptr >> 12].discard(ptr)
+        r = self.pages.get(ptr >> 12)
+        if r is not None:
+            r[1].pop(ptr, None)
 
     def _learn_page_offset(self, cpu, ptr, alloc):
         """A large kmalloc is a page block traced just before on the same CPU
@@ -929,8 +921,10 @@ class TraceChecker:
     def _place(self, a, n, line, event):
         """no_overlap of live objects. Objects of one slab are at the slab's start
         plus multiples of its object size; a page keeps its slab until the page is
-        freed (Linux 6.x mm/slub.c: allocate_slab, __free_slab). So `geo` records,
-        for every page a live object touches, the object size and phase; a new
+        freed (Linux 6.x mm/slub.c: allocate_slab, __free_slab). So the record of
+        every page a live object touches holds the object size and phase (size *
+        16384 + start % size; for a larger object -(start + 1), the page's owner);
+        a new
         object with the same geometry can only meet an old one at the same start.
         Anything else takes the slow path and compares address ranges."""
         if n <= 0:
@@ -942,9 +936,9 @@ class TraceChecker:
                            "trace was recorded with hashed pointers (options/hash-ptr); "
                            "object checks are skipped")
             return
-        objs = self.objs
-        old = objs.get(a)
         P = a >> 12
+        r = self.pages.get(P)
+        old = r[1].get(a) if r is not None else None
         if old is not None:
             made = old >> SIZE_BITS
             old &= SIZE_MASK
@@ -959,29 +953,28 @@ class TraceChecker:
                                f"object {a:#x} ({n} bytes) starts where the live object "
                                f"of {old} bytes allocated at line {made} starts, with no "
                                "free of its page in between")
-            self.bucket[P].discard(a)
-            del objs[a]
+            del r[1][a]
         else:
             g = n * 16384 + a % n if n <= self.kmalloc_max else -(a + 1)
-            if self.geo.get(P) != g or (a & 4095) + n > 4096:
-                self._place_slow(a, n, g, line, event)
-        objs[a] = (line << SIZE_BITS) | n
-        b = self.bucket.get(P)
-        if b is None:
-            self.bucket[P] = {a}
-        else:
-            b.add(a)
+            if r is None or r[0] != g or (a & 4095) + n > 4096:
+                r = self._place_slow(a, n, g, line, event)
+        r[1][a] = (line << SIZE_BITS) | n
 
-    def _place_slow(self, a, n, g, line, event):
-        objs, bucket, geo = self.objs, self.bucket, self.geo
+    def _place_slow(self, a, n, g, line, event) -> list:
+        """Compare [a, a + n) with the live objects that may overlap it; give the
+        pages it touches its geometry g. Returns the record of a's page."""
+        pages = self.pages
         P, Q = a >> 12, (a + n - 1) >> 12
         for pg in range(P - LOOKBEHIND_PAGES, Q + 1):
-            owner = geo.get(pg, 0)
-            starts = list(bucket.get(pg, ()))
-            if owner < 0:
-                starts.append(-owner - 1)
+            r = pages.get(pg)
+            if r is None:
+                continue
+            starts = list(r[1])
+            if r[0] < 0:
+                starts.append(-r[0] - 1)
             for b in starts:
-                s = objs.get(b)
+                rb = pages.get(b >> 12)
+                s = rb[1].get(b) if rb is not None else None
                 if s is None or b == a:
                     continue
                 made = s >> SIZE_BITS
@@ -991,12 +984,14 @@ class TraceChecker:
                                    f"object [{a:#x}, {a + n:#x}) overlaps the live object "
                                    f"[{b:#x}, {b + s:#x}) allocated at line {made}, with "
                                    "no free of its page in between")
-                    del objs[b]
-                    bucket[b >> 12].discard(b)
+                    del rb[1][b]
         for pg in range(P, Q + 1):
-            geo[pg] = g
-            if pg not in bucket:
-                bucket[pg] = set()
+            r = pages.get(pg)
+            if r is None:
+                pages[pg] = [g, {}]
+            else:
+                r[0] = g
+        return pages[P]
 
     # ------------------------------------------------------------------ vmap areas
     def on_alloc_vmap_area(self, t, line):
