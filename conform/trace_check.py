@@ -15,13 +15,13 @@ inline, with a local counter per event. What a ptr=/pfn= token or a tail means i
 worked out once per distinct token and cached. Anything the loop does not handle
 inline goes to the event's full handler (on the line's tokens, decoded), so the
 inline code only ever takes a shortcut to the same result -- tests/test_trace_check.py
-compares it with the full handlers alone. About 630k events/s in one process on a
+compares it with the full handlers alone. About 630k-750k events/s in one process on a
 2-core machine (benches/bench_trace.py).
 
 With jobs=2 the checker forks an object process (ObjectProcess): this process checks
 the page and vmap events and forwards the object events, the page frees and large
 blocks, and the tracing gaps, in order; the other checks the objects (role_pages,
-role_objects). The merged report is the one-process report; about 780k events/s.
+role_objects). The merged report is the one-process report; about 770k events/s.
 """
 
 from __future__ import annotations
