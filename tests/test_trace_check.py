@@ -196,8 +196,8 @@ def test_live_object_partly_overlapped():
     assert f"{ptr:#x}" in v.message and f"line {i + 1}" in v.message
 
 
-def test_object_in_a_freed_page_may_be_reused_by_another_cache():
-    """The page free in between ends the old objects: no violation."""
+def freed_page_reused():
+    """An object, its page freed, then another object overlapping it (no conflict)."""
     lines = lines_of(GCC)
     i = first(lines, r"kmem_cache_alloc: .*name=filp ")
     ptr = int(re.search(r"ptr=([0-9a-f]+)", lines[i]).group(1), 16)
@@ -207,7 +207,12 @@ def test_object_in_a_freed_page_may_be_reused_by_another_cache():
     faulty, _ = inject(faulty, i + 2, event_line(lines[i], "kmalloc",
                        f"call_site=f+0x1/0x2 ptr={ptr + 32:016x} bytes_req=96 "
                        "bytes_alloc=96 gfp_flags=GFP_KERNEL node=-1 accounted=false"))
-    assert check(faulty).violations == []
+    return faulty
+
+
+def test_object_in_a_freed_page_may_be_reused_by_another_cache():
+    """The page free in between ends the old objects: no violation."""
+    assert check(freed_page_reused()).violations == []
 
 
 def vmap_prefix():
@@ -422,27 +427,13 @@ def test_failed_page_allocation_is_not_a_live_block(null):
 
 
 # ---------------------------------------------------------------- two processes
-def _freed_page_reused():
-    """An object, its page freed, then another object overlapping it (no conflict)."""
-    lines = lines_of(GCC)
-    i = first(lines, r"kmem_cache_alloc: .*name=filp ")
-    ptr = int(re.search(r"ptr=([0-9a-f]+)", lines[i]).group(1), 16)
-    pfn = (ptr - 0xFFFF888000000000) >> 12
-    faulty, _ = inject(lines, i + 1, event_line(lines[i], "mm_page_free",
-                       f"page=ffffea0000000000 pfn={pfn:#x} order=0"))
-    faulty, _ = inject(faulty, i + 2, event_line(lines[i], "kmalloc",
-                       f"call_site=f+0x1/0x2 ptr={ptr + 32:016x} bytes_req=96 "
-                       "bytes_alloc=96 gfp_flags=GFP_KERNEL node=-1 accounted=false"))
-    return "".join(faulty)
-
-
 def test_two_processes_differ_when_page_frees_do_not_reach_the_object_process(monkeypatch):
     """check() compares the two-process report with the one-process one; this shows
     the comparison can fail: an object process that ignores page frees reports the
     reuse of a freed page as an overlap."""
     from kmemspec.conform import trace_check
     monkeypatch.setitem(trace_check.PAGE_CODES_B, b"mm_page_free:", 2)    # not forwarded
-    text = _freed_page_reused()
+    text = "".join(freed_page_reused())
     one = check_stream(io.StringIO(text))
     two = check_stream(io.StringIO(text), jobs=2)
     assert one.violations == [] and [v.invariant for v in two.violations] == ["no_overlap"]
