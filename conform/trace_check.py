@@ -482,8 +482,8 @@ class TraceChecker:
 
     def _steer(self, code, t, line, lineno) -> int:
         """The rare codes of the loop: an event while the trace is not yet
-        synchronised, an mm_page_alloc in the page process, a page event or a
-        tracing gap in the object process. Returns the code the loop goes on with
+        synchronised (UNSYNCED); in the object process, a block of order > 1
+        (LARGE_ALLOC) or a tracing gap (GAP). Returns the code the loop goes on with
         (-1: the line is done)."""
         if code == UNSYNCED:
             code = self.codes[t[4]]
@@ -924,9 +924,8 @@ class TraceChecker:
         freed (Linux 6.x mm/slub.c: allocate_slab, __free_slab). So the record of
         every page a live object touches holds the object size and phase (size *
         16384 + start % size; for a larger object -(start + 1), the page's owner);
-        a new
-        object with the same geometry can only meet an old one at the same start.
-        Anything else takes the slow path and compares address ranges."""
+        a new object with the same geometry can only meet an old one at the same
+        start. Anything else takes the slow path and compares address ranges."""
         if n <= 0:
             return                      # occupies nothing (the handler reported it)
         if a < KERNEL_SPACE:
@@ -1081,21 +1080,17 @@ class TraceChecker:
         }
 
 
-def _order_of(tail: bytes) -> int:
+def _order_token(cache: dict, tail: bytes) -> int:
     """The order of a page event's tail `order=%d ...`, -1 when it does not start so."""
     o = tail.split(None, 1)[0] if tail.strip() else b""
+    order = -1
     if o[:6] == b"order=":
         try:
             order = int(o[6:])
         except ValueError:
-            return -1
-        return order if order >= 0 else -1
-    return -1
-
-
-def _order_token(cache: dict, tail: bytes) -> int:
-    order = cache[tail] = _order_of(tail)
-    return order
+            pass
+    cache[tail] = order if order >= 0 else -1
+    return cache[tail]
 
 
 def _first_per_group(findings: list) -> list:
@@ -1194,7 +1189,8 @@ class ObjectProcess:
 
     def _why(self, what: str) -> str:
         kind, value = self._read_report()
-        return f"the object process of the trace check failed: {value if kind == 'error' else what}"
+        why = value if kind == "error" else what
+        return f"the object process of the trace check failed: {why}"
 
     def close(self) -> None:
         if self.lines_out >= 0:             # the check stopped early: so does this
