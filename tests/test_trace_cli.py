@@ -203,3 +203,15 @@ def test_no_progress_bar(monkeypatch, why):
     r = _separate_streams().invoke(trace_command, args)
     assert r.exit_code == 0
     assert "checking" not in r.stderr
+
+
+def test_jobs_auto_uses_two_processes_for_large_inputs_on_two_cpus(monkeypatch):
+    from kmemspec import cmd_trace
+    monkeypatch.setattr(cmd_trace.os, "cpu_count", lambda: 2)
+    raw = object()
+    assert cmd_trace._jobs("auto", cmd_trace.TWO_PROCESS_MIN_BYTES, raw) == 2
+    assert cmd_trace._jobs("auto", cmd_trace.TWO_PROCESS_MIN_BYTES - 1, raw) == 1
+    assert cmd_trace._jobs("auto", 0, None) == 2            # stdin: size unknown
+    assert cmd_trace._jobs("1", 1 << 30, raw) == 1
+    monkeypatch.setattr(cmd_trace.os, "cpu_count", lambda: 1)
+    assert cmd_trace._jobs("auto", 1 << 30, raw) == 1
