@@ -33,6 +33,7 @@ import os
 import pickle
 import select
 import struct
+import sys
 import traceback
 from array import array
 from bisect import bisect_left, insort
@@ -1138,6 +1139,9 @@ class ObjectProcess:
             fcntl.fcntl(self.lines_out, fcntl.F_SETPIPE_SZ, self.PIPE_BYTES)
         except (OSError, AttributeError):
             pass
+        for std in (sys.stdout, sys.stderr):  # else the child flushes a copy too
+            if std is not None:
+                std.flush()
         self.proc = ctx.Process(target=_object_process_main, daemon=True,
                                 args=(lines_in, report_out, (self.lines_out, self.report_in),
                                       profile, strict))
