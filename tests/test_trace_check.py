@@ -372,16 +372,17 @@ def test_fast_path_gives_the_full_handlers_results(name):
     _same_as_full_handlers(lines_of(name), strict=name == GCC)
 
 
-def test_fast_path_gives_the_full_handlers_results_on_damaged_lines():
-    # 3% of the lines damaged (a token dropped, cut or extended, an order, size or
-    # address changed, a failed-allocation page), duplicated or moved to another CPU
-    rnd = random.Random(7)
+def damaged(lines, seed, rate=0.03, kinds=7):
+    """`lines` with `rate` of them damaged (a token dropped, cut or extended, an order,
+    size or address changed, a failed-allocation page; kinds=8 also puts a space in
+    the comm), some duplicated or moved to another CPU."""
+    rnd = random.Random(seed)
     out = []
-    for line in lines_of(GCC):
+    for line in lines:
         r = rnd.random()
-        if r < 0.03:
+        if r < rate:
             t = line.split(" ")
-            k, i = rnd.randrange(7), rnd.randrange(len(t))
+            k, i = rnd.randrange(kinds), rnd.randrange(len(t))
             if k == 0:
                 del t[i]
             elif k == 1:
@@ -394,17 +395,33 @@ def test_fast_path_gives_the_full_handlers_results_on_damaged_lines():
                 t = [x.replace("order=0", f"order={rnd.randrange(12)}") for x in t]
             elif k == 5:
                 t = [x.replace("bytes_alloc=", f"bytes_alloc={rnd.randrange(3)}") for x in t]
-            else:
+            elif k == 6:
                 t = [x[:-1] + rnd.choice("0123456789abcdef")
                      if x.startswith(("pfn=", "ptr=")) else x for x in t]
+            else:
+                t.insert(0, "my prog")
             line = " ".join(t).rstrip("\n") + "\n"
-        elif r < 0.035:
+        elif r < rate + 0.005:
             out.append(line)
-        elif r < 0.037:
+        elif r < rate + 0.007:
             line = line.replace("[00", "[01")
         out.append(line)
-    report = _same_as_full_handlers(out)
+    return out
+
+
+def test_fast_path_gives_the_full_handlers_results_on_damaged_lines():
+    report = _same_as_full_handlers(damaged(lines_of(GCC), seed=7))
     assert report["errors"] and report["violations"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_two_processes_agree_on_damaged_traces(seed):
+    """5% of the lines damaged, comms with spaces among them (the page process then
+    cannot forward an object line unsplit), and a buffer-overrun trace after: check()
+    requires the two-process report to equal the one-process report."""
+    lines = lines_of(GCC) + lines_of("ls-gcc-trace-file-overrun.txt.xz")[:20000]
+    report = check(damaged(lines, seed, rate=0.05, kinds=8))
+    assert report.errors and report.violations
 
 
 @pytest.mark.parametrize("null", ["(null)", "0000000000000000"])
@@ -477,3 +494,23 @@ def test_input_failure_stops_the_object_process(monkeypatch):
     with pytest.raises(OSError, match="seeded"):
         check_stream(Failing(data), jobs=2)
     assert multiprocessing.active_children() == []
+
+
+def test_page_process_notes_the_cpu_of_object_lines_it_forwards_unsplit():
+    """After a buffer overrun the trace is complete only from the line where the
+    last CPU appears. The page process forwards object lines without splitting them
+    once it knows where the event token is, but not while it waits for CPUs: an
+    object event on CPU 1 completes the set here."""
+    lines = lines_of(GCC)
+    k = first(lines, r"\[000\].* kmalloc: ")
+    p = first(lines, r"\[000\].* mm_page_alloc: ")
+    trace = [lines[k],                                    # teaches where events are
+             "# entries-in-buffer/entries-written: 10/20   #P:2\n",
+             lines[k].replace("[000]", "[001]"),          # CPU 1, an object event
+             lines[p]]                                    # CPU 0: all CPUs seen
+    sent = []
+    c = TraceChecker()
+    c.role_pages(lambda nos, text: sent.append(text))
+    c.run(io.StringIO("".join(trace)))
+    assert c.sync_cpus == 0 and c.trust_line == 4
+    assert b"[001]" in sent[0]
