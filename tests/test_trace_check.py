@@ -514,3 +514,20 @@ def test_page_process_notes_the_cpu_of_object_lines_it_forwards_unsplit():
     c.run(io.StringIO("".join(trace)))
     assert c.sync_cpus == 0 and c.trust_line == 4
     assert b"[001]" in sent[0]
+
+
+def test_direct_map_base_moved_by_kaslr_is_learnt_from_a_large_kmalloc():
+    """With CONFIG_RANDOMIZE_MEMORY the direct map does not start at PAGE_OFFSET; a
+    page free must still end the objects of its page. The checker learns the base
+    from a large kmalloc and the order > 1 block traced just before it on its CPU."""
+    moved = [ln.replace("ptr=ffff888", "ptr=ffff9a0") for ln in freed_page_reused()]
+    k = first(moved, r"kmem_cache_alloc: .*name=filp ")
+    pfn = 0x12340
+    learn = [event_line(moved[k], "mm_page_alloc", f"page=ffffea0000000000 pfn={pfn:#x} "
+                        "order=2 migratetype=0 gfp_flags=GFP_KERNEL"),
+             event_line(moved[k], "kmalloc", f"call_site=f+0x1/0x2 "
+                        f"ptr={0xFFFF9A0000000000 + pfn * 4096:016x} bytes_req=16384 "
+                        "bytes_alloc=16384 gfp_flags=GFP_KERNEL node=-1 accounted=false")]
+    assert check(moved[:k] + learn + moved[k:]).violations == []
+    # without the large kmalloc the free lands on the wrong page: the reuse clashes
+    assert [v.invariant for v in check(moved).violations] == ["no_overlap"]
