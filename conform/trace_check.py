@@ -46,14 +46,18 @@ from . import trace_parse as tp
 # Findings kept per (kind, invariant, cause); beyond that they are only counted, so
 # memory stays bounded by the live state, not by the size of the trace.
 KEEP_PER_GROUP = 200
+# Input errors kept (all are counted): a file of junk must not fill memory.
+MAX_ERRORS = 1000
 # Slab objects are at most KMALLOC_MAX_CACHE_SIZE (2 pages) long, so an object
 # overlapping page P starts at most this many pages before P.
 LOOKBEHIND_PAGES = 2
 # The lowest x86_64 kernel address; %p with hash-ptr on prints 32-bit hashes.
 KERNEL_SPACE = 0xFFFF800000000000
 INF = float("inf")
-# Live-frame chunks: 2^18 frames (1 GiB of 4 KiB pages), a multiple of any block.
-CHUNK_SHIFT = 18
+# Live-frame chunks: 2^12 frames (16 MiB of 4 KiB pages), a multiple of any block
+# (TraceChecker checks top_order <= CHUNK_SHIFT), small so that events on sparse pfns
+# cost little memory.
+CHUNK_SHIFT = 12
 CHUNK = 1 << CHUNK_SHIFT
 ONES = [b"\x01" * (1 << k) for k in range(16)]
 ZEROS = [bytes(1 << k) for k in range(16)]
@@ -142,12 +146,17 @@ class Finding:
 class TraceChecker:
     """The abstract state a trace drives, and the rules checked on each event."""
 
-    def __init__(self, profile: Profile = LINUX_6X_X86_64, strict: bool = False):
+    def __init__(self, profile: Profile = LINUX_6X_X86_64, strict: bool = False,
+                 max_errors: int = MAX_ERRORS):
         self.profile = profile
         self.strict = strict
         self.page_shift = profile.PAGE_SHIFT
         self.top_order = profile.top_order
+        if self.top_order > CHUNK_SHIFT:
+            raise ValueError(f"{profile.name}: blocks of order {self.top_order} do not "
+                             f"fit the live-frame chunks of 2^{CHUNK_SHIFT} frames")
         self.kmalloc_max = profile.KMALLOC_MAX_CACHE_SIZE
+        self.max_block = 1 << (self.top_order + self.page_shift)
         self.class_of = kmalloc_class_table(profile)
         # virtual page number of pfn 0 in the direct map (learned from the trace when
         # the kernel randomises it: see _learn_page_offset)
@@ -184,6 +193,8 @@ class TraceChecker:
         self.violations: list[Finding] = []
         self.warnings: list[Finding] = []
         self.errors: list[dict] = []
+        self.n_errors = 0
+        self.max_errors = max_errors
         self.counts: dict[tuple, int] = {}
         self.lost = 0
         self.malformed: Counter = Counter()
@@ -231,7 +242,10 @@ class TraceChecker:
             self.warnings.append(Finding(line, invariant, event, message, cause))
 
     def error(self, line, message):
-        self.errors.append({"line": line, "message": message})
+        """An input error: all are counted, the first max_errors kept."""
+        self.n_errors += 1
+        if len(self.errors) < self.max_errors:
+            self.errors.append({"line": line, "message": message})
 
     def _gap_cause(self, made_at: int):
         """The tracing gap that can explain a conflict with state made at line
@@ -262,7 +276,7 @@ class TraceChecker:
         kmem_cache_alloc line goes straight to _place, which is all its handler
         would do with it."""
         if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
-            objects = ObjectProcess(self.profile, self.strict)
+            objects = ObjectProcess(self.profile, self.strict, self.max_errors)
             try:
                 self.role_pages(objects.send)
                 self._run(_numbered_chunks(_binary(stream)), progress)
@@ -569,6 +583,7 @@ class TraceChecker:
         events: the page process counts the page events it forwards)."""
         by_event = {k: v for k, v in self.by_event.items() if k + ":" in OBJECT_EVENTS}
         return {"by_event": by_event, "counts": self.counts, "errors": self.errors,
+                "n_errors": self.n_errors,
                 "violations": self.violations, "warnings": self.warnings}
 
     def merge(self, r: dict) -> None:
@@ -583,7 +598,9 @@ class TraceChecker:
             self.counts[key] = self.counts.get(key, 0) + n
         self.violations = _first_per_group(self.violations + r["violations"])
         self.warnings = _first_per_group(self.warnings + r["warnings"])
-        self.errors = sorted(self.errors + r["errors"], key=lambda e: e["line"])
+        self.errors = sorted(self.errors + r["errors"],
+                             key=lambda e: e["line"])[:self.max_errors]
+        self.n_errors += r["n_errors"]
 
     def _cache_tail(self, cache: dict, tail: bytes) -> tuple[int, int]:
         """kmem_cache_alloc after ptr=: `name=%s bytes_req=%zu bytes_alloc=%zu ...`.
@@ -599,7 +616,7 @@ class TraceChecker:
             except ValueError:
                 pass
             else:
-                if 0 < n and req <= n:
+                if 0 < n <= self.max_block and req <= n:
                     k = (n if n <= self.kmalloc_max else -1, n)
         cache[tail] = k
         return k
@@ -681,8 +698,9 @@ class TraceChecker:
         if lost is not None:
             self.lost += lost
             self.tracing_gap(lineno, CAUSE_LOST)
+            n = f"{lost} events" if lost != tp.UNCOUNTED else "an unknown number of events"
             self.warning(lineno, "trace_complete", "LOST",
-                         f"the ring buffer dropped {lost} events here; conflicts with "
+                         f"the ring buffer dropped {n} here; conflicts with "
                          "earlier state are reported as warnings", CAUSE_LOST)
             return
         t = tp.normalize(line)
@@ -862,6 +880,8 @@ class TraceChecker:
         if ptr < KERNEL_SPACE:
             self._place(ptr, alloc, line, "kmalloc")     # reports hashed pointers
             return
+        if self._too_large(line, "kmalloc", ptr, alloc):
+            return
         # size_class: bytes_alloc is the class kmalloc picks for bytes_req.
         # Linux 6.x mm/slab_common.c: kmalloc_slab / __kmalloc_large_node.
         if req <= self.kmalloc_max:
@@ -887,7 +907,7 @@ class TraceChecker:
 
     def on_kmem_cache_alloc(self, t, line):
         ptr, name, req, alloc = tp.fields_kmem_cache_alloc(t)
-        if ptr == 0:
+        if ptr == 0 or self._too_large(line, "kmem_cache_alloc", ptr, alloc):
             return
         # An object is never smaller than the cache's object size.
         # Linux 6.x mm/slub.c: slab_alloc_node traces s->object_size, s->size.
@@ -902,6 +922,18 @@ class TraceChecker:
                            f"bytes_alloc {alloc} in cache {name} at {ptr:#x}: a slab "
                            "object is never empty")
         self._place(ptr, alloc, line, "kmem_cache_alloc")
+
+    def _too_large(self, line, event, ptr, alloc) -> bool:
+        """size_class: no object is larger than a top-order block (a large kmalloc is
+        one block, a slab's objects lie in one slab). Checked before the object is
+        placed, so that a huge number costs nothing. Linux 6.x mm/slub.c:
+        __kmalloc_large_node (order <= MAX_PAGE_ORDER), calculate_order."""
+        if alloc <= self.max_block:
+            return False
+        self.violation(line, "size_class", event,
+                       f"bytes_alloc {alloc} at {ptr:#x} is larger than the largest "
+                       f"block ({self.max_block} bytes: order {self.top_order})")
+        return True
 
     def on_free(self, t, line):
         ptr = tp.fields_free(t)
@@ -1061,7 +1093,7 @@ class TraceChecker:
     # ------------------------------------------------------------------ result
     @property
     def exit_code(self) -> int:
-        if self.errors:
+        if self.n_errors:
             return 2
         return 1 if self.counts_of("violation") else 0
 
@@ -1075,6 +1107,7 @@ class TraceChecker:
             "violations": [f.to_json() for f in self.violations],
             "warnings": [f.to_json() for f in self.warnings],
             "errors": self.errors,
+            "error_count": self.n_errors,
             "counts": {f"{k}:{inv}" + (f":{c}" if c else ""): n
                        for (k, inv, c), n in sorted(self.counts.items(),
                                                     key=lambda kv: str(kv[0]))},
@@ -1129,7 +1162,7 @@ class ObjectProcess:
     QUEUED = 16
     PIPE_BYTES = 1 << 20
 
-    def __init__(self, profile: Profile, strict: bool):
+    def __init__(self, profile: Profile, strict: bool, max_errors: int):
         import fcntl                    # (Unix: fork is too)
 
         ctx = multiprocessing.get_context("fork")
@@ -1144,7 +1177,7 @@ class ObjectProcess:
                 std.flush()
         self.proc = ctx.Process(target=_object_process_main, daemon=True,
                                 args=(lines_in, report_out, (self.lines_out, self.report_in),
-                                      profile, strict))
+                                      profile, strict, max_errors))
         self.proc.start()
         os.close(lines_in)
         os.close(report_out)
@@ -1217,12 +1250,12 @@ def _received_chunks(lines_in: int):
 
 
 def _object_process_main(lines_in: int, report_out: int, parent_ends: tuple,
-                         profile: Profile, strict: bool) -> None:
+                         profile: Profile, strict: bool, max_errors: int) -> None:
     for fd in parent_ends:              # else the lines pipe never ends
         os.close(fd)
     with os.fdopen(report_out, "wb") as out:
         try:
-            checker = TraceChecker(profile, strict)
+            checker = TraceChecker(profile, strict, max_errors)
             checker.role_objects()
             checker._run(_received_chunks(lines_in), None)
             pickle.dump(("ok", checker.report()), out)
@@ -1240,9 +1273,9 @@ def _binary(stream):
 
 
 def check_stream(stream, strict: bool = False, profile: Profile = LINUX_6X_X86_64,
-                 progress=None, jobs: int = 1) -> TraceChecker:
+                 progress=None, jobs: int = 1, max_errors: int = MAX_ERRORS) -> TraceChecker:
     """Check a whole text stream (jobs=2: in two processes); return the checker
     with its findings."""
-    checker = TraceChecker(profile, strict)
+    checker = TraceChecker(profile, strict, max_errors)
     checker.run(stream, progress, jobs)
     return checker
