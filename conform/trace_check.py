@@ -42,6 +42,7 @@ from collections import Counter, deque
 from kmemspec.model.profiles import LINUX_6X_X86_64, Profile
 
 from . import trace_parse as tp
+from .trace_layout import AddressLayout, layout_of
 
 # Findings kept per (kind, invariant, cause); beyond that they are only counted, so
 # memory stays bounded by the live state, not by the size of the trace.
@@ -51,8 +52,6 @@ MAX_ERRORS = 1000
 # Slab objects are at most KMALLOC_MAX_CACHE_SIZE (2 pages) long, so an object
 # overlapping page P starts at most this many pages before P.
 LOOKBEHIND_PAGES = 2
-# The lowest x86_64 kernel address; %p with hash-ptr on prints 32-bit hashes.
-KERNEL_SPACE = 0xFFFF800000000000
 INF = float("inf")
 # Live-frame chunks: 2^12 frames (16 MiB of 4 KiB pages), a multiple of any block
 # (TraceChecker checks top_order <= CHUNK_SHIFT), small so that events on sparse pfns
@@ -108,6 +107,7 @@ CAUSE_BULK_FREE = "untraced_object_free"
 CAUSE_PAGE_FREE = "untraced_page_free"
 CAUSE_VMAP_FREE = "untraced_vmap_free"
 CAUSE_LAZY_RACE = "lazy_free_traced_late"
+CAUSE_DIRECT_MAP = "direct_map_unknown"
 
 
 def kmalloc_class_table(profile: Profile) -> list[int]:
@@ -156,11 +156,17 @@ class TraceChecker:
             raise ValueError(f"{profile.name}: blocks of order {self.top_order} do not "
                              f"fit the live-frame chunks of 2^{CHUNK_SHIFT} frames")
         self.kmalloc_max = profile.KMALLOC_MAX_CACHE_SIZE
+        self.geo = 2 * self.kmalloc_max         # (see _place)
+        self.layout: AddressLayout = layout_of(profile)
         self.max_block = 1 << (self.top_order + self.page_shift)
         self.class_of = kmalloc_class_table(profile)
-        # virtual page number of pfn 0 in the direct map (learned from the trace when
-        # the kernel randomises it: see _learn_page_offset)
-        self.vp0 = profile.PAGE_OFFSET >> profile.PAGE_SHIFT
+        # virtual page number of pfn 0 in the direct map: KASLR and 5-level paging
+        # move it, so it is learnt from the trace (_learn_page_offset,
+        # _vote_page_offset); until then object conflicts are only warnings
+        self.vp0 = self.layout.page_offset >> self.page_shift
+        self.vp0_learnt = False
+        self.vp0_votes: dict[int, set] = {}
+        self.first_object_line = 0
         # STATE: live page blocks  head pfn -> (order, line), and one byte per frame
         # (1: in a live block) in chunks of CHUNK frames, so that a block's frames
         # are checked with one bytearray.find
@@ -297,6 +303,14 @@ class TraceChecker:
         finally:
             if gc_was_enabled:
                 gc.enable()
+        if self.first_object_line and not self.vp0_learnt:
+            self.warning(self.first_object_line, "no_overlap", "objects",
+                         "the direct map base (KASLR, 4- or 5-level paging) could not be "
+                         "learnt from the trace (no large kmalloc, no new slab seen after "
+                         "its page allocation): page frees may not have ended the objects "
+                         "of their pages, so object conflicts are only warnings",
+                         CAUSE_DIRECT_MAP)
+            self.warnings.sort(key=lambda f: f.line)     # (as merge() has them)
         by_event.update(self.by_event)
         by_event.subtract(self.malformed)
         self.events = sum(by_event.values())
@@ -319,6 +333,10 @@ class TraceChecker:
         # object process (its slow path).
         at = 0
         NULL_PAGES = (b"page=0000000000000000", b"page=(null)")    # a failed allocation
+        # the page size and kernel space of the traced kernel (trace_layout)
+        ps, psize, kspace, geo = (self.page_shift, self.layout.page_size,
+                                  self.layout.kernel_space, self.geo)
+        pmask = psize - 1
         # What a token means, worked out once per distinct token: pointers and pfns
         # recur (objects and frames are reused), and the tail of an event line (all
         # after its ptr=/pfn= token) takes few values. See the _*_token functions.
@@ -387,26 +405,26 @@ class TraceChecker:
                             if k is None:
                                 k = cache_tail(cache_tails, t[7])
                             n = k[0]
-                            r = pages.get(a >> 12)
-                            if (r is not None and n > 0 and r[0] == n * 16384 + a % n
-                                    and (a & 4095) + n <= 4096 and a >= KERNEL_SPACE
+                            r = pages.get(a >> ps)
+                            if (r is not None and n > 0 and r[0] == n * geo + a % n
+                                    and (a & pmask) + n <= psize and a >= kspace
                                     and a not in r[1]):
                                 r[1][a] = (lineno << SIZE_BITS) | n
                                 n0 += 1
                                 continue
                             if a > 0 and k[1] > 0:
                                 # all that on_kmem_cache_alloc does with this line
-                                self._place(a, k[1], lineno, "kmem_cache_alloc")
+                                self._place(a, k[1], lineno, "kmem_cache_alloc", t[1])
                                 n0 += 1
                                 continue
                         else:                             # kmalloc
                             n = kmalloc_tails.get(t[7])
                             if n is None:
                                 n = kmalloc_tail(kmalloc_tails, t[7])
-                            r = pages.get(a >> 12)
-                            if (r is not None and n > 0 and r[0] == n * 16384 + a % n
+                            r = pages.get(a >> ps)
+                            if (r is not None and n > 0 and r[0] == n * geo + a % n
                                     and (n & (n - 1) or not a & (n - 1))
-                                    and (a & 4095) + n <= 4096 and a >= KERNEL_SPACE
+                                    and (a & pmask) + n <= psize and a >= kspace
                                     and a not in r[1]):
                                 r[1][a] = (lineno << SIZE_BITS) | n
                                 n7 += 1
@@ -417,7 +435,7 @@ class TraceChecker:
                             p = t[6]
                             a = ptrs[p] = int(p[4:], 16) if p[:4] == b"ptr=" else -1
                         if a >= 0:
-                            r = pages.get(a >> 12)
+                            r = pages.get(a >> ps)
                             if r is not None:
                                 r[1].pop(a, None)
                             if code == 4:
@@ -877,8 +895,8 @@ class TraceChecker:
         ptr, req, alloc = tp.fields_kmalloc(t)
         if ptr == 0:
             return                      # failed allocation
-        if ptr < KERNEL_SPACE:
-            self._place(ptr, alloc, line, "kmalloc")     # reports hashed pointers
+        if not self.layout.is_kernel_pointer(ptr):
+            self._place(ptr, alloc, line, "kmalloc", t[1])     # reports hashed pointers
             return
         if self._too_large(line, "kmalloc", ptr, alloc):
             return
@@ -903,7 +921,7 @@ class TraceChecker:
                            f"aligned to {alloc}")
         if alloc > self.kmalloc_max:
             self._learn_page_offset(t[1], ptr, alloc)
-        self._place(ptr, alloc, line, "kmalloc")
+        self._place(ptr, alloc, line, "kmalloc", t[1])
 
     def on_kmem_cache_alloc(self, t, line):
         ptr, name, req, alloc = tp.fields_kmem_cache_alloc(t)
@@ -921,7 +939,7 @@ class TraceChecker:
             self.violation(line, "size_class", "kmem_cache_alloc",
                            f"bytes_alloc {alloc} in cache {name} at {ptr:#x}: a slab "
                            "object is never empty")
-        self._place(ptr, alloc, line, "kmem_cache_alloc")
+        self._place(ptr, alloc, line, "kmem_cache_alloc", t[1])
 
     def _too_large(self, line, event, ptr, alloc) -> bool:
         """size_class: no object is larger than a top-order block (a large kmalloc is
@@ -937,7 +955,7 @@ class TraceChecker:
 
     def on_free(self, t, line):
         ptr = tp.fields_free(t)
-        r = self.pages.get(ptr >> 12)
+        r = self.pages.get(ptr >> self.page_shift)
         if r is not None:
             r[1].pop(ptr, None)
 
@@ -948,27 +966,84 @@ class TraceChecker:
         pa = self.last_page_alloc.get(cpu)
         if pa is not None and alloc == 1 << (pa[1] + self.page_shift):
             vp0 = (ptr >> self.page_shift) - pa[0]
-            if vp0 != self.vp0 and vp0 > 0 and not vp0 & ((1 << 18) - 1):
-                self.vp0 = vp0
+            if self._is_direct_map_base(vp0):
+                self._set_page_offset(vp0)
 
-    def _place(self, a, n, line, event):
+    def _vote_page_offset(self, a, line, cpu):
+        """The first object in a page never seen before, on the CPU that has just
+        allocated a block of order > 1, is most likely in that block: a new slab
+        (Linux 6.x mm/slub.c: allocate_slab, then the first object of the slab). The
+        base it implies counts as learnt once blocks of two different slabs agree
+        (an unrelated block gives a base on the KASLR grid by chance only once in
+        2^16 or more)."""
+        if not self.first_object_line:
+            self.first_object_line = line
+        if cpu is None:
+            return
+        if isinstance(cpu, bytes):
+            cpu = cpu.decode("utf-8", "replace")
+        pa = self.last_page_alloc.get(cpu)
+        if pa is None:
+            return
+        pfn, order = pa
+        d = (a >> self.page_shift) - pfn
+        base = d - d % self.layout.kaslr_align_pages
+        if d - base >= 1 << order or not self._is_direct_map_base(base):
+            return
+        votes = self.vp0_votes
+        if len(votes) > 64:             # chance votes only: start afresh
+            votes.clear()
+        slabs = votes.setdefault(base, set())
+        slabs.add(pfn)
+        if len(slabs) >= 2:
+            self._set_page_offset(base)
+
+    def _is_direct_map_base(self, vp0) -> bool:
+        return (self.layout.is_kernel_pointer(vp0 << self.page_shift)
+                and not vp0 % self.layout.kaslr_align_pages)
+
+    def _set_page_offset(self, vp0):
+        """The direct map base is known: objects placed so far may have missed the
+        page frees that ended them (computed with a guessed base), so they are
+        forgotten, whatever the base (the same report for every layout)."""
+        self.vp0 = vp0
+        self.vp0_learnt = True
+        self.vp0_votes.clear()
+        self.pages.clear()
+
+    def _object_conflict(self, line, event, message):
+        """A conflict between live objects: a violation once the direct map base is
+        learnt (page frees end objects), a warning before."""
+        if self.vp0_learnt:
+            self.violation(line, "no_overlap", event, message)
+        else:
+            self.warning(line, "no_overlap", event, message, CAUSE_DIRECT_MAP)
+
+    def _place(self, a, n, line, event, cpu=None):
         """no_overlap of live objects. Objects of one slab are at the slab's start
         plus multiples of its object size; a page keeps its slab until the page is
         freed (Linux 6.x mm/slub.c: allocate_slab, __free_slab). So the record of
         every page a live object touches holds the object size and phase (size *
-        16384 + start % size; for a larger object -(start + 1), the page's owner);
+        geo + start % size, geo = 2 * KMALLOC_MAX_CACHE_SIZE; for a larger object -(start + 1), the page's owner);
         a new object with the same geometry can only meet an old one at the same
         start. Anything else takes the slow path and compares address ranges."""
         if n <= 0:
             return                      # occupies nothing (the handler reported it)
-        if a < KERNEL_SPACE:
-            if not self.hashed:
+        layout = self.layout
+        if not layout.is_kernel_pointer(a):
+            if a >= 1 << layout.pointer_bits:
+                self.error(line, f"object address {a:#x} is wider than "
+                           f"{layout.pointer_bits} bits")
+            elif not self.hashed:
                 self.hashed = True
                 self.error(line, f"object address {a:#x} is not a kernel address: the "
                            "trace was recorded with hashed pointers (options/hash-ptr); "
                            "object checks are skipped")
             return
-        P = a >> 12
+        if not self.vp0_learnt:
+            self._vote_page_offset(a, line, cpu)
+        ps = self.page_shift
+        P = a >> ps
         r = self.pages.get(P)
         old = r[1].get(a) if r is not None else None
         if old is not None:
@@ -981,14 +1056,14 @@ class TraceChecker:
                              lambda: f"object {a:#x} ({n} bytes) allocated again while "
                              f"live (allocated at line {made})", CAUSE_BULK_FREE)
             else:
-                self.violation(line, "no_overlap", event,
+                self._object_conflict(line, event,
                                f"object {a:#x} ({n} bytes) starts where the live object "
                                f"of {old} bytes allocated at line {made} starts, with no "
                                "free of its page in between")
             del r[1][a]
         else:
-            g = n * 16384 + a % n if n <= self.kmalloc_max else -(a + 1)
-            if r is None or r[0] != g or (a & 4095) + n > 4096:
+            g = n * self.geo + a % n if n <= self.kmalloc_max else -(a + 1)
+            if r is None or r[0] != g or (a & ((1 << ps) - 1)) + n > 1 << ps:
                 r = self._place_slow(a, n, g, line, event)
         r[1][a] = (line << SIZE_BITS) | n
 
@@ -996,7 +1071,8 @@ class TraceChecker:
         """Compare [a, a + n) with the live objects that may overlap it; give the
         pages it touches its geometry g. Returns the record of a's page."""
         pages = self.pages
-        P, Q = a >> 12, (a + n - 1) >> 12
+        ps = self.page_shift
+        P, Q = a >> ps, (a + n - 1) >> ps
         for pg in range(P - LOOKBEHIND_PAGES, Q + 1):
             r = pages.get(pg)
             if r is None:
@@ -1005,14 +1081,14 @@ class TraceChecker:
             if r[0] < 0:
                 starts.append(-r[0] - 1)
             for b in starts:
-                rb = pages.get(b >> 12)
+                rb = pages.get(b >> ps)
                 s = rb[1].get(b) if rb is not None else None
                 if s is None or b == a:
                     continue
                 made = s >> SIZE_BITS
                 s &= SIZE_MASK
                 if b < a + n and a < b + s:
-                    self.violation(line, "no_overlap", event,
+                    self._object_conflict(line, event,
                                    f"object [{a:#x}, {a + n:#x}) overlaps the live object "
                                    f"[{b:#x}, {b + s:#x}) allocated at line {made}, with "
                                    "no free of its page in between")
