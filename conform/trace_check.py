@@ -42,18 +42,21 @@ from collections import Counter, deque
 from kmemspec.model.profiles import LINUX_6X_X86_64, Profile
 
 from . import trace_parse as tp
+from .trace_layout import AddressLayout, layout_of
 
 # Findings kept per (kind, invariant, cause); beyond that they are only counted, so
 # memory stays bounded by the live state, not by the size of the trace.
 KEEP_PER_GROUP = 200
+# Input errors kept (all are counted): a file of junk must not fill memory.
+MAX_ERRORS = 1000
 # Slab objects are at most KMALLOC_MAX_CACHE_SIZE (2 pages) long, so an object
 # overlapping page P starts at most this many pages before P.
 LOOKBEHIND_PAGES = 2
-# The lowest x86_64 kernel address; %p with hash-ptr on prints 32-bit hashes.
-KERNEL_SPACE = 0xFFFF800000000000
 INF = float("inf")
-# Live-frame chunks: 2^18 frames (1 GiB of 4 KiB pages), a multiple of any block.
-CHUNK_SHIFT = 18
+# Live-frame chunks: 2^12 frames (16 MiB of 4 KiB pages), a multiple of any block
+# (TraceChecker checks top_order <= CHUNK_SHIFT), small so that events on sparse pfns
+# cost little memory.
+CHUNK_SHIFT = 12
 CHUNK = 1 << CHUNK_SHIFT
 ONES = [b"\x01" * (1 << k) for k in range(16)]
 ZEROS = [bytes(1 << k) for k in range(16)]
@@ -104,6 +107,7 @@ CAUSE_BULK_FREE = "untraced_object_free"
 CAUSE_PAGE_FREE = "untraced_page_free"
 CAUSE_VMAP_FREE = "untraced_vmap_free"
 CAUSE_LAZY_RACE = "lazy_free_traced_late"
+CAUSE_DIRECT_MAP = "direct_map_unknown"
 
 
 def kmalloc_class_table(profile: Profile) -> list[int]:
@@ -142,16 +146,27 @@ class Finding:
 class TraceChecker:
     """The abstract state a trace drives, and the rules checked on each event."""
 
-    def __init__(self, profile: Profile = LINUX_6X_X86_64, strict: bool = False):
+    def __init__(self, profile: Profile = LINUX_6X_X86_64, strict: bool = False,
+                 max_errors: int = MAX_ERRORS):
         self.profile = profile
         self.strict = strict
         self.page_shift = profile.PAGE_SHIFT
         self.top_order = profile.top_order
+        if self.top_order > CHUNK_SHIFT:
+            raise ValueError(f"{profile.name}: blocks of order {self.top_order} do not "
+                             f"fit the live-frame chunks of 2^{CHUNK_SHIFT} frames")
         self.kmalloc_max = profile.KMALLOC_MAX_CACHE_SIZE
+        self.geo = 2 * self.kmalloc_max         # (see _place)
+        self.layout: AddressLayout = layout_of(profile)
+        self.max_block = 1 << (self.top_order + self.page_shift)
         self.class_of = kmalloc_class_table(profile)
-        # virtual page number of pfn 0 in the direct map (learned from the trace when
-        # the kernel randomises it: see _learn_page_offset)
-        self.vp0 = profile.PAGE_OFFSET >> profile.PAGE_SHIFT
+        # virtual page number of pfn 0 in the direct map: KASLR and 5-level paging
+        # move it, so it is learnt from the trace (_learn_page_offset,
+        # _vote_page_offset); until then object conflicts are only warnings
+        self.vp0 = self.layout.page_offset >> self.page_shift
+        self.vp0_learnt = False
+        self.vp0_votes: dict[int, set] = {}
+        self.first_object_line = 0
         # STATE: live page blocks  head pfn -> (order, line), and one byte per frame
         # (1: in a live block) in chunks of CHUNK frames, so that a block's frames
         # are checked with one bytearray.find
@@ -184,6 +199,8 @@ class TraceChecker:
         self.violations: list[Finding] = []
         self.warnings: list[Finding] = []
         self.errors: list[dict] = []
+        self.n_errors = 0
+        self.max_errors = max_errors
         self.counts: dict[tuple, int] = {}
         self.lost = 0
         self.malformed: Counter = Counter()
@@ -231,7 +248,10 @@ class TraceChecker:
             self.warnings.append(Finding(line, invariant, event, message, cause))
 
     def error(self, line, message):
-        self.errors.append({"line": line, "message": message})
+        """An input error: all are counted, the first max_errors kept."""
+        self.n_errors += 1
+        if len(self.errors) < self.max_errors:
+            self.errors.append({"line": line, "message": message})
 
     def _gap_cause(self, made_at: int):
         """The tracing gap that can explain a conflict with state made at line
@@ -262,7 +282,7 @@ class TraceChecker:
         kmem_cache_alloc line goes straight to _place, which is all its handler
         would do with it."""
         if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
-            objects = ObjectProcess(self.profile, self.strict)
+            objects = ObjectProcess(self.profile, self.strict, self.max_errors)
             try:
                 self.role_pages(objects.send)
                 self._run(_numbered_chunks(_binary(stream)), progress)
@@ -283,6 +303,14 @@ class TraceChecker:
         finally:
             if gc_was_enabled:
                 gc.enable()
+        if self.first_object_line and not self.vp0_learnt:
+            self.warning(self.first_object_line, "no_overlap", "objects",
+                         "the direct map base (KASLR, 4- or 5-level paging) could not be "
+                         "learnt from the trace (no large kmalloc, no new slab seen after "
+                         "its page allocation): page frees may not have ended the objects "
+                         "of their pages, so object conflicts are only warnings",
+                         CAUSE_DIRECT_MAP)
+            self.warnings.sort(key=lambda f: f.line)     # (as merge() has them)
         by_event.update(self.by_event)
         by_event.subtract(self.malformed)
         self.events = sum(by_event.values())
@@ -305,6 +333,10 @@ class TraceChecker:
         # object process (its slow path).
         at = 0
         NULL_PAGES = (b"page=0000000000000000", b"page=(null)")    # a failed allocation
+        # the page size and kernel space of the traced kernel (trace_layout)
+        ps, psize, kspace, geo = (self.page_shift, self.layout.page_size,
+                                  self.layout.kernel_space, self.geo)
+        pmask = psize - 1
         # What a token means, worked out once per distinct token: pointers and pfns
         # recur (objects and frames are reused), and the tail of an event line (all
         # after its ptr=/pfn= token) takes few values. See the _*_token functions.
@@ -373,26 +405,26 @@ class TraceChecker:
                             if k is None:
                                 k = cache_tail(cache_tails, t[7])
                             n = k[0]
-                            r = pages.get(a >> 12)
-                            if (r is not None and n > 0 and r[0] == n * 16384 + a % n
-                                    and (a & 4095) + n <= 4096 and a >= KERNEL_SPACE
+                            r = pages.get(a >> ps)
+                            if (r is not None and n > 0 and r[0] == n * geo + a % n
+                                    and (a & pmask) + n <= psize and a >= kspace
                                     and a not in r[1]):
                                 r[1][a] = (lineno << SIZE_BITS) | n
                                 n0 += 1
                                 continue
                             if a > 0 and k[1] > 0:
                                 # all that on_kmem_cache_alloc does with this line
-                                self._place(a, k[1], lineno, "kmem_cache_alloc")
+                                self._place(a, k[1], lineno, "kmem_cache_alloc", t[1])
                                 n0 += 1
                                 continue
                         else:                             # kmalloc
                             n = kmalloc_tails.get(t[7])
                             if n is None:
                                 n = kmalloc_tail(kmalloc_tails, t[7])
-                            r = pages.get(a >> 12)
-                            if (r is not None and n > 0 and r[0] == n * 16384 + a % n
+                            r = pages.get(a >> ps)
+                            if (r is not None and n > 0 and r[0] == n * geo + a % n
                                     and (n & (n - 1) or not a & (n - 1))
-                                    and (a & 4095) + n <= 4096 and a >= KERNEL_SPACE
+                                    and (a & pmask) + n <= psize and a >= kspace
                                     and a not in r[1]):
                                 r[1][a] = (lineno << SIZE_BITS) | n
                                 n7 += 1
@@ -403,7 +435,7 @@ class TraceChecker:
                             p = t[6]
                             a = ptrs[p] = int(p[4:], 16) if p[:4] == b"ptr=" else -1
                         if a >= 0:
-                            r = pages.get(a >> 12)
+                            r = pages.get(a >> ps)
                             if r is not None:
                                 r[1].pop(a, None)
                             if code == 4:
@@ -569,6 +601,7 @@ class TraceChecker:
         events: the page process counts the page events it forwards)."""
         by_event = {k: v for k, v in self.by_event.items() if k + ":" in OBJECT_EVENTS}
         return {"by_event": by_event, "counts": self.counts, "errors": self.errors,
+                "n_errors": self.n_errors,
                 "violations": self.violations, "warnings": self.warnings}
 
     def merge(self, r: dict) -> None:
@@ -583,7 +616,9 @@ class TraceChecker:
             self.counts[key] = self.counts.get(key, 0) + n
         self.violations = _first_per_group(self.violations + r["violations"])
         self.warnings = _first_per_group(self.warnings + r["warnings"])
-        self.errors = sorted(self.errors + r["errors"], key=lambda e: e["line"])
+        self.errors = sorted(self.errors + r["errors"],
+                             key=lambda e: e["line"])[:self.max_errors]
+        self.n_errors += r["n_errors"]
 
     def _cache_tail(self, cache: dict, tail: bytes) -> tuple[int, int]:
         """kmem_cache_alloc after ptr=: `name=%s bytes_req=%zu bytes_alloc=%zu ...`.
@@ -599,7 +634,7 @@ class TraceChecker:
             except ValueError:
                 pass
             else:
-                if 0 < n and req <= n:
+                if 0 < n <= self.max_block and req <= n:
                     k = (n if n <= self.kmalloc_max else -1, n)
         cache[tail] = k
         return k
@@ -681,8 +716,9 @@ class TraceChecker:
         if lost is not None:
             self.lost += lost
             self.tracing_gap(lineno, CAUSE_LOST)
+            n = f"{lost} events" if lost != tp.UNCOUNTED else "an unknown number of events"
             self.warning(lineno, "trace_complete", "LOST",
-                         f"the ring buffer dropped {lost} events here; conflicts with "
+                         f"the ring buffer dropped {n} here; conflicts with "
                          "earlier state are reported as warnings", CAUSE_LOST)
             return
         t = tp.normalize(line)
@@ -859,8 +895,10 @@ class TraceChecker:
         ptr, req, alloc = tp.fields_kmalloc(t)
         if ptr == 0:
             return                      # failed allocation
-        if ptr < KERNEL_SPACE:
-            self._place(ptr, alloc, line, "kmalloc")     # reports hashed pointers
+        if not self.layout.is_kernel_pointer(ptr):
+            self._place(ptr, alloc, line, "kmalloc", t[1])     # reports hashed pointers
+            return
+        if self._too_large(line, "kmalloc", ptr, alloc):
             return
         # size_class: bytes_alloc is the class kmalloc picks for bytes_req.
         # Linux 6.x mm/slab_common.c: kmalloc_slab / __kmalloc_large_node.
@@ -883,11 +921,11 @@ class TraceChecker:
                            f"aligned to {alloc}")
         if alloc > self.kmalloc_max:
             self._learn_page_offset(t[1], ptr, alloc)
-        self._place(ptr, alloc, line, "kmalloc")
+        self._place(ptr, alloc, line, "kmalloc", t[1])
 
     def on_kmem_cache_alloc(self, t, line):
         ptr, name, req, alloc = tp.fields_kmem_cache_alloc(t)
-        if ptr == 0:
+        if ptr == 0 or self._too_large(line, "kmem_cache_alloc", ptr, alloc):
             return
         # An object is never smaller than the cache's object size.
         # Linux 6.x mm/slub.c: slab_alloc_node traces s->object_size, s->size.
@@ -901,11 +939,23 @@ class TraceChecker:
             self.violation(line, "size_class", "kmem_cache_alloc",
                            f"bytes_alloc {alloc} in cache {name} at {ptr:#x}: a slab "
                            "object is never empty")
-        self._place(ptr, alloc, line, "kmem_cache_alloc")
+        self._place(ptr, alloc, line, "kmem_cache_alloc", t[1])
+
+    def _too_large(self, line, event, ptr, alloc) -> bool:
+        """size_class: no object is larger than a top-order block (a large kmalloc is
+        one block, a slab's objects lie in one slab). Checked before the object is
+        placed, so that a huge number costs nothing. Linux 6.x mm/slub.c:
+        __kmalloc_large_node (order <= MAX_PAGE_ORDER), calculate_order."""
+        if alloc <= self.max_block:
+            return False
+        self.violation(line, "size_class", event,
+                       f"bytes_alloc {alloc} at {ptr:#x} is larger than the largest "
+                       f"block ({self.max_block} bytes: order {self.top_order})")
+        return True
 
     def on_free(self, t, line):
         ptr = tp.fields_free(t)
-        r = self.pages.get(ptr >> 12)
+        r = self.pages.get(ptr >> self.page_shift)
         if r is not None:
             r[1].pop(ptr, None)
 
@@ -916,27 +966,84 @@ class TraceChecker:
         pa = self.last_page_alloc.get(cpu)
         if pa is not None and alloc == 1 << (pa[1] + self.page_shift):
             vp0 = (ptr >> self.page_shift) - pa[0]
-            if vp0 != self.vp0 and vp0 > 0 and not vp0 & ((1 << 18) - 1):
-                self.vp0 = vp0
+            if self._is_direct_map_base(vp0):
+                self._set_page_offset(vp0)
 
-    def _place(self, a, n, line, event):
+    def _vote_page_offset(self, a, line, cpu):
+        """The first object in a page never seen before, on the CPU that has just
+        allocated a block of order > 1, is most likely in that block: a new slab
+        (Linux 6.x mm/slub.c: allocate_slab, then the first object of the slab). The
+        base it implies counts as learnt once blocks of two different slabs agree
+        (an unrelated block gives a base on the KASLR grid by chance only once in
+        2^16 or more)."""
+        if not self.first_object_line:
+            self.first_object_line = line
+        if cpu is None:
+            return
+        if isinstance(cpu, bytes):
+            cpu = cpu.decode("utf-8", "replace")
+        pa = self.last_page_alloc.get(cpu)
+        if pa is None:
+            return
+        pfn, order = pa
+        d = (a >> self.page_shift) - pfn
+        base = d - d % self.layout.kaslr_align_pages
+        if d - base >= 1 << order or not self._is_direct_map_base(base):
+            return
+        votes = self.vp0_votes
+        if len(votes) > 64:             # chance votes only: start afresh
+            votes.clear()
+        slabs = votes.setdefault(base, set())
+        slabs.add(pfn)
+        if len(slabs) >= 2:
+            self._set_page_offset(base)
+
+    def _is_direct_map_base(self, vp0) -> bool:
+        return (self.layout.is_kernel_pointer(vp0 << self.page_shift)
+                and not vp0 % self.layout.kaslr_align_pages)
+
+    def _set_page_offset(self, vp0):
+        """The direct map base is known: objects placed so far may have missed the
+        page frees that ended them (computed with a guessed base), so they are
+        forgotten, whatever the base (the same report for every layout)."""
+        self.vp0 = vp0
+        self.vp0_learnt = True
+        self.vp0_votes.clear()
+        self.pages.clear()
+
+    def _object_conflict(self, line, event, message):
+        """A conflict between live objects: a violation once the direct map base is
+        learnt (page frees end objects), a warning before."""
+        if self.vp0_learnt:
+            self.violation(line, "no_overlap", event, message)
+        else:
+            self.warning(line, "no_overlap", event, message, CAUSE_DIRECT_MAP)
+
+    def _place(self, a, n, line, event, cpu=None):
         """no_overlap of live objects. Objects of one slab are at the slab's start
         plus multiples of its object size; a page keeps its slab until the page is
         freed (Linux 6.x mm/slub.c: allocate_slab, __free_slab). So the record of
         every page a live object touches holds the object size and phase (size *
-        16384 + start % size; for a larger object -(start + 1), the page's owner);
+        geo + start % size, geo = 2 * KMALLOC_MAX_CACHE_SIZE; for a larger object -(start + 1), the page's owner);
         a new object with the same geometry can only meet an old one at the same
         start. Anything else takes the slow path and compares address ranges."""
         if n <= 0:
             return                      # occupies nothing (the handler reported it)
-        if a < KERNEL_SPACE:
-            if not self.hashed:
+        layout = self.layout
+        if not layout.is_kernel_pointer(a):
+            if a >= 1 << layout.pointer_bits:
+                self.error(line, f"object address {a:#x} is wider than "
+                           f"{layout.pointer_bits} bits")
+            elif not self.hashed:
                 self.hashed = True
                 self.error(line, f"object address {a:#x} is not a kernel address: the "
                            "trace was recorded with hashed pointers (options/hash-ptr); "
                            "object checks are skipped")
             return
-        P = a >> 12
+        if not self.vp0_learnt:
+            self._vote_page_offset(a, line, cpu)
+        ps = self.page_shift
+        P = a >> ps
         r = self.pages.get(P)
         old = r[1].get(a) if r is not None else None
         if old is not None:
@@ -949,14 +1056,14 @@ class TraceChecker:
                              lambda: f"object {a:#x} ({n} bytes) allocated again while "
                              f"live (allocated at line {made})", CAUSE_BULK_FREE)
             else:
-                self.violation(line, "no_overlap", event,
+                self._object_conflict(line, event,
                                f"object {a:#x} ({n} bytes) starts where the live object "
                                f"of {old} bytes allocated at line {made} starts, with no "
                                "free of its page in between")
             del r[1][a]
         else:
-            g = n * 16384 + a % n if n <= self.kmalloc_max else -(a + 1)
-            if r is None or r[0] != g or (a & 4095) + n > 4096:
+            g = n * self.geo + a % n if n <= self.kmalloc_max else -(a + 1)
+            if r is None or r[0] != g or (a & ((1 << ps) - 1)) + n > 1 << ps:
                 r = self._place_slow(a, n, g, line, event)
         r[1][a] = (line << SIZE_BITS) | n
 
@@ -964,7 +1071,8 @@ class TraceChecker:
         """Compare [a, a + n) with the live objects that may overlap it; give the
         pages it touches its geometry g. Returns the record of a's page."""
         pages = self.pages
-        P, Q = a >> 12, (a + n - 1) >> 12
+        ps = self.page_shift
+        P, Q = a >> ps, (a + n - 1) >> ps
         for pg in range(P - LOOKBEHIND_PAGES, Q + 1):
             r = pages.get(pg)
             if r is None:
@@ -973,14 +1081,14 @@ class TraceChecker:
             if r[0] < 0:
                 starts.append(-r[0] - 1)
             for b in starts:
-                rb = pages.get(b >> 12)
+                rb = pages.get(b >> ps)
                 s = rb[1].get(b) if rb is not None else None
                 if s is None or b == a:
                     continue
                 made = s >> SIZE_BITS
                 s &= SIZE_MASK
                 if b < a + n and a < b + s:
-                    self.violation(line, "no_overlap", event,
+                    self._object_conflict(line, event,
                                    f"object [{a:#x}, {a + n:#x}) overlaps the live object "
                                    f"[{b:#x}, {b + s:#x}) allocated at line {made}, with "
                                    "no free of its page in between")
@@ -1061,7 +1169,7 @@ class TraceChecker:
     # ------------------------------------------------------------------ result
     @property
     def exit_code(self) -> int:
-        if self.errors:
+        if self.n_errors:
             return 2
         return 1 if self.counts_of("violation") else 0
 
@@ -1075,6 +1183,7 @@ class TraceChecker:
             "violations": [f.to_json() for f in self.violations],
             "warnings": [f.to_json() for f in self.warnings],
             "errors": self.errors,
+            "error_count": self.n_errors,
             "counts": {f"{k}:{inv}" + (f":{c}" if c else ""): n
                        for (k, inv, c), n in sorted(self.counts.items(),
                                                     key=lambda kv: str(kv[0]))},
@@ -1129,7 +1238,7 @@ class ObjectProcess:
     QUEUED = 16
     PIPE_BYTES = 1 << 20
 
-    def __init__(self, profile: Profile, strict: bool):
+    def __init__(self, profile: Profile, strict: bool, max_errors: int):
         import fcntl                    # (Unix: fork is too)
 
         ctx = multiprocessing.get_context("fork")
@@ -1144,7 +1253,7 @@ class ObjectProcess:
                 std.flush()
         self.proc = ctx.Process(target=_object_process_main, daemon=True,
                                 args=(lines_in, report_out, (self.lines_out, self.report_in),
-                                      profile, strict))
+                                      profile, strict, max_errors))
         self.proc.start()
         os.close(lines_in)
         os.close(report_out)
@@ -1217,12 +1326,12 @@ def _received_chunks(lines_in: int):
 
 
 def _object_process_main(lines_in: int, report_out: int, parent_ends: tuple,
-                         profile: Profile, strict: bool) -> None:
+                         profile: Profile, strict: bool, max_errors: int) -> None:
     for fd in parent_ends:              # else the lines pipe never ends
         os.close(fd)
     with os.fdopen(report_out, "wb") as out:
         try:
-            checker = TraceChecker(profile, strict)
+            checker = TraceChecker(profile, strict, max_errors)
             checker.role_objects()
             checker._run(_received_chunks(lines_in), None)
             pickle.dump(("ok", checker.report()), out)
@@ -1240,9 +1349,9 @@ def _binary(stream):
 
 
 def check_stream(stream, strict: bool = False, profile: Profile = LINUX_6X_X86_64,
-                 progress=None, jobs: int = 1) -> TraceChecker:
+                 progress=None, jobs: int = 1, max_errors: int = MAX_ERRORS) -> TraceChecker:
     """Check a whole text stream (jobs=2: in two processes); return the checker
     with its findings."""
-    checker = TraceChecker(profile, strict)
+    checker = TraceChecker(profile, strict, max_errors)
     checker.run(stream, progress, jobs)
     return checker

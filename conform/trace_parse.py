@@ -204,10 +204,16 @@ def parse_header(line: str):
     return int(m.group(3)), int(m.group(2)) > int(m.group(1))
 
 
-_LOST = re.compile(r"\[LOST (\d+) EVENTS\]")
+# Linux 6.x kernel/trace/trace.c: print_trace_line prints `CPU:%d [LOST %lu EVENTS]`,
+# or `CPU:%d [LOST EVENTS]` when the ring buffer could not count what it dropped.
+_LOST = re.compile(r"^CPU:\d+ \[LOST (?:(\d+) )?EVENTS\]")
+UNCOUNTED = 0
 
 
 def parse_lost(line: str):
-    """n of a `CPU:c [LOST n EVENTS]` marker, or None."""
+    """n of a `CPU:c [LOST n EVENTS]` marker, UNCOUNTED (0) for `CPU:c [LOST EVENTS]`,
+    or None when the line is no such marker."""
     m = _LOST.search(line)
-    return int(m.group(1)) if m else None
+    if m is None:
+        return None
+    return int(m.group(1)) if m.group(1) else UNCOUNTED

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import sys
+import zlib
 
 import click
 
-from kmemspec.conform.trace_check import check_stream
+from kmemspec.conform.trace_check import MAX_ERRORS, check_stream
 from kmemspec.conform.trace_parse import open_trace
 
 # Show at most this many findings of each group in the text summary.
@@ -56,7 +58,8 @@ def _summary(path: str, c) -> str:
         shown = [f for f in c.warnings if f.invariant == inv and f.cause == cause]
         for f in shown[:SHOW_PER_GROUP]:
             out.append(f"    line {f.line}: {f.event}: {f.message}")
-    out.append(f"errors: {len(c.errors)}")
+    out.append(f"errors: {c.n_errors}" + (f" (the first {len(c.errors)} kept)"
+                                            if c.n_errors > len(c.errors) else ""))
     for e in c.errors[:20]:
         out.append(f"  line {e['line']}: {e['message']}")
     return "\n".join(out)
@@ -71,7 +74,10 @@ def _summary(path: str, c) -> str:
               show_default=True,
               help="Processes: 2 checks the object events in a second process (same "
                    "report); auto uses 2 for inputs of 1 MiB or more on 2+ CPUs.")
-def command(file: str, as_json: bool, strict: bool, jobs: str) -> None:
+@click.option("--max-errors", type=click.IntRange(min=1), default=MAX_ERRORS,
+              show_default=True,
+              help="Input errors kept in the report (all are counted).")
+def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int) -> None:
     """Check an ftrace text trace FILE (plain, .gz, .xz, or - for stdin) of the kmem
     and vmalloc events against the linux-6.x-x86_64 spec; exit 1 on violations, 2 on
     input errors (with line numbers)."""
@@ -94,9 +100,9 @@ def command(file: str, as_json: bool, strict: bool, jobs: str) -> None:
             done[0] = pos
     try:
         checker = check_stream(stream, strict=strict, progress=progress,
-                               jobs=_jobs(jobs, total, raw))
-    except (OSError, EOFError, UnicodeError) as exc:
-        # a truncated or corrupt compressed file
+                               jobs=_jobs(jobs, total, raw), max_errors=max_errors)
+    except (OSError, EOFError, UnicodeError, lzma.LZMAError, zlib.error) as exc:
+        # a truncated or corrupt compressed file (gzip.BadGzipFile is an OSError)
         click.echo(f"kmemspec trace: cannot read {file}: {exc}", err=True)
         sys.exit(2)
     finally:

@@ -215,3 +215,37 @@ def test_jobs_auto_uses_two_processes_for_large_inputs_on_two_cpus(monkeypatch):
     assert cmd_trace._jobs("1", 1 << 30, raw) == 1
     monkeypatch.setattr(cmd_trace.os, "cpu_count", lambda: 1)
     assert cmd_trace._jobs("auto", 1 << 30, raw) == 1
+
+
+# ---------------------------------------------------------------- hostile input (issue 16)
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("kind", ["xz", "gz"])
+def test_corrupt_compressed_stream_exit_2_with_file_and_reason(tmp_path, jobs, kind):
+    """A damaged .xz (LZMAError) or deflate stream in a .gz (zlib.error): exit 2,
+    the file and the decoder's reason, no traceback."""
+    text = small_text().encode()
+    if kind == "xz":
+        import lzma
+        data = bytearray(lzma.compress(text))
+    else:
+        data = bytearray(gzip.compress(text))
+    for i in range(len(data) // 3, len(data) // 3 + 64):      # flip bytes mid-stream
+        data[i] ^= 0x5A
+    p = tmp_path / f"bad.txt.{kind}"
+    p.write_bytes(bytes(data))
+    r = run([str(p), "--jobs", jobs])
+    assert r.exit_code == 2, r.output
+    assert f"cannot read {p}" in r.output and "Traceback" not in r.output
+    assert not isinstance(r.exception, Exception) or isinstance(r.exception, SystemExit)
+
+
+def test_errors_are_counted_and_the_first_max_errors_kept(tmp_path):
+    p = tmp_path / "junk.txt"
+    p.write_text("".join(f"junk line {i}\n" for i in range(50)))
+    r = run([str(p), "--json", "--max-errors", "7"])
+    assert r.exit_code == 2
+    d = json.loads(r.output)
+    assert d["error_count"] == 50
+    assert [e["line"] for e in d["errors"]] == list(range(1, 8))
+    r = run([str(p), "--max-errors", "7"])
+    assert "errors: 50 (the first 7 kept)" in r.output
