@@ -164,7 +164,7 @@ class TraceChecker:
         # move it, so it is learnt from the trace (_learn_page_offset,
         # _vote_page_offset); until then object conflicts are only warnings
         self.vp0 = self.layout.page_offset >> self.page_shift
-        self.vp0_learnt = False
+        self.vp0_learnt = self.layout.direct_map_fixed
         self.vp0_votes: dict[int, set] = {}
         self.first_object_line = 0
         # STATE: live page blocks  head pfn -> (order, line), and one byte per frame
@@ -626,6 +626,8 @@ class TraceChecker:
         largest kmalloc class), (-1, n) when only _place may (a larger n), (-1, -1)
         when the full handler must."""
         u = tail.split(None, 3)
+        if u and u[0][:10] == b"bytes_req=":   # Linux 6.1: no name= field
+            u = [b"name="] + u
         k = (-1, -1)
         if (len(u) >= 3 and u[0][:5] == b"name=" and u[1][:10] == b"bytes_req="
                 and u[2][:12] == b"bytes_alloc="):

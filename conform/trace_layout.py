@@ -29,6 +29,7 @@ class AddressLayout:
     kernel_space: int           # the lowest kernel address
     page_offset: int            # the direct map's base without KASLR (a first guess)
     kaslr_align: int            # the direct map base is a multiple of this (bytes)
+    direct_map_fixed: bool = False   # page_offset is the base (no KASLR moves it)
 
     @property
     def page_size(self) -> int:
@@ -43,7 +44,17 @@ class AddressLayout:
 
 
 def layout_of(profile: Profile) -> AddressLayout:
-    """The layout of the kernels a profile describes (x86_64, 4- or 5-level)."""
+    """The layout of the kernels a profile describes (x86_64, 4- or 5-level; or i386)."""
+    if profile.VIRT_BITS == 32:
+        # i386: %p prints 8 hex digits; kernel space begins at PAGE_OFFSET (the direct
+        # map, then vmalloc, pkmap and fixmap above it); the direct map is not moved by
+        # KASLR (arch/x86/Kconfig: RANDOMIZE_MEMORY is X86_64 only), so learning it
+        # can only confirm PAGE_OFFSET; a VMSPLIT other than 3G is still 1 GiB aligned.
+        return AddressLayout(pointer_bits=32, page_shift=profile.PAGE_SHIFT,
+                             kernel_space=profile.PAGE_OFFSET,
+                             page_offset=profile.PAGE_OFFSET,
+                             kaslr_align=KASLR_ALIGN_BYTES_X86_64,
+                             direct_map_fixed=True)
     return AddressLayout(pointer_bits=64, page_shift=profile.PAGE_SHIFT,
                          kernel_space=KERNEL_SPACE_X86_64, page_offset=profile.PAGE_OFFSET,
                          kaslr_align=KASLR_ALIGN_BYTES_X86_64)

@@ -11,7 +11,12 @@ import zlib
 import click
 
 from kmemspec.conform.trace_check import MAX_ERRORS, check_stream
-from kmemspec.conform.trace_parse import open_trace
+from kmemspec.conform.trace_parse import detect_profile, open_trace
+from kmemspec.model.profiles import LINUX_6X_I386, LINUX_6X_X86_64
+
+# The profiles a trace may be checked under (spec/trace.md, "Other kernels").
+TRACE_PROFILES = {p.name: p for p in (LINUX_6X_X86_64, LINUX_6X_I386)}
+VMALLOC_EVENTS = ("alloc_vmap_area", "free_vmap_area_noflush", "purge_vmap_area_lazy")
 
 # Show at most this many findings of each group in the text summary.
 SHOW_PER_GROUP = 5
@@ -34,8 +39,21 @@ def _terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def _summary(path: str, c) -> str:
+def limitations(c) -> list[str]:
+    """What the trace's format (or event selection) does not let the checker see."""
+    out = []
+    if c.events and not any(c.by_event.get(e) for e in VMALLOC_EVENTS):
+        out.append("no vmalloc events (Linux 6.1 has no events/vmalloc; or they were "
+                   "not enabled): no_overlap (vmap) and vm_area_bounds not checked")
+    return out
+
+
+def _summary(path: str, c, profile_line: str = "") -> str:
     out = [f"{path}: {c.events} events"]
+    if profile_line:
+        out.append(profile_line)
+    for lim in limitations(c):
+        out.append(f"limitation: {lim}")
     for name, n in c.by_event.items():
         out.append(f"  {name:28} {n:>10}")
     if c.lost:
@@ -77,11 +95,23 @@ def _summary(path: str, c) -> str:
 @click.option("--max-errors", type=click.IntRange(min=1), default=MAX_ERRORS,
               show_default=True,
               help="Input errors kept in the report (all are counted).")
-def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int) -> None:
+@click.option("--profile", type=click.Choice(sorted(TRACE_PROFILES)), default=None,
+              help="The traced kernel's profile (default: detected from the trace's "
+                   "header or pointer width).")
+def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int,
+            profile: str | None) -> None:
     """Check an ftrace text trace FILE (plain, .gz, .xz, or - for stdin) of the kmem
-    and vmalloc events against the linux-6.x-x86_64 spec; exit 1 on violations, 2 on
+    and vmalloc events against the linux-6.x-x86_64 or linux-6.x-i386 spec; exit 1 on violations, 2 on
     input errors (with line numbers)."""
     try:
+        if profile is not None:
+            why = "--profile"
+        elif file == "-":
+            profile, why = "linux-6.x-x86_64", "default (stdin is not probed)"
+        else:
+            head, _ = open_trace(file)
+            with head:
+                profile, why = detect_profile(head)
         stream, raw = open_trace(file)
     except OSError as exc:
         click.echo(f"kmemspec trace: cannot open {file}: {exc.strerror}", err=True)
@@ -99,7 +129,8 @@ def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int) 
             bar.update(pos - done[0])
             done[0] = pos
     try:
-        checker = check_stream(stream, strict=strict, progress=progress,
+        checker = check_stream(stream, strict=strict, profile=TRACE_PROFILES[profile],
+                               progress=progress,
                                jobs=_jobs(jobs, total, raw), max_errors=max_errors)
     except (OSError, EOFError, UnicodeError, lzma.LZMAError, zlib.error) as exc:
         # a truncated or corrupt compressed file (gzip.BadGzipFile is an OSError)
@@ -109,7 +140,10 @@ def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int) 
         if bar is not None:
             bar.__exit__(None, None, None)
     if as_json:
-        click.echo(json.dumps(checker.to_json(), indent=1))
+        report = checker.to_json()
+        report["profile"] = {"name": profile, "from": why}
+        report["limitations"] = limitations(checker)
+        click.echo(json.dumps(report, indent=1))
     else:
-        click.echo(_summary(file, checker))
+        click.echo(_summary(file, checker, f"profile: {profile} ({why})"))
     sys.exit(checker.exit_code)

@@ -104,6 +104,31 @@ LINUX_6X_X86_64 = Profile(
     extra={"MAX_DMA32_PFN": (4 * GiB) >> 12},
 )
 
+# Linux 6.x on i386 (PAE, VMSPLIT_3G), as Debian's 686-pae kernels: the same SLUB
+# kmalloc classes as x86_64 (mm/slab_common.c: kmalloc_info; KMALLOC_MIN_SIZE 8),
+# the direct map at PAGE_OFFSET 0xc0000000 (arch/x86/Kconfig: PAGE_OFFSET for
+# VMSPLIT_3G), low memory up to max_low_pfn (at most MAXMEM, 896 MiB less the vmalloc
+# reserve: arch/x86/mm/init_32.c: find_low_pfn_range) and highmem above it, whose
+# pages have no linear address. Used by `kmemspec trace` only (not a boot profile).
+LINUX_6X_I386 = Profile(
+    name="linux-6.x-i386",
+    PAGE_SHIFT=12,
+    MAX_ORDER=11,                      # orders 0..10 (6.1: MAX_ORDER 11, exclusive)
+    PAGE_OFFSET=0xC0000000,
+    VIRT_BITS=32,
+    zone_names=("DMA", "Normal", "HighMem"),
+    MAX_DMA_PFN=(16 * MiB) >> 12,
+    MAXMEM_PFN=(896 * MiB) >> 12,
+    has_highmem=True,
+    STRUCT_PAGE_SIZE=40,
+    L1_CACHE_BYTES=64,
+    kmalloc_sizes=(8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192),
+    slab_flavour="slub",
+    KMALLOC_MAX_CACHE_SIZE=8192,
+    BUFCTL_SIZE=4,
+    STRUCT_SLAB_SIZE=0,
+)
+
 PROFILES: dict[str, Profile] = {p.name: p for p in (LINUX_2_6_I386, LINUX_6X_X86_64)}
 DEFAULT_PROFILE = LINUX_2_6_I386.name
 
