@@ -12,6 +12,8 @@ import click
 
 from kmemspec.conform.trace_check import MAX_ERRORS, check_stream
 from kmemspec.conform.trace_parse import detect_profile, open_trace
+from kmemspec.conform.trace_snapshot import (SnapshotError, compare, parse_buddyinfo,
+                                             parse_zoneinfo)
 from kmemspec.model.profiles import LINUX_6X_I386, LINUX_6X_X86_64
 
 # The profiles a trace may be checked under (spec/trace.md, "Other kernels").
@@ -48,11 +50,11 @@ def limitations(c) -> list[str]:
     return out
 
 
-def _summary(path: str, c, profile_line: str = "") -> str:
+def _summary(path: str, c, profile_line: str = "", extra_limits=()) -> str:
     out = [f"{path}: {c.events} events"]
     if profile_line:
         out.append(profile_line)
-    for lim in limitations(c):
+    for lim in limitations(c) + list(extra_limits):
         out.append(f"limitation: {lim}")
     for name, n in c.by_event.items():
         out.append(f"  {name:28} {n:>10}")
@@ -98,8 +100,15 @@ def _summary(path: str, c, profile_line: str = "") -> str:
 @click.option("--profile", type=click.Choice(sorted(TRACE_PROFILES)), default=None,
               help="The traced kernel's profile (default: detected from the trace's "
                    "header or pointer width).")
+@click.option("--buddyinfo-after", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="The kernel's /proc/buddyinfo at the trace's end: "
+                                 "check the trace's live blocks against it.")
+@click.option("--zoneinfo-after", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="The kernel's /proc/zoneinfo at the end (the zones' "
+                                 "pfn ranges and managed pages, for --buddyinfo-after).")
 def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int,
-            profile: str | None) -> None:
+            profile: str | None, buddyinfo_after: str | None,
+            zoneinfo_after: str | None) -> None:
     """Check an ftrace text trace FILE (plain, .gz, .xz, or - for stdin) of the kmem
     and vmalloc events against the linux-6.x-x86_64 or linux-6.x-i386 spec; exit 1 on violations, 2 on
     input errors (with line numbers)."""
@@ -139,11 +148,26 @@ def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int,
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    snapshot_limits = []
+    if buddyinfo_after is not None:
+        try:
+            with open(buddyinfo_after) as f:
+                buddy = parse_buddyinfo(f.read(), TRACE_PROFILES[profile].MAX_ORDER)
+            zones = None
+            if zoneinfo_after is not None:
+                with open(zoneinfo_after) as f:
+                    zones = parse_zoneinfo(f.read())
+        except (OSError, UnicodeError, SnapshotError) as exc:
+            click.echo(f"kmemspec trace: {exc}", err=True)
+            sys.exit(2)
+        # (line 0: the state at the end of the trace)
+        snapshot_limits = compare(checker, buddy, zones, 0)
     if as_json:
         report = checker.to_json()
         report["profile"] = {"name": profile, "from": why}
-        report["limitations"] = limitations(checker)
+        report["limitations"] = limitations(checker) + snapshot_limits
         click.echo(json.dumps(report, indent=1))
     else:
-        click.echo(_summary(file, checker, f"profile: {profile} ({why})"))
+        click.echo(_summary(file, checker, f"profile: {profile} ({why})",
+                            snapshot_limits))
     sys.exit(checker.exit_code)
