@@ -17,6 +17,13 @@ fixture decompressed into memory first, so xz decoding is not counted) and its r
 to the same bare loop over the same text.
 
     python benches/bench_trace.py [--events 1200000] [--repeat 3] [--fixtures]
+                                  [--vm linux-6.1-686pae.txt.xz]
+
+--vm NAME replays one fixture of tests/data/traces/vm (another kernel, recorded with
+benches/record_vm.sh) instead, into its own file. 32-bit pointers cannot be moved to
+a fresh range, so on i386 only the pfns are relocated: later copies re-allocate the
+addresses of earlier ones, which the checker reports as untraced_object_free
+warnings (and some overlaps) — more work for the checker, not less.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ BARE = ("import sys\n"
 
 _PFN = re.compile(r"pfn=0x([0-9a-f]+)")
 _PTR = re.compile(r"ptr=(ffff[0-9a-f]{12})")
+VM_DATA = DATA / "vm"
 
 
 def relocate(line: str, k: int) -> str:
@@ -55,13 +63,13 @@ def relocate(line: str, k: int) -> str:
     return _PTR.sub(lambda m: f"ptr={int(m.group(1), 16) + (k << 34):016x}", line)
 
 
-def build(target_events: int) -> int:
+def build(target_events: int, sources=SOURCES, data=DATA, out_path=None) -> int:
     n = 0
     k = 0
-    with open(OUT, "w") as out:
+    with open(out_path or OUT, "w") as out:
         while n < target_events:
-            for name in SOURCES:
-                stream, _ = open_trace(str(DATA / name))
+            for name in sources:
+                stream, _ = open_trace(str(data / name))
                 for line in stream:
                     if not line.startswith("#") or (k == 0 and n == 0):
                         line = relocate(line, k)
@@ -110,8 +118,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--fixtures", action="store_true",
                     help="also time each fixture in this process")
+    ap.add_argument("--vm", default=None,
+                    help="replay this fixture of tests/data/traces/vm instead")
     args = ap.parse_args()
-    if not OUT.exists() or OUT.stat().st_size < args.events * 150:
+    global OUT
+    if args.vm:
+        OUT = OUT.with_name(f"kmemspec-bench-{args.vm.removesuffix('.txt.xz')}.txt")
+        if not OUT.exists():
+            print(f"building {OUT} ...", file=sys.stderr)
+            build(args.events, (args.vm,), VM_DATA, OUT)
+    elif not OUT.exists() or OUT.stat().st_size < args.events * 150:
         print(f"building {OUT} ...", file=sys.stderr)
         build(args.events)
     lines = sum(1 for _ in open(OUT, encoding="utf-8", errors="replace"))
