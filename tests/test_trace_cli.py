@@ -6,6 +6,7 @@ import gzip
 import re
 import json
 import os
+import random
 import pathlib
 
 import pytest
@@ -315,3 +316,15 @@ def test_fuzz_damaged_and_crafted_traces(tmp_path_factory, how, k, value, compre
     else:
         assert "cannot read" in r.output
     assert peak < 96 << 20, peak
+
+
+def test_random_bytes_exit_2_with_a_bounded_report(tmp_path):
+    """Random bytes (was: a 10.8 MB report for 20 MB): exit 2, at most --max-errors
+    errors listed, all counted."""
+    p = tmp_path / "random.bin"
+    p.write_bytes(random.Random(16).randbytes(1 << 20))
+    r = run([str(p), "--json", "--jobs", "1", "--max-errors", "50"])
+    assert r.exit_code == 2
+    d = json.loads(r.output)
+    assert len(d["errors"]) == 50 and d["error_count"] > 1000
+    assert len(r.output) < 64 << 10
