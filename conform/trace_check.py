@@ -108,6 +108,9 @@ CAUSE_PAGE_FREE = "untraced_page_free"
 CAUSE_VMAP_FREE = "untraced_vmap_free"
 CAUSE_LAZY_RACE = "lazy_free_traced_late"
 CAUSE_DIRECT_MAP = "direct_map_unknown"
+# A vmap area's lazy state: freed lazily, and (the race) freed lazily within the range
+# of the purge traced last, which may already have taken it.
+LAZY, LAZY_PURGED_FIRST = 1, 2
 
 
 def kmalloc_class_table(profile: Profile) -> list[int]:
@@ -180,12 +183,14 @@ class TraceChecker:
         # STATE: vmap areas  start -> [end, lazy, line]; starts sorted
         self.areas: dict[int, list] = {}
         self.area_starts: list[int] = []
+        self.last_purge = (0, 0)        # [start, end) of the last purge_vmap_area_lazy
         # tracing gaps: state made before trust_line may miss events
         self.trust_line = 0
         self.gap_cause = CAUSE_LOST
         self.sync_cpus = 0            # CPUs still to appear after a buffer overrun
         self.cpus_seen: set = set()
         self.last_page_alloc: dict[str, tuple[int, int]] = {}
+        self.last_large_kmalloc: dict[str, tuple] = {}
         self.hashed = False
         # ROLE: how the loop dispatches event tokens, and where it forwards lines
         # (a two-process check: role_pages, role_objects)
@@ -900,7 +905,8 @@ class TraceChecker:
         if not self.layout.is_kernel_pointer(ptr):
             self._place(ptr, alloc, line, "kmalloc", t[1])     # reports hashed pointers
             return
-        if self._too_large(line, "kmalloc", ptr, alloc):
+        if self._too_large(line, "kmalloc", ptr, alloc) or self._traced_twice(t[1], ptr, req,
+                                                                           alloc, line):
             return
         # size_class: bytes_alloc is the class kmalloc picks for bytes_req.
         # Linux 6.x mm/slab_common.c: kmalloc_slab / __kmalloc_large_node.
@@ -943,6 +949,23 @@ class TraceChecker:
                            "object is never empty")
         self._place(ptr, alloc, line, "kmem_cache_alloc", t[1])
 
+    def _traced_twice(self, cpu, ptr, req, alloc, line) -> bool:
+        """A large kmalloc is traced twice, as one object: __kmalloc_large_node_noprof
+        traces it (call site: its caller, e.g. __kvmalloc_node_noprof or
+        __kmalloc_noprof), then __do_kmalloc_node traces it again for its own caller
+        (Linux 6.18 mm/slub.c). So a large kmalloc with the ptr and sizes of the
+        previous large kmalloc on the same CPU, that object still live, is the same
+        object."""
+        if alloc <= self.kmalloc_max:
+            return False
+        prev = self.last_large_kmalloc.get(cpu)
+        self.last_large_kmalloc[cpu] = (ptr, req, alloc, line)
+        if prev is None or prev[:3] != (ptr, req, alloc):
+            return False
+        r = self.pages.get(ptr >> self.page_shift)
+        made = r[1].get(ptr) if r is not None else None
+        return made is not None and made >> SIZE_BITS == prev[3]
+
     def _too_large(self, line, event, ptr, alloc) -> bool:
         """size_class: no object is larger than a top-order block (a large kmalloc is
         one block, a slab's objects lie in one slab). Checked before the object is
@@ -966,7 +989,8 @@ class TraceChecker:
         (Linux 6.x mm/slub.c: ___kmalloc_large_node): its address minus its pfn
         is the direct map base, which KASLR moves (CONFIG_RANDOMIZE_MEMORY)."""
         pa = self.last_page_alloc.get(cpu)
-        if pa is not None and alloc == 1 << (pa[1] + self.page_shift):
+        if (not self.vp0_learnt and pa is not None
+                and alloc == 1 << (pa[1] + self.page_shift)):
             vp0 = (ptr >> self.page_shift) - pa[0]
             if self._is_direct_map_base(vp0):
                 self._set_page_offset(vp0)
@@ -1130,8 +1154,9 @@ class TraceChecker:
             gap = self._gap_cause(made)
             if lazy:
                 # free_vmap_area_noflush traces after the area joined the purge
-                # list, so a purge on another CPU may take it first (spec/trace.md).
-                if gap:
+                # list, so a purge on another CPU may take it first: its event then
+                # comes before the free's (LAZY_PURGED_FIRST; spec/trace.md).
+                if gap or lazy == LAZY_PURGED_FIRST:
                     self.warning(line, "no_overlap", "alloc_vmap_area",
                                  f"area [{addr:#x}, {end:#x}) overlaps [{s:#x}, {e:#x}) "
                                  f"lazily freed at line {made}", gap or CAUSE_LAZY_RACE)
@@ -1153,10 +1178,13 @@ class TraceChecker:
         va = tp.fields_free_vmap_area_noflush(t)
         a = self.areas.get(va)
         if a is not None:
-            a[1], a[2] = True, line
+            p = self.last_purge
+            a[1] = LAZY_PURGED_FIRST if p[0] <= va and a[0] <= p[1] else LAZY
+            a[2] = line
 
     def on_purge_vmap_area_lazy(self, t, line):
         start, end, _ = tp.fields_purge_vmap_area_lazy(t)
+        self.last_purge = (start, end)
         starts, areas = self.area_starts, self.areas
         i = bisect_left(starts, start)
         while i < len(starts) and starts[i] < end:

@@ -647,3 +647,51 @@ def test_sparse_page_events_cost_little_memory():
     peak, c = _peak_bytes(lambda: check_stream(io.StringIO(text)))
     assert c.events == 500 and not c.errors and not c.violations
     assert peak < 16 << 20, peak
+
+
+def test_large_kmalloc_traced_twice_is_one_object():
+    """Linux 6.18: a large kvmalloc is traced by __kmalloc_large_node_noprof (call
+    site __kvmalloc_node_noprof) and again by __do_kmalloc_node (call site the
+    caller): one object, not an untraced free. On another CPU the same pair is two
+    allocations of one live object (an untraced free explains it)."""
+    lines = lines_of(GCC)
+    i = first(lines, r" kmalloc: ", 200)
+    pfn = 0x7654
+    ptr = 0xFFFF888000000000 + pfn * 4096
+    alloc = event_line(lines[i], "mm_page_alloc", f"page=ffffea0000000000 pfn={pfn:#x} "
+                       "order=2 migratetype=0 gfp_flags=GFP_KERNEL")
+    def km(site, cpu="[000]"):
+        return event_line(lines[i], "kmalloc", f"call_site={site}+0x1/0x2 ptr={ptr:016x} "
+                          "bytes_req=16000 bytes_alloc=16384 gfp_flags=GFP_KERNEL "
+                          "node=-1 accounted=false").replace(lines[i].split()[1], cpu, 1)
+    cpu = lines[i].split()[1]
+    twice = list(lines[:i]) + [alloc, km("__kvmalloc_node_noprof", cpu),
+                               km("alloc_fdtable", cpu)] + list(lines[i:])
+    plain = check(lines)
+    c = check(twice)
+    assert shape(c)[0] == plain.counts and not c.violations
+    other = "[007]" if cpu != "[007]" else "[006]"
+    c = check(list(lines[:i]) + [alloc, km("__kvmalloc_node_noprof", cpu),
+                                 km("alloc_fdtable", other)] + list(lines[i:]))
+    assert [w.line for w in c.warnings if w.cause == "untraced_object_free"
+            and w.line == i + 3] == [i + 3]
+
+
+def test_lazy_free_traced_after_the_purge_that_took_it_is_a_race_warning():
+    """free_vmap_area_noflush traces after the area joined the purge list (Linux
+    6.18 mm/vmalloc.c), so a purge on another CPU may take the area and trace first:
+    a free inside the range of the purge just traced, then the area reused, is the
+    lazy_free_traced_late warning; with no such purge before it, a violation."""
+    lines = vmap_prefix()
+    alloc = lines[-1]
+    va = int(re.search(r"va_start: (\d+)", alloc).group(1))
+    purge = event_line(alloc, "purge_vmap_area_lazy",
+                       f"start={va:#x} end={va + (1 << 20):#x} num_purged=1")
+    free = event_line(alloc, "free_vmap_area_noflush",
+                      f"va_start={va:#x} nr_lazy=5 nr_lazy_max=32768")
+    c = check(list(lines) + [purge, free, alloc])
+    assert not c.violations
+    assert [w.cause for w in c.warnings if w.line == len(lines) + 3] == ["lazy_free_traced_late"]
+    [v] = check(list(lines) + [free, purge.replace(f"start={va:#x}", f"start={va + 4096:#x}"),
+                               alloc]).violations
+    assert v.invariant == "no_overlap"

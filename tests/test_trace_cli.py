@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import re
 import json
 import os
+import random
 import pathlib
 
 import pytest
@@ -249,3 +251,80 @@ def test_errors_are_counted_and_the_first_max_errors_kept(tmp_path):
     assert [e["line"] for e in d["errors"]] == list(range(1, 8))
     r = run([str(p), "--max-errors", "7"])
     assert "errors: 50 (the first 7 kept)" in r.output
+
+
+# ---------------------------------------------------------------- fuzz (issue 16)
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_HEAD = small_text().splitlines(keepends=True)[:1500]
+
+
+def _mutate(lines, how, k, value):
+    """One damage or crafted change to the trace."""
+    if how == "truncate":
+        return "".join(lines).encode()[:k % 60000]
+    if how == "flip":
+        b = bytearray("".join(lines).encode())
+        for j in range(0, 40):
+            b[(k + j * 997) % len(b)] ^= (value % 255) + 1
+        return bytes(b)
+    i = k % len(lines)
+    ln = lines[i]
+    if how == "huge":          # a huge number in every numeric field of one line
+        ln = re.sub(r"=(0x)?[0-9a-f]+\b", lambda m: f"={'0x' if m.group(1) else ''}"
+                    f"{value:x}" if m.group(1) else f"={value}", ln)
+    elif how == "sparse":      # a page event on a far pfn
+        ln = re.sub(r"pfn=0x[0-9a-f]+", f"pfn={value:#x}", ln)
+    elif how == "shift":       # every pointer moved by a multiple of 1 GiB
+        return "".join(re.sub(r"ptr=ffff888([0-9a-f]{9})",
+                              lambda m: f"ptr={0xffff888000000000 + (value % 4096 << 30) + int(m.group(1), 16):016x}", x)
+                       for x in lines).encode()
+    return "".join(lines[:i] + [ln] + lines[i + 1:]).encode()
+
+
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+@given(how=st.sampled_from(["truncate", "flip", "huge", "sparse", "shift"]),
+       k=st.integers(0, 10**6), value=st.one_of(st.integers(0, 2**64), st.integers(0, 2**200)),
+       compress=st.sampled_from(["", "gz", "xz"]))
+def test_fuzz_damaged_and_crafted_traces(tmp_path_factory, how, k, value, compress):
+    """Whatever the damage: no traceback, exit 0/1/2 as documented (2 iff an input
+    error is reported), and a bounded heap."""
+    import lzma
+    import tracemalloc
+
+    data = _mutate(_HEAD, how, k, value)
+    if compress == "gz":
+        data = gzip.compress(data)[: max(20, k % 50000)]
+    elif compress == "xz":
+        data = lzma.compress(data)[: max(20, k % 50000)]
+    p = tmp_path_factory.mktemp("fz") / "t.txt"
+    p.write_bytes(data)
+    tracemalloc.start()
+    try:
+        r = run([str(p), "--json", "--jobs", "1"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert r.exit_code in (0, 1, 2), r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    assert "Traceback" not in r.output
+    if r.exit_code != 2 or r.output.lstrip().startswith("{"):
+        d = json.loads(r.output)
+        assert (r.exit_code == 2) == (d["error_count"] > 0)
+        assert (r.exit_code == 1) == (d["error_count"] == 0 and any(
+            k.startswith("violation") for k in d["counts"]))
+    else:
+        assert "cannot read" in r.output
+    assert peak < 96 << 20, peak
+
+
+def test_random_bytes_exit_2_with_a_bounded_report(tmp_path):
+    """Random bytes (was: a 10.8 MB report for 20 MB): exit 2, at most --max-errors
+    errors listed, all counted."""
+    p = tmp_path / "random.bin"
+    p.write_bytes(random.Random(16).randbytes(1 << 20))
+    r = run([str(p), "--json", "--jobs", "1", "--max-errors", "50"])
+    assert r.exit_code == 2
+    d = json.loads(r.output)
+    assert len(d["errors"]) == 50 and d["error_count"] > 1000
+    assert len(r.output) < 64 << 10
