@@ -119,8 +119,12 @@ def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int,
             profile, why = "linux-6.x-x86_64", "default (stdin is not probed)"
         else:
             head, _ = open_trace(file)
-            with head:
-                profile, why = detect_profile(head)
+            try:
+                with head:
+                    profile, why = detect_profile(head)
+            except (EOFError, UnicodeError, lzma.LZMAError, zlib.error, OSError):
+                # a corrupt start: the check below reports it (exit 2)
+                profile, why = "linux-6.x-x86_64", "default (the start is unreadable)"
         stream, raw = open_trace(file)
     except OSError as exc:
         click.echo(f"kmemspec trace: cannot open {file}: {exc.strerror}", err=True)
