@@ -28,16 +28,13 @@ it gives a picture without it.
 
 from __future__ import annotations
 
-import re
-
 from ..model import page_alloc
-from ..model.mem_map import NO_ZONE, PG_reserved, PG_slab
+from ..model.mem_map import PG_reserved, PG_slab
 from ..spec.buddy import free_blocks
 
 __all__ = ["picture", "diff", "apply", "runs"]
 
 _RESERVED_ONLY = bytes((1 if b & PG_reserved else 0) for b in range(256))
-_RUN = re.compile(rb"\x01+")
 
 
 def runs(values) -> list[list[int]]:
@@ -53,7 +50,13 @@ def runs(values) -> list[list[int]]:
 
 def _reserved(machine) -> dict[str, int]:
     marks = bytes(machine.mem_map.flags).translate(_RESERVED_ONLY)
-    return {str(m.start()): m.end() - m.start() for m in _RUN.finditer(marks)}
+    out, pos, n = {}, marks.find(1), len(marks)
+    while pos >= 0:
+        stop = marks.find(0, pos)
+        stop = n if stop < 0 else stop
+        out[str(pos)] = stop - pos
+        pos = marks.find(1, stop)
+    return out
 
 
 def _pcp_pages(machine) -> list[int]:
