@@ -24,21 +24,22 @@ SRC = ROOT / "out" / "site-src"
 MODEL_MODULES = ("boot", "mem_map", "page_alloc", "buddy_math", "gfp", "slab", "kmalloc",
                  "vmalloc", "pgtable", "highmem", "addr")
 
-# The seed's worked examples: (page, title, scenario, what to look at).
+# The seed's worked examples: (page, title, scenario, frames window, what to look at).
 EXAMPLES = [
     ("buddy_256_from_1024", "Buddy: 256 frames from a 1024-frame block, and back",
-     "seed_split_and_merge",
+     "seed_split_and_merge", "0x37000:0x38000",
      "Step 1 splits the 1024-frame block at pfn 0x37c00: expand() puts the upper 512 and "
      "256 frames back on the free lists (marked red) and returns the lower 256. Steps 4-6 "
      "free the blocks again; each free merges with its buddy (pfn ^ size) while the buddy "
      "is free and of the same order, until the 1024-frame block is whole. Step 7 is a "
      "double free, rejected. See [buddy.md](../buddy.md)."),
-    ("slab_colour", "Slab: colouring of a cache", "slab_colour",
+    ("slab_colour", "Slab: colouring of a cache", "slab_colour", "0:512",
      "A 1100-byte cache on a 16 MiB machine: 3 objects a slab, 764 bytes left over, 5 "
      "colours of 128 bytes. Each new slab starts its objects one colour offset further "
      "(yellow), until the sixth wraps to 0; the slab after the shrink gets the seventh "
      "colour step. See [slab.md](../slab.md)."),
     ("vmalloc_3_pages", "vmalloc: a 3-page area and its guard page", "vmalloc_seed",
+     "HighMem",
      "vmalloc(12288) takes 4 pages of the vmalloc range (3 mapped + 1 unmapped guard "
      "page) and 3 order-0 pages from HighMem; the page table maps each virtual page to "
      "its pfn. See [vmalloc.md](../vmalloc.md)."),
@@ -134,8 +135,8 @@ def main() -> None:
         target = "index.md" if md.name == "README.md" else md.name
         (SRC / target).write_text(link_names(md.read_text(encoding="utf-8"), functions, ""))
     # worked examples, each with its view
-    for page, title, scenario, prose in EXAMPLES:
-        html = view_html(view_data(f"examples/scenarios/{scenario}.jsonl"))
+    for page, title, scenario, window, prose in EXAMPLES:
+        html = view_html(view_data(f"examples/scenarios/{scenario}.jsonl", window=window))
         (SRC / "views" / f"{scenario}.html").write_text(html, encoding="utf-8")
         (SRC / "examples" / f"{page}.md").write_text(
             f"# {title}\n\n{link_names(prose, functions, '../')}\n\n"
