@@ -21,6 +21,7 @@ so the picture after a step is the one before it with some keys set or dropped
   runs of object indexes, in list order}
 - "vm": address -> [size incl. guard page, nr_pages, caller, pte runs [pfn, count]]
 - "kmap": slot -> [pkmap_count, pfn]
+- "pcp": "zone:cpu:hot|cold" -> [count, low, high, batch, pfn runs], per-CPU page lists
 
 Optional state (per-CPU lists, array caches) is read with getattr: a model without
 it gives a picture without it.
@@ -59,17 +60,22 @@ def _reserved(machine) -> dict[str, int]:
     return out
 
 
-def _pcp_pages(machine) -> list[int]:
-    """Frames on per-CPU page lists, if the model keeps them (zone.pageset[cpu].pcp[i].list)."""
-    found: list[int] = []
+def _pcp(machine) -> tuple[list[int], dict[str, list]]:
+    """Frames on per-CPU page lists and each list, if the model keeps them
+    (struct per_cpu_pages: zone.pageset[cpu] = [hot, cold], each with count, low,
+    high, batch and the list of pfns)."""
+    frames = list(getattr(machine, "pcp_pages", {}) or ())
+    lists: dict[str, list] = {}
     for zone in machine.zones:
-        pagesets = getattr(zone, "pageset", None)
-        if not pagesets:
-            continue
-        for pageset in (pagesets.values() if isinstance(pagesets, dict) else pagesets):
-            for pcp in getattr(pageset, "pcp", ()) or ():
-                found.extend(getattr(pcp, "list", ()) or ())
-    return found
+        for cpu, pair in enumerate(getattr(zone, "pageset", None) or ()):
+            for temp, pcp in zip(("hot", "cold"), getattr(pair, "pcp", pair)):
+                pfns = list(getattr(pcp, "list", ()) or ())
+                lists[f"{zone.name}:{cpu}:{temp}"] = [
+                    getattr(pcp, "count", len(pfns)), getattr(pcp, "low", 0),
+                    getattr(pcp, "high", 0), getattr(pcp, "batch", 0), runs(pfns)]
+                if not frames:
+                    frames.extend(pfns)
+    return frames, lists
 
 
 def _blocks(machine) -> dict[str, list]:
@@ -80,7 +86,7 @@ def _blocks(machine) -> dict[str, list]:
         role = ("slab" if flags[head] & PG_slab else
                 "vmalloc" if head in vm_owner else "alloc")
         blocks[str(head)] = [order, role]
-    for pfn in _pcp_pages(machine):
+    for pfn in _pcp(machine)[0]:
         blocks[str(pfn)] = [0, "pcp"]
     for _, head, order in free_blocks(machine):
         blocks[str(head)] = [order, "free"]
@@ -201,10 +207,12 @@ def picture(machine) -> dict:
         "slabs": slabs,
         "vm": _vm(machine),
         "kmap": _kmap(machine),
+        "pcp": _pcp(machine)[1],
     }
 
 
-SECTIONS = ("zones", "reserved", "blocks", "buddyinfo", "caches", "slabs", "vm", "kmap")
+SECTIONS = ("zones", "reserved", "blocks", "buddyinfo", "caches", "slabs", "vm", "kmap",
+            "pcp")
 
 
 def diff(before: dict, after: dict) -> dict:

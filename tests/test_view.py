@@ -65,3 +65,35 @@ def test_committed_example_views_are_current(monkeypatch):
         fresh = view_html(view_data(os.path.join("examples", "scenarios", f"{name}.jsonl")))
         committed = (ROOT / "examples" / "views" / f"{name}.html").read_text()
         assert fresh == committed, f"examples/views/{name}.html is stale: regenerate it (README)"
+
+
+def test_no_browser_fails_under_ci_and_skips_locally(monkeypatch):
+    """"No browser, no pass": tests/browser.py fails the test under CI=true."""
+    import pytest
+
+    import browser
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no headless Chromium"):
+        browser.open_browser()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="chromium"):
+        browser.open_browser()
+
+
+def test_optional_per_cpu_lists_and_array_caches_are_pictured():
+    """State another model version may add (2.6.12 struct per_cpu_pages, struct
+    array_cache) is pictured when present, read with getattr: here put on by hand."""
+    from types import SimpleNamespace as NS
+    machine = boot(phys_pages=64, highmem_pages=0, max_dma_pfn=16)
+    plain = pic.picture(machine)
+    assert plain["pcp"] == {} and "pcp" not in {r for _, r in plain["blocks"].values()}
+    normal = machine.zones[1]
+    normal.pageset = [[NS(count=2, low=0, high=6, batch=1, list=[40, 41]),
+                       NS(count=0, low=0, high=2, batch=1, list=[])]]
+    cache = NS(array=[NS(entry=[0xC0001000, 0xC0001020], limit=120, batchcount=60)])
+    assert pic._array_caches(cache) == {"0": [2, 120, 60, [0xC0001000, 0xC0001020]]}
+    got = pic.picture(machine)
+    assert got["pcp"]["Normal:0:hot"] == [2, 0, 6, 1, [[40, 2]]]
+    assert got["blocks"]["40"] == [0, "pcp"] and got["blocks"]["41"] == [0, "pcp"]
+    del normal.pageset
