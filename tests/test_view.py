@@ -97,3 +97,20 @@ def test_optional_per_cpu_lists_and_array_caches_are_pictured():
     assert got["pcp"]["Normal:0:hot"] == [2, 0, 6, 1, [[40, 2]]]
     assert got["blocks"]["40"] == [0, "pcp"] and got["blocks"]["41"] == [0, "pcp"]
     del normal.pageset
+
+
+def test_site_links_kernel_names_outside_code_and_existing_links():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build_site", ROOT / "docs" / "build_site.py")
+    build_site = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_site)
+    functions = build_site.model_functions()
+    assert functions["expand"][0] == "page_alloc" and functions["cache_grow"][0] == "slab"
+    text = ("`expand()` splits; see [`expand`](x.md); `not_a_model_name`\n"
+            "```\n`expand`\n```\n")
+    linked = build_site.link_names(text, functions, "")
+    assert linked.splitlines()[0] == ("[`expand()`](model/page_alloc.md#fn-expand) splits; "
+                                      "see [`expand`](x.md); `not_a_model_name`")
+    assert linked.splitlines()[2] == "`expand`"                    # code block left alone
+    covered = build_site.coverage()                # every listed operation exists
+    assert covered["expand"][1] == ["expand_step"]
