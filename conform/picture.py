@@ -170,6 +170,8 @@ def _vm(machine) -> dict[str, list]:
                 phys = pgtable.translate(machine, area.addr + i * page)
                 pfns.append(-1 if phys is None else phys >> machine.profile.PAGE_SHIFT)
             cached = (area, runs(pfns))
+            if len(_PTE_CACHE) > 4096:           # freed areas' entries are dropped
+                _PTE_CACHE.clear()
             _PTE_CACHE[id(area)] = cached
         out[str(area.addr)] = [area.size, area.nr_pages, area.caller, cached[1]]
     return out
