@@ -1,6 +1,7 @@
 """SVG pictures of a machine state: frames coloured by role, blocks, vm areas.
 
-`render_svg(machine)` draws mem_map as a grid (one cell per frame, or per 2^k frames on
+`render_svg(machine)` draws the picture model (conform/picture.py, which `kmemspec
+view` also draws, step by step, in the browser): mem_map as a grid (one cell per frame, or per 2^k frames on
 a large machine: the cell shows the role most of its frames have), with free blocks
 shaded by order and outlined, allocated blocks outlined, and a legend with
 /proc/buddyinfo per zone. Below it, when the machine has them: each cache's slabs with
@@ -15,21 +16,16 @@ from __future__ import annotations
 
 from html import escape
 
-from ..model import page_alloc
-from ..model.mem_map import NO_ZONE, PG_reserved, PG_slab
-from ..spec.buddy import free_blocks
+from . import picture as pic
+from .picture import FREE_SHADES, ROLE_NAMES
 
-__all__ = ["render_svg", "ROLE_COLOURS"]
+__all__ = ["render_svg", "svg_from_picture", "ROLE_COLOURS"]
 
-# role codes in the per-frame map
-NOZONE, RESERVED, FREE, ALLOCATED, SLAB, VMALLOC = range(6)
-ROLE_NAMES = {NOZONE: "in no zone (iomem)", RESERVED: "reserved", FREE: "free",
-              ALLOCATED: "allocated", SLAB: "slab", VMALLOC: "vmalloc page"}
-ROLE_COLOURS = {NOZONE: "#e0e0e0", RESERVED: "#555555", ALLOCATED: "#e8a33d",
-                SLAB: "#8e6bbf", VMALLOC: "#3d8fe8"}
-# free blocks: light (order 0) to dark (top order) green
-FREE_SHADES = ["#d9f2d0", "#c4eab6", "#ace09a", "#93d47e", "#7ac764", "#62b94c",
-               "#4daa39", "#3c9a2b", "#2e8720", "#237318", "#1a5f12", "#134c0d"]
+# the picture model's roles (conform/picture.py), by code as frame_roles gives them
+ROLE_COLOURS = {pic.ROLES.index(r): c for r, c in pic.ROLE_COLOURS.items()}
+SLAB = pic.ROLES.index("slab")
+VMALLOC = pic.ROLES.index("vmalloc")
+FREE = pic.ROLES.index("free")
 
 COLS = 64
 CELL = 11
@@ -39,35 +35,6 @@ MARGIN = 10
 
 def _free_shade(order: int) -> str:
     return FREE_SHADES[min(order, len(FREE_SHADES) - 1)]
-
-
-def _frame_roles(machine, start: int, end: int) -> tuple[bytearray, bytearray]:
-    """Per-frame role codes and free-block orders for frames [start, end)."""
-    mem_map = machine.mem_map
-    n = end - start
-    roles = bytearray(n)                      # NOZONE
-    orders = bytearray(n)
-    flags = mem_map.flags
-    zone_id = mem_map.zone_id
-    for i in range(n):
-        pfn = start + i
-        if flags[pfn] & PG_reserved:
-            roles[i] = RESERVED
-        elif zone_id[pfn] != NO_ZONE:
-            roles[i] = ALLOCATED            # until a free block or a finer role claims it
-    for _, head, order in free_blocks(machine):
-        a, b = max(head, start), min(head + (1 << order), end)
-        if a < b:
-            roles[a - start:b - start] = bytes([FREE]) * (b - a)
-            orders[a - start:b - start] = bytes([order]) * (b - a)
-    vm_owner = getattr(machine, "vmalloc_owner", {})
-    for pfn in vm_owner:
-        if start <= pfn < end:
-            roles[pfn - start] = VMALLOC
-    for i in range(n):
-        if flags[start + i] & PG_slab:
-            roles[i] = SLAB
-    return roles, orders
 
 
 def _cell_colour(roles, orders, a: int, b: int) -> tuple[str, str]:
@@ -80,7 +47,7 @@ def _cell_colour(roles, orders, a: int, b: int) -> tuple[str, str]:
     if role == FREE:
         order = orders[a + span.index(FREE)]
         return _free_shade(order), f"free (order {order} block)"
-    return ROLE_COLOURS[role], ROLE_NAMES[role]
+    return ROLE_COLOURS[role], ROLE_NAMES[pic.ROLES[role]]
 
 
 def render_svg(machine, *, start: int | None = None, end: int | None = None,
@@ -90,8 +57,17 @@ def render_svg(machine, *, start: int | None = None, end: int | None = None,
     `highlights`: (first pfn, number of frames, colour, label) outlines drawn on top,
     e.g. the block an implementation returned and the one the model would.
     """
+    return svg_from_picture(pic.picture(machine), start=start, end=end,
+                            title=title or f"{machine.profile.name}: {machine.nr_pages} frames",
+                            highlights=highlights)
+
+
+def svg_from_picture(picture: dict, *, start: int | None = None, end: int | None = None,
+                     title: str = "", highlights=()) -> str:
+    """The SVG of a picture model (conform/picture.py); see render_svg."""
+    nr_pages = picture["meta"]["nr_pages"]
     start = 0 if start is None else max(0, start)
-    end = machine.nr_pages if end is None else min(end, machine.nr_pages)
+    end = nr_pages if end is None else min(end, nr_pages)
     if end <= start:
         raise ValueError(f"empty pfn window [{start}, {end})")
     n = end - start
@@ -100,7 +76,7 @@ def render_svg(machine, *, start: int | None = None, end: int | None = None,
         per_cell *= 2
     cells = -(-n // per_cell)
     rows = -(-cells // COLS)
-    roles, orders = _frame_roles(machine, start, end)
+    roles, orders = pic.frame_roles(picture, start, end)
 
     width = MARGIN * 2 + COLS * CELL + 260
     grid_top = MARGIN + 34
@@ -153,14 +129,11 @@ def render_svg(machine, *, start: int | None = None, end: int | None = None,
             add(f'<line x1="{MARGIN}" y1="{grid_top + row * CELL}" x2="{MARGIN + COLS * CELL}" '
                 f'y2="{grid_top + row * CELL}" stroke="#ffffff" stroke-width="0.4"/>')
     # block outlines (only where a block spans at least a cell)
-    for _, head, order in free_blocks(machine):
-        if (1 << order) >= per_cell:
-            outline(head, 1 << order, "#0b3d06", 1.0,
-                    f"free block pfn {head:#x}, order {order}")
-    for head, order in sorted(machine.page_owner.items()):
-        if (1 << order) >= per_cell:
-            outline(head, 1 << order, "#7a4a00", 1.0,
-                    f"allocated block pfn {head:#x}, order {order}")
+    for head, (order, role) in sorted(picture["blocks"].items(), key=lambda b: int(b[0])):
+        if (1 << order) >= per_cell and role in ("free", "alloc", "slab", "vmalloc"):
+            free = role == "free"
+            outline(int(head), 1 << order, "#0b3d06" if free else "#7a4a00", 1.0,
+                    f"{'free' if free else 'allocated'} block pfn {int(head):#x}, order {order}")
     for first, count, colour, label in highlights:
         outline(first, count, colour, 2.5, label)
 
@@ -168,8 +141,8 @@ def render_svg(machine, *, start: int | None = None, end: int | None = None,
     # legend and /proc/buddyinfo on the right
     lx = MARGIN * 2 + COLS * CELL
     ly = grid_top
-    legend = [(ROLE_COLOURS[r], ROLE_NAMES[r]) for r in (RESERVED, ALLOCATED, SLAB,
-                                                          VMALLOC, NOZONE)]
+    legend = [(pic.ROLE_COLOURS[r], ROLE_NAMES[r])
+              for r in ("reserved", "alloc", "slab", "vmalloc", "nozone")]
     legend += [(_free_shade(0), "free, order 0"), (_free_shade(5), "free, order 5"),
                (_free_shade(10), "free, order 10")]
     legend += [(colour, label) for _, _, colour, label in highlights]
@@ -180,24 +153,22 @@ def render_svg(machine, *, start: int | None = None, end: int | None = None,
         ly += CELL + 4
     ly += 8
     add(f'<text x="{lx}" y="{ly}" font-weight="bold">/proc/buddyinfo</text>')
-    for name, counts in page_alloc.buddyinfo(machine).items():
+    for name, counts in picture["buddyinfo"].items():
         ly += 14
         add(f'<text x="{lx}" y="{ly}">{escape(name)}: {" ".join(map(str, counts))}</text>')
     bottom = max(grid_bottom, ly) + MARGIN
 
     # slabs: colour offset, management and objects of each
-    slab_state = getattr(machine, "slab", None)
-    if slab_state is not None and getattr(slab_state, "cache_chain", None):
-        bottom = _slab_strips(add, machine, slab_state, bottom + 10, COLS * CELL)
+    if picture["slabs"]:
+        bottom = _slab_strips(add, picture, bottom + 10, COLS * CELL)
 
     # the vmalloc range: areas and their guard pages
-    vm_areas = list(getattr(machine, "vmlist", ()))
-    if vm_areas and hasattr(machine, "vmalloc_start"):
-        bottom = _vmalloc_strip(add, machine, vm_areas, bottom + 10, COLS * CELL)
+    if picture["vm"] and "vmalloc" in picture["meta"]:
+        bottom = _vmalloc_strip(add, picture, bottom + 10, COLS * CELL)
 
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{bottom + MARGIN}" '
             f'viewBox="0 0 {width} {bottom + MARGIN}" font-family="monospace" font-size="10">')
-    caption = title or f"{machine.profile.name}: {machine.nr_pages} frames"
+    caption = title or f"{picture['meta']['profile']}: {nr_pages} frames"
     scale = (f"pfn {start:#x}-{end - 1:#x}, one cell = {per_cell} frame"
              f"{'s' if per_cell > 1 else ''}, {COLS} cells a row")
     top = [head, '<rect width="100%" height="100%" fill="#ffffff"/>',
@@ -211,58 +182,51 @@ SLAB_CACHES_SHOWN = 12
 SLABS_SHOWN = 8
 
 
-def _slab_strips(add, machine, state, y: int, width: int) -> int:
+def _slab_strips(add, picture, y: int, width: int) -> int:
     """One row per cache with slabs: each slab as a bar of its bytes -- the colour
     offset (hatched yellow), on-slab management (dark), objects (purple in use, light
     free) -- so colour_within_slack and slab_accounting can be seen."""
-    caches = [c for c in state.cache_chain if getattr(c, "slabs", None)]
-    if not caches:
-        return y
-    page = machine.profile.PAGE_SIZE
+    by_cache: dict[str, list] = {}
+    for slab in picture["slabs"].values():
+        by_cache.setdefault(slab["cache"], []).append(slab)
     add(f'<text x="{MARGIN}" y="{y + 10}" font-weight="bold">slabs (yellow: colour offset, '
         f'dark: on-slab management, purple: objects in use)</text>')
     y += 16
     label_w = 150
     bar_w = (width - label_w) / SLABS_SHOWN
-    for cache in caches[:SLAB_CACHES_SHOWN]:
-        slabs = list(cache.slabs.values())
-        add(f'<text x="{MARGIN}" y="{y + 10}">{escape(cache.name)} ({len(slabs)})</text>')
+    for name in [c for c in picture["caches"] if c in by_cache][:SLAB_CACHES_SHOWN]:
+        slabs = sorted(by_cache[name], key=lambda s: s["pfn"])
+        add(f'<text x="{MARGIN}" y="{y + 10}">{escape(name)} ({len(slabs)})</text>')
         for i, slab in enumerate(slabs[:SLABS_SHOWN]):
-            total = page << cache.gfporder
             x0 = MARGIN + label_w + i * bar_w
-            scale = (bar_w - 4) / total
-            base = machine.profile.PAGE_OFFSET + (slab.id << machine.profile.PAGE_SHIFT)
-            first = slab.s_mem - base            # bytes before object 0
-            colour = first if cache.off_slab else max(first - cache.slab_size, 0)
+            scale = (bar_w - 4) / slab["bytes"]
+            colour, first = slab["colour"], slab["first"]
             add(f'<rect x="{x0:.1f}" y="{y}" width="{bar_w - 4:.1f}" height="12" '
                 f'fill="#f4f4f4" stroke="#999" stroke-width="0.5"><title>slab pfn '
-                f'{slab.id:#x}: colour offset {colour}, s_mem {slab.s_mem:#x}, inuse '
-                f'{slab.inuse}/{cache.num}</title></rect>')
+                f'{slab["pfn"]:#x}: colour offset {colour}, s_mem {slab["s_mem"]:#x}, inuse '
+                f'{slab["inuse"]}/{slab["num"]}</title></rect>')
             add(f'<rect x="{x0:.1f}" y="{y}" width="{colour * scale:.1f}" height="12" '
                 f'fill="#f2d43d"/>')
-            if not cache.off_slab:
+            if slab["mgmt"]:
                 add(f'<rect x="{x0 + colour * scale:.1f}" y="{y}" '
-                    f'width="{max(first - colour, 0) * scale:.1f}" height="12" fill="#444"/>')
-            free_idx = set()
-            idx = slab.free
-            while 0 <= idx < cache.num and idx not in free_idx:
-                free_idx.add(idx)
-                idx = slab.bufctl[idx]
-            for obj in range(cache.num):
+                    f'width="{slab["mgmt"] * scale:.1f}" height="12" fill="#444"/>')
+            free_idx = {i for a, n in slab["free"] for i in range(a, a + n)}
+            for obj in range(slab["num"]):
                 fill = "#e6dcf5" if obj in free_idx else ROLE_COLOURS[SLAB]
-                add(f'<rect x="{x0 + (first + obj * cache.objsize) * scale:.1f}" y="{y + 1}" '
-                    f'width="{max(cache.objsize * scale - 0.3, 0.3):.2f}" height="10" '
-                    f'fill="{fill}"/>')
+                add(f'<rect x="{x0 + (first + obj * slab["objsize"]) * scale:.1f}" '
+                    f'y="{y + 1}" width="{max(slab["objsize"] * scale - 0.3, 0.3):.2f}" '
+                    f'height="10" fill="{fill}"/>')
         y += 16
     return y + MARGIN
 
 
-def _vmalloc_strip(add, machine, areas, y: int, width: int) -> int:
+def _vmalloc_strip(add, picture, y: int, width: int) -> int:
     """Draw [VMALLOC_START, VMALLOC_END) as a bar; each area with its guard page."""
-    vstart, vend = machine.vmalloc_start, machine.vmalloc_end
-    page = machine.profile.PAGE_SIZE
+    vstart, vend = picture["meta"]["vmalloc"]
+    page = picture["meta"]["page_size"]
+    areas = sorted((int(addr), v) for addr, v in picture["vm"].items())
     span = max(vend - vstart, 1)
-    last = max(a.addr + a.size for a in areas)
+    last = max(addr + v[0] for addr, v in areas)
     span = max(span, last - vstart)               # an area past VMALLOC_END still shows
     add(f'<text x="{MARGIN}" y="{y + 10}" font-weight="bold">vmalloc range '
         f'{vstart:#x}-{vend:#x} ({len(areas)} areas; grey: guard page)</text>')
@@ -270,16 +234,16 @@ def _vmalloc_strip(add, machine, areas, y: int, width: int) -> int:
     height = 18
     add(f'<rect x="{MARGIN}" y="{y}" width="{width}" height="{height}" fill="#f4f4f4" '
         f'stroke="#999" stroke-width="0.5"/>')
-    for area in areas:
-        x0 = MARGIN + (area.addr - vstart) * width / span
-        body = max(area.size - page, 0)
+    for addr, (size, nr_pages, caller, _ptes) in areas:
+        x0 = MARGIN + (addr - vstart) * width / span
+        body = max(size - page, 0)
         w_body = max(body * width / span, 1.0)
         w_guard = max(page * width / span, 1.0)
         add(f'<rect x="{x0:.2f}" y="{y}" width="{w_body:.2f}" height="{height}" '
-            f'fill="{ROLE_COLOURS[VMALLOC]}"><title>{escape(area.caller)} '
-            f'{area.addr:#x}-{area.addr + body:#x} pages={area.nr_pages}</title></rect>')
+            f'fill="{ROLE_COLOURS[VMALLOC]}"><title>{escape(caller)} '
+            f'{addr:#x}-{addr + body:#x} pages={nr_pages}</title></rect>')
         add(f'<rect x="{x0 + w_body:.2f}" y="{y}" width="{w_guard:.2f}" height="{height}" '
-            f'fill="#9e9e9e"><title>guard page {area.addr + body:#x}</title></rect>')
+            f'fill="#9e9e9e"><title>guard page {addr + body:#x}</title></rect>')
     return y + height + MARGIN
 
 

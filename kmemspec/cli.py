@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "conform",
     "vectors",
     "render",
+    "view",
 )
 
 

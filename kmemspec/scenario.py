@@ -206,13 +206,20 @@ def _resolve(value: Any, env: dict[str, Any]) -> Any:
     return value
 
 
-def run_scenario(scenario: Scenario, *, check_every_step: bool = True) -> RunResult:
-    """Boot and run every step; invariants after every step (or only at the end)."""
+def run_scenario(scenario: Scenario, *, check_every_step: bool = True,
+                 on_step: Callable[[Any, dict, dict | None], None] | None = None) -> RunResult:
+    """Boot and run every step; invariants after every step (or only at the end).
+
+    `on_step(machine, entry, invariants)` is called after each step (invariants None
+    where they were not checked); `on_step(machine, None, None)` once after boot.
+    """
     try:
         machine = boot(scenario.config)
     except ConfigError as exc:
         raise ScenarioError(scenario.boot_line, f"bad boot configuration: {exc}") from None
     run = RunResult(machine)
+    if on_step is not None:
+        on_step(machine, None, None)
     env: dict[str, Any] = {}
     for index, step in enumerate(scenario.steps, start=1):
         spec = OPS[step.op]
@@ -242,8 +249,12 @@ def run_scenario(scenario: Scenario, *, check_every_step: bool = True) -> RunRes
         elif "error" in entry:
             run.failed = True
         run.results.append(entry)
+        found = None
         if check_every_step or index == len(scenario.steps):
             found = catalogue.check_all(machine)
+        if on_step is not None:
+            on_step(machine, entry, found)
+        if found is not None:
             if any(found.values()):
                 run.invariants = found
                 run.broken_at = index
