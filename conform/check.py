@@ -83,6 +83,10 @@ class PageChecker:
 
     part = "page"
     model_class = ModelPageAllocator
+    # A declared MAX_ORDER below the profile's (`conform --max-order`): the
+    # implementation manages orders 0 .. max_order_cap-1 and its free counts have that
+    # many orders; the model keeps the profile's and is asked only those orders.
+    max_order_cap: int | None = None
 
     def __init__(self, driver, mode: str = "refine", *, profile: str = DEFAULT_PROFILE,
                  check_free_counts: bool = True):
@@ -93,7 +97,9 @@ class PageChecker:
         self.driver = driver
         self.mode = mode
         self.profile = profile
-        self.max_order = get_profile(profile).MAX_ORDER
+        self.model_max_order = get_profile(profile).MAX_ORDER
+        self.max_order = (self.model_max_order if self.max_order_cap is None
+                          else min(self.max_order_cap, self.model_max_order))
         self.check_free_counts = check_free_counts
         self.model = self.model_class(profile)
         self.calls: list[dict] = []
@@ -148,7 +154,7 @@ class PageChecker:
         self.info = info
         self.counts = (self.part == "page" and self.check_free_counts
                        and "free_counts" in info["optional"])
-        self.model.init(nr_pages, self.max_order)
+        self.model.init(nr_pages, self.model_max_order)
         self._call("init", args, "init", nr_pages, self.max_order)
         self._started(args)
         self._check_counts("init", args)

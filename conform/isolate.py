@@ -22,7 +22,8 @@ from .adapter import parts_of
 __all__ = ["AdapterFault", "AdapterCrashed", "AdapterHung", "AdapterRaised",
            "InProcessDriver", "IsolatedDriver", "make_driver"]
 
-_OPTIONAL = ("free_counts", "ksize", "vmalloc_to_pfn", "slab_layout", "pkmap_count")
+_OPTIONAL = ("free_counts", "ksize", "vmalloc_to_pfn", "slab_layout", "pkmap_count",
+             "supported_pages")
 
 
 class AdapterFault(Exception):

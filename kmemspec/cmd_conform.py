@@ -12,7 +12,7 @@ from .conform.adapter import TargetError, load_target
 from .conform.check import MODES
 from .conform.ctypes_adapter import ABIError
 from .conform.isolate import AdapterFault, make_driver
-from .conform.stateful import check_conformance
+from .conform.stateful import check_conformance, machine_sizes
 
 
 def _fail_usage(message: str, as_json: bool) -> None:
@@ -43,10 +43,21 @@ PARTS = ("page", "object", "vmalloc", "cache", "highmem")
 @click.option("--no-isolate", is_flag=True,
               help="Run a Python target in this process (faster; a crash or hang "
                    "then stops the checker).")
+@click.option("--pages", "pages_spec", default=None, metavar="N[,N...]|MIN..MAX",
+              help="Machine sizes (frames) to check: a list, or a range (its ends and "
+                   "the default sizes inside it). Default: "
+                   "16,12,4,2,7,40,1024,1536,2048,2051.")
+@click.option("--power-of-two", is_flag=True,
+              help="Only machine sizes that are powers of two.")
+@click.option("--max-order", type=click.IntRange(1, 11), default=None,
+              help="The implementation's MAX_ORDER if below the profile's (11): orders "
+                   "0..MAX_ORDER-1 are asked, MAX_ORDER must be NULL, free counts have "
+                   "MAX_ORDER entries.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="kmemspec-conform",
               show_default=True, help="Where a divergence's scenario and picture go.")
 def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             seed: int | None, steps: int, timeout: float, no_isolate: bool,
+            pages_spec: str | None, power_of_two: bool, max_order: int | None,
             out_dir: str) -> None:
     """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
     `model`) against the spec: every part it implements (page allocator, kmalloc,
@@ -56,6 +67,10 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         loaded = load_target(target)
     except (TargetError, ABIError) as exc:
         _fail_usage(str(exc), as_json)
+    try:
+        sizes = _parse_pages(pages_spec, power_of_two)
+    except ValueError as exc:
+        _fail_usage(f"--pages: {exc}", as_json)
     isolate = not no_isolate or loaded.spec.endswith(".so")
     probe = make_driver(loaded.factory, isolate=isolate, timeout=max(timeout, 10.0))
     try:
@@ -74,9 +89,13 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
     results = []
     reports = []
     for part in parts:
-        report = check_conformance(loaded.factory, mode=mode, max_examples=examples,
-                                   seed=seed, isolate=isolate, timeout=timeout,
-                                   name=loaded.name, step_count=steps, part=part)
+        try:
+            report = check_conformance(loaded.factory, mode=mode, max_examples=examples,
+                                       seed=seed, isolate=isolate, timeout=timeout,
+                                       name=loaded.name, step_count=steps, part=part,
+                                       sizes=sizes, max_order=max_order)
+        except ValueError as exc:          # no machine size left to check
+            _fail_usage(f"{target}: {exc}", as_json)
         if report is not None:
             _write_files(report, loaded.name, part, mode, out_dir)
             reports.append(report)
@@ -98,6 +117,25 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             if report.files:
                 click.echo(f"  replay:   kmemspec run {report.files['scenario']}")
     sys.exit(1 if reports else 0)
+
+
+def _parse_pages(spec: str | None, power_of_two: bool):
+    """`--pages` and `--power-of-two` as the machine sizes to draw (machine_sizes)."""
+    if spec is None:
+        return machine_sizes(power_of_two=power_of_two) if power_of_two else None
+    spec = spec.strip()
+    try:
+        if ".." in spec:
+            lo, hi = (int(part) for part in spec.split("..", 1))
+            if lo > hi:
+                raise ValueError(f"the range {spec!r} is empty")
+            return machine_sizes(pages_range=(lo, hi), power_of_two=power_of_two)
+        return machine_sizes([int(part) for part in spec.split(",")],
+                             power_of_two=power_of_two)
+    except ValueError as exc:
+        if "invalid literal" in str(exc):
+            raise ValueError(f"{spec!r} is not N[,N...] or MIN..MAX (frame counts)") from None
+        raise
 
 
 def _introspection(part: str, info: dict) -> str:
