@@ -9,9 +9,10 @@ import sys
 import click
 
 from .conform.adapter import TargetError, load_target
-from .conform.check import MODES
+from .conform.check import MODES, PageChecker
 from .conform.ctypes_adapter import ABIError
 from .conform.isolate import AdapterFault, make_driver
+from .conform.replay import ScenarioError, load_flat_scenario, replay_scenario
 from .conform.stateful import check_conformance, machine_sizes
 
 
@@ -53,12 +54,15 @@ PARTS = ("page", "object", "vmalloc", "cache", "highmem")
               help="The implementation's MAX_ORDER if below the profile's (11): orders "
                    "0..MAX_ORDER-1 are asked, MAX_ORDER must be NULL, free counts have "
                    "MAX_ORDER entries.")
+@click.option("--replay", "replay_path", type=click.Path(dir_okay=False), default=None,
+              help="Run this flat-machine scenario (one `conform` wrote) against TARGET "
+                   "and the model, and show both answers step by step.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="kmemspec-conform",
               show_default=True, help="Where a divergence's scenario and picture go.")
 def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             seed: int | None, steps: int, timeout: float, no_isolate: bool,
             pages_spec: str | None, power_of_two: bool, max_order: int | None,
-            out_dir: str) -> None:
+            replay_path: str | None, out_dir: str) -> None:
     """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
     `model`) against the spec: every part it implements (page allocator, kmalloc,
     vmalloc, kmem_cache_*, kmap/kunmap). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
@@ -79,6 +83,8 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         _fail_usage(f"{target}: making the adapter failed: {exc}", as_json)
     finally:
         probe.close()
+    if replay_path is not None:
+        _replay(loaded, replay_path, mode, isolate, timeout, max_order, as_json)
     parts = [p for p in PARTS if p in info["parts"] and only in ("all", p)]
     if not parts:
         wanted = "any part" if only == "all" else f"the {only} part"
@@ -119,6 +125,38 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
     sys.exit(1 if reports else 0)
 
 
+def _replay(loaded, path: str, mode: str, isolate: bool, timeout: float,
+            max_order: int | None, as_json: bool) -> None:
+    """`--replay`: the scenario's calls on the target and the model; exit 0/1/2."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            nr_pages, profile, ops = load_flat_scenario(handle.read(), path)
+    except OSError as exc:
+        _fail_usage(f"cannot read {path}: {exc.strerror}", as_json)
+    except ScenarioError as exc:
+        _fail_usage(str(exc), as_json)
+    checker = PageChecker if max_order is None else type(
+        "CappedPageChecker", (PageChecker,), {"max_order_cap": max_order})
+    driver = make_driver(loaded.factory, isolate=isolate, timeout=timeout)
+    try:
+        result = replay_scenario(driver, mode, nr_pages, profile, ops, checker_class=checker)
+    finally:
+        driver.close()
+    failure = result.failure
+    if as_json:
+        click.echo(json.dumps({"target": loaded.spec, "mode": mode, "scenario": path,
+                               "result": "conforms" if failure is None else "diverges",
+                               "calls": result.calls, **({} if failure is None else
+                               {"divergence": failure.divergence.to_json()})}, indent=1))
+    else:
+        click.echo(f"{loaded.name}: replaying {path} ({mode} mode, {nr_pages} frames)")
+        for row in result.rows():
+            click.echo(row)
+        click.echo("result: " + ("every answer allowed" if failure is None else
+                                 f"diverges at step {failure.divergence.step}"))
+    sys.exit(0 if failure is None else 1)
+
+
 def _parse_pages(spec: str | None, power_of_two: bool):
     """`--pages` and `--power-of-two` as the machine sizes to draw (machine_sizes)."""
     if spec is None:
@@ -146,7 +184,9 @@ def _introspection(part: str, info: dict) -> str:
 
 
 def _write_files(report, name: str, part: str, mode: str, out_dir: str) -> None:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    # the file's own name, without the directories it was given with (no "../" parts)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_"
+                   for c in name.replace("\\", "/").rsplit("/", 1)[-1])
     try:
         os.makedirs(out_dir, exist_ok=True)
         scenario_path = os.path.join(out_dir, f"{safe}-{part}-{mode}.jsonl")
