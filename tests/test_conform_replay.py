@@ -68,7 +68,6 @@ def test_replay_rejects_what_is_not_a_flat_scenario(tmp_path):
     bad.write_text('{"op": "boot", "phys_pages": 229376}\n')
     result = _conform(f"{POW2}:Pow2Buddy", "--replay", str(bad))
     assert result.exit_code == 2 and "bad.jsonl:1: not the flat machine" in result.output
-    bad.write_text('{"op": "boot", "phys_pages": 1026, "highmem_pages": 0, '
-                   '"max_dma_pfn": 1024, "reserved": [[13, 1024]]}\n{"op": "kmalloc"}\n')
+    bad.write_text(json.dumps(flat_boot_line(2)) + '\n{"op": "kmalloc"}\n')
     result = _conform(f"{POW2}:Pow2Buddy", "--replay", str(bad))
     assert result.exit_code == 2 and "bad.jsonl:2: 'kmalloc' is not a page" in result.output
