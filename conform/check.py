@@ -652,6 +652,12 @@ class Report:
     failure: ConformanceFailure
     seconds: float = 0.0
     files: dict = field(default_factory=dict)
+    # re-run alone in a fresh process before being reported (None: not re-run)
+    reproduced_alone: bool | None = None
+    # when it does not reproduce alone: the earlier sequences the same process ran,
+    # in the adapter's terms, and whether they plus this one reproduce it
+    prefix: list = field(default_factory=list)
+    prefix_reproduces: bool | None = None
 
     @property
     def divergence(self) -> Divergence:
@@ -720,6 +726,15 @@ class Report:
                  f"  rule:     {div.reason}",
                  f"  expected: {_show(div.expected)}",
                  f"  actual:   {_show(div.actual)}"]
+        if self.reproduced_alone is not None:
+            lines.append("  reproduced alone: " + ("yes (in a fresh process)"
+                                                   if self.reproduced_alone else "no"))
+        if self.reproduced_alone is False:
+            calls = sum(len(seq) for seq in self.prefix)
+            lines.append(f"  it needs the {len(self.prefix)} earlier sequences ({calls} calls) "
+                         "run before it in the same process: "
+                         + ("with them it reproduces" if self.prefix_reproduces else
+                            "even with them it did not reproduce (flaky?)"))
         for kind, path in self.files.items():
             lines.append(f"  {kind}: {path}")
         return "\n".join(lines)
@@ -810,7 +825,18 @@ class Report:
                 "result": "diverges",
                 "calls": self.failure.calls, "nr_calls": self.nr_calls,
                 "divergence": self.divergence.to_json(), "seconds": round(self.seconds, 3),
-                "files": self.files}
+                "reproduced_alone": self.reproduced_alone,
+                "prefix_sequences": len(self.prefix),
+                "prefix_reproduces": self.prefix_reproduces, "files": self.files}
+
+    def prefix_lines(self) -> str:
+        """The earlier sequences as JSON Lines (`conform --replay S --after FILE`)."""
+        lines = []
+        for sequence in self.prefix:
+            lines.append(json.dumps({"op": "new"}))
+            for method, args in sequence:
+                lines.append(json.dumps({"call": method, "args": list(args)}))
+        return "\n".join(lines) + "\n"
 
 
 # --- minimising a counterexample --------------------------------------------------------

@@ -20,7 +20,8 @@ from typing import Any, Callable
 from .adapter import parts_of
 
 __all__ = ["AdapterFault", "AdapterCrashed", "AdapterHung", "AdapterRaised",
-           "InProcessDriver", "IsolatedDriver", "make_driver"]
+           "InProcessDriver", "IsolatedDriver", "make_driver", "sequences_before_last",
+           "run_prefix"]
 
 _OPTIONAL = ("free_counts", "ksize", "vmalloc_to_pfn", "slab_layout", "pkmap_count",
              "supported_pages")
@@ -78,6 +79,9 @@ class InProcessDriver:
         self.adapter = None
         self.info: dict = {}
 
+    log: list[tuple] = []          # in-process: nothing is shared but module state
+    fresh = False
+
     def reset(self) -> dict:
         try:
             self.adapter = self.factory()
@@ -125,9 +129,15 @@ class IsolatedDriver:
 
     isolated = True
 
-    def __init__(self, factory: Callable[[], Any], timeout: float = 2.0):
+    def __init__(self, factory: Callable[[], Any], timeout: float = 2.0,
+                 fresh: bool = False):
         self.factory = factory
         self.timeout = timeout
+        # fresh: a new child for every sequence (reset), so no state leaks between them
+        self.fresh = fresh
+        # every call the current child has answered, ("new",) starting each sequence:
+        # the prefix that may be needed to reproduce a failure caused by leaked state
+        self.log: list[tuple] = []
         self.process = None
         self.conn = None
         self.info: dict = {}
@@ -142,6 +152,7 @@ class IsolatedDriver:
         self.process.start()
         child.close()
         self.conn = parent
+        self.log = []
 
     def _kill(self) -> None:
         if self.process is not None:
@@ -173,9 +184,10 @@ class IsolatedDriver:
         return value
 
     def reset(self) -> dict:
-        if self.process is None or not self.process.is_alive():
+        if self.fresh or self.process is None or not self.process.is_alive():
             self._kill()
             self._start()
+        self.log.append(("new",))
         # Making the adapter may load a library: allow more than one call's time.
         self.info = self._ask("new", None, max(self.timeout, 10.0))
         return self.info
@@ -183,6 +195,7 @@ class IsolatedDriver:
     def call(self, method: str, *args):
         if self.process is None:
             raise AdapterCrashed(None)
+        self.log.append((method, args))
         return self._ask("call", (method, args), self.timeout)
 
     def close(self) -> None:
@@ -201,5 +214,28 @@ class IsolatedDriver:
             pass
 
 
-def make_driver(factory, *, isolate: bool = True, timeout: float = 2.0):
-    return (IsolatedDriver if isolate else InProcessDriver)(factory, timeout)
+def make_driver(factory, *, isolate: bool = True, timeout: float = 2.0,
+                fresh: bool = False):
+    """A driver for the factory's adapters; `fresh`: a new child process per sequence."""
+    if isolate:
+        return IsolatedDriver(factory, timeout, fresh=fresh)
+    return InProcessDriver(factory, timeout)
+
+
+def sequences_before_last(log: list[tuple]) -> list[list[tuple]]:
+    """The sequences of a driver log before its last one (each without its ("new",))."""
+    starts = [i for i, entry in enumerate(log) if entry == ("new",)]
+    if len(starts) < 2:
+        return []
+    return [list(log[a + 1:b]) for a, b in zip(starts, starts[1:])]
+
+
+def run_prefix(driver, sequences: list[list[tuple]]) -> None:
+    """Make the calls of earlier sequences on the driver, ignoring what they answer."""
+    for sequence in sequences:
+        driver.reset()
+        for method, args in sequence:
+            try:
+                driver.call(method, *args)
+            except AdapterRaised:
+                continue

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 from .adapter import FLAT_BASE, flat_boot_line
 from .check import ConformanceFailure, replay
+from .isolate import AdapterFault, run_prefix
 
-__all__ = ["ScenarioError", "ReplayResult", "load_flat_scenario", "replay_scenario"]
+__all__ = ["ScenarioError", "ReplayResult", "load_flat_scenario", "load_prefix",
+           "replay_scenario"]
 
 _ALLOCS = ("alloc_pages", "__get_free_pages", "alloc_page", "__get_free_page")
 _FREES = ("__free_pages", "free_pages", "__free_page", "free_page")
@@ -108,10 +110,40 @@ def _pfn(value) -> str:
     return "NULL" if value is None else str(value)
 
 
+def load_prefix(text: str, where: str = "prefix") -> list[list[tuple]]:
+    """The earlier sequences of a prefix file (Report.prefix_lines)."""
+    sequences: list[list[tuple]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ScenarioError(f"{where}:{number}: not JSON ({exc.msg})") from None
+        if entry == {"op": "new"}:
+            sequences.append([])
+        elif (isinstance(entry, dict) and isinstance(entry.get("call"), str)
+              and isinstance(entry.get("args"), list) and sequences):
+            sequences[-1].append((entry["call"], tuple(entry["args"])))
+        else:
+            raise ScenarioError(f"{where}:{number}: expected {{\"op\": \"new\"}} or "
+                                "{\"call\": NAME, \"args\": [...]} after a \"new\"")
+    return sequences
+
+
 def replay_scenario(driver, mode: str, nr_pages: int, profile: str, ops: list[tuple],
-                    *, check_free_counts: bool = True, checker_class=None) -> ReplayResult:
-    """Run the ops on a fresh implementation and on the model; every call, both answers."""
+                    *, check_free_counts: bool = True, checker_class=None,
+                    prefix=()) -> ReplayResult:
+    """Run the ops on a fresh implementation and on the model; every call, both answers.
+
+    `prefix`: earlier sequences (adapter calls) made first in the same process.
+    """
     seen: list[dict] = []
+    if prefix:
+        try:
+            run_prefix(driver, prefix)
+        except AdapterFault as exc:
+            raise ScenarioError(f"the prefix alone makes the implementation fail: {exc}")
 
     class Recording(checker_class or _page_checker()):
         def start(self, n):

@@ -28,8 +28,8 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, initia
 from ..model.profiles import DEFAULT_PROFILE, get_profile
 from ..model.slab import SLAB_HWCACHE_ALIGN
 from .check import (CacheChecker, ConformanceFailure, HighmemChecker, ObjectChecker,
-                    PageChecker, Report, VmallocChecker, minimise, replay)
-from .isolate import make_driver
+                    PageChecker, Report, VmallocChecker, _ops_of, minimise, replay)
+from .isolate import AdapterFault, make_driver, run_prefix, sequences_before_last
 
 __all__ = ["PageAllocatorMachine", "ObjectAllocatorMachine", "VmallocMachine",
            "CacheAllocatorMachine", "HighmemMachine", "NR_PAGES", "MAX_NR_PAGES",
@@ -127,8 +127,10 @@ class ConformanceMachine(RuleBasedStateMachine):
     profile = DEFAULT_PROFILE
     check_free_counts = True
     checker_class = PageChecker
-    # Set by a failing run: the last (after shrinking, the minimal) failure.
+    # Set by a failing run: the last (after shrinking, the minimal) failure, and the
+    # calls the driver's process had answered when it was seen.
     last_failure: ConformanceFailure | None = None
+    failure_log: list = []
 
     def __init__(self):
         super().__init__()
@@ -149,6 +151,7 @@ class ConformanceMachine(RuleBasedStateMachine):
             return call(*args)
         except ConformanceFailure as failure:
             type(self).last_failure = failure
+            type(self).failure_log = list(getattr(self.checker.driver, "log", []))
             raise
 
     @initialize(data=st.data())
@@ -329,12 +332,13 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       seed: int | None = None, isolate: bool = True, timeout: float = 2.0,
                       name: str = "target", step_count: int = 20,
                       introspect: bool = True, part: str = "page", sizes=None,
-                      max_order: int | None = None) -> Report | None:
+                      max_order: int | None = None, fresh: bool = False) -> Report | None:
     """Run the machine on one implementation: a Report of the minimal divergence, or None.
 
     `part` is "page", "object", "vmalloc", "cache" or "highmem". `introspect=False`
     ignores the optional introspection (free_counts, ksize, vmalloc_to_pfn,
-    slab_layout, pkmap_count): only the answers are judged. `sizes` and `max_order`
+    slab_layout, pkmap_count): only the answers are judged. `fresh`: a new child
+    process for every sequence (leaky targets). `sizes` and `max_order`
     are machine constraints (page part; machine_sizes builds `sizes`); sizes the
     implementation declares unsupported (supported_pages) are left out.
 
@@ -347,26 +351,67 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                           max_order=max_order)
     started = time.perf_counter()
     failure = None
+    if fresh or part == "page":
+        machine._driver = make_driver(factory, isolate=isolate, timeout=timeout, fresh=fresh)
     if part == "page":
-        driver = make_driver(factory, isolate=isolate, timeout=timeout)
-        machine._driver = driver
+        driver = machine._driver
         sizes = supported_sizes(driver, sizes or NR_PAGES)
         machine.nr_pages = st.sampled_from(sizes)
         failure = run_prologue(driver, mode, sizes, checker_class=machine.checker_class,
                                check_free_counts=introspect)
+        machine.failure_log = list(getattr(driver, "log", []))
     if failure is None:
         failure = _search(machine, max_examples, seed, step_count)
     if failure is None:
         machine.close()
         return None
+    found, log = failure, machine.failure_log
+    rerun = {"factory": factory, "isolate": isolate, "timeout": timeout, "mode": mode,
+             "check_free_counts": introspect, "checker_class": machine.checker_class}
+    alone = reproduces(found, **rerun)
     try:
-        failure = minimise(failure, machine._driver, mode,
+        driver = machine._driver
+        if driver is not None and (not alone or _program_fault(found)):
+            # a crash, hang or leaked state: shrink with a fresh process per candidate
+            driver.fresh = getattr(driver, "isolated", False)
+        failure = minimise(found, driver, mode,
                            sizes=(sizes or NR_PAGES) if part == "page" else (),
                            check_free_counts=introspect,
                            checker_class=machine.checker_class)
     finally:
         machine.close()
-    return Report(name, mode, failure, seconds=time.perf_counter() - started)
+    report = Report(name, mode, failure)
+    report.reproduced_alone = alone if failure is found else reproduces(failure, **rerun)
+    if not report.reproduced_alone:
+        # report what was seen, with every sequence the process ran before it
+        report.failure = found
+        report.prefix = sequences_before_last(log)
+        report.prefix_reproduces = reproduces(found, prefix=report.prefix, **rerun)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _program_fault(failure: ConformanceFailure) -> bool:
+    reason = failure.divergence.reason
+    return " crashed (" in reason or " hung (" in reason
+
+
+def reproduces(failure: ConformanceFailure, *, factory, isolate: bool, timeout: float,
+               mode: str, check_free_counts: bool, checker_class, prefix=()) -> bool:
+    """Does the failing sequence fail again in a fresh process (after `prefix`, if any)?"""
+    driver = make_driver(factory, isolate=isolate, timeout=timeout)
+    try:
+        if prefix:
+            try:
+                run_prefix(driver, prefix)
+            except AdapterFault:
+                return True          # the earlier sequences already crash or hang it
+        again = replay(driver, mode, failure.profile, failure.nr_pages,
+                       _ops_of(failure.calls, failure.divergence.step), check_free_counts,
+                       checker_class)
+    finally:
+        driver.close()
+    return again is not None
 
 
 def _search(machine, max_examples: int, seed: int | None, step_count: int):

@@ -12,7 +12,8 @@ from .conform.adapter import TargetError, load_target
 from .conform.check import MODES, PageChecker
 from .conform.ctypes_adapter import ABIError
 from .conform.isolate import AdapterFault, make_driver
-from .conform.replay import ScenarioError, load_flat_scenario, replay_scenario
+from .conform.replay import (ScenarioError, load_flat_scenario, load_prefix,
+                             replay_scenario)
 from .conform.stateful import check_conformance, machine_sizes
 
 
@@ -57,12 +58,19 @@ PARTS = ("page", "object", "vmalloc", "cache", "highmem")
 @click.option("--replay", "replay_path", type=click.Path(dir_okay=False), default=None,
               help="Run this flat-machine scenario (one `conform` wrote) against TARGET "
                    "and the model, and show both answers step by step.")
+@click.option("--after", "after_path", type=click.Path(dir_okay=False), default=None,
+              help="With --replay: first run the earlier sequences of this prefix file "
+                   "(written when a failure does not reproduce alone) in the same process.")
+@click.option("--fresh-process-per-sequence", "fresh", is_flag=True,
+              help="A new child process for every call sequence (for targets whose "
+                   "state leaks from one sequence into the next; slower).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="kmemspec-conform",
               show_default=True, help="Where a divergence's scenario and picture go.")
 def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             seed: int | None, steps: int, timeout: float, no_isolate: bool,
             pages_spec: str | None, power_of_two: bool, max_order: int | None,
-            replay_path: str | None, out_dir: str) -> None:
+            replay_path: str | None, after_path: str | None, fresh: bool,
+            out_dir: str) -> None:
     """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
     `model`) against the spec: every part it implements (page allocator, kmalloc,
     vmalloc, kmem_cache_*, kmap/kunmap). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
@@ -84,7 +92,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
     finally:
         probe.close()
     if replay_path is not None:
-        _replay(loaded, replay_path, mode, isolate, timeout, max_order, as_json)
+        _replay(loaded, replay_path, after_path, mode, isolate, timeout, max_order, as_json)
     parts = [p for p in PARTS if p in info["parts"] and only in ("all", p)]
     if not parts:
         wanted = "any part" if only == "all" else f"the {only} part"
@@ -99,7 +107,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             report = check_conformance(loaded.factory, mode=mode, max_examples=examples,
                                        seed=seed, isolate=isolate, timeout=timeout,
                                        name=loaded.name, step_count=steps, part=part,
-                                       sizes=sizes, max_order=max_order)
+                                       sizes=sizes, max_order=max_order, fresh=fresh)
         except ValueError as exc:          # no machine size left to check
             _fail_usage(f"{target}: {exc}", as_json)
         if report is not None:
@@ -121,25 +129,34 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         for report in reports:
             click.echo(report.text())
             if report.files:
-                click.echo(f"  replay:   kmemspec run {report.files['scenario']}")
+                click.echo(f"  replay:   kmemspec run {report.files['scenario']}  (the model)")
+                after = (f" --after {report.files['prefix']}" if "prefix" in report.files
+                         else "")
+                click.echo(f"  against the target: kmemspec conform {target} --replay "
+                           f"{report.files['scenario']}{after}")
     sys.exit(1 if reports else 0)
 
 
-def _replay(loaded, path: str, mode: str, isolate: bool, timeout: float,
+def _replay(loaded, path: str, after: str | None, mode: str, isolate: bool, timeout: float,
             max_order: int | None, as_json: bool) -> None:
     """`--replay`: the scenario's calls on the target and the model; exit 0/1/2."""
+    prefix = []
     try:
         with open(path, encoding="utf-8") as handle:
             nr_pages, profile, ops = load_flat_scenario(handle.read(), path)
+        if after is not None:
+            with open(after, encoding="utf-8") as handle:
+                prefix = load_prefix(handle.read(), after)
     except OSError as exc:
-        _fail_usage(f"cannot read {path}: {exc.strerror}", as_json)
+        _fail_usage(f"cannot read {exc.filename}: {exc.strerror}", as_json)
     except ScenarioError as exc:
         _fail_usage(str(exc), as_json)
     checker = PageChecker if max_order is None else type(
         "CappedPageChecker", (PageChecker,), {"max_order_cap": max_order})
     driver = make_driver(loaded.factory, isolate=isolate, timeout=timeout)
     try:
-        result = replay_scenario(driver, mode, nr_pages, profile, ops, checker_class=checker)
+        result = replay_scenario(driver, mode, nr_pages, profile, ops, checker_class=checker,
+                                 prefix=prefix)
     finally:
         driver.close()
     failure = result.failure
@@ -196,5 +213,10 @@ def _write_files(report, name: str, part: str, mode: str, out_dir: str) -> None:
         with open(svg_path, "w", encoding="utf-8") as handle:
             handle.write(report.svg())
         report.files = {"scenario": scenario_path, "picture": svg_path}
+        if report.prefix:
+            prefix_path = os.path.join(out_dir, f"{safe}-{part}-{mode}-prefix.jsonl")
+            with open(prefix_path, "w", encoding="utf-8") as handle:
+                handle.write(report.prefix_lines())
+            report.files["prefix"] = prefix_path
     except OSError as exc:
         click.echo(f"kmemspec conform: cannot write the report to {out_dir}: {exc}", err=True)

@@ -115,3 +115,56 @@ def test_cli_constraints(tmp_path):
         assert result.exit_code == 2 and why in result.output, result.output
     result = runner.invoke(main, ["conform", target, "--pages", "12,7", "--max-order", "6"])
     assert result.exit_code == 2 and "no machine size is left" in result.output
+
+
+class LeaksAcrossSequences(ModelPageAllocator):
+    """Correct within a sequence, but the process's third sequence crashes at its first
+    allocation: state corrupted by earlier sequences (what issue 18 met)."""
+
+    sequences = 0                 # per process: the checker's child keeps it
+
+    def init(self, nr_pages, max_order):
+        type(self).sequences += 1
+        super().init(nr_pages, max_order)
+
+    def alloc_pages(self, order):
+        if type(self).sequences >= 3:
+            import os
+            os.abort()
+        return super().alloc_pages(order)
+
+
+def test_leaked_state_crash_says_it_does_not_reproduce_alone_and_gives_the_prefix(tmp_path):
+    report = check_conformance(LeaksAcrossSequences, max_examples=5, timeout=2.0,
+                               name="leaky")
+    assert report is not None and "crashed (signal 6" in report.divergence.reason
+    assert report.reproduced_alone is False
+    assert len(report.prefix) >= 2 and report.prefix_reproduces is True
+    assert "reproduced alone: no" in report.text()
+    # the written prefix, replayed before the scenario, crashes the target again
+    runner = CliRunner()
+    out = tmp_path / "out"
+    target = f"{Path(__file__).resolve()}:LeaksAcrossSequences"
+    result = runner.invoke(main, ["conform", target, "--examples", "5", "--out", str(out)])
+    assert result.exit_code == 1 and "reproduced alone: no" in result.output, result.output
+    [scenario] = out.glob("*-page-refine.jsonl")
+    [prefix] = out.glob("*-prefix.jsonl")
+    alone = runner.invoke(main, ["conform", target, "--replay", str(scenario)])
+    assert alone.exit_code == 0, alone.output
+    again = runner.invoke(main, ["conform", target, "--replay", str(scenario),
+                                 "--after", str(prefix)])
+    assert again.exit_code == 1 and "crashed (signal 6" in again.output, again.output
+
+
+def test_a_crash_that_reproduces_alone_says_so():
+    class CrashesOnOrder3(ModelPageAllocator):
+        def alloc_pages(self, order):
+            if order == 3:
+                import os
+                os.abort()
+            return super().alloc_pages(order)
+
+    report = check_conformance(CrashesOnOrder3, max_examples=5, name="crash3")
+    assert report is not None and report.reproduced_alone is True
+    assert report.nr_calls == 2 and report.divergence.args == {"order": 3}
+    assert "reproduced alone: yes" in report.text()
