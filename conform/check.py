@@ -658,6 +658,9 @@ class Report:
     # in the adapter's terms, and whether they plus this one reproduce it
     prefix: list = field(default_factory=list)
     prefix_reproduces: bool | None = None
+    # what the implementation printed (stdout and stderr) while the failing sequence
+    # ran again, truncated; "" if nothing (or run in this process)
+    output: str = ""
 
     @property
     def divergence(self) -> Divergence:
@@ -735,6 +738,9 @@ class Report:
                          "run before it in the same process: "
                          + ("with them it reproduces" if self.prefix_reproduces else
                             "even with them it did not reproduce (flaky?)"))
+        if self.output:
+            lines.append("  output of the implementation (stdout+stderr):")
+            lines.extend(f"    | {line}" for line in self.output.rstrip("\n").splitlines())
         for kind, path in self.files.items():
             lines.append(f"  {kind}: {path}")
         return "\n".join(lines)
@@ -827,7 +833,8 @@ class Report:
                 "divergence": self.divergence.to_json(), "seconds": round(self.seconds, 3),
                 "reproduced_alone": self.reproduced_alone,
                 "prefix_sequences": len(self.prefix),
-                "prefix_reproduces": self.prefix_reproduces, "files": self.files}
+                "prefix_reproduces": self.prefix_reproduces, "output": self.output,
+                "files": self.files}
 
     def prefix_lines(self) -> str:
         """The earlier sequences as JSON Lines (`conform --replay S --after FILE`)."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import faulthandler
 import multiprocessing
+import os
+import tempfile
 import signal as _signal
 from typing import Any, Callable
 
@@ -82,6 +84,9 @@ class InProcessDriver:
     log: list[tuple] = []          # in-process: nothing is shared but module state
     fresh = False
 
+    def output(self, limit: int = 2000) -> str:
+        return ""                      # in-process output is not captured
+
     def reset(self) -> dict:
         try:
             self.adapter = self.factory()
@@ -100,11 +105,19 @@ class InProcessDriver:
         self.adapter = None
 
 
-def _serve(conn, factory) -> None:
+def _serve(conn, factory, output_fd: int | None = None) -> None:
     """The child's loop: make adapters and answer calls until told to stop."""
     # A crash of the implementation is a finding reported by the parent; a fault
     # handler inherited from the parent (pytest enables one) would only add noise.
     faulthandler.disable()
+    if output_fd is not None:
+        # the implementation's stdout/stderr (C and Python alike) go to the driver's
+        # file, to be shown in a report, not onto the checker's terminal
+        import sys
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
     adapter = None
     while True:
         try:
@@ -138,6 +151,8 @@ class IsolatedDriver:
         # every call the current child has answered, ("new",) starting each sequence:
         # the prefix that may be needed to reproduce a failure caused by leaked state
         self.log: list[tuple] = []
+        self._output = None            # the child's stdout/stderr, one file per driver
+        self._output_mark = 0          # where the current sequence's output starts
         self.process = None
         self.conn = None
         self.info: dict = {}
@@ -148,7 +163,13 @@ class IsolatedDriver:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self.process = self._ctx.Process(target=_serve, args=(child, self.factory), daemon=True)
+        if self._output is None:
+            self._output = tempfile.TemporaryFile()
+        self._output.seek(0)
+        self._output.truncate()
+        self._output_mark = 0
+        self.process = self._ctx.Process(target=_serve, daemon=True,
+                                         args=(child, self.factory, self._output.fileno()))
         self.process.start()
         child.close()
         self.conn = parent
@@ -188,9 +209,21 @@ class IsolatedDriver:
             self._kill()
             self._start()
         self.log.append(("new",))
+        self._output_mark = os.fstat(self._output.fileno()).st_size
         # Making the adapter may load a library: allow more than one call's time.
         self.info = self._ask("new", None, max(self.timeout, 10.0))
         return self.info
+
+    def output(self, limit: int = 2000) -> str:
+        """What the implementation printed during the current sequence (the last
+        `limit` characters)."""
+        if self._output is None:
+            return ""
+        fd = self._output.fileno()
+        data = os.pread(fd, max(0, os.fstat(fd).st_size - self._output_mark),
+                        self._output_mark)
+        text = data.decode("utf-8", "replace")
+        return text if len(text) <= limit else "[...]" + text[-limit:]
 
     def call(self, method: str, *args):
         if self.process is None:
@@ -206,6 +239,9 @@ class IsolatedDriver:
             except OSError:
                 pass
         self._kill()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
     def __del__(self):
         try:

@@ -368,7 +368,7 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     found, log = failure, machine.failure_log
     rerun = {"factory": factory, "isolate": isolate, "timeout": timeout, "mode": mode,
              "check_free_counts": introspect, "checker_class": machine.checker_class}
-    alone = reproduces(found, **rerun)
+    alone, output = reproduces(found, **rerun)
     try:
         driver = machine._driver
         if driver is not None and (not alone or _program_fault(found)):
@@ -381,12 +381,15 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     finally:
         machine.close()
     report = Report(name, mode, failure)
-    report.reproduced_alone = alone if failure is found else reproduces(failure, **rerun)
-    if not report.reproduced_alone:
+    if failure is not found:
+        alone, output = reproduces(failure, **rerun)
+    report.reproduced_alone = alone
+    if not alone:
         # report what was seen, with every sequence the process ran before it
         report.failure = found
         report.prefix = sequences_before_last(log)
-        report.prefix_reproduces = reproduces(found, prefix=report.prefix, **rerun)
+        report.prefix_reproduces, output = reproduces(found, prefix=report.prefix, **rerun)
+    report.output = output
     report.seconds = time.perf_counter() - started
     return report
 
@@ -397,21 +400,26 @@ def _program_fault(failure: ConformanceFailure) -> bool:
 
 
 def reproduces(failure: ConformanceFailure, *, factory, isolate: bool, timeout: float,
-               mode: str, check_free_counts: bool, checker_class, prefix=()) -> bool:
-    """Does the failing sequence fail again in a fresh process (after `prefix`, if any)?"""
+               mode: str, check_free_counts: bool, checker_class,
+               prefix=()) -> tuple[bool, str]:
+    """Does the failing sequence fail again in a fresh process (after `prefix`, if any)?
+
+    Also returns what the implementation printed during that sequence (truncated).
+    """
     driver = make_driver(factory, isolate=isolate, timeout=timeout)
     try:
         if prefix:
             try:
                 run_prefix(driver, prefix)
             except AdapterFault:
-                return True          # the earlier sequences already crash or hang it
+                # the earlier sequences already crash or hang it
+                return True, driver.output()
         again = replay(driver, mode, failure.profile, failure.nr_pages,
                        _ops_of(failure.calls, failure.divergence.step), check_free_counts,
                        checker_class)
+        return again is not None, driver.output()
     finally:
         driver.close()
-    return again is not None
 
 
 def _search(machine, max_examples: int, seed: int | None, step_count: int):

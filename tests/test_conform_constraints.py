@@ -161,6 +161,7 @@ def test_a_crash_that_reproduces_alone_says_so():
         def alloc_pages(self, order):
             if order == 3:
                 import os
+                os.write(2, b"buddy.c:42: alloc_pages: Assertion `order < 3' failed.\n")
                 os.abort()
             return super().alloc_pages(order)
 
@@ -168,3 +169,5 @@ def test_a_crash_that_reproduces_alone_says_so():
     assert report is not None and report.reproduced_alone is True
     assert report.nr_calls == 2 and report.divergence.args == {"order": 3}
     assert "reproduced alone: yes" in report.text()
+    # what the implementation wrote to stderr is in the report, not on the terminal
+    assert "    | buddy.c:42: alloc_pages: Assertion `order < 3' failed." in report.text()
