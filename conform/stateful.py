@@ -301,7 +301,7 @@ for _machine in PARTS.values():
 def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
                 timeout: float = 2.0, name: str = "Target",
                 introspect: bool = True, part: str = "page", sizes=None,
-                max_order: int | None = None) -> type[ConformanceMachine]:
+                max_order: int | None = None, allow=()) -> type[ConformanceMachine]:
     """A fresh machine subclass (of PARTS[part]) for one implementation.
 
     `sizes` (page part): the machine sizes to draw (see machine_sizes);
@@ -313,9 +313,11 @@ def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
              "_driver": None, "check_free_counts": introspect}
     if sizes and part == "page":
         attrs["nr_pages"] = st.sampled_from(tuple(sizes))
-    if max_order is not None:
-        attrs["checker_class"] = type(f"Capped{base.checker_class.__name__}",
-                                      (base.checker_class,), {"max_order_cap": max_order})
+    if max_order is not None or allow:
+        attrs["checker_class"] = type(f"Constrained{base.checker_class.__name__}",
+                                      (base.checker_class,),
+                                      {"max_order_cap": max_order, "waived": {},
+                                       "allowed": frozenset(allow or ())})
     safe = "".join(c if c.isalnum() else "_" for c in name)
     return type(f"{safe}Machine", (base,), attrs)
 
@@ -332,13 +334,16 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       seed: int | None = None, isolate: bool = True, timeout: float = 2.0,
                       name: str = "target", step_count: int = 20,
                       introspect: bool = True, part: str = "page", sizes=None,
-                      max_order: int | None = None, fresh: bool = False) -> Report | None:
+                      max_order: int | None = None, fresh: bool = False, allow=(),
+                      waived: dict | None = None) -> Report | None:
     """Run the machine on one implementation: a Report of the minimal divergence, or None.
 
     `part` is "page", "object", "vmalloc", "cache" or "highmem". `introspect=False`
     ignores the optional introspection (free_counts, ksize, vmalloc_to_pfn,
     slab_layout, pkmap_count): only the answers are judged. `fresh`: a new child
-    process for every sequence (leaky targets). `sizes` and `max_order`
+    process for every sequence (leaky targets). `allow`: rules waived (e.g. {"C4"}):
+    each deviation from them is counted into `waived` (rule -> times) and checking
+    goes on past it. `sizes` and `max_order`
     are machine constraints (page part; machine_sizes builds `sizes`); sizes the
     implementation declares unsupported (supported_pages) are left out.
 
@@ -348,7 +353,19 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     """
     machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name,
                           introspect=introspect, part=part, sizes=sizes,
-                          max_order=max_order)
+                          max_order=max_order, allow=allow)
+    try:
+        return _check(machine, factory, mode, max_examples, seed, isolate, timeout, name,
+                      step_count, introspect, part, sizes, fresh)
+    finally:
+        if waived is not None:
+            seen = getattr(machine, "waived_seen", machine.checker_class.waived)
+            for rule, times in seen.items():
+                waived[rule] = waived.get(rule, 0) + times
+
+
+def _check(machine, factory, mode, max_examples, seed, isolate, timeout, name, step_count,
+           introspect, part, sizes, fresh) -> Report | None:
     started = time.perf_counter()
     failure = None
     if fresh or part == "page":
@@ -362,6 +379,8 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
         machine.failure_log = list(getattr(driver, "log", []))
     if failure is None:
         failure = _search(machine, max_examples, seed, step_count)
+    # waivers met by the prologue and the search (not by shrinking's re-runs)
+    machine.waived_seen = dict(machine.checker_class.waived)
     if failure is None:
         machine.close()
         return None

@@ -64,13 +64,16 @@ PARTS = ("page", "object", "vmalloc", "cache", "highmem")
 @click.option("--fresh-process-per-sequence", "fresh", is_flag=True,
               help="A new child process for every call sequence (for targets whose "
                    "state leaks from one sequence into the next; slower).")
+@click.option("--allow", "allow_spec", default=None, metavar="RULE[,RULE...]",
+              help="Known deviations to waive (rule names such as C4, R8, S1): each one "
+                   "met is counted and checking goes on past it.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="kmemspec-conform",
               show_default=True, help="Where a divergence's scenario and picture go.")
 def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             seed: int | None, steps: int, timeout: float, no_isolate: bool,
             pages_spec: str | None, power_of_two: bool, max_order: int | None,
             replay_path: str | None, after_path: str | None, fresh: bool,
-            out_dir: str) -> None:
+            allow_spec: str | None, out_dir: str) -> None:
     """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
     `model`) against the spec: every part it implements (page allocator, kmalloc,
     vmalloc, kmem_cache_*, kmap/kunmap). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
@@ -83,6 +86,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         sizes = _parse_pages(pages_spec, power_of_two)
     except ValueError as exc:
         _fail_usage(f"--pages: {exc}", as_json)
+    allow = _parse_allow(allow_spec, as_json)
     isolate = not no_isolate or loaded.spec.endswith(".so")
     probe = make_driver(loaded.factory, isolate=isolate, timeout=max(timeout, 10.0))
     try:
@@ -103,18 +107,20 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
     results = []
     reports = []
     for part in parts:
+        waived: dict = {}
         try:
             report = check_conformance(loaded.factory, mode=mode, max_examples=examples,
                                        seed=seed, isolate=isolate, timeout=timeout,
                                        name=loaded.name, step_count=steps, part=part,
-                                       sizes=sizes, max_order=max_order, fresh=fresh)
+                                       sizes=sizes, max_order=max_order, fresh=fresh,
+                                   allow=allow, waived=waived)
         except ValueError as exc:          # no machine size left to check
             _fail_usage(f"{target}: {exc}", as_json)
         if report is not None:
             _write_files(report, loaded.name, part, mode, out_dir)
             reports.append(report)
         results.append({"part": part, "result": "conforms" if report is None else "diverges",
-                        **({} if report is None else report.to_json())})
+                        "waived": waived, **({} if report is None else report.to_json())})
     summary = {"target": target, "mode": mode, "parts": parts,
                "introspection": [m for m in info["optional"]], "examples": examples,
                "seed": seed, "result": "diverges" if reports else "conforms",
@@ -126,6 +132,9 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             if entry["result"] == "conforms":
                 click.echo(f"{target}: {part} part conforms ({mode} mode, {examples} examples"
                            f"{_introspection(part, info)})")
+            if entry["waived"]:
+                click.echo(f"  waived ({part} part): " + ", ".join(
+                    f"{rule} x{times}" for rule, times in sorted(entry["waived"].items())))
         for report in reports:
             click.echo(report.text())
             if report.files:
@@ -172,6 +181,18 @@ def _replay(loaded, path: str, after: str | None, mode: str, isolate: bool, time
         click.echo("result: " + ("every answer allowed" if failure is None else
                                  f"diverges at step {failure.divergence.step}"))
     sys.exit(0 if failure is None else 1)
+
+
+def _parse_allow(spec: str | None, as_json: bool) -> frozenset:
+    """`--allow C4,R8` as a set of rule names (exit 2 on anything else)."""
+    if spec is None:
+        return frozenset()
+    rules = [part.strip().upper() for part in spec.split(",") if part.strip()]
+    for rule in rules:
+        if len(rule) < 2 or rule[0] not in "RSKVCH" or not rule[1:].isdigit():
+            _fail_usage(f"--allow: {rule!r} is not a rule name (R1..R8, S1, S2, K1..K8, "
+                        "V1..V7, C1..C8, H1..H6: spec/conformance.md)", as_json)
+    return frozenset(rules)
 
 
 def _parse_pages(spec: str | None, power_of_two: bool):
