@@ -132,9 +132,14 @@ class ConformanceMachine(RuleBasedStateMachine):
     last_failure: ConformanceFailure | None = None
     failure_log: list = []
 
+    # called with no argument as each sequence starts (the command's progress bar)
+    on_sequence = None
+
     def __init__(self):
         super().__init__()
         cls = type(self)
+        if cls.on_sequence is not None:
+            cls.on_sequence()
         if cls.factory is None:
             raise TypeError(f"{cls.__name__}.factory is not set: give the adapter factory")
         driver = cls.__dict__.get("_driver")
@@ -335,7 +340,7 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       name: str = "target", step_count: int = 20,
                       introspect: bool = True, part: str = "page", sizes=None,
                       max_order: int | None = None, fresh: bool = False, allow=(),
-                      waived: dict | None = None) -> Report | None:
+                      waived: dict | None = None, on_sequence=None) -> Report | None:
     """Run the machine on one implementation: a Report of the minimal divergence, or None.
 
     `part` is "page", "object", "vmalloc", "cache" or "highmem". `introspect=False`
@@ -343,7 +348,8 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     slab_layout, pkmap_count): only the answers are judged. `fresh`: a new child
     process for every sequence (leaky targets). `allow`: rules waived (e.g. {"C4"}):
     each deviation from them is counted into `waived` (rule -> times) and checking
-    goes on past it. `sizes` and `max_order`
+    goes on past it. `on_sequence`: called as each random sequence starts (progress).
+    `sizes` and `max_order`
     are machine constraints (page part; machine_sizes builds `sizes`); sizes the
     implementation declares unsupported (supported_pages) are left out.
 
@@ -354,6 +360,8 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name,
                           introspect=introspect, part=part, sizes=sizes,
                           max_order=max_order, allow=allow)
+    if on_sequence is not None:
+        machine.on_sequence = staticmethod(on_sequence)
     try:
         return _check(machine, factory, mode, max_examples, seed, isolate, timeout, name,
                       step_count, introspect, part, sizes, fresh)

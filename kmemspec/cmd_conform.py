@@ -108,14 +108,19 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
     reports = []
     for part in parts:
         waived: dict = {}
+        bar = _progress(part, examples, as_json)
         try:
             report = check_conformance(loaded.factory, mode=mode, max_examples=examples,
                                        seed=seed, isolate=isolate, timeout=timeout,
                                        name=loaded.name, step_count=steps, part=part,
                                        sizes=sizes, max_order=max_order, fresh=fresh,
-                                   allow=allow, waived=waived)
+                                   allow=allow, waived=waived,
+                                   on_sequence=None if bar is None else bar.step)
         except ValueError as exc:          # no machine size left to check
             _fail_usage(f"{target}: {exc}", as_json)
+        finally:
+            if bar is not None:
+                bar.close()
         if report is not None:
             _write_files(report, loaded.name, part, mode, out_dir)
             reports.append(report)
@@ -181,6 +186,32 @@ def _replay(loaded, path: str, after: str | None, mode: str, isolate: bool, time
         click.echo("result: " + ("every answer allowed" if failure is None else
                                  f"diverges at step {failure.divergence.step}"))
     sys.exit(0 if failure is None else 1)
+
+
+class _Progress:
+    """A progress bar on stderr, for a terminal only (click's; no extra dependency)."""
+
+    def __init__(self, part: str, examples: int):
+        self.examples = examples
+        self.done = 0
+        self.bar = click.progressbar(length=examples, label=f"checking the {part} part",
+                                     file=sys.stderr, show_pos=True, show_eta=True)
+        self.bar.__enter__()
+
+    def step(self) -> None:
+        # Hypothesis may start more sequences than asked (shrinking): stay at the end
+        if self.done < self.examples:
+            self.done += 1
+            self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
+
+
+def _progress(part: str, examples: int, as_json: bool):
+    if as_json or examples < 100 or not sys.stderr.isatty():
+        return None
+    return _Progress(part, examples)
 
 
 def _parse_allow(spec: str | None, as_json: bool) -> frozenset:

@@ -200,3 +200,10 @@ def test_cli_allow(tmp_path):
     assert "waived (page part): R5 x" in result.output and ", R8 x" in result.output
     result = CliRunner().invoke(main, ["conform", target, "--allow", "C4,align"])
     assert result.exit_code == 2 and "'ALIGN' is not a rule name" in result.output
+
+
+def test_progress_callback_sees_every_sequence():
+    started = []
+    assert check_conformance(Pow2Buddy, isolate=False, max_examples=12, max_order=6,
+                             on_sequence=lambda: started.append(1)) is None
+    assert len(started) >= 12
