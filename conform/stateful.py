@@ -368,8 +368,8 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     finally:
         if waived is not None:
             seen = getattr(machine, "waived_seen", machine.checker_class.waived)
-            for rule, times in seen.items():
-                waived[rule] = waived.get(rule, 0) + times
+            for code, times in seen.items():
+                waived[code] = waived.get(code, 0) + times
 
 
 def _check(machine, factory, mode, max_examples, seed, isolate, timeout, name, step_count,
