@@ -83,6 +83,14 @@ class PageChecker:
 
     part = "page"
     model_class = ModelPageAllocator
+    # A declared MAX_ORDER below the profile's (`conform --max-order`): the
+    # implementation manages orders 0 .. max_order_cap-1 and its free counts have that
+    # many orders; the model keeps the profile's and is asked only those orders.
+    max_order_cap: int | None = None
+    # rules waived by `conform --allow` (e.g. "C4"), and how often each was met; a
+    # subclass per run holds its own dict (stateful.machine_for)
+    allowed: frozenset = frozenset()
+    waived: dict = {}
 
     def __init__(self, driver, mode: str = "refine", *, profile: str = DEFAULT_PROFILE,
                  check_free_counts: bool = True):
@@ -93,7 +101,9 @@ class PageChecker:
         self.driver = driver
         self.mode = mode
         self.profile = profile
-        self.max_order = get_profile(profile).MAX_ORDER
+        self.model_max_order = get_profile(profile).MAX_ORDER
+        self.max_order = (self.model_max_order if self.max_order_cap is None
+                          else min(self.max_order_cap, self.model_max_order))
         self.check_free_counts = check_free_counts
         self.model = self.model_class(profile)
         self.calls: list[dict] = []
@@ -104,6 +114,11 @@ class PageChecker:
 
     # --- helpers -----------------------------------------------------------------
     def _fail(self, op: str, args: dict, reason: str, expected, actual):
+        rule = reason.split(":", 1)[0]
+        if rule in self.allowed:
+            # a known deviation the user waived (`conform --allow`): count it, go on
+            self.waived[rule] = self.waived.get(rule, 0) + 1
+            return
         div = Divergence(len(self.calls) - 1, op, args, reason, expected, actual, self.mode)
         raise ConformanceFailure(div, self.calls, self.nr_pages, self.profile, self.part)
 
@@ -148,7 +163,7 @@ class PageChecker:
         self.info = info
         self.counts = (self.part == "page" and self.check_free_counts
                        and "free_counts" in info["optional"])
-        self.model.init(nr_pages, self.max_order)
+        self.model.init(nr_pages, self.model_max_order)
         self._call("init", args, "init", nr_pages, self.max_order)
         self._started(args)
         self._check_counts("init", args)
@@ -646,6 +661,15 @@ class Report:
     failure: ConformanceFailure
     seconds: float = 0.0
     files: dict = field(default_factory=dict)
+    # re-run alone in a fresh process before being reported (None: not re-run)
+    reproduced_alone: bool | None = None
+    # when it does not reproduce alone: the earlier sequences the same process ran,
+    # in the adapter's terms, and whether they plus this one reproduce it
+    prefix: list = field(default_factory=list)
+    prefix_reproduces: bool | None = None
+    # what the implementation printed (stdout and stderr) while the failing sequence
+    # ran again, truncated; "" if nothing (or run in this process)
+    output: str = ""
 
     @property
     def divergence(self) -> Divergence:
@@ -714,6 +738,18 @@ class Report:
                  f"  rule:     {div.reason}",
                  f"  expected: {_show(div.expected)}",
                  f"  actual:   {_show(div.actual)}"]
+        if self.reproduced_alone is not None:
+            lines.append("  reproduced alone: " + ("yes (in a fresh process)"
+                                                   if self.reproduced_alone else "no"))
+        if self.reproduced_alone is False:
+            calls = sum(len(seq) for seq in self.prefix)
+            lines.append(f"  it needs the {len(self.prefix)} earlier sequences ({calls} calls) "
+                         "run before it in the same process: "
+                         + ("with them it reproduces" if self.prefix_reproduces else
+                            "even with them it did not reproduce (flaky?)"))
+        if self.output:
+            lines.append("  output of the implementation (stdout+stderr):")
+            lines.extend(f"    | {line}" for line in self.output.rstrip("\n").splitlines())
         for kind, path in self.files.items():
             lines.append(f"  {kind}: {path}")
         return "\n".join(lines)
@@ -804,7 +840,19 @@ class Report:
                 "result": "diverges",
                 "calls": self.failure.calls, "nr_calls": self.nr_calls,
                 "divergence": self.divergence.to_json(), "seconds": round(self.seconds, 3),
+                "reproduced_alone": self.reproduced_alone,
+                "prefix_sequences": len(self.prefix),
+                "prefix_reproduces": self.prefix_reproduces, "output": self.output,
                 "files": self.files}
+
+    def prefix_lines(self) -> str:
+        """The earlier sequences as JSON Lines (`conform --replay S --after FILE`)."""
+        lines = []
+        for sequence in self.prefix:
+            lines.append(json.dumps({"op": "new"}))
+            for method, args in sequence:
+                lines.append(json.dumps({"call": method, "args": list(args)}))
+        return "\n".join(lines) + "\n"
 
 
 # --- minimising a counterexample --------------------------------------------------------

@@ -34,7 +34,7 @@ def _symbols(lib) -> set[str]:
     for name in (*REQUIRED, "kms_abi_version", "kms_free_counts", "kms_kmalloc",
                  "kms_kfree", "kms_ksize", "kms_vmalloc_init", "kms_vmalloc", "kms_vfree",
                  "kms_vmalloc_to_pfn", *_CACHE, "kms_slab_layout", *_HIGHMEM,
-                 "kms_pkmap_count"):
+                 "kms_pkmap_count", "kms_supported_pages", "kms_detects_misuse"):
         try:
             getattr(lib, name)
         except AttributeError:
@@ -129,6 +129,8 @@ class CtypesAdapter:
             "kms_kmap": ([ctypes.c_ulong], ctypes.c_long),
             "kms_kunmap": ([ctypes.c_ulong], ctypes.c_int),
             "kms_pkmap_count": ([ctypes.POINTER(ctypes.c_int), ctypes.c_uint], ctypes.c_int),
+            "kms_supported_pages": ([ctypes.c_ulong], ctypes.c_int),
+            "kms_detects_misuse": ([], ctypes.c_int),
         }
         for symbol, (argtypes, restype) in signatures.items():
             if symbol in names:
@@ -152,6 +154,14 @@ class CtypesAdapter:
             self.kmap = self.kunmap = None
         if "kms_pkmap_count" not in names:
             self.pkmap_count = None
+        if "kms_supported_pages" not in names:
+            self.supported_pages = None
+        # kms_detects_misuse: the misuse vectors are run only on a library that says so
+        self.detects_misuse = ("kms_detects_misuse" in names
+                               and lib.kms_detects_misuse() != 0)
+
+    def supported_pages(self, nr_pages: int) -> bool:
+        return self.lib.kms_supported_pages(nr_pages) != 0
 
     def init(self, nr_pages: int, max_order: int) -> None:
         status = self.lib.kms_init(nr_pages, max_order)

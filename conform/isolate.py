@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import faulthandler
 import multiprocessing
+import os
+import tempfile
 import signal as _signal
 from typing import Any, Callable
 
 from .adapter import parts_of
 
 __all__ = ["AdapterFault", "AdapterCrashed", "AdapterHung", "AdapterRaised",
-           "InProcessDriver", "IsolatedDriver", "make_driver"]
+           "InProcessDriver", "IsolatedDriver", "make_driver", "sequences_before_last",
+           "run_prefix"]
 
-_OPTIONAL = ("free_counts", "ksize", "vmalloc_to_pfn", "slab_layout", "pkmap_count")
+_OPTIONAL = ("free_counts", "ksize", "vmalloc_to_pfn", "slab_layout", "pkmap_count",
+             "supported_pages")
 
 
 class AdapterFault(Exception):
@@ -77,6 +81,12 @@ class InProcessDriver:
         self.adapter = None
         self.info: dict = {}
 
+    log: list[tuple] = []          # in-process: nothing is shared but module state
+    fresh = False
+
+    def output(self, limit: int = 2000) -> str:
+        return ""                      # in-process output is not captured
+
     def reset(self) -> dict:
         try:
             self.adapter = self.factory()
@@ -95,11 +105,19 @@ class InProcessDriver:
         self.adapter = None
 
 
-def _serve(conn, factory) -> None:
+def _serve(conn, factory, output_fd: int | None = None) -> None:
     """The child's loop: make adapters and answer calls until told to stop."""
     # A crash of the implementation is a finding reported by the parent; a fault
     # handler inherited from the parent (pytest enables one) would only add noise.
     faulthandler.disable()
+    if output_fd is not None:
+        # the implementation's stdout/stderr (C and Python alike) go to the driver's
+        # file, to be shown in a report, not onto the checker's terminal
+        import sys
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
     adapter = None
     while True:
         try:
@@ -124,9 +142,17 @@ class IsolatedDriver:
 
     isolated = True
 
-    def __init__(self, factory: Callable[[], Any], timeout: float = 2.0):
+    def __init__(self, factory: Callable[[], Any], timeout: float = 2.0,
+                 fresh: bool = False):
         self.factory = factory
         self.timeout = timeout
+        # fresh: a new child for every sequence (reset), so no state leaks between them
+        self.fresh = fresh
+        # every call the current child has answered, ("new",) starting each sequence:
+        # the prefix that may be needed to reproduce a failure caused by leaked state
+        self.log: list[tuple] = []
+        self._output = None            # the child's stdout/stderr, one file per driver
+        self._output_mark = 0          # where the current sequence's output starts
         self.process = None
         self.conn = None
         self.info: dict = {}
@@ -137,10 +163,17 @@ class IsolatedDriver:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self.process = self._ctx.Process(target=_serve, args=(child, self.factory), daemon=True)
+        if self._output is None:
+            self._output = tempfile.TemporaryFile()
+        self._output.seek(0)
+        self._output.truncate()
+        self._output_mark = 0
+        self.process = self._ctx.Process(target=_serve, daemon=True,
+                                         args=(child, self.factory, self._output.fileno()))
         self.process.start()
         child.close()
         self.conn = parent
+        self.log = []
 
     def _kill(self) -> None:
         if self.process is not None:
@@ -172,16 +205,30 @@ class IsolatedDriver:
         return value
 
     def reset(self) -> dict:
-        if self.process is None or not self.process.is_alive():
+        if self.fresh or self.process is None or not self.process.is_alive():
             self._kill()
             self._start()
+        self.log.append(("new",))
+        self._output_mark = os.fstat(self._output.fileno()).st_size
         # Making the adapter may load a library: allow more than one call's time.
         self.info = self._ask("new", None, max(self.timeout, 10.0))
         return self.info
 
+    def output(self, limit: int = 2000) -> str:
+        """What the implementation printed during the current sequence (the last
+        `limit` characters)."""
+        if self._output is None:
+            return ""
+        fd = self._output.fileno()
+        data = os.pread(fd, max(0, os.fstat(fd).st_size - self._output_mark),
+                        self._output_mark)
+        text = data.decode("utf-8", "replace")
+        return text if len(text) <= limit else "[...]" + text[-limit:]
+
     def call(self, method: str, *args):
         if self.process is None:
             raise AdapterCrashed(None)
+        self.log.append((method, args))
         return self._ask("call", (method, args), self.timeout)
 
     def close(self) -> None:
@@ -192,6 +239,9 @@ class IsolatedDriver:
             except OSError:
                 pass
         self._kill()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
     def __del__(self):
         try:
@@ -200,5 +250,28 @@ class IsolatedDriver:
             pass
 
 
-def make_driver(factory, *, isolate: bool = True, timeout: float = 2.0):
-    return (IsolatedDriver if isolate else InProcessDriver)(factory, timeout)
+def make_driver(factory, *, isolate: bool = True, timeout: float = 2.0,
+                fresh: bool = False):
+    """A driver for the factory's adapters; `fresh`: a new child process per sequence."""
+    if isolate:
+        return IsolatedDriver(factory, timeout, fresh=fresh)
+    return InProcessDriver(factory, timeout)
+
+
+def sequences_before_last(log: list[tuple]) -> list[list[tuple]]:
+    """The sequences of a driver log before its last one (each without its ("new",))."""
+    starts = [i for i, entry in enumerate(log) if entry == ("new",)]
+    if len(starts) < 2:
+        return []
+    return [list(log[a + 1:b]) for a, b in zip(starts, starts[1:])]
+
+
+def run_prefix(driver, sequences: list[list[tuple]]) -> None:
+    """Make the calls of earlier sequences on the driver, ignoring what they answer."""
+    for sequence in sequences:
+        driver.reset()
+        for method, args in sequence:
+            try:
+                driver.call(method, *args)
+            except AdapterRaised:
+                continue

@@ -56,6 +56,18 @@ int  kms_free_pages(unsigned long pfn, unsigned int order);
  */
 int  kms_free_counts(unsigned long *counts, unsigned int capacity);
 
+/* ---- machine constraints and misuse detection (optional) -------------------------
+ *
+ * kms_supported_pages: nonzero if kms_init(nr_pages, ...) can manage nr_pages frames
+ *   (e.g. only powers of two). The checker then draws only supported machine sizes
+ *   (with `kmemspec conform --pages/--power-of-two`, the sizes in both lists).
+ * kms_detects_misuse: nonzero if kms_free_pages (and the other frees) return nonzero
+ *   on a double free, a wrong order or a pfn never handed out; the misuse test
+ *   vectors are then run on the library (`kmemspec vectors`).
+ */
+int  kms_supported_pages(unsigned long nr_pages);
+int  kms_detects_misuse(void);
+
 /* ---- object allocator (optional) -------------------------------------------------
  *
  * kmalloc over the frames given to kms_init: an object's address is its byte offset

@@ -28,11 +28,12 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, initia
 from ..model.profiles import DEFAULT_PROFILE, get_profile
 from ..model.slab import SLAB_HWCACHE_ALIGN
 from .check import (CacheChecker, ConformanceFailure, HighmemChecker, ObjectChecker,
-                    PageChecker, Report, VmallocChecker, minimise)
-from .isolate import make_driver
+                    PageChecker, Report, VmallocChecker, _ops_of, minimise, replay)
+from .isolate import AdapterFault, make_driver, run_prefix, sequences_before_last
 
 __all__ = ["PageAllocatorMachine", "ObjectAllocatorMachine", "VmallocMachine",
-           "CacheAllocatorMachine", "HighmemMachine", "NR_PAGES",
+           "CacheAllocatorMachine", "HighmemMachine", "NR_PAGES", "MAX_NR_PAGES",
+           "machine_sizes", "prologue_ops", "run_prologue",
            "check_conformance", "machine_for", "PARTS"]
 
 # Machine sizes: small ones first (Hypothesis shrinks towards the first), then sizes
@@ -40,6 +41,75 @@ __all__ = ["PageAllocatorMachine", "ObjectAllocatorMachine", "VmallocMachine",
 # not a power of two so that the end of the zone cuts a buddy pair. No 1: the
 # model's boot needs two free low-memory frames for the slab bootstrap (model/slab.py).
 NR_PAGES = (16, 12, 4, 2, 7, 40, 1024, 1536, 2048, 2051)
+MAX_NR_PAGES = 65536          # kms.h: nr_pages is at most 65536
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def machine_sizes(pages=None, pages_range=None, power_of_two: bool = False,
+                  supported=None) -> tuple[int, ...]:
+    """The machine sizes the page strategy and the prologue use, small ones first.
+
+    `pages`: exactly these sizes (`conform --pages N,N`). `pages_range`: (lo, hi),
+    the sizes of NR_PAGES in it plus lo and hi (and, with power_of_two, every power of
+    two in it). `power_of_two`: keep only powers of two. `supported`: a predicate the
+    implementation declared (kms_supported_pages / supported_pages). Raises
+    ValueError, naming the constraint, when no size is left.
+    """
+    if pages:
+        sizes = list(dict.fromkeys(pages))
+    elif pages_range is not None:
+        lo, hi = pages_range
+        sizes = [n for n in NR_PAGES if lo <= n <= hi] + [lo, hi]
+        if power_of_two:
+            sizes += [1 << k for k in range(1, 17) if lo <= 1 << k <= hi]
+        sizes = list(dict.fromkeys(sizes))
+    else:
+        sizes = list(NR_PAGES)
+    for n in sizes:
+        if not 2 <= n <= MAX_NR_PAGES:
+            # no 1: the model's boot needs two low-memory frames (see NR_PAGES)
+            raise ValueError(f"machine size {n} is outside 2..{MAX_NR_PAGES}")
+    if power_of_two:
+        sizes = [n for n in sizes if _is_power_of_two(n)]
+    if supported is not None:
+        sizes = [n for n in sizes if supported(n)]
+    if not sizes:
+        raise ValueError("no machine size is left to check: the sizes asked "
+                         f"({', '.join(map(str, pages or pages_range or NR_PAGES))}), "
+                         f"{'powers of two only, ' if power_of_two else ''}"
+                         f"{'and what the implementation supports ' if supported else ''}"
+                         "have nothing in common")
+    return tuple(sizes)
+
+
+def prologue_ops(max_order: int) -> list[tuple]:
+    """The fixed calls run on every machine size before the random search.
+
+    One allocation of every order 0 .. max_order-1 (the first answers strict mode
+    compares with the Linux policy), one beyond the top (must be NULL), every block
+    freed again (the frames must merge back), then two order-0 blocks, freed in
+    turn: buddies that must merge (checked through free counts when offered).
+    """
+    ops = [("alloc", "alloc_pages", order, f"p{order}") for order in range(max_order + 1)]
+    ops += [("free", "free_pages", f"p{order}") for order in reversed(range(max_order + 1))]
+    ops += [("alloc", "alloc_pages", 0, "q1"), ("alloc", "alloc_pages", 0, "q2"),
+            ("free", "free_pages", "q1"), ("free", "free_pages", "q2")]
+    return ops
+
+
+def run_prologue(driver, mode: str, sizes, *, checker_class=PageChecker,
+                 check_free_counts: bool = True, profile: str = DEFAULT_PROFILE):
+    """Run the prologue on each size in turn: the first ConformanceFailure, or None."""
+    max_order = checker_class(driver, mode, profile=profile).max_order
+    for nr_pages in sizes:
+        failure = replay(driver, mode, profile, nr_pages, prologue_ops(max_order),
+                         check_free_counts, checker_class)
+        if failure is not None:
+            return failure
+    return None
 
 
 class ConformanceMachine(RuleBasedStateMachine):
@@ -57,12 +127,19 @@ class ConformanceMachine(RuleBasedStateMachine):
     profile = DEFAULT_PROFILE
     check_free_counts = True
     checker_class = PageChecker
-    # Set by a failing run: the last (after shrinking, the minimal) failure.
+    # Set by a failing run: the last (after shrinking, the minimal) failure, and the
+    # calls the driver's process had answered when it was seen.
     last_failure: ConformanceFailure | None = None
+    failure_log: list = []
+
+    # called with no argument as each sequence starts (the command's progress bar)
+    on_sequence = None
 
     def __init__(self):
         super().__init__()
         cls = type(self)
+        if cls.on_sequence is not None:
+            cls.on_sequence()
         if cls.factory is None:
             raise TypeError(f"{cls.__name__}.factory is not set: give the adapter factory")
         driver = cls.__dict__.get("_driver")
@@ -79,6 +156,7 @@ class ConformanceMachine(RuleBasedStateMachine):
             return call(*args)
         except ConformanceFailure as failure:
             type(self).last_failure = failure
+            type(self).failure_log = list(getattr(self.checker.driver, "log", []))
             raise
 
     @initialize(data=st.data())
@@ -102,6 +180,8 @@ class PageAllocatorMachine(ConformanceMachine):
 
     @rule(target=blocks, order=st.integers(0, get_profile(DEFAULT_PROFILE).MAX_ORDER))
     def alloc_pages(self, order):
+        # a declared --max-order: orders 0 .. cap (one beyond the top must be NULL)
+        order %= self.checker.max_order + 1
         handle = self._checked(self.checker.alloc, order)
         return multiple() if handle is None else handle
 
@@ -225,54 +305,165 @@ for _machine in PARTS.values():
 
 def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
                 timeout: float = 2.0, name: str = "Target",
-                introspect: bool = True, part: str = "page") -> type[ConformanceMachine]:
-    """A fresh machine subclass (of PARTS[part]) for one implementation."""
+                introspect: bool = True, part: str = "page", sizes=None,
+                max_order: int | None = None, allow=()) -> type[ConformanceMachine]:
+    """A fresh machine subclass (of PARTS[part]) for one implementation.
+
+    `sizes` (page part): the machine sizes to draw (see machine_sizes);
+    `max_order`: the implementation's declared MAX_ORDER, if below the profile's.
+    """
+    base = PARTS[part]
     attrs = {"factory": staticmethod(factory) if not isinstance(factory, type) else factory,
              "mode": mode, "isolate": isolate, "timeout": timeout, "last_failure": None,
              "_driver": None, "check_free_counts": introspect}
+    if sizes and part == "page":
+        attrs["nr_pages"] = st.sampled_from(tuple(sizes))
+    if max_order is not None or allow:
+        attrs["checker_class"] = type(f"Constrained{base.checker_class.__name__}",
+                                      (base.checker_class,),
+                                      {"max_order_cap": max_order, "waived": {},
+                                       "allowed": frozenset(allow or ())})
     safe = "".join(c if c.isalnum() else "_" for c in name)
-    return type(f"{safe}Machine", (PARTS[part],), attrs)
+    return type(f"{safe}Machine", (base,), attrs)
+
+
+def supported_sizes(driver, sizes) -> tuple[int, ...]:
+    """The sizes the implementation accepts, when it declares supported_pages(n)."""
+    info = driver.reset()
+    if "supported_pages" not in info["optional"]:
+        return tuple(sizes)
+    return machine_sizes(sizes, supported=lambda n: bool(driver.call("supported_pages", n)))
 
 
 def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       seed: int | None = None, isolate: bool = True, timeout: float = 2.0,
                       name: str = "target", step_count: int = 20,
-                      introspect: bool = True, part: str = "page") -> Report | None:
+                      introspect: bool = True, part: str = "page", sizes=None,
+                      max_order: int | None = None, fresh: bool = False, allow=(),
+                      waived: dict | None = None, on_sequence=None) -> Report | None:
     """Run the machine on one implementation: a Report of the minimal divergence, or None.
 
     `part` is "page", "object", "vmalloc", "cache" or "highmem". `introspect=False`
     ignores the optional introspection (free_counts, ksize, vmalloc_to_pfn,
-    slab_layout, pkmap_count): only the answers are judged.
+    slab_layout, pkmap_count): only the answers are judged. `fresh`: a new child
+    process for every sequence (leaky targets). `allow`: rules waived (e.g. {"C4"}):
+    each deviation from them is counted into `waived` (rule -> times) and checking
+    goes on past it. `on_sequence`: called as each random sequence starts (progress).
+    `sizes` and `max_order`
+    are machine constraints (page part; machine_sizes builds `sizes`); sizes the
+    implementation declares unsupported (supported_pages) are left out.
+
+    The page part first runs a fixed prologue on every machine size (run_prologue),
+    so what it finds does not depend on the seed or on the target's name; then the
+    Hypothesis search.
     """
     machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name,
-                          introspect=introspect, part=part)
+                          introspect=introspect, part=part, sizes=sizes,
+                          max_order=max_order, allow=allow)
+    if on_sequence is not None:
+        machine.on_sequence = staticmethod(on_sequence)
+    try:
+        return _check(machine, factory, mode, max_examples, seed, isolate, timeout, name,
+                      step_count, introspect, part, sizes, fresh)
+    finally:
+        if waived is not None:
+            seen = getattr(machine, "waived_seen", machine.checker_class.waived)
+            for code, times in seen.items():
+                waived[code] = waived.get(code, 0) + times
+
+
+def _check(machine, factory, mode, max_examples, seed, isolate, timeout, name, step_count,
+           introspect, part, sizes, fresh) -> Report | None:
+    started = time.perf_counter()
+    failure = None
+    if fresh or part == "page":
+        machine._driver = make_driver(factory, isolate=isolate, timeout=timeout, fresh=fresh)
+    if part == "page":
+        driver = machine._driver
+        sizes = supported_sizes(driver, sizes or NR_PAGES)
+        machine.nr_pages = st.sampled_from(sizes)
+        failure = run_prologue(driver, mode, sizes, checker_class=machine.checker_class,
+                               check_free_counts=introspect)
+        machine.failure_log = list(getattr(driver, "log", []))
+    if failure is None:
+        failure = _search(machine, max_examples, seed, step_count)
+    # waivers met by the prologue and the search (not by shrinking's re-runs)
+    machine.waived_seen = dict(machine.checker_class.waived)
+    if failure is None:
+        machine.close()
+        return None
+    found, log = failure, machine.failure_log
+    rerun = {"factory": factory, "isolate": isolate, "timeout": timeout, "mode": mode,
+             "check_free_counts": introspect, "checker_class": machine.checker_class}
+    alone, output = reproduces(found, **rerun)
+    try:
+        driver = machine._driver
+        if driver is not None and (not alone or _program_fault(found)):
+            # a crash, hang or leaked state: shrink with a fresh process per candidate
+            driver.fresh = getattr(driver, "isolated", False)
+        failure = minimise(found, driver, mode,
+                           sizes=(sizes or NR_PAGES) if part == "page" else (),
+                           check_free_counts=introspect,
+                           checker_class=machine.checker_class)
+    finally:
+        machine.close()
+    report = Report(name, mode, failure)
+    if failure is not found:
+        alone, output = reproduces(failure, **rerun)
+    report.reproduced_alone = alone
+    if not alone:
+        # report what was seen, with every sequence the process ran before it
+        report.failure = found
+        report.prefix = sequences_before_last(log)
+        report.prefix_reproduces, output = reproduces(found, prefix=report.prefix, **rerun)
+    report.output = output
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _program_fault(failure: ConformanceFailure) -> bool:
+    reason = failure.divergence.reason
+    return " crashed (" in reason or " hung (" in reason
+
+
+def reproduces(failure: ConformanceFailure, *, factory, isolate: bool, timeout: float,
+               mode: str, check_free_counts: bool, checker_class,
+               prefix=()) -> tuple[bool, str]:
+    """Does the failing sequence fail again in a fresh process (after `prefix`, if any)?
+
+    Also returns what the implementation printed during that sequence (truncated).
+    """
+    driver = make_driver(factory, isolate=isolate, timeout=timeout)
+    try:
+        if prefix:
+            try:
+                run_prefix(driver, prefix)
+            except AdapterFault:
+                # the earlier sequences already crash or hang it
+                return True, driver.output()
+        again = replay(driver, mode, failure.profile, failure.nr_pages,
+                       _ops_of(failure.calls, failure.divergence.step), check_free_counts,
+                       checker_class)
+        return again is not None, driver.output()
+    finally:
+        driver.close()
+
+
+def _search(machine, max_examples: int, seed: int | None, step_count: int):
+    """The Hypothesis exploration: the last (shrunk) failure, or None."""
     if seed is not None:
         hypothesis_seed(seed)(machine)
     config = settings(max_examples=max_examples, stateful_step_count=step_count,
                       deadline=None, database=None, derandomize=seed is None,
                       phases=[Phase.generate, Phase.shrink], print_blob=False,
                       suppress_health_check=list(HealthCheck))
-    started = time.perf_counter()
     try:
         run_state_machine_as_test(machine, settings=config)
     except ConformanceFailure:
         pass
-    except Exception as exc:       # Hypothesis wraps a flaky failure; keep what we saw
+    except Exception:       # Hypothesis wraps a flaky failure; keep what we saw
         if machine.last_failure is None:
             raise
-        _ = exc
     else:
-        machine.close()
         return None
-    failure = machine.last_failure
-    if failure is None:
-        machine.close()
-        return None
-    try:
-        failure = minimise(failure, machine._driver, mode,
-                           sizes=NR_PAGES if part == "page" else (),
-                           check_free_counts=introspect,
-                           checker_class=machine.checker_class)
-    finally:
-        machine.close()
-    return Report(name, mode, failure, seconds=time.perf_counter() - started)
+    return machine.last_failure

@@ -9,10 +9,12 @@ import sys
 import click
 
 from .conform.adapter import TargetError, load_target
-from .conform.check import MODES
+from .conform.check import MODES, PageChecker
 from .conform.ctypes_adapter import ABIError
 from .conform.isolate import AdapterFault, make_driver
-from .conform.stateful import check_conformance
+from .conform.replay import (ScenarioError, load_flat_scenario, load_prefix,
+                             replay_scenario)
+from .conform.stateful import check_conformance, machine_sizes
 
 
 def _fail_usage(message: str, as_json: bool) -> None:
@@ -43,11 +45,35 @@ PARTS = ("page", "object", "vmalloc", "cache", "highmem")
 @click.option("--no-isolate", is_flag=True,
               help="Run a Python target in this process (faster; a crash or hang "
                    "then stops the checker).")
+@click.option("--pages", "pages_spec", default=None, metavar="N[,N...]|MIN..MAX",
+              help="Machine sizes (frames) to check: a list, or a range (its ends and "
+                   "the default sizes inside it). Default: "
+                   "16,12,4,2,7,40,1024,1536,2048,2051.")
+@click.option("--power-of-two", is_flag=True,
+              help="Only machine sizes that are powers of two.")
+@click.option("--max-order", type=click.IntRange(1, 11), default=None,
+              help="The implementation's MAX_ORDER if below the profile's (11): orders "
+                   "0..MAX_ORDER-1 are asked, MAX_ORDER must be NULL, free counts have "
+                   "MAX_ORDER entries.")
+@click.option("--replay", "replay_path", type=click.Path(dir_okay=False), default=None,
+              help="Run this flat-machine scenario (one `conform` wrote) against TARGET "
+                   "and the model, and show both answers step by step.")
+@click.option("--after", "after_path", type=click.Path(dir_okay=False), default=None,
+              help="With --replay: first run the earlier sequences of this prefix file "
+                   "(written when a failure does not reproduce alone) in the same process.")
+@click.option("--fresh-process-per-sequence", "fresh", is_flag=True,
+              help="A new child process for every call sequence (for targets whose "
+                   "state leaks from one sequence into the next; slower).")
+@click.option("--allow", "allow_spec", default=None, metavar="RULE[,RULE...]",
+              help="Known deviations to waive (rule names such as C4, R8, S1): each one "
+                   "met is counted and checking goes on past it.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="kmemspec-conform",
               show_default=True, help="Where a divergence's scenario and picture go.")
 def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             seed: int | None, steps: int, timeout: float, no_isolate: bool,
-            out_dir: str) -> None:
+            pages_spec: str | None, power_of_two: bool, max_order: int | None,
+            replay_path: str | None, after_path: str | None, fresh: bool,
+            allow_spec: str | None, out_dir: str) -> None:
     """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
     `model`) against the spec: every part it implements (page allocator, kmalloc,
     vmalloc, kmem_cache_*, kmap/kunmap). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
@@ -56,6 +82,11 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         loaded = load_target(target)
     except (TargetError, ABIError) as exc:
         _fail_usage(str(exc), as_json)
+    try:
+        sizes = _parse_pages(pages_spec, power_of_two)
+    except ValueError as exc:
+        _fail_usage(f"--pages: {exc}", as_json)
+    allow = _parse_allow(allow_spec, as_json)
     isolate = not no_isolate or loaded.spec.endswith(".so")
     probe = make_driver(loaded.factory, isolate=isolate, timeout=max(timeout, 10.0))
     try:
@@ -64,6 +95,8 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         _fail_usage(f"{target}: making the adapter failed: {exc}", as_json)
     finally:
         probe.close()
+    if replay_path is not None:
+        _replay(loaded, replay_path, after_path, mode, isolate, timeout, max_order, as_json)
     parts = [p for p in PARTS if p in info["parts"] and only in ("all", p)]
     if not parts:
         wanted = "any part" if only == "all" else f"the {only} part"
@@ -74,14 +107,25 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
     results = []
     reports = []
     for part in parts:
-        report = check_conformance(loaded.factory, mode=mode, max_examples=examples,
-                                   seed=seed, isolate=isolate, timeout=timeout,
-                                   name=loaded.name, step_count=steps, part=part)
+        waived: dict = {}
+        bar = _progress(part, examples, as_json)
+        try:
+            report = check_conformance(loaded.factory, mode=mode, max_examples=examples,
+                                       seed=seed, isolate=isolate, timeout=timeout,
+                                       name=loaded.name, step_count=steps, part=part,
+                                       sizes=sizes, max_order=max_order, fresh=fresh,
+                                   allow=allow, waived=waived,
+                                   on_sequence=None if bar is None else bar.step)
+        except ValueError as exc:          # no machine size left to check
+            _fail_usage(f"{target}: {exc}", as_json)
+        finally:
+            if bar is not None:
+                bar.close()
         if report is not None:
             _write_files(report, loaded.name, part, mode, out_dir)
             reports.append(report)
         results.append({"part": part, "result": "conforms" if report is None else "diverges",
-                        **({} if report is None else report.to_json())})
+                        "waived": waived, **({} if report is None else report.to_json())})
     summary = {"target": target, "mode": mode, "parts": parts,
                "introspection": [m for m in info["optional"]], "examples": examples,
                "seed": seed, "result": "diverges" if reports else "conforms",
@@ -93,11 +137,112 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             if entry["result"] == "conforms":
                 click.echo(f"{target}: {part} part conforms ({mode} mode, {examples} examples"
                            f"{_introspection(part, info)})")
+            if entry["waived"]:
+                click.echo(f"  waived ({part} part): " + ", ".join(
+                    f"{rule} x{times}" for rule, times in sorted(entry["waived"].items())))
         for report in reports:
             click.echo(report.text())
             if report.files:
-                click.echo(f"  replay:   kmemspec run {report.files['scenario']}")
+                click.echo(f"  replay:   kmemspec run {report.files['scenario']}  (the model)")
+                after = (f" --after {report.files['prefix']}" if "prefix" in report.files
+                         else "")
+                click.echo(f"  against the target: kmemspec conform {target} --replay "
+                           f"{report.files['scenario']}{after}")
     sys.exit(1 if reports else 0)
+
+
+def _replay(loaded, path: str, after: str | None, mode: str, isolate: bool, timeout: float,
+            max_order: int | None, as_json: bool) -> None:
+    """`--replay`: the scenario's calls on the target and the model; exit 0/1/2."""
+    prefix = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            nr_pages, profile, ops = load_flat_scenario(handle.read(), path)
+        if after is not None:
+            with open(after, encoding="utf-8") as handle:
+                prefix = load_prefix(handle.read(), after)
+    except OSError as exc:
+        _fail_usage(f"cannot read {exc.filename}: {exc.strerror}", as_json)
+    except ScenarioError as exc:
+        _fail_usage(str(exc), as_json)
+    checker = PageChecker if max_order is None else type(
+        "CappedPageChecker", (PageChecker,), {"max_order_cap": max_order})
+    driver = make_driver(loaded.factory, isolate=isolate, timeout=timeout)
+    try:
+        result = replay_scenario(driver, mode, nr_pages, profile, ops, checker_class=checker,
+                                 prefix=prefix)
+    finally:
+        driver.close()
+    failure = result.failure
+    if as_json:
+        click.echo(json.dumps({"target": loaded.spec, "mode": mode, "scenario": path,
+                               "result": "conforms" if failure is None else "diverges",
+                               "calls": result.calls, **({} if failure is None else
+                               {"divergence": failure.divergence.to_json()})}, indent=1))
+    else:
+        click.echo(f"{loaded.name}: replaying {path} ({mode} mode, {nr_pages} frames)")
+        for row in result.rows():
+            click.echo(row)
+        click.echo("result: " + ("every answer allowed" if failure is None else
+                                 f"diverges at step {failure.divergence.step}"))
+    sys.exit(0 if failure is None else 1)
+
+
+class _Progress:
+    """A progress bar on stderr, for a terminal only (click's; no extra dependency)."""
+
+    def __init__(self, part: str, examples: int):
+        self.examples = examples
+        self.done = 0
+        self.bar = click.progressbar(length=examples, label=f"checking the {part} part",
+                                     file=sys.stderr, show_pos=True, show_eta=True)
+        self.bar.__enter__()
+
+    def step(self) -> None:
+        # Hypothesis may start more sequences than asked (shrinking): stay at the end
+        if self.done < self.examples:
+            self.done += 1
+            self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
+
+
+def _progress(part: str, examples: int, as_json: bool):
+    if as_json or examples < 100 or not sys.stderr.isatty():
+        return None
+    return _Progress(part, examples)
+
+
+def _parse_allow(spec: str | None, as_json: bool) -> frozenset:
+    """`--allow C4,R8` as a set of rule names (exit 2 on anything else)."""
+    if spec is None:
+        return frozenset()
+    rules = [part.strip().upper() for part in spec.split(",") if part.strip()]
+    for rule in rules:
+        if len(rule) < 2 or rule[0] not in "RSKVCH" or not rule[1:].isdigit():
+            _fail_usage(f"--allow: {rule!r} is not a rule name (R1..R8, S1, S2, K1..K8, "
+                        "V1..V7, C1..C8, H1..H6: spec/conformance.md)", as_json)
+    return frozenset(rules)
+
+
+def _parse_pages(spec: str | None, power_of_two: bool):
+    """`--pages` and `--power-of-two` as the machine sizes to draw (machine_sizes)."""
+    if spec is None:
+        return machine_sizes(power_of_two=power_of_two) if power_of_two else None
+    spec = spec.strip()
+    try:
+        if ".." in spec:
+            lo, hi = (int(part) for part in spec.split("..", 1))
+            if lo > hi:
+                raise ValueError(f"the range {spec!r} is empty")
+            return machine_sizes(pages_range=(lo, hi), power_of_two=power_of_two)
+        return machine_sizes([int(part) for part in spec.split(",")],
+                             power_of_two=power_of_two)
+    except ValueError as exc:
+        if "invalid literal" in str(exc):
+            raise ValueError(f"{spec!r} is not N[,N...] or MIN..MAX (frame counts)") from None
+        raise
 
 
 def _introspection(part: str, info: dict) -> str:
@@ -108,7 +253,9 @@ def _introspection(part: str, info: dict) -> str:
 
 
 def _write_files(report, name: str, part: str, mode: str, out_dir: str) -> None:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    # the file's own name, without the directories it was given with (no "../" parts)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_"
+                   for c in name.replace("\\", "/").rsplit("/", 1)[-1])
     try:
         os.makedirs(out_dir, exist_ok=True)
         scenario_path = os.path.join(out_dir, f"{safe}-{part}-{mode}.jsonl")
@@ -118,5 +265,10 @@ def _write_files(report, name: str, part: str, mode: str, out_dir: str) -> None:
         with open(svg_path, "w", encoding="utf-8") as handle:
             handle.write(report.svg())
         report.files = {"scenario": scenario_path, "picture": svg_path}
+        if report.prefix:
+            prefix_path = os.path.join(out_dir, f"{safe}-{part}-{mode}-prefix.jsonl")
+            with open(prefix_path, "w", encoding="utf-8") as handle:
+                handle.write(report.prefix_lines())
+            report.files["prefix"] = prefix_path
     except OSError as exc:
         click.echo(f"kmemspec conform: cannot write the report to {out_dir}: {exc}", err=True)
