@@ -65,3 +65,46 @@ def test_slabinfo_view_text_and_json():
     assert demo["shared"] == {"avail": 0, "limit": 96, "touched": 0}
     assert demo["sharedavail"] == 0 and demo["free_limit"] == 2 * 12 + 3
     assert info[-1]["name"] == "kmem_cache"
+
+
+def _expected(name):
+    path = os.path.join(HERE, "..", "examples", "scenarios", name)
+    run = run_scenario(parse_file(path))
+    assert run.exit_code == 0, format_text(run)
+    return run, [e["expect"]["ret"] for e in run.results
+                 if e["op"] in ("kmem_cache_alloc", "kmalloc") and "expect" in e]
+
+
+def test_arrays_scenario_is_cache_alloc_refills_order():
+    """Independently of the file: 64-byte objects at 0xC0023000 + 148 + 64*i (pfn 35);
+    the first refill takes 16 (BATCHREFILL_LIMIT), popped 15..0; the second takes the
+    other 45 and pops 60; a freed 15 comes back first, then 59; kmalloc(20) pops object
+    15 of size-32's first slab (pfn 36, objects after 288 bytes of management)."""
+    _, got = _expected("slab_arrays.jsonl")
+    o = lambda i: 0xC0023000 + 148 + 64 * i
+    assert got == [o(i) for i in range(15, -1, -1)] + [o(60), o(15), o(59),
+                                                        0xC0024000 + 288 + 15 * 32]
+
+
+def test_smp_scenario_hand_values():
+    """Slab k of the 2000-byte cache is pfn 34 + k, object i at + 28 + 2000*i; CPU 0
+    gets objects 1, 0 of each new slab; CPU 1's refill from the shared array pops a10
+    (slab 6, object 1); CPU 0 pops a24 (slab 13, object 1); the object CPU 1 got, freed
+    on CPU 0, is CPU 0's next."""
+    _, got = _expected("slab_smp.jsonl")
+    o = lambda k, i: 0xC0000000 + (34 + k) * 4096 + 28 + 2000 * i
+    cpu0 = [o(n // 2 + 1, 1 - n % 2) for n in range(25)]
+    assert got == cpu0 + [cpu0[10], cpu0[24], cpu0[10]]
+
+
+def test_reap_scenario_final_slabinfo():
+    """After the two reaps (derivation in the file and tests/test_slab_arrays.py):
+    20 slabs less 11, 14, 13 and 10 = 16; active: full 12 and 16..20, partial 15 = 7;
+    active objects 6*2 + 1 = 13 (the parked ones count, as s_show counts them); the
+    shared array keeps a22, a23; then one allocation pops a39 (slab 20, object 0)."""
+    run, got = _expected("slab_reap.jsonl")
+    assert got == [0xC0000000 + (34 + 20) * 4096 + 28]
+    info = next(c for c in run.to_json()["state"]["slabinfo"] if c["name"] == "reapme")
+    assert (info["num_slabs"], info["active_slabs"], info["active_objs"],
+            info["sharedavail"]) == (16, 7, 13, 2)
+    assert info["arrays"][0]["avail"] == 40 - 24 - 5 - 1
