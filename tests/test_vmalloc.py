@@ -330,3 +330,14 @@ def test_vmap_misuse():
     assert bug.value.rule == "vunmap_vmalloc"
     assert pickle.dumps(m.__dict__) == before
     assert vm.vmap(m, []) is None
+
+
+def test_vmap_scenario_vfree_is_a_clean_unmap():
+    """examples/scenarios/vmalloc_vmap.jsonl: vmap maps p then q at 0xf8800000 and
+    0xf8801000; vfree unmaps them and leaves both pages allocated to the caller."""
+    run = run_scenario(parse_file(str(SCENARIOS / "vmalloc_vmap.jsonl")))
+    assert run.exit_code == 0, run.results
+    assert all(e.get("as_expected", True) for e in run.results)
+    got = [e["ret"] for e in run.results if e["op"] == "vmalloc_to_page"]
+    assert got == [261120, 261121, None]
+    assert [e["ret"] for e in run.results if e["op"] == "vmap"] == [0xF8800000]
