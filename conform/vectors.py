@@ -809,13 +809,27 @@ def zero_and_too_big(t):
 
 @case("object", "reuse_after_kfree")
 def reuse_after_kfree(t):
-    """A freed object's slot is handed out again (the model: first free bufctl)."""
+    """A freed object is handed out again first (2.6.12: the per-CPU array is LIFO)."""
     t.init(1024)
     a = t.call("kmalloc", "a", size=100)
     b = t.call("kmalloc", "b", size=100)
-    assert b - a == 128
+    # the first refill of size-128 takes objects 0..15 (BATCHREFILL_LIMIT); pops: 15, 14
+    assert a - b == 128
     t.call("kfree", addr=Ref("a"))
     assert t.call("kmalloc", "c", size=120) == a
+
+
+@case("object", "refill_batch_order")
+def refill_batch_order(t):
+    """2.6.12 per-CPU array caches: a fresh size-64 cache (61 objects a slab, batchcount
+    60) refills BATCHREFILL_LIMIT = 16 objects while its array is untouched and pops
+    them LIFO (objects 15..0), then takes the slab's other 45 and pops object 60."""
+    t.init(1024)
+    addrs = [t.call("kmalloc", f"k{i}", size=64) for i in range(17)]
+    assert [addrs[i] - addrs[i + 1] for i in range(15)] == [64] * 15
+    assert addrs[16] - addrs[15] == 60 * 64
+    for i in range(17):
+        t.call("kfree", addr=Ref(f"k{i}"))
 
 
 @case("object", "misuse")

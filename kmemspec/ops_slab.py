@@ -50,44 +50,62 @@ def _addr(value):
     return None if value is None else as_int(value, "addr")
 
 
-@op("kmem_cache_create", "name", "size", "align", "flags", "ctor",
-    optional=("align", "flags", "ctor"))
-def _kmem_cache_create(machine, name, size, align=0, flags=0, ctor=None):
+def _cpu(machine, value) -> int:
+    """The optional "cpu" argument: a CPU of the booted machine (default 0)."""
+    return slab.check_cpu(machine, as_int(value, "cpu"))
+
+
+@op("kmem_cache_create", "name", "size", "align", "flags", "ctor", "cpu",
+    optional=("align", "flags", "ctor", "cpu"))
+def _kmem_cache_create(machine, name, size, align=0, flags=0, ctor=None, cpu=0):
     if ctor is not None and not isinstance(ctor, str):
         raise ValueError("ctor is named by a string")
+    cpu = _cpu(machine, cpu)
     cachep = slab.kmem_cache_create(machine, name, as_int(size, "size"),
-                                    as_int(align, "align"), parse_slab_flags(flags), ctor)
+                                    as_int(align, "align"), parse_slab_flags(flags), ctor,
+                                    cpu)
     return None if cachep is None else cachep.name
 
 
-@op("kmem_cache_alloc", "cache", "gfp")
-def _kmem_cache_alloc(machine, cache, gfp):
-    return slab.kmem_cache_alloc(machine, _cache(machine, cache), parse_gfp(gfp))
+@op("kmem_cache_alloc", "cache", "gfp", "cpu", optional=("cpu",))
+def _kmem_cache_alloc(machine, cache, gfp, cpu=0):
+    cpu = _cpu(machine, cpu)
+    return slab.kmem_cache_alloc(machine, _cache(machine, cache), parse_gfp(gfp), cpu)
 
 
-@op("kmem_cache_free", "cache", "addr", void=True)
-def _kmem_cache_free(machine, cache, addr):
-    slab.kmem_cache_free(machine, _cache(machine, cache), _addr(addr))
+@op("kmem_cache_free", "cache", "addr", "cpu", optional=("cpu",), void=True)
+def _kmem_cache_free(machine, cache, addr, cpu=0):
+    cpu = _cpu(machine, cpu)
+    slab.kmem_cache_free(machine, _cache(machine, cache), _addr(addr), cpu)
 
 
-@op("kmem_cache_shrink", "cache")
-def _kmem_cache_shrink(machine, cache):
-    return slab.kmem_cache_shrink(machine, _cache(machine, cache))
+@op("kmem_cache_shrink", "cache", "cpu", optional=("cpu",))
+def _kmem_cache_shrink(machine, cache, cpu=0):
+    cpu = _cpu(machine, cpu)
+    return slab.kmem_cache_shrink(machine, _cache(machine, cache), cpu)
 
 
-@op("kmem_cache_destroy", "cache", void=True)
-def _kmem_cache_destroy(machine, cache):
-    slab.kmem_cache_destroy(machine, _cache(machine, cache))
+@op("kmem_cache_destroy", "cache", "cpu", optional=("cpu",))
+def _kmem_cache_destroy(machine, cache, cpu=0):
+    cpu = _cpu(machine, cpu)
+    return slab.kmem_cache_destroy(machine, _cache(machine, cache), cpu)
 
 
-@op("kmalloc", "size", "gfp")
-def _kmalloc(machine, size, gfp):
-    return km.kmalloc(machine, as_int(size, "size"), parse_gfp(gfp))
+@op("cache_reap", "cpu", optional=("cpu",), void=True)
+def _cache_reap(machine, cpu=0):
+    slab.cache_reap(machine, _cpu(machine, cpu))
 
 
-@op("kfree", "addr", void=True)
-def _kfree(machine, addr):
-    km.kfree(machine, _addr(addr))
+@op("kmalloc", "size", "gfp", "cpu", optional=("cpu",))
+def _kmalloc(machine, size, gfp, cpu=0):
+    cpu = _cpu(machine, cpu)
+    return km.kmalloc(machine, as_int(size, "size"), parse_gfp(gfp), cpu)
+
+
+@op("kfree", "addr", "cpu", optional=("cpu",), void=True)
+def _kfree(machine, addr, cpu=0):
+    cpu = _cpu(machine, cpu)
+    km.kfree(machine, _addr(addr), cpu)
 
 
 @op("ksize", "addr")
@@ -113,7 +131,8 @@ def slabinfo_text(machine) -> str:
                      f"{c['objsize']:6d} {c['objperslab']:4d} {c['pagesperslab']:4d}"
                      f" : tunables {t['limit']:4d} {t['batchcount']:4d} "
                      f"{t['sharedfactor']:4d}"
-                     f" : slabdata {c['active_slabs']:6d} {c['num_slabs']:6d} {0:6d}")
+                     f" : slabdata {c['active_slabs']:6d} {c['num_slabs']:6d} "
+                     f"{c['sharedavail']:6d}")
     return "\n".join(lines)
 
 

@@ -57,6 +57,8 @@ class MachineConfig:
     # Test preset knob: where ZONE_DMA ends (default: the profile's 16 MiB). A tiny
     # machine can then have DMA, Normal and HighMem zones in a few dozen frames.
     max_dma_pfn: int | None = None
+    # CPUs online (1..the profile's NR_CPUS): per-CPU array caches
+    cpus: int = 1
 
     @classmethod
     def from_dict(cls, data: dict) -> "MachineConfig":
@@ -111,6 +113,9 @@ def validate_config(config: MachineConfig) -> Profile:
     if config.max_dma_pfn is not None and (type(config.max_dma_pfn) is not int
                                            or config.max_dma_pfn < 1):
         raise ConfigError("max_dma_pfn", "must be a positive integer")
+    if type(config.cpus) is not int or not 1 <= config.cpus <= profile.NR_CPUS:
+        raise ConfigError("cpus", f"must be an integer in 1..{profile.NR_CPUS} (NR_CPUS of "
+                                  f"{profile.name}), got {config.cpus!r}")
     for start, end in config.reserved:
         if not 0 <= start < end <= config.phys_pages:
             raise ConfigError("reserved", f"[{start}, {end}) is not a range of low memory "
@@ -124,6 +129,7 @@ class Machine:
     def __init__(self, config: MachineConfig, profile: Profile):
         self.config = config
         self.profile = profile
+        self.cpus = config.cpus
         total = config.phys_pages + config.iomem_pages + config.highmem_pages
         self.mem_map = MemMap(total)
         self.max_low_pfn = config.phys_pages

@@ -20,7 +20,8 @@ from __future__ import annotations
 from .errors import KernelBug
 from .gfp import GFP_VALID_MASK, __GFP_DMA, __GFP_HIGHMEM, check_gfp
 from .page_alloc import __free_pages, alloc_pages
-from .slab import _bootstrap, _cache_alloc, _free_obj, _lookup_object, get_order
+from .slab import _bootstrap, _cache_alloc, _cache_free, _check_alloc, _lookup_object, check_cpu, \
+    get_order
 
 __all__ = ["kmalloc", "kfree", "ksize", "kmalloc_index", "ZERO_SIZE_PTR"]
 
@@ -53,8 +54,8 @@ def kmalloc_index(profile, size: int) -> int | None:
     return _index_table(sizes)[(size + 7) >> _GRAIN]
 
 
-def kmalloc(machine, size: int, gfp_mask: int) -> int | None:
-    """Allocate `size` bytes; the object's kernel virtual address, or None (NULL)."""
+def kmalloc(machine, size: int, gfp_mask: int, cpu: int = 0) -> int | None:
+    """Allocate `size` bytes on `cpu`; the object's kernel virtual address, or None (NULL)."""
     # CHECK
     if type(size) is not int or size < 0:
         raise KernelBug("bad_size", f"kmalloc size {size!r} is not a size_t")
@@ -64,6 +65,7 @@ def kmalloc(machine, size: int, gfp_mask: int) -> int | None:
         # 2.6.12: cache_grow BUG()s on __GFP_HIGHMEM; 6.x warns and strips it. The
         # slab's memory must keep a permanent address (the seed), so: misuse.
         raise KernelBug("highmem_slab", "kmalloc memory cannot come from highmem")
+    check_cpu(machine, cpu)
     state = machine.slab
     profile = machine.profile
     sizes = profile.kmalloc_sizes
@@ -76,9 +78,10 @@ def kmalloc(machine, size: int, gfp_mask: int) -> int | None:
         return ZERO_SIZE_PTR
     index = _index_table(sizes)[(size + 7) >> _GRAIN]
     cachep = (state.malloc_sizes_dma if gfp_mask & __GFP_DMA else state.malloc_sizes)[index]
+    _check_alloc(cachep, gfp_mask, cpu)      # __GFP_ZERO and co. BUG() if it must grow
     if not state.ready and not _bootstrap(machine):
         return None
-    addr = _cache_alloc(machine, cachep, gfp_mask)
+    addr = _cache_alloc(machine, cachep, gfp_mask, cpu)
     # ACCOUNT
     if addr is not None:
         state.kmalloc_req[addr] = size
@@ -118,9 +121,10 @@ def _find(machine, addr: int, what: str):
     return slab, objnr
 
 
-def kfree(machine, addr: int | None) -> None:
-    """Free a kmalloc'd (or any slab) object; NULL (None or 0) is ignored."""
+def kfree(machine, addr: int | None, cpu: int = 0) -> None:
+    """Free a kmalloc'd (or any slab) object on `cpu`; NULL (None or 0) is ignored."""
     # CHECK
+    check_cpu(machine, cpu)
     if addr is None or addr == 0:
         return
     if addr == ZERO_SIZE_PTR and machine.profile.slab_flavour == "slub":
@@ -133,8 +137,8 @@ def kfree(machine, addr: int | None) -> None:
         order = state.kmalloc_large.pop(where)
         __free_pages(machine, machine.mem_map + where, order)
         return
-    # ACCOUNT: back on its slab's bufctl list (kfree -> __cache_free -> free_block)
-    _free_obj(slab.cache, slab, where)
+    # ACCOUNT: kfree -> __cache_free on the object's cache (GET_PAGE_CACHE), this CPU
+    _cache_free(machine, slab.cache, addr, cpu)
 
 
 def ksize(machine, addr) -> int:

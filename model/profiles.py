@@ -49,6 +49,9 @@ class Profile:
     # the highest zone a request may use, indexed by gfp_zone() (ZONE_DMA,
     # ZONE_NORMAL, ZONE_HIGHMEM of model/gfp.py); the zonelist falls back downwards
     gfp_zone_top: tuple[int, int, int] = (0, 1, 2)
+    # the kernel's CONFIG_NR_CPUS (both profiles are CONFIG_SMP builds: slab's shared
+    # arrays, sizeof(kmem_cache_t) with array[NR_CPUS]); a machine boots 1..NR_CPUS CPUs
+    NR_CPUS: int = 8
     BUFCTL_SIZE: int = 2
     STRUCT_SLAB_SIZE: int = 24
     extra: dict = field(default_factory=dict, compare=False)

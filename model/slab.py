@@ -11,14 +11,18 @@ bytes are used for *colouring*: successive slabs start their objects at 0, colou
 cache lines (the seed's 着色).
 
 Model choices (each stated in spec/slab.md):
-- no per-CPU `array_cache`: an allocation takes the next bufctl object of the first
-  partial slab (or the first free slab), a free puts the object straight back on its
-  slab's bufctl list; the slab list moves are those of cache_alloc_refill/free_block;
-- emptied slabs stay on slabs_free until kmem_cache_shrink/destroy (no cache_reap);
-- allocated objects carry the DEBUG build's BUFCTL_FREE mark, so a double free is seen;
+- every cache has one `array_cache` per CPU and a shared one (2.6.12, CONFIG_SMP):
+  allocations pop the CPU's array (LIFO) and refill it in batches (cache_alloc_refill),
+  frees push onto it and flush a batch to the shared array or the slabs when it is full
+  (__cache_free, cache_flusharray, free_block); cache_reap is an explicit operation;
+- the array_cache structures themselves take no memory in the model (the kernel
+  kmallocs them from the general caches);
+- objects handed out *or parked in an array* carry the DEBUG build's BUFCTL_FREE mark;
+  the model also remembers which objects are parked, so a double free is seen at once;
 - kmem_cache_init is split: boot() builds cache_cache and every general cache (their
   geometry) as the kernel does; the descriptors take their cache_cache objects at the
-  first slab call, so page-level scenarios see the buddy state free_all_bootmem left.
+  first slab call (through the boot-time head arrays, BOOT_CPUCACHE_ENTRIES), which
+  then makes g_cpucache_up FULL and gives every cache its real arrays.
 
 The linux-6.x-x86_64 profile (SLUB) reuses this code without colouring, without slab
 management in the slab (SLUB keeps it in struct page) and with SLUB's order choice.
@@ -33,14 +37,17 @@ page->lru.next/prev (SET_PAGE_CACHE/SET_PAGE_SLAB) -> state.page_slab[pfn] (slab
 from __future__ import annotations
 
 from .errors import ConfigError, KernelBug
-from .gfp import GFP_DMA, GFP_KERNEL, __GFP_DMA, __GFP_HIGHMEM, __GFP_NO_GROW, check_gfp
+from .gfp import (GFP_DMA, GFP_KERNEL, __GFP_COLD, __GFP_COMP, __GFP_DMA, __GFP_FS, __GFP_HIGH,
+                  __GFP_HIGHMEM, __GFP_IO, __GFP_NO_GROW, __GFP_NOFAIL, __GFP_NORETRY,
+                  __GFP_NOWARN, __GFP_REPEAT, __GFP_WAIT, check_gfp)
 from .mem_map import PG_slab
 from .page_alloc import __free_pages, alloc_pages
 
 __all__ = [
     "KmemCache", "Slab", "SlabState", "cache_estimate", "cache_geometry", "kmem_cache_init",
     "kmem_cache_create", "kmem_cache_alloc", "kmem_cache_free", "kmem_cache_shrink",
-    "kmem_cache_destroy", "kmem_cache_size", "kmem_find_general_cachep", "find_cache",
+    "kmem_cache_destroy", "kmem_cache_size", "cache_reap", "ArrayCache", "BATCHREFILL_LIMIT",
+    "BOOT_CPUCACHE_ENTRIES", "kmem_find_general_cachep", "find_cache",
     "slabinfo", "SLAB_HWCACHE_ALIGN", "SLAB_CACHE_DMA", "SLAB_NO_REAP",
     "SLAB_MUST_HWCACHE_ALIGN", "SLAB_RECLAIM_ACCOUNT", "SLAB_PANIC", "SLAB_DESTROY_BY_RCU",
     "CFLGS_OFF_SLAB", "SLAB_FLAG_NAMES",
@@ -82,6 +89,16 @@ SLUB_MAX_ORDER = 3
 SLUB_MAX_OBJS_PER_PAGE = 32767
 SLUB_NR_CPUS = 8
 
+# mm/slab.c (2.6.12): the boot-time head arrays hold one object; refills of an array
+# that saw no recent use take at most BATCHREFILL_LIMIT objects
+BOOT_CPUCACHE_ENTRIES = 1
+BATCHREFILL_LIMIT = 16
+# include/linux/gfp.h (2.6.12) GFP_LEVEL_MASK; cache_grow BUG()s on any flag outside
+# SLAB_DMA | SLAB_LEVEL_MASK | SLAB_NO_GROW
+GFP_LEVEL_MASK = (__GFP_WAIT | __GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_COLD | __GFP_NOWARN
+                  | __GFP_REPEAT | __GFP_NOFAIL | __GFP_NORETRY | __GFP_NO_GROW | __GFP_COMP)
+SLAB_GROW_FLAGS = GFP_DMA | GFP_LEVEL_MASK | __GFP_NO_GROW
+
 # list identifiers (which of the three lists a slab is on)
 FULL, PARTIAL, FREE = 0, 1, 2
 LIST_NAMES = ("slabs_full", "slabs_partial", "slabs_free")
@@ -101,6 +118,26 @@ class SlabList:
         self.head = -1
         self.tail = -1
         self.nr = 0
+
+
+class ArrayCache:
+    """struct array_cache: a LIFO of object addresses (ac_entry(ac)[0 .. avail-1])."""
+
+    __slots__ = ("entry", "limit", "batchcount", "touched")
+
+    def __init__(self, limit: int, batchcount: int):
+        self.entry: list[int] = []
+        self.limit = limit
+        self.batchcount = batchcount
+        self.touched = 0
+
+    @property
+    def avail(self) -> int:
+        return len(self.entry)
+
+    def __repr__(self):
+        return (f"ArrayCache(avail={len(self.entry)}, limit={self.limit}, "
+                f"batchcount={self.batchcount}, touched={self.touched})")
 
 
 class Slab:
@@ -138,7 +175,8 @@ class KmemCache:
                  "colour", "colour_off", "colour_next", "left_over", "slab_size",
                  "slabp_cache", "ctor", "slabs_full", "slabs_partial", "slabs_free",
                  "lists", "free_objects", "slabs", "addr", "dead", "limit", "batchcount",
-                 "shared", "BUFCTL_END", "BUFCTL_FREE", "general", "flavour")
+                 "shared", "BUFCTL_END", "BUFCTL_FREE", "general", "flavour", "array",
+                 "shared_array", "free_limit", "free_touched")
 
     def __repr__(self):
         return f"KmemCache({self.name!r}, objsize={self.objsize}, num={self.num})"
@@ -172,9 +210,16 @@ class SlabState:
         self.internal: dict[int, str] = {}            # addr -> what the slab layer keeps there
         self.kmalloc_req: dict[int, int] = {}         # live kmalloc object -> requested size
         self.kmalloc_large: dict[int, int] = {}       # SLUB: pfn -> order of a large kmalloc
+        self.parked: set[int] = set()                 # objects in a per-CPU/shared array
         self.offslab_limit = 0
         self.slab_break_gfp_order = BREAK_GFP_ORDER_LO
-        self.ready = False                            # general descriptors placed
+        # mm/slab.c g_cpucache_up: NONE, PARTIAL (first general cache made), FULL
+        self.g_cpucache_up = "NONE"
+
+    @property
+    def ready(self) -> bool:
+        """kmem_cache_init has finished: descriptors placed, real arrays in place."""
+        return self.g_cpucache_up == "FULL"
 
 
 # --- geometry ------------------------------------------------------------------------
@@ -340,16 +385,41 @@ def _new_cache(profile, name: str, geo: dict, flags: int, ctor: str | None) -> K
     bits = 8 * profile.BUFCTL_SIZE
     c.BUFCTL_END = (1 << bits) - 1          # mm/slab.c: ((kmem_bufctl_t)(~0U)) - 0
     c.BUFCTL_FREE = (1 << bits) - 2         # ... - 1 (DEBUG: object handed out)
-    # enable_cpucache (2.6.12): the tunables /proc/slabinfo shows; SMP shared factor 8
+    c.free_touched = 0
     if profile.slab_flavour == "slub":
-        c.limit = c.batchcount = c.shared = 0
+        # SLUB has no array caches; slabinfo shows zero tunables
+        c.limit = c.batchcount = c.shared = c.free_limit = 0
+        c.array = c.shared_array = None
     else:
-        size = c.objsize
-        c.limit = (1 if size > 131072 else 8 if size > profile.PAGE_SIZE else
-                   24 if size > 1024 else 54 if size > 256 else 120)
-        c.batchcount = (c.limit + 1) // 2
-        c.shared = 8 if size <= profile.PAGE_SIZE else 0
+        # kmem_cache_create before g_cpucache_up is FULL: a head array of
+        # BOOT_CPUCACHE_ENTRIES for the boot CPU, batchcount 1, no shared array
+        c.limit, c.batchcount, c.shared = BOOT_CPUCACHE_ENTRIES, 1, 0
+        c.array = [ArrayCache(BOOT_CPUCACHE_ENTRIES, 1)]
+        c.shared_array = None
+        c.free_limit = 2 * c.batchcount + c.num      # (1 + num_online_cpus) at boot: 1
     return c
+
+
+def enable_cpucache(machine, cachep: KmemCache, online: int) -> None:
+    """Give a cache its real per-CPU and shared arrays (2.6.12 mm/slab.c: enable_cpucache,
+    do_tune_cpucache). `online` is num_online_cpus() in the free_limit formula."""
+    profile = machine.profile
+    size = cachep.objsize
+    limit = (1 if size > 131072 else 8 if size > profile.PAGE_SIZE else
+             24 if size > 1024 else 54 if size > 256 else 120)
+    # CONFIG_SMP (both profiles' kernels are SMP builds): a shared array for small objects
+    shared = 8 if size <= profile.PAGE_SIZE else 0
+    batchcount = (limit + 1) // 2
+    old = cachep.array + ([cachep.shared_array] if cachep.shared_array else [])
+    cachep.array = [ArrayCache(limit, batchcount) for _ in range(machine.cpus)]
+    cachep.limit, cachep.batchcount, cachep.shared = limit, batchcount, shared
+    cachep.free_limit = (1 + online) * batchcount + cachep.num
+    # the old arrays' objects go back to the slabs; the new shared array holds
+    # batchcount * shared entries (0 for large objects: a shared array that holds none)
+    cachep.shared_array = ArrayCache(batchcount * shared, 0xbaadf00d)
+    for ac in old:
+        free_block(machine, cachep, ac.entry, 0)
+        ac.entry = []
 
 
 def _general_names(profile, size: int) -> tuple[str, str]:
@@ -388,6 +458,8 @@ def kmem_cache_init(machine) -> None:
                              slab_break_gfp_order=0)
     state.cache_cache = _new_cache(profile, "kmem_cache", geo, SLAB_NO_REAP, None)
     state.cache_chain.insert(0, state.cache_cache)
+    # the first general cache gets the static head array: g_cpucache_up PARTIAL
+    state.g_cpucache_up = "PARTIAL"
     # 2+3) the general caches, each with its DMA twin, all cache-line aligned
     # 2.6.12: ARCH_KMALLOC_FLAGS = SLAB_HWCACHE_ALIGN; 6.x create_kmalloc_caches: no
     # cache-line alignment, power-of-two sizes naturally aligned (create_boot_cache)
@@ -436,24 +508,32 @@ def _create(machine, name, geo, flags, ctor) -> KmemCache:
 
 
 def _bootstrap(machine) -> bool:
-    """Place every boot-time descriptor in cache_cache (kmem_cache_init's allocations)."""
+    """Finish kmem_cache_init: place every boot-time descriptor in cache_cache through
+    the head arrays, then give every cache its real arrays (steps 2-5 of 2.6.12
+    kmem_cache_init, then the other CPUs' arrays as cpuup_callback makes them)."""
     state = machine.slab
     placed = []
     for cachep in reversed(state.cache_chain):       # creation order
         if cachep is state.cache_cache:
             continue
-        addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL)
+        addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL, 0)
         if addr is None:
             for done, a in placed:
-                _cache_free(machine, state.cache_cache, a)
+                _cache_free(machine, state.cache_cache, a, 0)
                 done.addr = None
                 del state.internal[a]
-            __cache_shrink(machine, state.cache_cache)
+            __cache_shrink(machine, state.cache_cache, 0)
             return False
         cachep.addr = addr
         state.internal[addr] = f"descriptor of cache {cachep.name}"
         placed.append((cachep, addr))
-    state.ready = True
+    # 5) enable_cpucache on the whole chain with one CPU online; CPU_UP_PREPARE of each
+    # further CPU c then sets free_limit with c CPUs online: max(2, cpus) in the end
+    online = max(1, machine.cpus - 1)
+    if machine.profile.slab_flavour == "slab":
+        for cachep in state.cache_chain:
+            enable_cpucache(machine, cachep, online)
+    state.g_cpucache_up = "FULL"
     return True
 
 
@@ -485,13 +565,15 @@ def _bug_if_not_cache(machine, cachep) -> None:
 
 
 def kmem_cache_create(machine, name: str, size: int, align: int, flags: int,
-                      ctor: str | None = None) -> KmemCache | None:
+                      ctor: str | None = None, cpu: int = 0) -> KmemCache | None:
     """Create a cache; None (NULL) if its descriptor cannot be allocated."""
     # CHECK: 2.6.12 kmem_cache_create BUG()s on all of these
     profile = machine.profile
     word = profile.VIRT_BITS // 8
-    if not isinstance(name, str) or not name or " " in name:
-        raise KernelBug("bad_cache_name", f"cache name {name!r} must be a non-empty word")
+    if not isinstance(name, str) or not name:
+        # 2.6.12 BUG()s on a NULL name only; the model names caches by a non-empty
+        # string (stricter than the kernel). A space is only a DEBUG WARN_ON: allowed.
+        raise KernelBug("bad_cache_name", f"cache name {name!r} must be a non-empty string")
     max_size = (1 << MAX_OBJ_ORDER) * profile.PAGE_SIZE
     if profile.slab_flavour == "slub":
         max_size = profile.PAGE_SIZE << profile.top_order
@@ -508,6 +590,7 @@ def kmem_cache_create(machine, name: str, size: int, align: int, flags: int,
         raise KernelBug("bad_ctor", "the model names a constructor by a string")
     if find_cache(machine, name) is not None:
         raise KernelBug("duplicate_cache", f"a cache named {name} already exists")
+    check_cpu(machine, cpu)
     # FIND: the descriptor comes from cache_cache (after the boot descriptors)
     state = machine.slab
     if not state.ready and not _bootstrap(machine):
@@ -515,11 +598,13 @@ def kmem_cache_create(machine, name: str, size: int, align: int, flags: int,
     geo = _geometry(machine, size, align, flags)
     if not geo["num"]:
         return None         # "couldn't create cache"
-    addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL)
+    addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL, cpu)
     if addr is None:
         return None
-    # ACCOUNT: link it at the head of the chain
+    # ACCOUNT: link it at the head of the chain with its real arrays (g_cpucache_up FULL)
     cachep = _create(machine, name, geo, flags, ctor)
+    if profile.slab_flavour == "slab":
+        enable_cpucache(machine, cachep, machine.cpus)
     cachep.addr = addr
     state.internal[addr] = f"descriptor of cache {name}"
     return cachep
@@ -591,7 +676,7 @@ def _list_move(cachep: KmemCache, slab: Slab, which: int, tail: bool) -> None:
     lst.nr += 1
 
 
-def cache_grow(machine, cachep: KmemCache, flags: int) -> bool:
+def cache_grow(machine, cachep: KmemCache, flags: int, cpu: int = 0) -> bool:
     """Add one slab to slabs_free (Linux 2.6.12 mm/slab.c: cache_grow)."""
     if flags & __GFP_NO_GROW:
         return False
@@ -613,7 +698,8 @@ def cache_grow(machine, cachep: KmemCache, flags: int) -> bool:
     mgmt = None
     colouroff = offset
     if cachep.flags & CFLGS_OFF_SLAB:
-        mgmt = _cache_alloc(machine, cachep.slabp_cache, flags & ~(__GFP_HIGHMEM | __GFP_DMA))
+        mgmt = _cache_alloc(machine, cachep.slabp_cache,
+                            flags & ~(__GFP_HIGHMEM | __GFP_DMA), cpu)
         if mgmt is None:
             __free_pages(machine, page, cachep.gfporder)       # opps1: kmem_freepages
             return False
@@ -633,7 +719,7 @@ def cache_grow(machine, cachep: KmemCache, flags: int) -> bool:
     return True
 
 
-def slab_destroy(machine, cachep: KmemCache, slab: Slab) -> None:
+def slab_destroy(machine, cachep: KmemCache, slab: Slab, cpu: int = 0) -> None:
     """Give a slab's pages back to the buddy allocator (mm/slab.c: slab_destroy)."""
     pfn = slab.id
     flags_arr = machine.mem_map.flags
@@ -644,29 +730,73 @@ def slab_destroy(machine, cachep: KmemCache, slab: Slab) -> None:
     del cachep.slabs[pfn]
     __free_pages(machine, machine.mem_map + pfn, cachep.gfporder)
     if slab.mgmt is not None:
+        # an off-slab struct slab goes back through kmem_cache_free on this CPU
         del machine.slab.internal[slab.mgmt]
-        _cache_free(machine, cachep.slabp_cache, slab.mgmt)
+        _cache_free(machine, cachep.slabp_cache, slab.mgmt, cpu)
 
 
-def __cache_shrink(machine, cachep: KmemCache) -> int:
-    """Destroy every free slab, last first; 1 if full or partial slabs remain."""
+def drain_array_locked(machine, cachep: KmemCache, ac: ArrayCache, force: bool,
+                       cpu: int = 0) -> None:
+    """Give back part (or, forced, all) of an array's objects (2.6.12: drain_array_locked).
+
+    An array used since the last reap only loses its touched mark; otherwise the oldest
+    (limit + 4) / 5 objects go, or half of them (rounded up) if it holds fewer.
+    """
+    if ac.touched and not force:
+        ac.touched = 0
+    elif ac.entry:
+        avail = len(ac.entry)
+        tofree = avail if force else (ac.limit + 4) // 5
+        if tofree > avail:
+            tofree = (avail + 1) // 2
+        objs = ac.entry[:tofree]
+        del ac.entry[:tofree]
+        free_block(machine, cachep, objs, cpu)
+
+
+def drain_cpu_caches(machine, cachep: KmemCache, cpu: int = 0) -> None:
+    """Empty every CPU's array, then the shared one (2.6.12: drain_cpu_caches, do_drain).
+
+    smp_call_function_all_cpus runs do_drain on the calling CPU first; the model then
+    drains the other CPUs in increasing order.
+    """
+    if cachep.array is None:
+        return
+    for c in [cpu] + [c for c in range(len(cachep.array)) if c != cpu]:
+        ac = cachep.array[c]
+        objs, ac.entry = ac.entry, []
+        free_block(machine, cachep, objs, cpu)
+    if cachep.shared_array is not None:
+        drain_array_locked(machine, cachep, cachep.shared_array, True, cpu)
+
+
+def __cache_shrink(machine, cachep: KmemCache, cpu: int = 0) -> int:
+    """Drain the arrays, destroy every free slab, last first; 1 if slabs stay in use."""
+    drain_cpu_caches(machine, cachep, cpu)
     free = cachep.slabs_free
     while free.tail != -1:
         slab = cachep.slabs[free.tail]
         _list_del(cachep, slab)
         cachep.free_objects -= cachep.num
-        slab_destroy(machine, cachep, slab)
+        slab_destroy(machine, cachep, slab, cpu)
     return int(cachep.slabs_full.nr > 0 or cachep.slabs_partial.nr > 0)
 
 
-def kmem_cache_shrink(machine, cachep: KmemCache) -> int:
+def kmem_cache_shrink(machine, cachep: KmemCache, cpu: int = 0) -> int:
     """Release the free slabs of a cache; 0 when no slab is left (2.6.12 return value)."""
     _bug_if_not_cache(machine, cachep)
-    return __cache_shrink(machine, cachep)
+    if not machine.slab.ready and not _bootstrap(machine):
+        return int(cachep.slabs_full.nr > 0 or cachep.slabs_partial.nr > 0)
+    return __cache_shrink(machine, cachep, cpu)
 
 
-def kmem_cache_destroy(machine, cachep: KmemCache) -> None:
-    """Remove an empty cache and free its descriptor; refused while objects are live."""
+def kmem_cache_destroy(machine, cachep: KmemCache, cpu: int = 0) -> int:
+    """Remove a cache and free its descriptor: 0; 1 if objects are still in use.
+
+    2.6.12: the cache leaves cache_chain, __cache_shrink drains its arrays and frees its
+    free slabs; if slabs stay in use it prints "Can't free all objects", puts the cache
+    back at the head of cache_chain and returns 1.
+    """
     # CHECK
     _bug_if_not_cache(machine, cachep)
     state = machine.slab
@@ -676,25 +806,34 @@ def kmem_cache_destroy(machine, cachep: KmemCache) -> None:
     if cachep.general:
         raise KernelBug("destroy_general_cache", f"{cachep.name} is a kmalloc cache",
                         addr=cachep.addr)
-    if cachep.slabs_full.nr or cachep.slabs_partial.nr:
-        live = cachep.num * cachep.slabs_full.nr + sum(s.inuse for s in
-                                                       cachep.slab_list(PARTIAL))
-        # 2.6.12 frees the free slabs first, then prints "Can't free all objects" and
-        # returns 1; the spec refuses before touching anything.
-        raise KernelBug("destroy_busy_cache", f"cache {cachep.name} still has {live} live "
-                                              "objects", addr=cachep.addr)
-    # remove it from the chain, release its slabs and its descriptor
-    __cache_shrink(machine, cachep)
+    if not state.ready and not _bootstrap(machine):
+        return 1
+    # FIND: off the chain, then shrink
     state.cache_chain.remove(cachep)
+    if __cache_shrink(machine, cachep, cpu):
+        state.cache_chain.insert(0, cachep)
+        return 1
+    # ACCOUNT: the arrays are kfree'd (no memory in the model), the descriptor freed
     del state.internal[cachep.addr]
-    _cache_free(machine, state.cache_cache, cachep.addr)
+    _cache_free(machine, state.cache_cache, cachep.addr, cpu)
     cachep.dead = True
+    return 0
 
 
 # --- objects ---------------------------------------------------------------------------
 
-def _cache_alloc(machine, cachep: KmemCache, flags: int) -> int | None:
-    """One object: next bufctl of the first partial (else free) slab; grow if none."""
+def _take_object(cachep: KmemCache, slab: Slab) -> int:
+    """The slab's next bufctl object, marked handed out (inuse++; free_objects untouched)."""
+    idx = slab.free
+    bufctl = slab.bufctl
+    slab.free = bufctl[idx]
+    bufctl[idx] = cachep.BUFCTL_FREE
+    slab.inuse += 1
+    return slab.s_mem + idx * cachep.objsize
+
+
+def _slub_alloc(machine, cachep: KmemCache, flags: int) -> int | None:
+    """SLUB (no arrays): the next object of the first partial (else free) slab."""
     sid = cachep.slabs_partial.head
     if sid == -1:
         sid = cachep.slabs_free.head
@@ -703,44 +842,126 @@ def _cache_alloc(machine, cachep: KmemCache, flags: int) -> int | None:
                 return None
             sid = cachep.slabs_free.head
     slab = cachep.slabs[sid]
-    idx = slab.free
-    bufctl = slab.bufctl
-    slab.free = bufctl[idx]
-    bufctl[idx] = cachep.BUFCTL_FREE
-    slab.inuse += 1
+    addr = _take_object(cachep, slab)
     cachep.free_objects -= 1
-    # move the slab to the right list (cache_alloc_refill: list_del + list_add)
     if slab.free == cachep.BUFCTL_END:
         _list_move(cachep, slab, FULL, False)
     elif slab.list != PARTIAL or cachep.slabs_partial.head != sid:
         _list_move(cachep, slab, PARTIAL, False)
-    return slab.s_mem + idx * cachep.objsize
+    return addr
 
 
-def _check_alloc(cachep: KmemCache, flags: int) -> None:
+def cache_alloc_refill(machine, cachep: KmemCache, flags: int, cpu: int) -> int | None:
+    """Refill an empty CPU array and pop one object (2.6.12 mm/slab.c: cache_alloc_refill).
+
+    A batch comes from the top of the shared array if it holds any, else from the first
+    partial slab (then the first free slab), slab after slab, each moved to the head of
+    slabs_full or slabs_partial; an array not touched since the last reap takes at most
+    BATCHREFILL_LIMIT. Only when nothing was found does the cache grow, then retry.
+    """
+    ac = cachep.array[cpu]
+    parked = machine.slab.parked
+    while True:
+        batchcount = ac.batchcount
+        if not ac.touched and batchcount > BATCHREFILL_LIMIT:
+            batchcount = BATCHREFILL_LIMIT
+        shared = cachep.shared_array
+        if shared is not None and shared.entry:
+            # the top batchcount entries, in their order (memcpy)
+            batchcount = min(batchcount, len(shared.entry))
+            ac.entry.extend(shared.entry[-batchcount:])
+            del shared.entry[-batchcount:]
+            shared.touched = 1
+        else:
+            while batchcount > 0:
+                sid = cachep.slabs_partial.head
+                if sid == -1:
+                    cachep.free_touched = 1
+                    sid = cachep.slabs_free.head
+                    if sid == -1:
+                        break
+                slab = cachep.slabs[sid]
+                while slab.inuse < cachep.num and batchcount > 0:
+                    batchcount -= 1
+                    addr = _take_object(cachep, slab)
+                    ac.entry.append(addr)
+                    parked.add(addr)
+                _list_move(cachep, slab, FULL if slab.free == cachep.BUFCTL_END else PARTIAL,
+                           False)
+            cachep.free_objects -= len(ac.entry)
+        if not ac.entry:
+            if not cache_grow(machine, cachep, flags, cpu):
+                return None
+            continue
+        ac.touched = 1
+        addr = ac.entry.pop()
+        parked.discard(addr)
+        return addr
+
+
+def _must_grow(cachep: KmemCache, cpu: int) -> bool:
+    """An allocation on `cpu` now reaches cache_grow: nothing in the arrays or slabs."""
+    if cachep.array is not None:
+        if cachep.array[cpu].entry:
+            return False
+        if cachep.shared_array is not None and cachep.shared_array.entry:
+            return False
+    return cachep.slabs_partial.nr == 0 and cachep.slabs_free.nr == 0
+
+
+def _cache_alloc(machine, cachep: KmemCache, flags: int, cpu: int = 0) -> int | None:
+    """One object for `cpu` (2.6.12 mm/slab.c: __cache_alloc): pop the CPU's array,
+    refilling it when empty; no checks."""
+    if cachep.array is None:
+        return _slub_alloc(machine, cachep, flags)
+    ac = cachep.array[cpu]
+    if ac.entry:
+        ac.touched = 1
+        addr = ac.entry.pop()
+        machine.slab.parked.discard(addr)
+        return addr
+    return cache_alloc_refill(machine, cachep, flags, cpu)
+
+
+def _check_alloc(cachep: KmemCache, flags: int, cpu: int) -> None:
     check_gfp(flags)
     if flags & __GFP_HIGHMEM:
-        # 2.6.12 cache_grow BUG()s on flags outside SLAB_LEVEL_MASK: slab memory needs a
-        # permanent kernel address (the seed); the spec refuses on every call
+        # stricter than the kernel: 2.6.12 cache_grow BUG()s on __GFP_HIGHMEM only when
+        # the cache must grow; slab memory needs a permanent kernel address (the seed)
         raise KernelBug("highmem_slab", "slab objects cannot come from highmem",
                         addr=cachep.addr)
     if cachep.flavour == "slab" and bool(flags & __GFP_DMA) != bool(cachep.gfpflags & GFP_DMA):
-        # kmem_flagcheck: SLAB_DMA must match the cache's memory type
+        # kmem_flagcheck: SLAB_DMA must match the cache's memory type (stricter than the
+        # kernel, which checks it in cache_grow only)
         raise KernelBug("dma_flag_mismatch", f"GFP_DMA {'set' if flags & __GFP_DMA else 'clear'}"
                         f" for cache {cachep.name}", addr=cachep.addr)
+    if cachep.flavour == "slab" and flags & ~SLAB_GROW_FLAGS and _must_grow(cachep, cpu):
+        # 2.6.12 cache_grow: BUG() on a flag outside SLAB_DMA | SLAB_LEVEL_MASK |
+        # SLAB_NO_GROW (e.g. __GFP_ZERO), reached only when the cache must grow
+        raise KernelBug("bad_slab_gfp", f"gfp {flags:#x} has flags outside SLAB_DMA | "
+                        f"SLAB_LEVEL_MASK | SLAB_NO_GROW and cache {cachep.name} must grow",
+                        addr=cachep.addr)
 
 
-def kmem_cache_alloc(machine, cachep: KmemCache, flags: int) -> int | None:
-    """Allocate one object of a cache; its address, or None (NULL)."""
+def check_cpu(machine, cpu) -> int:
+    """A CPU number of this machine; ValueError (bad input, not a kernel event) if not."""
+    if type(cpu) is not int or not 0 <= cpu < machine.cpus:
+        raise ValueError(f"cpu {cpu!r} is not a CPU of this machine (0..{machine.cpus - 1})")
+    return cpu
+
+
+def kmem_cache_alloc(machine, cachep: KmemCache, flags: int, cpu: int = 0) -> int | None:
+    """Allocate one object of a cache on `cpu`; its address, or None (NULL)."""
     # CHECK
     _bug_if_not_cache(machine, cachep)
     if cachep is machine.slab.cache_cache:
         raise KernelBug("cache_cache_private", "kmem_cache objects are descriptors; use "
                                                "kmem_cache_create")
-    _check_alloc(cachep, flags)
+    check_cpu(machine, cpu)
+    _check_alloc(cachep, flags, cpu)
     if not machine.slab.ready and not _bootstrap(machine):
         return None
-    return _cache_alloc(machine, cachep, flags)
+    return _cache_alloc(machine, cachep, flags, cpu)
 
 
 def _lookup_object(machine, addr) -> tuple[Slab, int]:
@@ -757,20 +978,77 @@ def _lookup_object(machine, addr) -> tuple[Slab, int]:
     if rest or not 0 <= objnr < cachep.num:
         raise KernelBug("not_object_start", f"address is not the start of an object of "
                                             f"cache {cachep.name}", addr=addr)
-    if slab.bufctl[objnr] != cachep.BUFCTL_FREE:
+    if slab.bufctl[objnr] != cachep.BUFCTL_FREE or addr in machine.slab.parked:
+        # on the slab's free list, or parked in an array after an earlier free
         raise KernelBug("double_free", f"object of cache {cachep.name} is already free",
                         addr=addr)
     return slab, objnr
 
 
-def _cache_free(machine, cachep: KmemCache, addr: int) -> None:
-    """Put an object back (mm/slab.c: free_block for one object); no checks."""
-    slab = machine.slab.page_slab[(addr - machine.profile.PAGE_OFFSET)
-                                  >> machine.profile.PAGE_SHIFT]
-    _free_obj(cachep, slab, (addr - slab.s_mem) // cachep.objsize)
+def free_block(machine, cachep: KmemCache, objs: list[int], cpu: int = 0) -> None:
+    """Put objects back on their slabs (2.6.12 mm/slab.c: free_block).
+
+    free_objects counts them all first; a slab that empties is destroyed at once while
+    the cache holds more than free_limit free objects, else goes to the head of
+    slabs_free; a slab still in use goes to the tail of slabs_partial.
+    """
+    if not objs:
+        return
+    parked = machine.slab.parked
+    page_slab = machine.slab.page_slab
+    offset, shift = machine.profile.PAGE_OFFSET, machine.profile.PAGE_SHIFT
+    cachep.free_objects += len(objs)
+    for addr in objs:
+        parked.discard(addr)
+        slab = page_slab[(addr - offset) >> shift]
+        objnr = (addr - slab.s_mem) // cachep.objsize
+        slab.bufctl[objnr] = slab.free
+        slab.free = objnr
+        slab.inuse -= 1
+        if slab.inuse == 0:
+            if cachep.array is not None and cachep.free_objects > cachep.free_limit:
+                _list_del(cachep, slab)
+                cachep.free_objects -= cachep.num
+                slab_destroy(machine, cachep, slab, cpu)
+            else:
+                _list_move(cachep, slab, FREE, False)
+        elif slab.list != PARTIAL or cachep.slabs_partial.tail != slab.id:
+            # "maximum time for the other objects to be freed, too": to the partial tail
+            _list_move(cachep, slab, PARTIAL, True)
+
+
+def cache_flusharray(machine, cachep: KmemCache, ac: ArrayCache, cpu: int) -> None:
+    """Move the oldest batchcount objects of a full array on (2.6.12: cache_flusharray):
+    into the shared array while it has room (as many as fit), else back to the slabs."""
+    batchcount = ac.batchcount
+    shared = cachep.shared_array
+    room = shared.limit - len(shared.entry) if shared is not None else 0
+    if room:
+        batchcount = min(batchcount, room)
+        shared.entry.extend(ac.entry[:batchcount])
+        del ac.entry[:batchcount]
+        return
+    objs = ac.entry[:batchcount]
+    del ac.entry[:batchcount]
+    free_block(machine, cachep, objs, cpu)
+
+
+def _cache_free(machine, cachep: KmemCache, addr: int, cpu: int = 0) -> None:
+    """Free an object on `cpu` (2.6.12 mm/slab.c: __cache_free); no checks."""
+    if cachep.array is None:
+        slab = machine.slab.page_slab[(addr - machine.profile.PAGE_OFFSET)
+                                      >> machine.profile.PAGE_SHIFT]
+        _free_obj(cachep, slab, (addr - slab.s_mem) // cachep.objsize)
+        return
+    ac = cachep.array[cpu]
+    if len(ac.entry) >= ac.limit:
+        cache_flusharray(machine, cachep, ac, cpu)
+    ac.entry.append(addr)
+    machine.slab.parked.add(addr)
 
 
 def _free_obj(cachep: KmemCache, slab: Slab, objnr: int) -> None:
+    """SLUB (no arrays): the object goes straight back on its slab."""
     slab.bufctl[objnr] = slab.free
     slab.free = objnr
     slab.inuse -= 1
@@ -778,14 +1056,14 @@ def _free_obj(cachep: KmemCache, slab: Slab, objnr: int) -> None:
     if slab.inuse == 0:
         _list_move(cachep, slab, FREE, False)
     elif slab.list != PARTIAL or cachep.slabs_partial.tail != slab.id:
-        # "maximum time for the other objects to be freed, too": to the partial tail
         _list_move(cachep, slab, PARTIAL, True)
 
 
-def kmem_cache_free(machine, cachep: KmemCache, addr: int) -> None:
-    """Free an object back to the cache it came from."""
+def kmem_cache_free(machine, cachep: KmemCache, addr: int, cpu: int = 0) -> None:
+    """Free an object back to the cache it came from, on `cpu`."""
     # CHECK
     _bug_if_not_cache(machine, cachep)
+    check_cpu(machine, cpu)
     slab, _ = _lookup_object(machine, addr)
     if slab.cache is not cachep:
         raise KernelBug("wrong_cache", f"object belongs to cache {slab.cache.name}, freed "
@@ -796,7 +1074,42 @@ def kmem_cache_free(machine, cachep: KmemCache, addr: int) -> None:
     # a kmalloc'd object may go back through kmem_cache_free of its general cache
     # (2.6.12 kfree is __cache_free on the same cache): it is no kmalloc object now
     machine.slab.kmalloc_req.pop(addr, None)
-    _cache_free(machine, cachep, addr)
+    _cache_free(machine, cachep, addr, cpu)
+
+
+def cache_reap(machine, cpu: int = 0) -> None:
+    """One run of the periodic reaper on `cpu` (2.6.12 mm/slab.c: cache_reap).
+
+    For every cache but SLAB_NO_REAP ones: drain part of this CPU's array; then, the
+    list3 timer taken as expired (the model has no jiffies), part of the shared array;
+    then, unless a refill found no partial slab since the last reap (free_touched),
+    destroy up to (free_limit + 5*num - 1) / (5*num) slabs from the head of slabs_free.
+    """
+    check_cpu(machine, cpu)
+    state = machine.slab
+    if not state.ready and not _bootstrap(machine):
+        return
+    for cachep in list(state.cache_chain):
+        if cachep.flags & SLAB_NO_REAP or cachep.array is None:
+            continue
+        drain_array_locked(machine, cachep, cachep.array[cpu], False, cpu)
+        if cachep.shared_array is not None:
+            drain_array_locked(machine, cachep, cachep.shared_array, False, cpu)
+        if cachep.free_touched:
+            cachep.free_touched = 0
+            continue
+        tofree = (cachep.free_limit + 5 * cachep.num - 1) // (5 * cachep.num)
+        while True:
+            sid = cachep.slabs_free.head
+            if sid == -1:
+                break
+            slab = cachep.slabs[sid]
+            _list_del(cachep, slab)
+            cachep.free_objects -= cachep.num
+            slab_destroy(machine, cachep, slab, cpu)
+            tofree -= 1
+            if tofree <= 0:
+                break
 
 
 def kmem_cache_size(cachep: KmemCache) -> int:
@@ -816,8 +1129,18 @@ def slabinfo(machine) -> list[dict]:
             "name": c.name, "active_objs": active_objs, "num_objs": num_slabs * c.num,
             "objsize": c.objsize, "objperslab": c.num, "pagesperslab": 1 << c.gfporder,
             "active_slabs": active_slabs, "num_slabs": num_slabs,
+            # s_show: sharedfactor is shared->limit / batchcount, sharedavail its avail
             "tunables": {"limit": c.limit, "batchcount": c.batchcount,
-                         "sharedfactor": c.shared},
+                         "sharedfactor": (c.shared_array.limit // c.batchcount
+                                          if c.shared_array is not None else c.shared)},
+            "sharedavail": len(c.shared_array.entry) if c.shared_array is not None else 0,
+            "free_limit": c.free_limit,
+            "arrays": ([{"cpu": i, "avail": len(ac.entry), "limit": ac.limit,
+                         "batchcount": ac.batchcount, "touched": ac.touched}
+                        for i, ac in enumerate(c.array)] if c.array is not None else []),
+            "shared": ({"avail": len(c.shared_array.entry), "limit": c.shared_array.limit,
+                        "touched": c.shared_array.touched}
+                       if c.shared_array is not None else None),
             "colour": {"colour": c.colour, "colour_off": c.colour_off,
                        "colour_next": c.colour_next, "left_over": c.left_over},
             "gfporder": c.gfporder, "off_slab": c.off_slab, "slab_size": c.slab_size,

@@ -166,7 +166,10 @@ class SlabLayer:
         cachep = slab_mod.find_cache(machine, CACHE_NAME)
         cache = None if cachep is None else (
             cachep.objsize, cachep.colour_next,
-            tuple(sorted((s.id, s.colouroff, s.inuse, s.free) for s in cachep.slabs.values())))
+            tuple(sorted((s.id, s.colouroff, s.inuse, s.free) for s in cachep.slabs.values())),
+            # the objects parked in its per-CPU and shared arrays, in order
+            tuple(tuple(ac.entry) for ac in [*(cachep.array or []),
+                                             *filter(None, [cachep.shared_array])]))
         return _key(machine), cache, None if live is None else tuple(live)
 
     def scenario(self, calls, final) -> list[dict]:

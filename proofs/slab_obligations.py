@@ -346,8 +346,9 @@ class SlabProver:
             for i in idxs:
                 k = zs.okey(sv, z3.BitVecVal(i, zs.IDX_BITS))
                 o = {"alloc": z3.is_true(ev(pre.alloc[k])), "km": z3.is_true(ev(pre.km[k])),
-                     "req": ev(pre.req[k]).as_long()}
-                if o["alloc"] or o["km"]:
+                     "req": ev(pre.req[k]).as_long(),
+                     "parked": z3.is_true(ev(pre.parked[k]))}
+                if o["alloc"] or o["km"] or o["parked"]:
                     objects[(sid, i)] = o
             if z3.is_true(ev(pre.live[sv])):
                 live[sid] = {f: ev(getattr(pre, f)[sv]).as_long()
@@ -361,7 +362,8 @@ class SlabProver:
                 if len(fill) < more:
                     return False, f"needs more objects in use in slab {sid:#x} than it has"
                 for i in fill:
-                    objects[(sid, i)] = {"alloc": True, "km": False, "req": 0}
+                    objects[(sid, i)] = {"alloc": True, "km": False, "req": 0,
+                                         "parked": False}
         # frames: the live slabs' blocks, and the named frames of other caches' slabs
         frames = {}
         for sid in live:

@@ -59,7 +59,42 @@ def _is_live(machine, cachep, addr) -> bool:
     if slab is None or slab.cache is not cachep:
         return False
     objnr, rest = divmod(addr - slab.s_mem, cachep.objsize)
-    return not rest and 0 <= objnr < cachep.num and slab.bufctl[objnr] == cachep.BUFCTL_FREE
+    return (not rest and 0 <= objnr < cachep.num and slab.bufctl[objnr] == cachep.BUFCTL_FREE
+            and addr not in _state(machine).parked)
+
+
+def _check_arrays(machine, c, report, seen: dict) -> None:
+    """The cache's per-CPU and shared arrays: within their limits, holding objects of
+    this cache that its slabs count as handed out, each in one array at most once."""
+    profile = machine.profile
+    state = _state(machine)
+    arrays = [(f"CPU {i}", ac) for i, ac in enumerate(c.array)]
+    if c.shared_array is not None:
+        arrays.append(("shared", c.shared_array))
+    if state.ready and len(c.array) != machine.cpus:
+        report.add(f"cache {c.name}: {len(c.array)} per-CPU arrays on a {machine.cpus}-CPU "
+                   "machine")
+    for label, ac in arrays:
+        where = f"cache {c.name} {label} array"
+        if len(ac.entry) > ac.limit:
+            report.add(f"{where}: avail {len(ac.entry)} > limit {ac.limit}")
+        for addr in ac.entry:
+            if addr in seen:
+                report.add(f"{where}: object {addr:#x} is also in {seen[addr]}")
+                continue
+            seen[addr] = where
+            slab = state.page_slab.get((addr - profile.PAGE_OFFSET) >> profile.PAGE_SHIFT) \
+                if type(addr) is int else None
+            if slab is None or slab.cache is not c:
+                report.add(f"{where}: {addr!r} is no object of this cache's slabs")
+                continue
+            objnr, rest = divmod(addr - slab.s_mem, c.objsize)
+            if rest or not 0 <= objnr < c.num:
+                report.add(f"{where}: {addr:#x} is not an object start")
+            elif slab.bufctl[objnr] != c.BUFCTL_FREE:
+                report.add(f"{where}: object {addr:#x} is also on its slab's free list")
+            if addr in state.internal or addr in state.kmalloc_req:
+                report.add(f"{where}: object {addr:#x} is parked but still in use")
 
 
 @invariant("colour_within_slack", "slab",
@@ -106,11 +141,16 @@ def inv_colour_within_slack(machine) -> list[str]:
 
 @invariant("slab_accounting", "slab",
            "inuse + free = num; free lists acyclic on object boundaries; list membership "
-           "matches inuse; objects inside their slab pages")
+           "matches inuse; objects inside their slab pages; objects parked in per-CPU and "
+           "shared arrays count as handed out, within each array's limit, in one array "
+           "at most and not on a free list")
 def inv_slab_accounting(machine) -> list[str]:
     report = Report()
     profile = machine.profile
+    seen: dict[int, str] = {}
     for c in _caches(machine):
+        if c.array is not None:
+            _check_arrays(machine, c, report, seen)
         free_objects = 0
         on_lists = 0
         for which in (FULL, PARTIAL, FREE):
@@ -172,6 +212,10 @@ def inv_slab_accounting(machine) -> list[str]:
         if free_objects != c.free_objects:
             report.add(f"cache {c.name}: free_objects {c.free_objects}, slabs hold "
                        f"{free_objects} free objects")
+    state = _state(machine)
+    if state is not None and set(seen) != state.parked:
+        report.add(f"{len(state.parked)} objects recorded as parked, the arrays hold "
+                   f"{len(seen)} (differing: {sorted(set(seen) ^ state.parked)[:4]})")
     return report.done()
 
 
@@ -296,6 +340,7 @@ def inv_size_class(machine) -> list[str]:
             report.add(f"kmalloc({req}) at {addr:#x} came from {c.name}, the smallest class "
                        f"holding it is {state.malloc_sizes[index].name}")
         objnr, rest = divmod(addr - slab.s_mem, c.objsize)
-        if rest or not 0 <= objnr < c.num or slab.bufctl[objnr] != c.BUFCTL_FREE:
+        if rest or not 0 <= objnr < c.num or slab.bufctl[objnr] != c.BUFCTL_FREE \
+                or addr in state.parked:
             report.add(f"kmalloc object {addr:#x} of {c.name} is not a live object")
     return report.done()

@@ -22,6 +22,8 @@ Abstraction of a concrete cache (`alpha` below):
   inuse[s], coff[s], s_mem[s]   struct slab: inuse, colouroff, s_mem
   alloc[s,i]   object i of slab s is handed out: i is not on the slab's bufctl chain
                (i: 16 bits, the width of kmem_bufctl_t)
+  parked[s,i]  it sits in one of the cache's per-CPU or shared array caches (which
+               one and the arrays' order are abstracted away)
   km[s,i], req[s,i]   it was handed out by kmalloc, for req bytes
   mg[s]        the address of an off-slab struct slab (meaningless on-slab)
   pg_slab[p]   frame p (all 2^20 pfns) carries PG_slab (mem_map flags)
@@ -121,6 +123,10 @@ class Encoding:
     grow_marks_every_page: bool = True
     # kmem_freepages: ClearPageSlab on every page before free_pages
     destroy_clears_pg_slab: bool = True
+    # free_block: only objects taken from an array go back to their slabs
+    free_block_takes_parked: bool = True
+    # __cache_alloc: the object popped leaves the array (avail--)
+    pop_unparks: bool = True
 
     @classmethod
     def seeded(cls, bug: str) -> "Encoding":
@@ -153,6 +159,12 @@ SEEDED_BUGS = {
                                    "block's first page only"),
     "destroy_keeps_pg_slab": ("destroy_clears_pg_slab",
                               "slab_destroy frees the pages with PG_slab still set"),
+    "free_block_of_a_held_object": ("free_block_takes_parked",
+                                    "free_block puts back an object no array holds (one "
+                                    "a caller still has)"),
+    "pop_leaves_it_parked": ("pop_unparks",
+                             "__cache_alloc hands the top object out but leaves it in "
+                             "the array"),
 }
 
 
@@ -161,7 +173,7 @@ SEEDED_BUGS = {
 GEOMETRY = ("objsize", "align", "colour_off", "cshift", "gfporder", "num", "objs", "mgmt",
             "off_slab", "left_over", "colour", "kclass", "dma")
 SLAB_MAPS = ("live", "lst", "inuse", "coff", "s_mem", "mg")
-OBJ_MAPS = ("alloc", "km", "req")
+OBJ_MAPS = ("alloc", "km", "req", "parked")
 FRAME_MAPS = ("pg_slab", "mine", "pslab", "other")
 
 
@@ -191,6 +203,7 @@ class State:
     alloc: Map
     km: Map
     req: Map
+    parked: Map
     mg: Map
     pg_slab: Map
     mine: Map
@@ -219,7 +232,7 @@ def fresh_state(prefix: str) -> State:
         live=A("live", SLAB, B), lst=A("lst", SLAB, LST), inuse=A("inuse", SLAB, CNT),
         coff=A("coff", SLAB, BYTES), s_mem=A("s_mem", SLAB, BYTES),
         alloc=A("alloc", OBJ, B), km=A("km", OBJ, B), req=A("req", OBJ, BYTES),
-        mg=A("mg", SLAB, BYTES), pg_slab=A("pg_slab", PFN, B), mine=A("mine", PFN, B),
+        parked=A("parked", OBJ, B), mg=A("mg", SLAB, BYTES), pg_slab=A("pg_slab", PFN, B), mine=A("mine", PFN, B),
         pslab=A("pslab", PFN, SLAB), other=A("other", PFN, B))
 
 
@@ -381,6 +394,16 @@ def _object_of_live_slab(s, sid, i):
     return z3.Implies(s.alloc[okey(sid, i)], z3.And(s.live[sid], z3.ULT(idx_ext(i), s.num)))
 
 
+def _parked_handed_out(s, sid, i):
+    k = okey(sid, i)
+    return z3.Implies(s.parked[k], z3.And(s.alloc[k], s.live[sid]))
+
+
+def _parked_not_held(s, sid, i):
+    k = okey(sid, i)
+    return z3.Implies(s.parked[k], z3.Not(s.km[k]))
+
+
 def _class_size(s):
     return z3.Implies(z3.ULT(s.kclass, clsv(NCLASS)), z3.UGE(s.objsize, size_of_class(s.kclass)))
 
@@ -465,6 +488,11 @@ CONJUNCTS: list[Conjunct] = [
              "objsize) lie in the slab's pages", "slab", _objects_in_pages),
     Conjunct("slab_accounting", "object_of_live_slab", "an object in use belongs to a slab "
              "of the cache and has an index below num", "object", _object_of_live_slab),
+    Conjunct("slab_accounting", "parked_handed_out", "an object parked in an array cache is "
+             "off its slab's free list (counted in inuse) on a slab of the cache", "object",
+             _parked_handed_out),
+    Conjunct("slab_accounting", "parked_not_held", "an object parked in an array cache is "
+             "no caller's kmalloc object", "object", _parked_not_held),
     Conjunct("slab_accounting", "inuse_count", "inuse = number of objects in use in the "
              "slab (inuse + free chain = num)", "count"),
     Conjunct("slab_accounting", "free_objects", "free_objects = sum over the slabs of "
@@ -644,14 +672,34 @@ def _take(enc: Encoding, s: State, s0, i0, cond_extra=z3.BoolVal(True)):
     return cond, post
 
 
-def op_kmem_cache_alloc(enc: Encoding, s: State) -> Step:
-    """kmem_cache_alloc: the next bufctl object of a partial slab (else of a free one).
+def op_cache_alloc_refill(enc: Encoding, s: State) -> Step:
+    """One object of cache_alloc_refill's batch: the next bufctl object of a partial slab
+    (else of a free one) goes into the CPU's array cache.
 
-    Linux 2.6.12 mm/slab.c cache_alloc_refill (slabp->inuse++, slabp->free =
-    next bufctl; list_del + list_add to slabs_full or slabs_partial). The condition
-    allows any free object of any non-full slab: the kernel's choice is one of them."""
+    Linux 2.6.12 mm/slab.c cache_alloc_refill (slabp->inuse++, slabp->free = next
+    bufctl, ac_entry(ac)[ac->avail++] = objp; list_del + list_add to slabs_full or
+    slabs_partial). The condition allows any free object of any non-full slab: the
+    kernel's choice is one of them. A refill from the shared array moves parked objects
+    between arrays, which this abstraction does not see."""
     s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
     cond, post = _take(enc, s, s0, i0)
+    post = post.but(parked=post.parked.store(okey(s0, i0), z3.BoolVal(True)))
+    return Step("cache_alloc_refill", cond, post, [s0], [(s0, i0)], {"s0": s0, "i0": i0},
+                [s0], [i0])
+
+
+def _pop(enc: Encoding, s: State, s0, i0, cond_extra=z3.BoolVal(True)):
+    """(cond, post): __cache_alloc hands out the top object of the CPU's array."""
+    k = okey(s0, i0)
+    parked = s.parked.store(k, z3.BoolVal(False)) if enc.pop_unparks else s.parked
+    return z3.And(s.parked[k], cond_extra), s.but(parked=parked)
+
+
+def op_kmem_cache_alloc(enc: Encoding, s: State) -> Step:
+    """kmem_cache_alloc: __cache_alloc pops a parked object (ac_entry(ac)[--ac->avail]);
+    an empty array is first refilled (cache_alloc_refill steps, cache_grow)."""
+    s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
+    cond, post = _pop(enc, s, s0, i0)
     return Step("kmem_cache_alloc", cond, post, [s0], [(s0, i0)], {"s0": s0, "i0": i0},
                 [s0], [i0])
 
@@ -661,12 +709,13 @@ def op_kmalloc(enc: Encoding, s: State) -> Step:
     DMA twin for GFP_DMA) with index the first class holding size; then as
     kmem_cache_alloc, and the object records its requested size.
 
-    Linux 2.6.12 mm/slab.c __kmalloc (kmem_find_general_cachep's walk of malloc_sizes)."""
+    Linux 2.6.12 mm/slab.c __kmalloc (kmem_find_general_cachep's walk of malloc_sizes,
+    then __cache_alloc)."""
     s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
     size, want_dma = z3.Const("size", BYTES), z3.Bool("gfp_dma")
     index = kmalloc_index(size, below=not enc.kmalloc_smallest_class)
     serves = z3.And(z3.ULE(size, bytev(MAX_OBJ_SIZE)), s.kclass == index, s.dma == want_dma)
-    cond, post = _take(enc, s, s0, i0, serves)
+    cond, post = _pop(enc, s, s0, i0, serves)
     k = okey(s0, i0)
     post = post.but(km=post.km.store(k, z3.BoolVal(True)), req=post.req.store(k, size))
     return Step("kmalloc", cond, post, [s0], [(s0, i0)],
@@ -683,28 +732,48 @@ def _put(enc: Encoding, s: State, s0, i0, cond_extra):
     new = z3.If(inuse == cntv(0), lstv(FREE), other)
     post = s.but(alloc=s.alloc.store(k, z3.BoolVal(False)), inuse=s.inuse.store(s0, inuse),
                  lst=s.lst.store(s0, new), nr=_move(s.nr, s.lst[s0], new),
-                 free_objects=s.free_objects + 1)
+                 free_objects=s.free_objects + 1, parked=s.parked.store(k, z3.BoolVal(False)))
     return cond, post
+
+
+def op_free_block(enc: Encoding, s: State) -> Step:
+    """free_block for one object taken from an array (cache_flusharray, drain_array_locked,
+    drain_cpu_caches): back on its slab's bufctl chain.
+
+    Linux 2.6.12 mm/slab.c free_block (bufctl back on the chain, inuse--, list_del; to
+    slabs_free when inuse reaches 0, else list_add_tail to slabs_partial; a slab emptied
+    above free_limit is then destroyed: a slab_destroy step)."""
+    s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
+    parked = s.parked[okey(s0, i0)] if enc.free_block_takes_parked else z3.BoolVal(True)
+    cond, post = _put(enc, s, s0, i0, parked)
+    return Step("free_block", cond, post, [s0], [(s0, i0)], {"s0": s0, "i0": i0},
+                [s0], [i0])
+
+
+def _push(s: State, s0, i0):
+    """(cond, post): __cache_free puts an object in use on the CPU's array (after a
+    cache_flusharray if it was full: free_block steps); a kmalloc record goes."""
+    k = okey(s0, i0)
+    cond = z3.And(s.live[s0], s.alloc[k], z3.Not(s.parked[k]))
+    return cond, s.but(parked=s.parked.store(k, z3.BoolVal(True)),
+                       km=s.km.store(k, z3.BoolVal(False)))
 
 
 def op_kmem_cache_free(enc: Encoding, s: State) -> Step:
     """kmem_cache_free of an object in use; a kmalloc'd object (2.6.12 allows freeing
     it through its general cache) stops being a kmalloc object, as in kfree.
-
-    Linux 2.6.12 mm/slab.c free_block (bufctl back on the chain, inuse--, list_del; to
-    slabs_free when inuse reaches 0, else list_add_tail to slabs_partial)."""
+    Linux 2.6.12 mm/slab.c kmem_cache_free -> __cache_free."""
     s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
-    cond, post = _put(enc, s, s0, i0, z3.BoolVal(True))
-    post = post.but(km=post.km.store(okey(s0, i0), z3.BoolVal(False)))
+    cond, post = _push(s, s0, i0)
     return Step("kmem_cache_free", cond, post, [s0], [(s0, i0)], {"s0": s0, "i0": i0},
                 [s0], [i0])
 
 
 def op_kfree(enc: Encoding, s: State) -> Step:
-    """kfree: any object in use (found from its page); its kmalloc record goes."""
+    """kfree: any object in use (found from its page), through __cache_free; its kmalloc
+    record goes."""
     s0, i0 = z3.Const("s0", SLAB), z3.Const("i0", IDX)
-    cond, post = _put(enc, s, s0, i0, z3.BoolVal(True))
-    post = post.but(km=post.km.store(okey(s0, i0), z3.BoolVal(False)))
+    cond, post = _push(s, s0, i0)
     return Step("kfree", cond, post, [s0], [(s0, i0)], {"s0": s0, "i0": i0}, [s0], [i0])
 
 
@@ -756,10 +825,12 @@ def op_other_slab_destroy(enc: Encoding, s: State) -> Step:
 OPERATIONS: dict[str, Callable[..., Step]] = {
     "cache_grow": op_cache_grow,
     "cache_grow_nomem": op_cache_grow_nomem,
+    "cache_alloc_refill": op_cache_alloc_refill,
     "kmem_cache_alloc": op_kmem_cache_alloc,
-    "kmem_cache_free": op_kmem_cache_free,
     "kmalloc": op_kmalloc,
+    "kmem_cache_free": op_kmem_cache_free,
     "kfree": op_kfree,
+    "free_block": op_free_block,
     "slab_destroy": op_slab_destroy,
     "other_cache_grow": op_other_cache_grow,
     "other_slab_destroy": op_other_slab_destroy,
@@ -788,7 +859,7 @@ def initial_state(s: State):
     F = z3.BoolVal(False)
     post = s.but(colour_next=bytev(0), free_objects=cntv(0), nr=const_map(cntv(0)),
                  live=const_map(F), alloc=const_map(F), km=const_map(F),
-                 mine=const_map(F), pg_slab=Map(lambda q, o=s.other: o[q]))
+                 parked=const_map(F), mine=const_map(F), pg_slab=Map(lambda q, o=s.other: o[q]))
     return cond, post
 
 
@@ -852,7 +923,7 @@ class Concrete:
 
 _GEO_SORTS = {"num": CNT, "kclass": CLS}
 _SLAB_DEFAULT = {"lst": 0, "inuse": 0, "coff": 0, "s_mem": 0, "mg": 0}
-_OBJ_DEFAULT = {"alloc": False, "km": False, "req": 0}
+_OBJ_DEFAULT = {"alloc": False, "km": False, "req": 0, "parked": False}
 _FRAME_DEFAULT = {"pg_slab": False, "mine": False, "pslab": 0, "other": False}
 
 
@@ -888,7 +959,7 @@ def to_state(c: Concrete) -> State:
     for name in FRAME_MAPS:
         maps[name] = _array_map(PFN, frame_sorts[name], _FRAME_DEFAULT[name],
                                 {p: v[name] for p, v in c.frames.items() if v[name]})
-    obj_sorts = {"alloc": B, "km": B, "req": BYTES}
+    obj_sorts = {"alloc": B, "km": B, "req": BYTES, "parked": B}
     for name in OBJ_MAPS:
         maps[name] = _array_map(OBJ, obj_sorts[name], _OBJ_DEFAULT[name],
                                 {(sid << IDX_BITS) | i: v[name]
@@ -932,14 +1003,23 @@ def alpha(machine, cachep) -> Concrete:
             seen += 1
         for i in range(cachep.num):
             if i not in chain:
-                objects[(sid, i)] = {"alloc": True, "km": False, "req": 0}
+                objects[(sid, i)] = {"alloc": True, "km": False, "req": 0, "parked": False}
     profile = machine.profile
+    arrays = [*(cachep.array or []), *([cachep.shared_array] if cachep.shared_array else [])]
+    for ac in arrays:
+        for addr in ac.entry:
+            slab = state.page_slab.get((addr - profile.PAGE_OFFSET) >> profile.PAGE_SHIFT)
+            i = (addr - slab.s_mem) // cachep.objsize
+            o = objects.setdefault((slab.id, i), {"alloc": False, "km": False, "req": 0,
+                                                  "parked": False})
+            o["parked"] = True
     for addr, req in state.kmalloc_req.items():
         slab = state.page_slab.get((addr - profile.PAGE_OFFSET) >> profile.PAGE_SHIFT)
         if slab is None or slab.cache is not cachep:
             continue
         i = (addr - slab.s_mem) // cachep.objsize
-        o = objects.setdefault((slab.id, i), {"alloc": False, "km": False, "req": 0})
+        o = objects.setdefault((slab.id, i), {"alloc": False, "km": False, "req": 0,
+                                              "parked": False})
         o["km"], o["req"] = True, req
     frames = {}
     for pfn, f in enumerate(machine.mem_map.flags):
@@ -987,14 +1067,23 @@ def invariant_holds(s: State, name: str, support: dict) -> bool:
     return valid(invariant_formula(s, name, support))
 
 
+def _domain(name: str):
+    return {"nr": LST, **{n: SLAB for n in SLAB_MAPS}, **{n: OBJ for n in OBJ_MAPS},
+            **{n: PFN for n in FRAME_MAPS}}[name]
+
+
 def bind(s: State, subs) -> State:
-    """Substitute concrete values for an operation's parameters in a state."""
+    """Substitute concrete values for an operation's parameters in a state. A map's
+    body is bound at a fresh index, so a later step's parameters of the same name
+    (read through the index) are not captured."""
     if not subs:
         return s
     out = {}
     for name, value in s.items():
         if isinstance(value, Map):
-            out[name] = Map(lambda q, m=value: z3.substitute(m[q], *subs))
+            x = z3.FreshConst(_domain(name), "bind")
+            body = z3.substitute(value[x], *subs)
+            out[name] = Map(lambda q, x=x, body=body: z3.substitute(body, (x, q)))
         else:
             out[name] = z3.substitute(value, *subs)
     return State(**out)
@@ -1016,8 +1105,7 @@ def apply(enc: Encoding, op: str, s: State, **params) -> tuple[bool, State]:
 
 def states_equal(a: State, b: State) -> list[str]:
     """The fields in which two concrete states differ (maps compared everywhere)."""
-    doms = {"nr": LST, **{n: SLAB for n in SLAB_MAPS}, **{n: OBJ for n in OBJ_MAPS},
-            **{n: PFN for n in FRAME_MAPS}}
+    doms = {name: _domain(name) for name, v in a.items() if isinstance(v, Map)}
     live_a, live_b = a.live, b.live
     checks = {}
     for name, va in a.items():

@@ -6,6 +6,7 @@ import pytest
 
 from kmemspec.model import boot
 from kmemspec.model import page_alloc as pa
+from kmemspec.model import slab
 from kmemspec.model.gfp import GFP_DMA, GFP_HIGHUSER, GFP_KERNEL
 from kmemspec.model.kmalloc import ZERO_SIZE_PTR, kfree, kmalloc, kmalloc_index, ksize
 from kmemspec.spec import check_all
@@ -93,11 +94,21 @@ def test_many_objects_fill_slabs_in_order(m26):
     addrs = [kmalloc(m26, 64, GFP_KERNEL) for _ in range(200)]
     assert len(set(addrs)) == 200
     c = m26.slab.malloc_sizes[1]
-    # 200 objects of 61 per slab: 3 full slabs and one with 17
+    # By hand (2.6.12 cache_alloc_refill; size-64: 61 a slab, limit 120, batchcount 60):
+    # refills take 16 (untouched: BATCHREFILL_LIMIT) from new S1, then S1's other 45,
+    # then 60 of new S2, S2's last 1, 60 of S3, its last 1, 60 of S4: 16+45+60+1+60+1+60
+    # = 243 taken from slabs after 200 kmallocs; S1-S3 full, S4 partial, 43 parked
     assert (c.slabs_full.nr, c.slabs_partial.nr) == (3, 1)
+    assert c.array[0].avail == 43 and c.free_objects == 1
     for a in addrs:
         kfree(m26, a)
-    assert c.slabs_free.nr == 4 and c.free_objects == 4 * 61
+    # kfree pushes onto the array; each time it is full (120) cache_flusharray moves its
+    # oldest 60 to the shared array (limit 60*8 = 480): 43+200 = 243 = 3*60 shared + 63
+    assert c.shared_array.avail == 180 and c.array[0].avail == 63
+    assert (c.slabs_full.nr, c.slabs_partial.nr, c.slabs_free.nr) == (3, 1, 0)
+    ok(m26)
+    # kmem_cache_shrink drains both arrays, then every empty slab goes
+    assert slab.kmem_cache_shrink(m26, c) == 0 and not c.slabs and c.free_objects == 0
     ok(m26)
 
 

@@ -85,6 +85,10 @@ def test_failed_expectation_exits_1(tmp_path):
     (['{"op": "boot", "phys_pages": 999999999}'], 1, "phys_pages"),
     (['{"op": "boot", "colour": 3}'], 1, "unknown boot key"),
     ([BOOT, BOOT], 2, "boots one machine"),
+    ([BOOT, '{"op": "kmalloc", "size": 8, "gfp": "GFP_KERNEL", "cpu": 1}'], 2,
+     "cpu 1 is not a CPU of this machine"),
+    ([BOOT, '{"op": "cache_reap", "cpu": "two"}'], 2, "cpu must be an integer"),
+    (['{"op": "boot", "cpus": 9}'], 1, "cpus: must be an integer in 1..8"),
     ([BOOT, '[1, 2]'], 2, "JSON object"),
 ])
 def test_bad_input_names_line_and_exits_2(tmp_path, lines, where, what):

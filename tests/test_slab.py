@@ -11,7 +11,7 @@ from kmemspec.model import page_alloc as pa
 from kmemspec.model import slab
 from kmemspec.model.gfp import GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, __GFP_NO_GROW
 from kmemspec.model.mem_map import PG_slab
-from kmemspec.model.slab import (SLAB_CACHE_DMA, SLAB_HWCACHE_ALIGN, cache_estimate,
+from kmemspec.model.slab import (PARTIAL, SLAB_CACHE_DMA, SLAB_HWCACHE_ALIGN, cache_estimate,
                                  kmem_cache_alloc, kmem_cache_create, kmem_cache_destroy,
                                  kmem_cache_free, kmem_cache_shrink)
 from kmemspec.spec import check_all
@@ -133,6 +133,9 @@ def test_colour_offsets_cycle_on_a_1_gib_machine():
       colour_off = max(L1 128, 4) = 128; colour = 452 // 128 = 3.
     cache_grow: offsets colour_next * 128 with colour_next 0, 1, 2, 0, 1, ...;
     objects start after the 40-byte struct slab + bufctls.
+    Order (cache_alloc_refill, limit 24 -> batchcount 12): every refill finds no slab,
+    grows one and takes all its 7 objects in bufctl order into the CPU's array;
+    __cache_alloc pops the top, so a slab's objects come out 6, 5, ..., 0.
     """
     m = boot()
     c = kmem_cache_create(m, "colour_demo", 1100, 0, 0)
@@ -141,9 +144,9 @@ def test_colour_offsets_cycle_on_a_1_gib_machine():
     starts = []
     for _ in range(5):                          # five slabs, 7 objects each
         objs = [kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(7)]
-        base = objs[0] & ~(8192 - 1)
-        starts.append(objs[0] - base)
-        assert objs == [objs[0] + i * 1100 for i in range(7)]
+        base = objs[-1] & ~(8192 - 1)
+        starts.append(objs[-1] - base)
+        assert objs == [objs[-1] + (6 - i) * 1100 for i in range(7)]
     assert starts == [0 + 40, 128 + 40, 256 + 40, 0 + 40, 128 + 40]
     # the seed's point: object 0 of successive slabs sits on different cache lines
     assert len({s // 128 for s in starts[:3]}) == 3
@@ -156,6 +159,7 @@ def test_colour_offsets_cycle_on_a_small_machine():
     order 0: 0 >= slab_break_gfp_order 0 -> stop at once: num 3, left 796;
     slab_size = ALIGN(3*2 + 24, 4) = 32 <= 796 -> on-slab, left_over 764;
     colour = 764 // 128 = 5: offsets 0, 128, 256, 384, 512, then 0 again.
+    Each refill takes one new slab's 3 objects; they come out 2, 1, 0.
     """
     m = boot(phys_pages=4096, highmem_pages=0)
     c = kmem_cache_create(m, "colour_demo", 1100, 0, 0)
@@ -163,7 +167,8 @@ def test_colour_offsets_cycle_on_a_small_machine():
     starts = []
     for _ in range(6):
         objs = [kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(3)]
-        starts.append(objs[0] - base_of(objs[0]))
+        assert objs == [objs[2] + 2200, objs[2] + 1100, objs[2]]
+        starts.append(objs[2] - base_of(objs[2]))
     assert starts == [32, 160, 288, 416, 544, 32]
     ok(m)
 
@@ -204,21 +209,33 @@ def test_grow_marks_pages_and_shrink_gives_them_back():
     ok(m)
 
 
-def test_lists_follow_inuse_and_new_slabs_go_to_the_free_tail():
+def test_refill_batches_and_free_block_list_moves():
+    """A 256-byte cache (15 a slab; limit 120, batchcount 60), by hand from 2.6.12.
+
+    alloc 1: the array is untouched, so cache_alloc_refill takes min(60, 16) = 16 but
+    the grown slab A holds 15: all of them, A full; it returns A#14, then A#13, ... A#0.
+    alloc 16: touched now, batchcount 60: slab B grown, all 15 taken, B#14 returned.
+    Frees push onto the array (limit 120, no flush): no slab list changes.
+    kmem_cache_shrink: do_drain free_block()s the array in order -- B#0..B#13 (B goes to
+    the partial tail), then A#14..A#0 (A empties: free_objects 29 <= free_limit
+    2*60+15 = 135, so to the head of slabs_free) -- then destroys A: 1 (B in use).
+    """
     m = boot(phys_pages=4096, highmem_pages=0)
-    c = kmem_cache_create(m, "c256", 256, 0, SLAB_HWCACHE_ALIGN)   # 15 objects a slab
+    c = kmem_cache_create(m, "c256", 256, 0, SLAB_HWCACHE_ALIGN)
+    assert (c.num, c.limit, c.batchcount, c.free_limit) == (15, 120, 60, 135)
     objs = [kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(16)]
-    assert (c.slabs_full.nr, c.slabs_partial.nr, c.slabs_free.nr) == (1, 1, 0)
-    # the model takes objects in bufctl order from the first partial slab
-    assert objs[1] - objs[0] == 256
+    assert [objs[0] - objs[i] for i in range(15)] == [256 * i for i in range(15)]
+    assert (c.slabs_full.nr, c.slabs_partial.nr, c.slabs_free.nr) == (2, 0, 0)
+    assert c.array[0].avail == 14 and c.free_objects == 0
     for a in objs[:15]:
         kmem_cache_free(m, c, a)
-    assert (c.slabs_full.nr, c.slabs_partial.nr, c.slabs_free.nr) == (0, 1, 1)
-    # the second slab empties too and goes to the head of slabs_free (free_block:
-    # list_add), so the next object is its bufctl head: the object just freed
-    kmem_cache_free(m, c, objs[15])
-    assert kmem_cache_alloc(m, c, GFP_KERNEL) == objs[15]
-    assert kmem_cache_shrink(m, c) == 1          # a partial slab remains
+    assert (c.slabs_full.nr, c.slabs_partial.nr, c.slabs_free.nr) == (2, 0, 0)
+    assert c.array[0].avail == 29
+    slab_a = m.slab.page_slab[(objs[0] - PAGE_OFFSET) >> 12]
+    assert kmem_cache_shrink(m, c) == 1
+    assert slab_a.id not in c.slabs and c.array[0].avail == 0
+    assert (c.slabs_full.nr, c.slabs_partial.nr, c.slabs_free.nr) == (0, 1, 0)
+    assert c.free_objects == 14
     ok(m)
 
 
@@ -249,9 +266,15 @@ def test_lazy_bootstrap_places_descriptors_at_the_first_slab_call():
     assert not m.slab.ready and not m.slab.page_slab
     c = kmem_cache_create(m, "x", 100, 0, 0)
     assert m.slab.ready
-    # 26 general descriptors + this one = 27 kmem_cache objects in ceil(27/15) = 2 slabs
+    # the 26 general descriptors come one at a time through the boot head array
+    # (BOOT_CPUCACHE_ENTRIES 1, batchcount 1): objects 0..14 of slab A, 0..10 of B.
+    # Then x's descriptor: cache_cache's real array (limit 120, batchcount 60) is
+    # untouched, so the refill asks 16 but B has 4 free (11..14): it takes them, B is
+    # full, the cache does not grow; x gets B#14, and B#11..13 stay in the array
     cc = m.slab.cache_cache
-    assert len(cc.slabs) == 2 and cc.free_objects == 30 - 27
+    assert len(cc.slabs) == 2 and cc.free_objects == 0 and cc.array[0].avail == 3
+    slab_b = m.slab.page_slab[(c.addr - PAGE_OFFSET) >> 12]
+    assert c.addr == slab_b.s_mem + 14 * 256
     assert all(g.addr in m.slab.internal for g in m.slab.malloc_sizes)
     assert c.addr in m.slab.internal
     ok(m)
@@ -300,11 +323,24 @@ def test_free_of_a_non_slab_address(m2):
     misuse(m, "not_slab_object", kmem_cache_free, a, page)
 
 
-def test_destroy_busy_cache(m2):
-    m, a, _ = m2
-    kmem_cache_alloc(m, a, GFP_KERNEL)
-    bug = misuse(m, "destroy_busy_cache", kmem_cache_destroy, a)
-    assert "1 live" in str(bug)
+def test_destroy_busy_cache_returns_1_and_keeps_the_cache(m2):
+    """2.6.12 kmem_cache_destroy: __cache_shrink drains the arrays and frees the free
+    slabs; with a slab still in use it re-adds the cache at the head of cache_chain and
+    returns 1. Size 100 (num 39, batchcount 60 -> 16 at the first refill): the array
+    held A#0..A#14 and the caller A#15, so A goes back partial with inuse 1."""
+    m, a, b = m2
+    x = kmem_cache_alloc(m, a, GFP_KERNEL)
+    assert a.array[0].avail == 15
+    m.slab.cache_chain.remove(a)
+    m.slab.cache_chain.append(a)                 # not at the head before the call
+    assert kmem_cache_destroy(m, a) == 1
+    assert m.slab.cache_chain[0] is a and not a.dead and a.addr in m.slab.internal
+    assert a.array[0].avail == 0 and a.slabs_partial.nr == 1
+    assert a.slab_list(PARTIAL)[0].inuse == 1
+    ok(m)
+    kmem_cache_free(m, a, x)
+    assert kmem_cache_destroy(m, a) == 0 and a.dead
+    ok(m)
 
 
 def test_create_misuse(m2):
@@ -315,6 +351,8 @@ def test_create_misuse(m2):
     misuse(m, "bad_slab_flags", kmem_cache_create, "f", 64, 0, 0x1)
     misuse(m, "bad_align", kmem_cache_create, "al", 64, 24, 0)
     misuse(m, "bad_cache_name", kmem_cache_create, "", 64, 0, 0)
+    # a space is only a DEBUG WARN_ON in 2.6.12 kmem_cache_create: allowed
+    assert kmem_cache_create(m, "with space", 64, 0, 0).name == "with space"
 
 
 def test_internal_caches_and_objects_are_protected(m2):

@@ -6,19 +6,23 @@ from kmemspec.model import boot
 from kmemspec.model.gfp import GFP_KERNEL
 from kmemspec.model.kmalloc import kmalloc
 from kmemspec.model.mem_map import PG_slab
-from kmemspec.model.slab import (FREE, FULL, PARTIAL, kmem_cache_alloc, kmem_cache_create,
-                                 kmem_cache_free)
+from kmemspec.model.slab import (FREE, FULL, PARTIAL, drain_cpu_caches, kmem_cache_alloc,
+                                 kmem_cache_create, kmem_cache_free)
 from kmemspec.spec import catalogue, check_all
 
 
 def build():
     """A machine with full, partial and free slabs, on- and off-slab, and kmalloc objects."""
-    m = boot(phys_pages=8192, highmem_pages=64)
+    m = boot(phys_pages=8192, highmem_pages=64, cpus=2)
     c = kmem_cache_create(m, "colour_demo", 1100, 0, 0)       # 7 a slab, colour 3
+    # each refill takes a whole new slab into CPU 0's array (batchcount 12 >= 7), so the
+    # 15 objects are slab A's 6..0, B's 6..0 and C's 6; C's 0..5 stay parked
     objs = [kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(15)]
-    kmem_cache_free(m, c, objs[14])                             # third slab: empty
-    kmem_cache_free(m, c, objs[13])                             # second slab: partial
+    kmem_cache_free(m, c, objs[14])                             # C's 6: parked
+    kmem_cache_free(m, c, objs[13])                             # B's 0: parked
+    drain_cpu_caches(m, c)                     # free_block: C empties, B goes partial
     assert (c.slabs_full.nr, c.slabs_partial.nr, c.slabs_free.nr) == (1, 1, 1)
+    kmem_cache_free(m, c, objs[0], 1)                           # parked on CPU 1
     big = kmem_cache_create(m, "big", 4096, 0, 0)               # off-slab management
     b = kmem_cache_alloc(m, big, GFP_KERNEL)
     k = [kmalloc(m, s, GFP_KERNEL) for s in (1, 40, 100, 300, 5000)]

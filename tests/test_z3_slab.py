@@ -70,7 +70,7 @@ def test_progress_is_called_per_row():
         so.prove_slab(invariants=["no_such_invariant"])
 
 
-@pytest.mark.parametrize("operation", ["kmem_cache_free", "slab_destroy"])
+@pytest.mark.parametrize("operation", ["free_block", "slab_destroy"])
 def test_spurious_model_is_unknown_not_refuted(monkeypatch, operation):
     """Without the counting fact the instantiated query has models with an object in use
     in a slab whose inuse is 0: no cache has that state, so lifting fails and the row
@@ -97,9 +97,11 @@ EXPECTED = {
     "colour_next_not_wrapped": ("colour_within_slack", "cache_grow", {"colour_next"}),
     "colouroff_without_mgmt": ("colour_within_slack", "cache_grow",
                                {"offset_in_slack", "offset_on_grid", "offset_colour"}),
-    "inuse_not_incremented": ("slab_accounting", "kmem_cache_alloc",
+    "inuse_not_incremented": ("slab_accounting", "cache_alloc_refill",
                               {"inuse_count", "free_objects", "list_by_inuse"}),
-    "free_not_moved_to_partial": ("slab_accounting", "kmem_cache_free", {"list_by_inuse"}),
+    "free_not_moved_to_partial": ("slab_accounting", "free_block", {"list_by_inuse"}),
+    "free_block_of_a_held_object": ("size_class", "free_block", {"kmalloc_live"}),
+    "pop_leaves_it_parked": ("slab_accounting", "kmalloc", {"parked_not_held"}),
     "kmalloc_class_below": ("size_class", "kmalloc", {"smallest_class", "fits"}),
     "destroy_partial_slab": ("slab_accounting", "slab_destroy",
                              {"free_objects", "object_of_live_slab", "list_nr"}),
@@ -156,18 +158,33 @@ def I(i):
     return z3.BitVecVal(i, zs.IDX_BITS)
 
 
-def _take_steps(machine, cachep, before, addr, op, extra=None):
-    """[cache_grow(s0)]? then op(s0, i0) for an allocation that returned addr."""
+def derive_steps(pre, post, pop=None, push=None, nomem=False):
+    """The encoded steps one model call made on a cache, from its abstractions before
+    and after: cache_grow of a new slab, one cache_alloc_refill per object newly taken
+    from a slab, the caller's pop, one free_block per object back on its slab (flushed,
+    drained or reaped), slab_destroy of every slab gone, the caller's push.
+    pop / push: (op, sid, index, extra params) of the call's own object."""
     steps = []
-    new = set(cachep.slabs) - before
-    if addr is None:
-        return [("cache_grow_nomem", {})]
-    if new:
-        slab = cachep.slabs[new.pop()]
-        steps.append(("cache_grow", {"s0": S(slab.id),
-                                     "mg0": z3.BitVecVal(slab.mgmt or 0, zs.BYTE_BITS)}))
-    _, sid, i = obj_of(machine, addr)
-    steps.append((op, {"s0": S(sid), "i0": I(i), **(extra or {})}))
+    new = [sid for sid in post.slabs if sid not in pre.slabs]
+    assert len(new) <= 1, "one call grows a cache by one slab at most"
+    for sid in new:
+        steps.append(("cache_grow", {"s0": S(sid), "mg0": z3.BitVecVal(post.slabs[sid]["mg"],
+                                                                       zs.BYTE_BITS)}))
+    if nomem and not new and pre.colour_next != post.colour_next:
+        steps.append(("cache_grow_nomem", {}))
+    was = lambda c, key: c.objects.get(key, {}).get("alloc", False)   # noqa: E731
+    keys = sorted(set(pre.objects) | set(post.objects))
+    steps += [("cache_alloc_refill", {"s0": S(sid), "i0": I(i)}) for sid, i in keys
+              if not was(pre, (sid, i)) and was(post, (sid, i))]
+    if pop:
+        op, sid, i, extra = pop
+        steps.append((op, {"s0": S(sid), "i0": I(i), **extra}))
+    steps += [("free_block", {"s0": S(sid), "i0": I(i)}) for sid, i in keys
+              if was(pre, (sid, i)) and not was(post, (sid, i))]
+    steps += [("slab_destroy", {"s0": S(sid)}) for sid in pre.slabs if sid not in post.slabs]
+    if push:
+        op, sid, i, extra = push
+        steps.append((op, {"s0": S(sid), "i0": I(i), **extra}))
     return steps
 
 
@@ -223,32 +240,32 @@ def run_and_check(machine, caches, calls, enc=zs.Encoding(), check_invariants=Tr
     live = []           # (addr, "cache" | "kmalloc")
     for call in calls:
         kind = call[0]
+        pop = push = None
         if kind == "alloc":
             cachep = caches[call[1] % len(caches)]
-            pre, before = zs.alpha(machine, cachep), set(cachep.slabs)
-            blocks = other_blocks(machine, cachep)
+            pre, blocks = zs.alpha(machine, cachep), other_blocks(machine, cachep)
             addr = slab_mod.kmem_cache_alloc(machine, cachep, GFP_KERNEL)
-            steps = _take_steps(machine, cachep, before, addr, "kmem_cache_alloc")
             if addr is not None:
                 live.append((addr, "cache"))
+                pop = ("kmem_cache_alloc", *obj_of(machine, addr)[1:], {})
         elif kind == "kmalloc":
             _, size, dma = call
             index = kmalloc_mod.kmalloc_index(machine.profile, size)
             cachep = (machine.slab.malloc_sizes_dma if dma else machine.slab.malloc_sizes)[index]
-            pre, before = zs.alpha(machine, cachep), set(cachep.slabs)
-            blocks = other_blocks(machine, cachep)
+            pre, blocks = zs.alpha(machine, cachep), other_blocks(machine, cachep)
             addr = kmalloc_mod.kmalloc(machine, size, GFP_DMA if dma else GFP_KERNEL)
-            steps = _take_steps(machine, cachep, before, addr, "kmalloc",
-                                {"size": z3.BitVecVal(size, zs.BYTE_BITS),
-                                 "gfp_dma": z3.BoolVal(dma)})
             if addr is not None:
                 live.append((addr, "kmalloc"))
+                pop = ("kmalloc", *obj_of(machine, addr)[1:],
+                       {"size": z3.BitVecVal(size, zs.BYTE_BITS), "gfp_dma": z3.BoolVal(dma)})
         elif kind == "shrink":
             cachep = caches[call[1] % len(caches)]
             pre, blocks = zs.alpha(machine, cachep), other_blocks(machine, cachep)
-            steps = [("slab_destroy", {"s0": S(s.id)})
-                     for s in reversed(cachep.slab_list(slab_mod.FREE))]
             slab_mod.kmem_cache_shrink(machine, cachep)
+        elif kind == "reap":
+            cachep = caches[call[1] % len(caches)]
+            pre, blocks = zs.alpha(machine, cachep), other_blocks(machine, cachep)
+            slab_mod.cache_reap(machine)
         elif not live:
             continue
         else:
@@ -257,15 +274,17 @@ def run_and_check(machine, caches, calls, enc=zs.Encoding(), check_invariants=Tr
             pre, blocks = zs.alpha(machine, cachep), other_blocks(machine, cachep)
             if how == "cache":
                 slab_mod.kmem_cache_free(machine, cachep, addr)
-                steps = [("kmem_cache_free", {"s0": S(sid), "i0": I(i)})]
+                push = ("kmem_cache_free", sid, i, {})
             else:
                 kmalloc_mod.kfree(machine, addr)
-                steps = [("kfree", {"s0": S(sid), "i0": I(i)})]
-        steps = environment(machine, cachep, blocks) + steps
+                push = ("kfree", sid, i, {})
+        post = zs.alpha(machine, cachep)
+        steps = environment(machine, cachep, blocks) + derive_steps(
+            pre, post, pop, push, nomem=kind in ("alloc", "kmalloc") and pop is None)
         want, why = encode(enc, zs.to_state(pre), steps)
         if why:
             return f"{call}: {why}"
-        diff = zs.states_equal(want, zs.to_state(zs.alpha(machine, cachep)))
+        diff = zs.states_equal(want, zs.to_state(post))
         if diff:
             return f"{call}: model and encoding differ in {diff}"
         if check_invariants:
@@ -293,7 +312,8 @@ calls = st.lists(st.one_of(
     st.tuples(st.just("kmalloc"), st.sampled_from([1, 32, 33, 100, 128, 129, 700, 3000, 5000]),
               st.booleans()),
     st.tuples(st.just("free"), st.integers(0, 63)),
-    st.tuples(st.just("shrink"), st.integers(0, 1))), min_size=1, max_size=8)
+    st.tuples(st.just("shrink"), st.integers(0, 1)),
+    st.tuples(st.just("reap"), st.integers(0, 1))), min_size=1, max_size=8)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
@@ -434,9 +454,9 @@ def test_seeded_model_pg_slab_bug_disagrees(monkeypatch):
     # kmem_freepages forgetting ClearPageSlab: the model keeps PG_slab on freed pages
     real = slab_mod.slab_destroy
 
-    def destroy(machine, cachep, slab):
+    def destroy(machine, cachep, slab, cpu=0):
         kept = [p for p in range(slab.id, slab.id + (1 << cachep.gfporder))]
-        real(machine, cachep, slab)
+        real(machine, cachep, slab, cpu)
         for p in kept:
             machine.mem_map.flags[p] |= PG_slab
     monkeypatch.setattr(slab_mod, "slab_destroy", destroy)
@@ -448,16 +468,21 @@ def test_seeded_model_pg_slab_bug_disagrees(monkeypatch):
 
 def test_seeded_model_bug_disagrees_with_encoding(monkeypatch):
     # free_block forgetting to move a full slab back to slabs_partial
-    def free_obj(cachep, slab, objnr):
-        slab.bufctl[objnr] = slab.free
-        slab.free = objnr
-        slab.inuse -= 1
-        cachep.free_objects += 1
-        if slab.inuse == 0:
-            slab_mod._list_move(cachep, slab, slab_mod.FREE, False)
-    monkeypatch.setattr(slab_mod, "_free_obj", free_obj)
+    def free_block(machine, cachep, objs, cpu=0):
+        for addr in objs:
+            machine.slab.parked.discard(addr)
+            slab = machine.slab.page_slab[(addr - 0xC0000000) >> 12]
+            objnr = (addr - slab.s_mem) // cachep.objsize
+            slab.bufctl[objnr] = slab.free
+            slab.free = objnr
+            slab.inuse -= 1
+            cachep.free_objects += 1
+            if slab.inuse == 0:
+                slab_mod._list_move(cachep, slab, slab_mod.FREE, False)
+    monkeypatch.setattr(slab_mod, "free_block", free_block)
     machine, caches = fresh_machine()
-    found = run_and_check(machine, caches, [("alloc", 0)] * 3 + [("free", 0)],
+    # the shrink drains the array: the full slab's objects go back through free_block
+    found = run_and_check(machine, caches, [("alloc", 0)] * 3 + [("free", 0), ("shrink", 0)],
                           check_invariants=False)
     assert found is not None and "differ" in found
 
@@ -466,9 +491,9 @@ def test_seeded_model_colour_bug_disagrees(monkeypatch):
     # cache_grow that never wraps colour_next: the model's slab leaves the slack
     real = slab_mod.cache_grow
 
-    def grow(machine, cachep, flags):
+    def grow(machine, cachep, flags, cpu=0):
         nxt = cachep.colour_next
-        ok = real(machine, cachep, flags)
+        ok = real(machine, cachep, flags, cpu)
         cachep.colour_next = nxt + 1
         return ok
     monkeypatch.setattr(slab_mod, "cache_grow", grow)
@@ -480,6 +505,14 @@ def test_seeded_model_colour_bug_disagrees(monkeypatch):
 
 def _a_slab(cachep):
     return next(iter(cachep.slabs.values()))
+
+
+def _park_a_free_object(machine):
+    """Push the head of some slab's free list onto its cache's CPU 0 array: an object
+    both parked and free."""
+    cachep, slab = next((c, s) for c in machine.slab.cache_chain for s in c.slabs.values()
+                        if s.free != c.BUFCTL_END)
+    cachep.array[0].entry.append(slab.s_mem + slab.free * cachep.objsize)
 
 
 def _a_free_frame(machine):
@@ -503,8 +536,10 @@ def _busy():
     ("colour_within_slack", lambda m, c: setattr(c[0], "colour", c[0].colour + 1)),
     ("colour_within_slack", lambda m, c: setattr(c[0], "colour_next", c[0].colour)),
     ("slab_accounting", lambda m, c: setattr(c[0], "free_objects", c[0].free_objects - 1)),
-    ("slab_accounting", lambda m, c: setattr(c[0].slab_list(slab_mod.PARTIAL)[0], "inuse",
-                                             c[0].slab_list(slab_mod.PARTIAL)[0].inuse + 1)),
+    ("slab_accounting", lambda m, c: setattr(_a_slab(c[0]), "inuse",
+                                             _a_slab(c[0]).inuse + 1)),
+    # an object parked in an array that is also back on its slab's free list
+    ("slab_accounting", lambda m, c: _park_a_free_object(m)),
     ("slab_accounting", lambda m, c: setattr(c[0].slabs_full, "nr", c[0].slabs_full.nr + 1)),
     ("size_class", lambda m, c: m.slab.kmalloc_req.update(
         {a: 20 for a, r in m.slab.kmalloc_req.items() if r == 100})),

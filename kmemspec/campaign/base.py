@@ -22,8 +22,9 @@ def small_configs(draw, *, highmem: bool = True) -> MachineConfig:
     start = draw(st.integers(0, phys // 4))
     length = draw(st.integers(0, 3))
     reserved = ((start, start + length),) if length else ()
+    cpus = draw(st.sampled_from([1, 1, 2, 3]))
     return MachineConfig(phys_pages=phys, highmem_pages=high, iomem_pages=iomem,
-                         reserved=reserved, max_dma_pfn=max_dma)
+                         reserved=reserved, max_dma_pfn=max_dma, cpus=cpus)
 
 
 def snapshot(machine) -> bytes:
@@ -46,7 +47,7 @@ class ModelMachine(RuleBasedStateMachine):
                          "highmem_pages": config.highmem_pages,
                          "iomem_pages": config.iomem_pages,
                          "reserved": [list(r) for r in config.reserved],
-                         "max_dma_pfn": config.max_dma_pfn}))
+                         "max_dma_pfn": config.max_dma_pfn, "cpus": config.cpus}))
         self.machine = boot(config)
 
     def call(self, step: dict) -> None:
