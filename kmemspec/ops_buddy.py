@@ -75,3 +75,29 @@ def _buddyinfo_text(machine) -> str:
 
 
 state_view("buddyinfo", _buddyinfo_text)(page_alloc.buddyinfo)
+
+
+def _zoneinfo_text(machine) -> str:
+    # in the layout of /proc/zoneinfo (2.6.13 mm/page_alloc.c zoneinfo_show), limited
+    # to the fields the model keeps
+    lines = []
+    for name, z in page_alloc.zoneinfo(machine).items():
+        lines.append(f"Node 0, zone {name:>8}")
+        lines.append(f"  pages free     {z['free_pages']}")
+        for key in ("min", "low", "high"):
+            lines.append(f"        {key:<8} {z['pages_' + key]}")
+        lines.append(f"        spanned  {z['spanned_pages']}")
+        lines.append(f"        present  {z['present_pages']}")
+        lines.append("        protection: (" + ", ".join(map(str, z["lowmem_reserve"])) + ")")
+        lines.append("  pagesets")
+        for pset in z["pagesets"]:
+            for i, temp in enumerate(("hot", "cold")):
+                pcp = pset[temp]
+                lines.append(f"    cpu: {pset['cpu']} pcp: {i}")
+                for key in ("count", "low", "high", "batch"):
+                    lines.append(f"              {key + ':':<6} {pcp[key]}")
+        lines.append(f"  start_pfn:         {z['start_pfn']}")
+    return "\n".join(lines)
+
+
+state_view("zoneinfo", _zoneinfo_text)(page_alloc.zoneinfo)

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 from .mem_map import NO_ZONE, PG_highmem, PG_reserved, MemMap
-from .page_alloc import Zone, list_add, set_page_order
+from .page_alloc import (PerCpuPageset, Zone, init_per_zone_pages_min, list_add,
+                         set_page_order, zone_batchsize)
 from .pgtable import paging_init
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
 from .slab import kmem_cache_init
@@ -57,8 +58,10 @@ class MachineConfig:
     # Test preset knob: where ZONE_DMA ends (default: the profile's 16 MiB). A tiny
     # machine can then have DMA, Normal and HighMem zones in a few dozen frames.
     max_dma_pfn: int | None = None
-    # CPUs online (1..the profile's NR_CPUS): per-CPU array caches
+    # CPUs online (1..the profile's NR_CPUS): per-CPU page lists and array caches
     cpus: int = 1
+    # the vm.min_free_kbytes sysctl; None: init_per_zone_pages_min computes it
+    min_free_kbytes: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "MachineConfig":
@@ -116,6 +119,10 @@ def validate_config(config: MachineConfig) -> Profile:
     if type(config.cpus) is not int or not 1 <= config.cpus <= profile.NR_CPUS:
         raise ConfigError("cpus", f"must be an integer in 1..{profile.NR_CPUS} (NR_CPUS of "
                                   f"{profile.name}), got {config.cpus!r}")
+    if config.min_free_kbytes is not None and (type(config.min_free_kbytes) is not int
+                                               or config.min_free_kbytes < 0):
+        raise ConfigError("min_free_kbytes", "must be a non-negative integer (KiB), got "
+                                             f"{config.min_free_kbytes!r}")
     for start, end in config.reserved:
         if not 0 <= start < end <= config.phys_pages:
             raise ConfigError("reserved", f"[{start}, {end}) is not a range of low memory "
@@ -143,6 +150,7 @@ class Machine:
         self.page_address_htable: dict[int, int] = {}   # mm/highmem.c, pfn -> vaddr
         self.mem_map_pfns = range(0)                     # frames holding mem_map itself
         self.reserved_pfns: list[tuple[int, int]] = list(config.reserved)
+        self.min_free_kbytes = 0                          # set by init_per_zone_pages_min
 
     @property
     def nr_pages(self) -> int:
@@ -179,9 +187,12 @@ def boot(config: MachineConfig | None = None, **overrides) -> Machine:
     machine = Machine(config, profile)
     mem_map = machine.mem_map
 
-    # zones and zone ids in page->flags
-    for index, (name, start, end) in enumerate(zone_layout(config, profile)):
-        zone = Zone(index, name, start, max(0, end - start), profile.MAX_ORDER)
+    # zones and zone ids in page->flags; free_area_init_core sizes the per-CPU lists
+    layout = zone_layout(config, profile)
+    for index, (name, start, end) in enumerate(layout):
+        zone = Zone(index, name, start, max(0, end - start), profile.MAX_ORDER, len(layout))
+        batch = zone_batchsize(zone, profile.PAGE_SIZE)
+        zone.pageset = [PerCpuPageset(batch) for _ in range(config.cpus)]
         machine.zones.append(zone)
         if end > start:
             mem_map.zone_id[start:end] = bytes([index]) * (end - start)
@@ -224,6 +235,8 @@ def boot(config: MachineConfig | None = None, **overrides) -> Machine:
             a, b = max(lo, zone.zone_start_pfn), min(hi, zone.zone_end_pfn)
             if a < b:
                 free_bootmem_range(machine, zone, a, b)
+    # module_init(init_per_zone_pages_min): min_free_kbytes, watermarks, reserves
+    init_per_zone_pages_min(machine, config.min_free_kbytes)
     # kernel page tables, vmalloc list, pkmap state (i386 layout only; model/pgtable.py)
     paging_init(machine)
     # start_kernel -> kmem_cache_init after mem_init (init/main.c, 2.6.12; model/slab.py)
@@ -255,4 +268,4 @@ def free_bootmem_range(machine: Machine, zone: Zone, start: int, end: int) -> No
         zone.free_area[order].nr_free += 1
         pfn += 1 << order
     zone.free_pages += n
-    zone.present_pages += n
+    zone.freed_at_boot += n

@@ -17,6 +17,7 @@ KernelBug before anything changes), FIND, SPLIT/MERGE, ACCOUNT, RETURN.
 from __future__ import annotations
 
 from array import array
+from math import isqrt
 
 from .addr import page_address, virt_addr_valid, virt_to_page
 from .errors import KernelBug
@@ -27,8 +28,15 @@ __all__ = [
     "FreeArea", "Zone", "alloc_pages", "alloc_page", "__get_free_pages",
     "__get_free_page", "get_zeroed_page", "__free_pages", "__free_page", "free_pages",
     "free_page", "get_page", "page_is_buddy", "find_block", "nr_free_pages", "buddyinfo",
-    "alloc_pages_bulk", "free_pages_bulk", "rmqueue_bulk",
+    "alloc_pages_bulk", "free_pages_bulk", "rmqueue_bulk", "zone_batchsize",
+    "setup_per_zone_pages_min", "setup_per_zone_lowmem_reserve", "init_per_zone_pages_min",
+    "zone_watermark_ok", "int_sqrt", "zoneinfo",
 ]
+
+# include/linux/swap.h (2.6.12): the floor of a highmem zone's pages_min
+SWAP_CLUSTER_MAX = 32
+# mm/page_alloc.c (2.6.12): sysctl_lowmem_reserve_ratio, one per zone below the top
+LOWMEM_RESERVE_RATIO = (256, 32)
 
 
 class FreeArea:
@@ -41,18 +49,62 @@ class FreeArea:
         self.nr_free = 0    # number of blocks (not frames) on free_list
 
 
+class PerCpuPages:
+    """struct per_cpu_pages (include/linux/mmzone.h, 2.6.12): one hot or cold list of
+    order-0 frames of a zone, kept by one CPU. `list` holds pfns, list head first."""
+
+    __slots__ = ("count", "low", "high", "batch", "list")
+
+    def __init__(self, low: int, high: int, batch: int):
+        self.count = 0
+        self.low = low
+        self.high = high
+        self.batch = batch
+        self.list: list[int] = []
+
+    def __repr__(self):
+        return (f"PerCpuPages(count={self.count}, low={self.low}, high={self.high}, "
+                f"batch={self.batch})")
+
+
+class PerCpuPageset:
+    """struct per_cpu_pageset: pcp[0] is the hot list, pcp[1] the cold one."""
+
+    __slots__ = ("pcp",)
+
+    def __init__(self, batch: int):
+        # free_area_init_core (2.6.12 mm/page_alloc.c): hot low 2*batch, high
+        # 6*batch; cold low 0, high 2*batch; both move `batch` frames at a time
+        self.pcp = (PerCpuPages(2 * batch, 6 * batch, batch),
+                    PerCpuPages(0, 2 * batch, batch))
+
+    def __iter__(self):
+        return iter(self.pcp)
+
+
 class Zone:
     """struct zone: a pfn span with its own free lists (include/linux/mmzone.h)."""
 
     def __init__(self, index: int, name: str, zone_start_pfn: int, spanned_pages: int,
-                 max_order: int):
+                 max_order: int, nr_zones: int = 3):
         self.index = index
         self.name = name
         self.zone_start_pfn = zone_start_pfn
         self.spanned_pages = spanned_pages
-        self.present_pages = 0          # frames handed to the buddy allocator at boot
+        # free_area_init_core: the zone size less its holes (the model's zones have no
+        # holes: iomem lies between zones, in none), counted before boot frees anything
+        self.present_pages = spanned_pages
+        self.freed_at_boot = 0          # model bookkeeping: frames boot freed into the zone
         self.free_pages = 0             # frames currently on the free lists
         self.free_area = [FreeArea() for _ in range(max_order)]
+        # watermarks and reserves (setup_per_zone_pages_min / _lowmem_reserve)
+        self.pages_min = self.pages_low = self.pages_high = 0
+        self.lowmem_reserve = [0] * nr_zones
+        self.pageset: list[PerCpuPageset] = []
+
+    @property
+    def is_highmem(self) -> bool:
+        return self.name == "HighMem"
 
     @property
     def zone_end_pfn(self) -> int:
@@ -61,6 +113,110 @@ class Zone:
     def __repr__(self):
         return (f"Zone({self.name}, pfn {self.zone_start_pfn:#x}-{self.zone_end_pfn:#x}, "
                 f"free_pages={self.free_pages})")
+
+
+# --- zone set-up: watermarks, reserves, per-CPU list sizes --------------------------
+
+def int_sqrt(x: int) -> int:
+    """lib/int_sqrt.c: the integer square root, rounded down."""
+    return isqrt(x)
+
+
+def zone_batchsize(zone: Zone, page_size: int) -> int:
+    """The per-CPU `batch` free_area_init_core gives a zone (2.6.12 mm/page_alloc.c):
+    about a thousandth of the zone, at most 256 KiB worth, divided by 4, at least 1."""
+    batch = zone.present_pages // 1024
+    if batch * page_size > 256 * 1024:
+        batch = (256 * 1024) // page_size
+    batch //= 4
+    return max(batch, 1)
+
+
+def setup_per_zone_pages_min(zones: list[Zone], min_free_kbytes: int, page_shift: int) -> None:
+    """pages_min/low/high of each zone (2.6.12 mm/page_alloc.c setup_per_zone_pages_min):
+    low memory zones share min_free_kbytes in proportion to present_pages; a highmem
+    zone takes present/1024 clamped to SWAP_CLUSTER_MAX..128; low = 5/4 min, high = 6/4."""
+    pages_min = min_free_kbytes >> (page_shift - 10)
+    lowmem_pages = sum(z.present_pages for z in zones if not z.is_highmem)
+    for zone in zones:
+        if zone.is_highmem:
+            zone.pages_min = min(max(zone.present_pages // 1024, SWAP_CLUSTER_MAX), 128)
+        else:
+            zone.pages_min = (pages_min * zone.present_pages) // lowmem_pages if lowmem_pages else 0
+        zone.pages_low = zone.pages_min * 5 // 4
+        zone.pages_high = zone.pages_min * 6 // 4
+
+
+def setup_per_zone_lowmem_reserve(zones: list[Zone]) -> None:
+    """lowmem_reserve[] (2.6.12 mm/page_alloc.c setup_per_zone_lowmem_reserve): a zone
+    below zone j keeps back (present pages of the zones from it+1 up to j) / ratio."""
+    ratios = LOWMEM_RESERVE_RATIO
+    for j, zone in enumerate(zones):
+        present = zone.present_pages
+        zone.lowmem_reserve[j] = 0
+        for idx in range(j - 1, -1, -1):
+            ratio = max(ratios[idx] if idx < len(ratios) else ratios[-1], 1)
+            zones[idx].lowmem_reserve[j] = present // ratio
+            present += zones[idx].present_pages
+
+
+def init_per_zone_pages_min(machine, min_free_kbytes: int | None = None) -> int:
+    """2.6.12 mm/page_alloc.c init_per_zone_pages_min: min_free_kbytes = int_sqrt(
+    lowmem_kbytes * 16) clamped to 128..65536, where lowmem_kbytes counts the present
+    pages of the GFP_USER zonelist (nr_free_buffer_pages; pages_high is still 0 then).
+    A value given at boot (the sysctl) replaces the computed one. Returns the value."""
+    zones = machine.zones
+    if min_free_kbytes is None:
+        lowmem_pages = sum(z.present_pages for z in machine.zonelists[1])
+        lowmem_kbytes = lowmem_pages * (machine.profile.PAGE_SIZE >> 10)
+        min_free_kbytes = min(max(int_sqrt(lowmem_kbytes * 16), 128), 65536)
+    machine.min_free_kbytes = min_free_kbytes
+    setup_per_zone_pages_min(zones, min_free_kbytes, machine.profile.PAGE_SHIFT)
+    setup_per_zone_lowmem_reserve(zones)
+    return min_free_kbytes
+
+
+def zone_watermark_ok(zone: Zone, order: int, mark: int, classzone_idx: int,
+                      can_try_harder: bool, gfp_high: bool) -> bool:
+    """2.6.12 mm/page_alloc.c zone_watermark_ok: would the zone keep more than `mark`
+    (halved for __GFP_HIGH, less a quarter for can_try_harder) plus its lowmem_reserve
+    for the requesting zone class free after this allocation, and at each lower order
+    more than half the previous mark in blocks of that order or larger?"""
+    low = mark
+    free_pages = zone.free_pages - (1 << order) + 1
+    if gfp_high:
+        low -= low // 2
+    if can_try_harder:
+        low -= low // 4
+    if free_pages <= low + zone.lowmem_reserve[classzone_idx]:
+        return False
+    for o in range(order):
+        free_pages -= zone.free_area[o].nr_free << o
+        low >>= 1
+        if free_pages <= low:
+            return False
+    return True
+
+
+def zoneinfo(machine) -> dict[str, dict]:
+    """{zone name: watermarks, reserves and per-CPU lists} for each populated zone, as
+    /proc/zoneinfo lists them (2.6.13 mm/page_alloc.c zoneinfo_show; 2.6.12 shows the
+    same numbers only in the boot log and show_free_areas)."""
+    out = {}
+    for z in machine.zones:
+        if not z.present_pages:
+            continue
+        out[z.name] = {
+            "free_pages": z.free_pages, "present_pages": z.present_pages,
+            "spanned_pages": z.spanned_pages, "start_pfn": z.zone_start_pfn,
+            "pages_min": z.pages_min, "pages_low": z.pages_low, "pages_high": z.pages_high,
+            "lowmem_reserve": list(z.lowmem_reserve),
+            "pagesets": [{"cpu": cpu, **{temp: {"count": p.count, "low": p.low,
+                                                "high": p.high, "batch": p.batch}
+                                         for temp, p in zip(("hot", "cold"), pset.pcp)}}
+                         for cpu, pset in enumerate(z.pageset)],
+        }
+    return out
 
 
 # --- the free lists (include/linux/list.h on the lru field, by pfn) ---------------

@@ -52,7 +52,7 @@ def fragmentation(order: int = 2, free_percent: int = 50) -> Callable:
     """An order-`order` GFP_KERNEL allocation fails although at least `free_percent`
     percent of the frames the buddy allocator manages are free."""
     def reached(machine) -> bool:
-        present = sum(z.present_pages for z in machine.zones)
+        present = sum(z.freed_at_boot for z in machine.zones)
         free = page_alloc.nr_free_pages(machine)
         return (not fits(machine, GFP_KERNEL, order)
                 and free * 100 >= free_percent * present)

@@ -87,8 +87,11 @@ def test_optional_per_cpu_lists_and_array_caches_are_pictured():
     from types import SimpleNamespace as NS
     machine = boot(phys_pages=64, highmem_pages=0, max_dma_pfn=16)
     plain = pic.picture(machine)
-    assert plain["pcp"] == {} and "pcp" not in {r for _, r in plain["blocks"].values()}
+    # the model's pagesets exist from boot (free_area_init_core), all lists empty
+    assert plain["pcp"]["Normal:0:hot"] == [0, 2, 6, 1, []]     # 48 frames: batch 1
+    assert "pcp" not in {r for _, r in plain["blocks"].values()}
     normal = machine.zones[1]
+    saved = normal.pageset
     normal.pageset = [[NS(count=2, low=0, high=6, batch=1, list=[40, 41]),
                        NS(count=0, low=0, high=2, batch=1, list=[])]]
     cache = NS(array=[NS(entry=[0xC0001000, 0xC0001020], limit=120, batchcount=60)])
@@ -96,7 +99,7 @@ def test_optional_per_cpu_lists_and_array_caches_are_pictured():
     got = pic.picture(machine)
     assert got["pcp"]["Normal:0:hot"] == [2, 0, 6, 1, [[40, 2]]]
     assert got["blocks"]["40"] == [0, "pcp"] and got["blocks"]["41"] == [0, "pcp"]
-    del normal.pageset
+    normal.pageset = saved
 
 
 def test_site_links_kernel_names_outside_code_and_existing_links():
