@@ -56,18 +56,28 @@ def pairs_per_second(machine, orders, n: int, gfp=GFP_KERNEL) -> float:
 
 def bench_pairs() -> dict:
     m = boot(**FOUR_GIB)
-    # steady state: a running kernel always has order-0 pages free, so a pair neither
-    # splits nor merges. Hold one frame of a split pair and free the other: the free
-    # one sits on the order-0 list with an allocated buddy.
+    # steady state, 2.6.12 policy: order-0 pairs go through CPU 0's hot list -- the
+    # freed frame goes on its head and the next allocation takes it back
+    first = pa.alloc_pages(m, GFP_KERNEL, 0)
+    pa.__free_pages(m, first, 0)
+    hot = m.zone_of(first.pfn).pageset[0].pcp[0]
+    assert hot.list[0] == first.pfn
+    steady = pairs_per_second(m, [0] * 300_000, 300_000)
+    assert hot.list[0] == first.pfn
+    # the same on the bare buddy core (page_policy "buddy"): hold one frame of a split
+    # pair and free the other: the free one sits on the order-0 list with an
+    # allocated buddy, so a pair neither splits nor merges
+    m = boot(**FOUR_GIB, page_policy="buddy")
     first, second = pa.alloc_pages(m, GFP_KERNEL, 0), pa.alloc_pages(m, GFP_KERNEL, 0)
     pa.__free_pages(m, first, 0)
     zone = m.zone_of(first.pfn)
     assert zone.free_area[0].head == first.pfn
-    steady = pairs_per_second(m, [0] * 300_000, 300_000)
+    steady_buddy = pairs_per_second(m, [0] * 300_000, 300_000)
     assert zone.free_area[0].head == first.pfn and second.pfn in m.page_owner
-    # cold: HighMem holds only 1024-frame blocks, so every pair splits one down to a
-    # single frame and merges it all the way back
-    cold = pairs_per_second(boot(**FOUR_GIB), [0] * 50_000, 50_000, gfp=GFP_HIGHUSER)
+    # cold (bare buddy): HighMem holds only 1024-frame blocks, so every pair splits one
+    # down to a single frame and merges it all the way back
+    cold = pairs_per_second(boot(**FOUR_GIB, page_policy="buddy"), [0] * 50_000, 50_000,
+                            gfp=GFP_HIGHUSER)
     # mixed orders 0..3 with 2,000 live blocks of random orders, freed at random
     m = boot(**FOUR_GIB)
     rng = random.Random(1)
@@ -82,7 +92,8 @@ def bench_pairs() -> dict:
         pa.__free_pages(m, old, old_order)
         live[i] = (page, order)
     mixed = n / (time.process_time() - t)
-    return {"order0_pairs_per_s_steady": steady, "order0_pairs_per_s_split_merge": cold,
+    return {"order0_pairs_per_s_steady": steady, "order0_pairs_per_s_steady_buddy": steady_buddy,
+            "order0_pairs_per_s_split_merge": cold,
             "mixed_order_pairs_per_s": mixed}
 
 
@@ -109,7 +120,9 @@ def main() -> None:
           f"peak RSS {results['boot_4gib_peak_rss_mb']:.0f} MB   (target < 1 s, < 300 MB)")
     print(f"order-0 alloc+free pairs/s, steady state: {results['order0_pairs_per_s_steady']:,.0f}"
           "   (target >= 300,000)")
-    print(f"order-0 alloc+free pairs/s, split 1024 + merge back: "
+    print(f"order-0 alloc+free pairs/s, steady state, page_policy buddy: "
+          f"{results['order0_pairs_per_s_steady_buddy']:,.0f}")
+    print(f"order-0 alloc+free pairs/s, split 1024 + merge back (buddy): "
           f"{results['order0_pairs_per_s_split_merge']:,.0f}")
     print(f"mixed-order (0..3) pairs/s, 2,000 live blocks: {results['mixed_order_pairs_per_s']:,.0f}")
     print(f"full invariant check: {results['invariant_check_ms_1gib']:.1f} ms (1 GiB), "

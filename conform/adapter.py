@@ -145,9 +145,11 @@ def flat_config(nr_pages: int, profile: str = DEFAULT_PROFILE) -> MachineConfig:
     total = FLAT_BASE + nr_pages
     map_frames = -(-total * prof.STRUCT_PAGE_SIZE // prof.PAGE_SIZE)
     reserved = ((map_frames, FLAT_BASE),) if map_frames < FLAT_BASE else ()
+    # page_policy "buddy": the contract's single-zone page allocator has no gfp flags,
+    # CPUs or watermarks, so the reference is 2.6.12's buddy core (spec/conformance.md)
     return MachineConfig(profile=profile, page_size=prof.PAGE_SIZE, phys_pages=total,
                          highmem_pages=0, iomem_pages=0, reserved=reserved,
-                         max_dma_pfn=FLAT_BASE)
+                         max_dma_pfn=FLAT_BASE, page_policy="buddy")
 
 
 def flat_boot_line(nr_pages: int, profile: str = DEFAULT_PROFILE) -> dict:
@@ -155,7 +157,7 @@ def flat_boot_line(nr_pages: int, profile: str = DEFAULT_PROFILE) -> dict:
     cfg = flat_config(nr_pages, profile)
     line = {"op": "boot", "profile": cfg.profile, "phys_pages": cfg.phys_pages,
             "highmem_pages": 0, "max_dma_pfn": cfg.max_dma_pfn,
-            "reserved": [list(r) for r in cfg.reserved]}
+            "reserved": [list(r) for r in cfg.reserved], "page_policy": cfg.page_policy}
     return line
 
 
@@ -334,7 +336,7 @@ def highmem_config(nr_pages: int, profile: str = DEFAULT_PROFILE) -> MachineConf
     prof = get_profile(profile)
     return MachineConfig(profile=profile, page_size=prof.PAGE_SIZE,
                          phys_pages=HIGHMEM_LOW_PAGES + nr_pages, highmem_pages=nr_pages,
-                         max_dma_pfn=16)
+                         max_dma_pfn=16, page_policy="buddy")
 
 
 # --- loading a target ---------------------------------------------------------------

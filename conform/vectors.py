@@ -41,7 +41,7 @@ __all__ = ["CASES", "Case", "Recorder", "Ref", "build_all", "export", "replay_pa
            "replay_vector", "FORMAT_VERSION", "PAGE_ERROR_RULES", "SCENARIO_OPS",
            "ADAPTER_RUNNERS"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # 2: boot lines carry page_policy (issue 15)
 MAX_ORDER = 11          # linux-2.6-i386, the profile of every vector in this version
 
 
@@ -92,8 +92,13 @@ SCENARIO_OPS: dict[str, Callable] = {
                                                                order),
     "free_page": lambda m, addr: page_alloc.free_page(m, 0 if addr is None else addr),
     "get_page": lambda m, page: page_alloc.get_page(m, pfn_to_page(m, page)),
+    "drain_local_pages": lambda m: page_alloc.drain_local_pages(m, 0),
+    "__drain_pages": lambda m, cpu: getattr(page_alloc, "__drain_pages")(m, cpu),
+    "set_current_flags": lambda m, flags: setattr(
+        m, "current_flags", page_alloc.PF_MEMALLOC if flags == "PF_MEMALLOC" else int(flags)),
 }
-_VOID = {"__free_pages", "__free_page", "free_pages", "free_page", "get_page"}
+_VOID = {"__free_pages", "__free_page", "free_pages", "free_page", "get_page",
+         "drain_local_pages", "__drain_pages", "set_current_flags"}
 # The adapter runners' calls and their inputs, in call order.
 _PAGE_PARAMS = {"alloc_pages": ("order",), "free_pages": ("pfn", "order"), "free_counts": (),
                 "kmalloc": ("size",), "kfree": ("addr",), "ksize": ("addr",),
@@ -499,7 +504,8 @@ def _highmem_vector_scenario(vector: dict) -> str:
              f"# highmem machine: frame p = the p-th GFP_HIGHUSER page (h<p>); "
              f"addresses are PKMAP_BASE ({base:#x}) + offset",
              json.dumps({"op": "boot", "profile": cfg.profile, "phys_pages": cfg.phys_pages,
-                         "highmem_pages": cfg.highmem_pages, "max_dma_pfn": cfg.max_dma_pfn})]
+                         "highmem_pages": cfg.highmem_pages, "max_dma_pfn": cfg.max_dma_pfn,
+                         "page_policy": cfg.page_policy})]
     lines += [json.dumps({"op": "alloc_pages", "order": 0, "gfp": "GFP_HIGHUSER",
                           "as": f"h{p}"}) for p in range(nr_pages)]
     for step in vector["steps"]:
@@ -603,9 +609,9 @@ max_dma_pfn); then one kernel call per step. `gfp` is a flag expression
 |---|---|---|
 | `alloc_pages` | `gfp`, `order` | `ret`: pfn of the block's first page, or `null` |
 | `alloc_page` | `gfp` | `ret`: pfn or `null` |
-| `__get_free_pages` | `gfp`, `order` | `ret`: kernel virtual address, or `null`; error `highmem_get_free_pages` with `__GFP_HIGHMEM` |
+| `__get_free_pages` | `gfp`, `order` | `ret`: kernel virtual address (0 for a highmem page, which stays allocated), or `null` |
 | `__get_free_page` | `gfp` | as `__get_free_pages` with order 0 |
-| `get_zeroed_page` | `gfp` | as `__get_free_page` |
+| `get_zeroed_page` | `gfp` | as `__get_free_page`; error `highmem_get_free_pages` with `__GFP_HIGHMEM` |
 | `__free_pages` | `page` (pfn), `order` | nothing, or `error`: `bad_order`, `bad_pfn`, `free_reserved`, `misaligned_free`, `double_free`, `not_block_head`, `not_allocated`, `wrong_order` |
 | `__free_page` | `page` | as `__free_pages` with order 0 |
 | `free_pages` | `addr`, `order` | nothing (`addr` 0/null: no-op), or `error`: `bad_address` and the `__free_pages` rules |
@@ -976,7 +982,7 @@ def distinct_pages(t):
 
 # A small machine with all three zones: DMA [0, 16), Normal [16, 64), HighMem [64, 80).
 SMALL = {"profile": "linux-2.6-i386", "phys_pages": 64, "highmem_pages": 16,
-         "iomem_pages": 0, "max_dma_pfn": 16, "reserved": [[0, 1]]}
+         "iomem_pages": 0, "max_dma_pfn": 16, "reserved": [[0, 1]], "page_policy": "buddy"}
 
 
 @case("scenario", "zones_by_gfp")
@@ -989,6 +995,39 @@ def zones_by_gfp(t):
     assert t.call("alloc_pages", "hk", gfp="GFP_KERNEL | __GFP_HIGHMEM", order=1) >= 64
     t.call("__free_page", page=Ref("h"))
     t.call("__free_pages", page=Ref("hk"), order=1)
+
+
+# the same small low memory with 2.6.12's watermarks and per-CPU lists
+TINY_2_6_12 = {"profile": "linux-2.6-i386", "phys_pages": 64, "highmem_pages": 0,
+               "iomem_pages": 0, "max_dma_pfn": 16, "reserved": [[0, 1]],
+               "page_policy": "2.6.12"}
+
+
+@case("scenario", "pcp_and_watermarks")
+def pcp_and_watermarks(t):
+    """page_policy "2.6.12": an order-0 frame comes through CPU 0's hot list and goes
+    back on it; draining returns it to the buddy lists. GFP_KERNEL then stops at each
+    zone's pages_min (30 frames: Normal 48 -> 24, DMA 14 -> 8; tests/test_watermarks.py
+    works the marks out), GFP_ATOMIC dips 20 frames deeper, PF_MEMALLOC takes the
+    last 12."""
+    t.boot(**TINY_2_6_12)
+    # batch 1: the refill takes one frame, the head of the smallest list: Normal
+    # [16, 64) is an order-5 block at 16 (zone index 0) and an order-4 block at 48
+    assert t.call("alloc_page", "p", gfp="GFP_KERNEL") == 48
+    t.call("__free_page", page=Ref("p"))
+    t.call("drain_local_pages")
+    t.call("__drain_pages", cpu=0)
+    for _ in range(30):
+        assert t.call("alloc_page", gfp="GFP_KERNEL") is not None
+    assert t.call("alloc_page", gfp="GFP_KERNEL") is None
+    for _ in range(20):
+        assert t.call("alloc_page", gfp="GFP_ATOMIC") is not None
+    assert t.call("alloc_page", gfp="GFP_ATOMIC") is None
+    t.call("set_current_flags", flags="PF_MEMALLOC")
+    for _ in range(12):
+        assert t.call("alloc_page", gfp="GFP_KERNEL") is not None
+    assert t.call("alloc_page", gfp="GFP_KERNEL") is None
+    t.call("set_current_flags", flags=0)
 
 
 @case("scenario", "zone_fallback")
@@ -1035,7 +1074,7 @@ def errors(t):
     t.call("alloc_pages", "a", gfp="GFP_KERNEL", order=1)
     assert t.error("alloc_pages", gfp="GFP_KERNEL", order=-1) == "bad_order"
     assert t.error("alloc_pages", gfp=0x10000, order=0) == "bad_gfp"
-    assert t.error("__get_free_pages", gfp="GFP_HIGHUSER", order=0) == "highmem_get_free_pages"
+    assert t.error("get_zeroed_page", gfp="GFP_HIGHUSER") == "highmem_get_free_pages"
     assert t.error("__free_pages", page=100000, order=0) == "bad_pfn"
     assert t.error("__free_page", page=0) == "free_reserved"
     assert t.error("__free_pages", page=17, order=1) == "misaligned_free"

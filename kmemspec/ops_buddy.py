@@ -13,59 +13,115 @@ def _page(machine, value):
     return pfn_to_page(machine, as_int(value, "page (a pfn)"))
 
 
+def _cpu(machine, value) -> int:
+    """The optional "cpu" argument: a CPU of the booted machine (default 0)."""
+    cpu = as_int(value, "cpu")
+    if not 0 <= cpu < machine.cpus:
+        raise ValueError(f"cpu {cpu} is not a CPU of this machine (0..{machine.cpus - 1})")
+    return cpu
+
+
 def _pfn(page):
     return None if page is None else page.pfn
 
 
-@op("alloc_pages", "gfp", "order")
-def _alloc_pages(machine, gfp, order):
-    return _pfn(page_alloc.alloc_pages(machine, parse_gfp(gfp), as_int(order, "order")))
+@op("alloc_pages", "gfp", "order", "cpu", optional=("cpu",))
+def _alloc_pages(machine, gfp, order, cpu=0):
+    return _pfn(page_alloc.alloc_pages(machine, parse_gfp(gfp), as_int(order, "order"),
+                                       _cpu(machine, cpu)))
 
 
-@op("alloc_page", "gfp")
-def _alloc_page(machine, gfp):
-    return _pfn(page_alloc.alloc_page(machine, parse_gfp(gfp)))
+@op("alloc_page", "gfp", "cpu", optional=("cpu",))
+def _alloc_page(machine, gfp, cpu=0):
+    return _pfn(page_alloc.alloc_page(machine, parse_gfp(gfp), _cpu(machine, cpu)))
 
 
-@op("__get_free_pages", "gfp", "order")
-def _get_free_pages(machine, gfp, order):
-    return page_alloc.__get_free_pages(machine, parse_gfp(gfp), as_int(order, "order"))
+@op("__get_free_pages", "gfp", "order", "cpu", optional=("cpu",))
+def _get_free_pages(machine, gfp, order, cpu=0):
+    return page_alloc.__get_free_pages(machine, parse_gfp(gfp), as_int(order, "order"),
+                                       _cpu(machine, cpu))
 
 
-@op("__get_free_page", "gfp")
-def _get_free_page(machine, gfp):
-    return page_alloc.__get_free_page(machine, parse_gfp(gfp))
+@op("__get_free_page", "gfp", "cpu", optional=("cpu",))
+def _get_free_page(machine, gfp, cpu=0):
+    return page_alloc.__get_free_page(machine, parse_gfp(gfp), _cpu(machine, cpu))
 
 
-@op("get_zeroed_page", "gfp")
-def _get_zeroed_page(machine, gfp):
-    return page_alloc.get_zeroed_page(machine, parse_gfp(gfp))
+@op("get_zeroed_page", "gfp", "cpu", optional=("cpu",))
+def _get_zeroed_page(machine, gfp, cpu=0):
+    return page_alloc.get_zeroed_page(machine, parse_gfp(gfp), _cpu(machine, cpu))
 
 
-@op("__free_pages", "page", "order", void=True)
-def _free_pages_page(machine, page, order):
-    page_alloc.__free_pages(machine, _page(machine, page), as_int(order, "order"))
+@op("__free_pages", "page", "order", "cpu", optional=("cpu",), void=True)
+def _free_pages_page(machine, page, order, cpu=0):
+    page_alloc.__free_pages(machine, _page(machine, page), as_int(order, "order"),
+                            _cpu(machine, cpu))
 
 
-@op("__free_page", "page", void=True)
-def _free_page_page(machine, page):
-    page_alloc.__free_page(machine, _page(machine, page))
+@op("__free_page", "page", "cpu", optional=("cpu",), void=True)
+def _free_page_page(machine, page, cpu=0):
+    page_alloc.__free_page(machine, _page(machine, page), _cpu(machine, cpu))
 
 
-@op("free_pages", "addr", "order", void=True)
-def _free_pages_addr(machine, addr, order):
+@op("free_pages", "addr", "order", "cpu", optional=("cpu",), void=True)
+def _free_pages_addr(machine, addr, order, cpu=0):
     page_alloc.free_pages(machine, 0 if addr is None else as_int(addr, "addr"),
-                          as_int(order, "order"))
+                          as_int(order, "order"), _cpu(machine, cpu))
 
 
-@op("free_page", "addr", void=True)
-def _free_page_addr(machine, addr):
-    page_alloc.free_page(machine, 0 if addr is None else as_int(addr, "addr"))
+@op("free_page", "addr", "cpu", optional=("cpu",), void=True)
+def _free_page_addr(machine, addr, cpu=0):
+    page_alloc.free_page(machine, 0 if addr is None else as_int(addr, "addr"),
+                         _cpu(machine, cpu))
+
+
+@op("drain_local_pages", "cpu", optional=("cpu",), void=True)
+def _drain_local_pages(machine, cpu=0):
+    page_alloc.drain_local_pages(machine, _cpu(machine, cpu))
+
+
+@op("__drain_pages", "cpu", void=True)
+def _drain_pages(machine, cpu):
+    """What page_alloc_cpu_notify does for a CPU going down (CPU_DEAD)."""
+    getattr(page_alloc, "__drain_pages")(machine, _cpu(machine, cpu))
 
 
 @op("get_page", "page", void=True)
 def _get_page(machine, page):
     page_alloc.get_page(machine, _page(machine, page))
+
+
+def _task_flags(value) -> int:
+    """"PF_MEMALLOC", "0", 0x800 or "PF_MEMALLOC | 0" -> current->flags."""
+    if isinstance(value, bool):
+        raise ValueError(f"flags must be a PF_ expression or an integer, not {value!r}")
+    if isinstance(value, int):
+        mask = value
+    elif isinstance(value, str):
+        mask = 0
+        for part in value.split("|"):
+            name = part.strip()
+            if name in page_alloc.TASK_FLAG_NAMES:
+                mask |= page_alloc.TASK_FLAG_NAMES[name]
+            else:
+                try:
+                    mask |= int(name, 0)
+                except ValueError:
+                    raise ValueError(f"unknown task flag {name!r} (known: "
+                                     f"{', '.join(page_alloc.TASK_FLAG_NAMES)})") from None
+    else:
+        raise ValueError(f"flags must be a PF_ expression or an integer, not {value!r}")
+    if mask & ~page_alloc.PF_MEMALLOC:
+        raise ValueError(f"task flags {mask:#x}: only PF_MEMALLOC ({page_alloc.PF_MEMALLOC:#x}) "
+                         "is modelled")
+    return mask
+
+
+@op("set_current_flags", "flags", void=True)
+def _set_current_flags(machine, flags):
+    """current->flags of the task making the following calls (PF_MEMALLOC: the
+    task is freeing memory; __alloc_pages lets it ignore the watermarks)."""
+    machine.current_flags = _task_flags(flags)
 
 
 def _buddyinfo_text(machine) -> str:

@@ -227,6 +227,7 @@ def run_scenario(scenario: Scenario, *, check_every_step: bool = True,
                                  "args": step.args}
         try:
             args = {k: _resolve(v, env) for k, v in step.args.items()}
+            machine.alloc_failure = None
             ret = spec.run(machine, **args)
         except KernelBug as bug:
             entry["error"] = bug.to_json()
@@ -235,6 +236,8 @@ def run_scenario(scenario: Scenario, *, check_every_step: bool = True,
             raise ScenarioError(step.line, f"{step.op}: {exc}") from None
         else:
             entry["ret"] = ret
+            if ret is None and not spec.void and machine.alloc_failure is not None:
+                entry["why"] = machine.alloc_failure    # the page allocator's NULL
         if step.bind is not None:
             env[step.bind] = ret
         if step.expect is not None:
@@ -285,7 +288,8 @@ def format_text(run: RunResult) -> str:
         elif OPS[entry["op"]].void:
             lines.append(f"{head} -> ok")
         else:
-            lines.append(f"{head} -> {_show(entry['ret'])}")
+            why = f" ({entry['why']})" if "why" in entry else ""
+            lines.append(f"{head} -> {_show(entry['ret'])}{why}")
         if "as_expected" in entry and not entry["as_expected"]:
             lines.append(f"      expected {json.dumps(entry['expect'])}")
     for view in STATE_VIEWS.values():

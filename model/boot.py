@@ -41,6 +41,7 @@ from .slab import kmem_cache_init
 # The seed's example machine: 896 MiB of low memory and 128 MiB of highmem (1 GiB).
 DEFAULT_PHYS_PAGES = 229376
 DEFAULT_HIGHMEM_PAGES = 32768
+PAGE_POLICIES = ("2.6.12", "buddy")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class MachineConfig:
     cpus: int = 1
     # the vm.min_free_kbytes sysctl; None: init_per_zone_pages_min computes it
     min_free_kbytes: int | None = None
+    # "2.6.12": __alloc_pages with watermarks and lowmem_reserve, order-0 pages through
+    # the per-CPU lists; "buddy": the bare buddy (__rmqueue / __free_pages_bulk) the
+    # conformance contract describes (spec/buddy.md, spec/conformance.md)
+    page_policy: str = "2.6.12"
 
     @classmethod
     def from_dict(cls, data: dict) -> "MachineConfig":
@@ -123,6 +128,9 @@ def validate_config(config: MachineConfig) -> Profile:
                                                or config.min_free_kbytes < 0):
         raise ConfigError("min_free_kbytes", "must be a non-negative integer (KiB), got "
                                              f"{config.min_free_kbytes!r}")
+    if config.page_policy not in PAGE_POLICIES:
+        raise ConfigError("page_policy", f"must be one of {', '.join(PAGE_POLICIES)}, got "
+                                         f"{config.page_policy!r}")
     for start, end in config.reserved:
         if not 0 <= start < end <= config.phys_pages:
             raise ConfigError("reserved", f"[{start}, {end}) is not a range of low memory "
@@ -151,6 +159,12 @@ class Machine:
         self.mem_map_pfns = range(0)                     # frames holding mem_map itself
         self.reserved_pfns: list[tuple[int, int]] = list(config.reserved)
         self.min_free_kbytes = 0                          # set by init_per_zone_pages_min
+        full = config.page_policy == "2.6.12"
+        self.watermarks = full                            # __alloc_pages' watermark passes
+        self.pcp = full                                   # order-0 through per-CPU lists
+        self.pcp_pages: dict[int, int] = {}   # pfn on a per-CPU list -> 2 * cpu + cold
+        self.current_flags = 0                            # current->flags (PF_MEMALLOC)
+        self.alloc_failure: str | None = None             # why the last NULL (page_alloc)
 
     @property
     def nr_pages(self) -> int:

@@ -17,11 +17,13 @@ KernelBug before anything changes), FIND, SPLIT/MERGE, ACCOUNT, RETURN.
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from math import isqrt
 
 from .addr import page_address, virt_addr_valid, virt_to_page
 from .errors import KernelBug
-from .gfp import GFP_VALID_MASK, GFP_ZONEMASK, __GFP_HIGHMEM, __GFP_ZERO, check_gfp, gfp_zone
+from .gfp import (GFP_VALID_MASK, GFP_ZONEMASK, __GFP_COLD, __GFP_HIGH, __GFP_HIGHMEM, __GFP_WAIT, __GFP_ZERO,
+                  check_gfp, gfp_zone)
 from .mem_map import NO_ZONE, PG_buddy, PG_reserved, PG_slab, Page
 
 __all__ = [
@@ -60,7 +62,7 @@ class PerCpuPages:
         self.low = low
         self.high = high
         self.batch = batch
-        self.list: list[int] = []
+        self.list: deque[int] = deque()
 
     def __repr__(self):
         return (f"PerCpuPages(count={self.count}, low={self.low}, high={self.high}, "
@@ -328,31 +330,163 @@ def _check_order(order, max_order: int, *, pfn: int | None = None, allow_large: 
 _ZONE_OF_MODIFIER = tuple(gfp_zone(bits) for bits in range(GFP_ZONEMASK + 1))
 
 
-def alloc_pages(machine, gfp_mask: int, order: int) -> Page | None:
-    """Allocate 2^order contiguous frames; the first page, or None (NULL) on failure."""
+# include/linux/sched.h (2.6.12): the calling task is freeing memory (reclaim itself)
+PF_MEMALLOC = 0x00000800
+TASK_FLAG_NAMES = {"PF_MEMALLOC": PF_MEMALLOC}
+
+# Why alloc_pages returned NULL (machine.alloc_failure; spec/buddy.md section 3)
+NOPAGE_ORDER = "order_too_large"        # order >= MAX_ORDER
+NOPAGE_ATOMIC = "nopage_atomic"         # !__GFP_WAIT: below every watermark, no reclaim
+NOPAGE_MEMALLOC = "nopage_memalloc"     # PF_MEMALLOC pass found no block either
+NOPAGE_RECLAIM = "would_reclaim"        # __GFP_WAIT: 2.6.12 would reclaim; the model cannot
+NOPAGE_EMPTY = "no_free_block"          # page_policy "buddy": no zone has a large block
+
+
+def buffered_rmqueue(machine, zone: Zone, order: int, gfp_mask: int, cpu: int = 0) -> int:
+    """Take a block from the zone for __alloc_pages; its pfn or -1 (2.6.12
+    buffered_rmqueue, then prep_new_page). Order 0 comes from the CPU's hot list (cold
+    for __GFP_COLD), refilled with `batch` frames from the buddy lists when its count
+    is at or below `low`; the list's head is taken."""
+    if order == 0 and machine.pcp:
+        pcp = zone.pageset[cpu].pcp[1 if gfp_mask & __GFP_COLD else 0]
+        if pcp.count <= pcp.low:
+            _pcp_refill(machine, zone, pcp, cpu, gfp_mask)
+        if pcp.count:
+            pfn = pcp.list.popleft()
+            pcp.count -= 1
+            del machine.pcp_pages[pfn]
+            machine.mem_map.count[pfn] = 1
+            machine.page_owner[pfn] = 0
+            return pfn
+    pfn = __rmqueue(machine.mem_map, zone, order)
+    if pfn >= 0:
+        # ACCOUNT: prep_new_page -- a reference for the caller, order recorded
+        machine.mem_map.count[pfn] = 1
+        machine.page_owner[pfn] = order
+    return pfn
+
+
+def _pcp_refill(machine, zone: Zone, pcp: PerCpuPages, cpu: int, gfp_mask: int) -> None:
+    """rmqueue_bulk(zone, 0, pcp->batch, &pcp->list): `batch` frames (fewer if the
+    zone runs dry) added at the tail of the list, in the order __rmqueue gives them."""
+    got: list[int] = []
+    rmqueue_bulk(machine, zone, pcp.batch, got, prep=False)
+    pcp.list.extend(got)
+    pcp.count += len(got)
+    where = 2 * cpu + (1 if gfp_mask & __GFP_COLD else 0)
+    machine.pcp_pages.update(dict.fromkeys(got, where))
+
+
+def _pcp_free_bulk(machine, zone: Zone, pcp: PerCpuPages, count: int) -> int:
+    """free_pages_bulk(zone, count, &pcp->list, 0) (2.6.12): up to `count` frames
+    taken from the list's tail, each merged back by __free_pages_bulk. Returns how
+    many; the caller lowers pcp->count."""
+    mem_map, lst, pcp_pages = machine.mem_map, pcp.list, machine.pcp_pages
+    max_order = machine.profile.MAX_ORDER
+    n = 0
+    while lst and n < count:
+        pfn = lst.pop()
+        del pcp_pages[pfn]
+        __free_pages_bulk(mem_map, zone, pfn, 0, max_order)
+        n += 1
+    return n
+
+
+def free_hot_cold_page(machine, pfn: int, cold: int = 0, cpu: int = 0) -> None:
+    """2.6.12 free_hot_cold_page for a frame whose last reference is gone: when the
+    CPU's list is at `high`, `batch` frames go back to the buddy lists from its tail
+    first; the frame goes on the head of the list."""
+    zone = machine.zones[machine.mem_map.zone_id[pfn]]
+    pcp = zone.pageset[cpu].pcp[cold]
+    if pcp.count >= pcp.high:
+        pcp.count -= _pcp_free_bulk(machine, zone, pcp, pcp.batch)
+    pcp.list.appendleft(pfn)
+    pcp.count += 1
+    machine.pcp_pages[pfn] = 2 * cpu + cold
+
+
+def __drain_pages(machine, cpu: int) -> None:
+    """2.6.12 __drain_pages: every frame on the CPU's hot and cold lists of every zone
+    goes back to the buddy lists (tail first). Run by drain_local_pages and, for a
+    CPU going down, by page_alloc_cpu_notify(CPU_DEAD)."""
+    _check_cpu(machine, cpu)
+    for zone in machine.zones:
+        if not zone.pageset:
+            continue
+        for pcp in zone.pageset[cpu].pcp:
+            pcp.count -= _pcp_free_bulk(machine, zone, pcp, pcp.count)
+
+
+def drain_local_pages(machine, cpu: int = 0) -> None:
+    """2.6.12 drain_local_pages: __drain_pages of the calling CPU."""
+    __drain_pages(machine, cpu)
+
+
+def _check_cpu(machine, cpu) -> int:
+    if type(cpu) is not int or not 0 <= cpu < machine.cpus:
+        raise ValueError(f"cpu {cpu!r} is not a CPU of this machine (0..{machine.cpus - 1})")
+    return cpu
+
+
+def alloc_pages(machine, gfp_mask: int, order: int, cpu: int = 0) -> Page | None:
+    """Allocate 2^order contiguous frames; the first page, or None (NULL) on failure.
+
+    2.6.12 mm/page_alloc.c __alloc_pages: a pass over the zonelist at each zone's
+    pages_low, a second at pages_min (easier for __GFP_HIGH and for callers that cannot
+    sleep), a third ignoring watermarks for a PF_MEMALLOC task; then an atomic caller
+    gets NULL, and a sleeping one would reclaim -- which the model does not do: it
+    returns NULL with machine.alloc_failure = "would_reclaim" (spec/buddy.md)."""
     # CHECK
     if type(order) is not int or order < 0:
         _check_order(order, machine.profile.MAX_ORDER, allow_large=True)
     if type(gfp_mask) is not int or gfp_mask < 0 or gfp_mask & ~GFP_VALID_MASK:
         check_gfp(gfp_mask)
     if order >= machine.profile.MAX_ORDER:
-        # 2.6.12 __alloc_pages: "if (order >= MAX_ORDER) return NULL"
+        # 2.6.12 alloc_pages_node: "if (unlikely(order >= MAX_ORDER)) return NULL"
+        machine.alloc_failure = NOPAGE_ORDER
         return None
-    # FIND: the zonelist for the gfp zone modifier, highest zone first
-    mem_map = machine.mem_map
-    for zone in machine.zonelists[_ZONE_OF_MODIFIER[gfp_mask & GFP_ZONEMASK]]:
-        pfn = __rmqueue(mem_map, zone, order)
-        if pfn >= 0:
-            # ACCOUNT: prep_new_page -- a reference for the caller, order recorded
-            mem_map.count[pfn] = 1
-            machine.page_owner[pfn] = order
-            # RETURN
-            return Page(mem_map, pfn)
+    zonelist = machine.zonelists[_ZONE_OF_MODIFIER[gfp_mask & GFP_ZONEMASK]]
+    if not machine.watermarks:
+        # page_policy "buddy": the first zone with a block answers (no watermarks)
+        for zone in zonelist:
+            pfn = buffered_rmqueue(machine, zone, order, gfp_mask, cpu)
+            if pfn >= 0:
+                return Page(machine.mem_map, pfn)
+        machine.alloc_failure = NOPAGE_EMPTY
+        return None
+    if not zonelist:
+        machine.alloc_failure = _nopage_reason(machine, gfp_mask)
+        return None
+    wait = gfp_mask & __GFP_WAIT
+    # the current task is never realtime and never in interrupt context in the model
+    can_try_harder = not wait
+    classzone_idx = zonelist[0].index
+    # FIND: first pass at pages_low
+    for zone in zonelist:
+        if zone_watermark_ok(zone, order, zone.pages_low, classzone_idx, False, False):
+            pfn = buffered_rmqueue(machine, zone, order, gfp_mask, cpu)
+            if pfn >= 0:
+                return Page(machine.mem_map, pfn)
+    # (wakeup_kswapd: no kswapd in the model) second pass at pages_min
+    gfp_high = bool(gfp_mask & __GFP_HIGH)
+    for zone in zonelist:
+        if zone_watermark_ok(zone, order, zone.pages_min, classzone_idx, can_try_harder,
+                             gfp_high):
+            pfn = buffered_rmqueue(machine, zone, order, gfp_mask, cpu)
+            if pfn >= 0:
+                return Page(machine.mem_map, pfn)
+    if machine.current_flags & PF_MEMALLOC:
+        # the allocation frees memory: go through the zonelist ignoring the watermarks
+        for zone in zonelist:
+            pfn = buffered_rmqueue(machine, zone, order, gfp_mask, cpu)
+            if pfn >= 0:
+                return Page(machine.mem_map, pfn)
+    machine.alloc_failure = _nopage_reason(machine, gfp_mask)
     return None
 
 
-def alloc_page(machine, gfp_mask: int) -> Page | None:
-    return alloc_pages(machine, gfp_mask, 0)
+def alloc_page(machine, gfp_mask: int, cpu: int = 0) -> Page | None:
+    return alloc_pages(machine, gfp_mask, 0, cpu)
 
 
 _CLEAR_BUDDY = bytes(b & ~PG_buddy for b in range(256))   # flags byte -> without PG_buddy
@@ -370,9 +504,10 @@ def _minus_ones(n: int) -> array:
     return array("i", [-1]) * n
 
 
-def rmqueue_bulk(machine, zone: Zone, count: int, taken: list[int]) -> None:
+def rmqueue_bulk(machine, zone: Zone, count: int, taken, prep: bool = True) -> None:
     """Append up to `count` order-0 frames of the zone to `taken`, exactly as `count`
-    calls of __rmqueue(zone, 0) followed by prep_new_page would hand them out.
+    calls of __rmqueue(zone, 0) followed by prep_new_page would hand them out
+    (prep False: as __rmqueue leaves them -- unreferenced, for a per-CPU list).
 
     2.6.12 mm/page_alloc.c rmqueue_bulk (which refills the per-CPU lists) is that loop
     under one lock; the model computes its outcome in one pass per block, because the
@@ -407,9 +542,10 @@ def rmqueue_bulk(machine, zone: Zone, count: int, taken: list[int]) -> None:
         flags[block:end] = flags[block:end].translate(_CLEAR_BUDDY)
         private[block:end] = _zeros(m)
         lru_next[block:end] = lru_prev[block:end] = _minus_ones(m)
-        count_[block:end] = _ones(m)
         frames = range(block, end)
-        owner.update(dict.fromkeys(frames, 0))
+        if prep:
+            count_[block:end] = _ones(m)
+            owner.update(dict.fromkeys(frames, 0))
         taken.extend(frames)
         zone.free_pages -= m
         count -= m
@@ -426,46 +562,123 @@ def rmqueue_bulk(machine, zone: Zone, count: int, taken: list[int]) -> None:
             rest += piece
 
 
-def alloc_pages_bulk(machine, gfp_mask: int, nr_pages: int) -> list[int]:
+def alloc_pages_bulk(machine, gfp_mask: int, nr_pages: int, cpu: int = 0) -> list[int]:
     """The pfns of up to nr_pages order-0 frames: what nr_pages calls of alloc_page
     would return (stopping at the first NULL), with the same resulting state.
 
     Named after Linux 5.13+ alloc_pages_bulk, which vmalloc uses from 5.13 on; here
-    it is a faster way to compute 2.6.12's alloc_page loop (a zone that runs dry stays
-    dry while the loop lasts, so the zonelist is walked once)."""
+    it is a faster way to compute 2.6.12's alloc_page loop. No frame is freed while
+    the loop runs, so each zone's free count only falls: __alloc_pages' passes are
+    used up in order -- every zone down to its pages_low mark, then every zone down to
+    its (lowered) pages_min mark, then for a PF_MEMALLOC task every zone to empty --
+    and a zone that returns NULL stays dry."""
     if type(gfp_mask) is not int or gfp_mask < 0 or gfp_mask & ~GFP_VALID_MASK:
         check_gfp(gfp_mask)
     if type(nr_pages) is not int or nr_pages < 0:
         raise KernelBug("bad_count", f"nr_pages {nr_pages!r} is not a count")
     taken: list[int] = []
-    for zone in machine.zonelists[_ZONE_OF_MODIFIER[gfp_mask & GFP_ZONEMASK]]:
-        if len(taken) == nr_pages:
+    zonelist = machine.zonelists[_ZONE_OF_MODIFIER[gfp_mask & GFP_ZONEMASK]]
+    for zone, floor in _order0_passes(machine, gfp_mask, zonelist):
+        if len(taken) >= nr_pages:
             break
-        rmqueue_bulk(machine, zone, nr_pages - len(taken), taken)
+        if not machine.pcp:
+            want = nr_pages - len(taken)
+            if floor is not None:
+                want = min(want, zone.free_pages - floor)
+            if want > 0:
+                rmqueue_bulk(machine, zone, want, taken)
+            continue
+        _pcp_take(machine, zone, floor, gfp_mask, cpu, nr_pages, taken)
+    if len(taken) < nr_pages:
+        machine.alloc_failure = _nopage_reason(machine, gfp_mask)
     return taken
 
 
-def __get_free_pages(machine, gfp_mask: int, order: int) -> int | None:
-    """alloc_pages, returning the block's kernel virtual address (None for NULL)."""
+def _pcp_take(machine, zone: Zone, floor: int | None, gfp_mask: int, cpu: int,
+              nr_pages: int, taken: list[int]) -> None:
+    """The alloc_page calls this zone answers in one pass of the loop: while its
+    free_pages stays above `floor` (it only changes when the list is refilled) and
+    buffered_rmqueue finds a frame, frames come off the head of the CPU's list."""
+    pcp = zone.pageset[cpu].pcp[1 if gfp_mask & __GFP_COLD else 0]
+    owner, count, pcp_pages = machine.page_owner, machine.mem_map.count, machine.pcp_pages
+    lst = pcp.list
+    while len(taken) < nr_pages and (floor is None or zone.free_pages > floor):
+        if pcp.count <= pcp.low:
+            _pcp_refill(machine, zone, pcp, cpu, gfp_mask)
+            k = 1 if pcp.count else 0
+        else:
+            k = pcp.count - pcp.low
+        k = min(k, nr_pages - len(taken))
+        if k == 0:
+            return                                    # the zone is dry
+        for _ in range(k):
+            pfn = lst.popleft()
+            del pcp_pages[pfn]
+            count[pfn] = 1
+            owner[pfn] = 0
+            taken.append(pfn)
+        pcp.count -= k
+
+
+def _order0_passes(machine, gfp_mask: int, zonelist: list[Zone]):
+    """(zone, floor) in the order __alloc_pages tries them for an order-0 request: the
+    zone serves while zone.free_pages > floor (zone_watermark_ok at order 0); floor
+    None: no watermark (page_policy "buddy", or the PF_MEMALLOC pass)."""
+    if not machine.watermarks:
+        return [(zone, None) for zone in zonelist]
+    if not zonelist:
+        return []
+    classzone_idx = zonelist[0].index
+    can_try_harder = not gfp_mask & __GFP_WAIT
+    gfp_high = bool(gfp_mask & __GFP_HIGH)
+    out = [(z, z.pages_low + z.lowmem_reserve[classzone_idx]) for z in zonelist]
+    for z in zonelist:
+        mark = z.pages_min
+        if gfp_high:
+            mark -= mark // 2
+        if can_try_harder:
+            mark -= mark // 4
+        out.append((z, mark + z.lowmem_reserve[classzone_idx]))
+    if machine.current_flags & PF_MEMALLOC:
+        out.extend((z, None) for z in zonelist)
+    return out
+
+
+def _nopage_reason(machine, gfp_mask: int) -> str:
+    if not machine.watermarks:
+        return NOPAGE_EMPTY
+    if machine.current_flags & PF_MEMALLOC:
+        return NOPAGE_MEMALLOC
+    return NOPAGE_RECLAIM if gfp_mask & __GFP_WAIT else NOPAGE_ATOMIC
+
+
+def __get_free_pages(machine, gfp_mask: int, order: int, cpu: int = 0) -> int | None:
+    """alloc_pages, returning the block's kernel virtual address (None for NULL).
+
+    2.6.12 mm/page_alloc.c __get_free_pages has no check for __GFP_HIGHMEM: it returns
+    page_address(page), which is 0 for a highmem page nobody has kmapped -- the block
+    stays allocated with no address to free it by (a leak the caller made)."""
     check_gfp(gfp_mask)
-    if gfp_mask & __GFP_HIGHMEM:
-        # 2.6.12 mm/page_alloc.c: BUG_ON((gfp_mask & __GFP_HIGHMEM) != 0) -- a
-        # highmem page has no permanent address to return.
-        raise KernelBug("highmem_get_free_pages",
-                        "__get_free_pages cannot return highmem (no permanent address)")
-    page = alloc_pages(machine, gfp_mask, order)
+    page = alloc_pages(machine, gfp_mask, order, cpu)
     if page is None:
         return None
-    return page_address(machine, page)
+    addr = page_address(machine, page)
+    return 0 if addr is None else addr
 
 
-def __get_free_page(machine, gfp_mask: int) -> int | None:
-    return __get_free_pages(machine, gfp_mask, 0)
+def __get_free_page(machine, gfp_mask: int, cpu: int = 0) -> int | None:
+    return __get_free_pages(machine, gfp_mask, 0, cpu)
 
 
-def get_zeroed_page(machine, gfp_mask: int) -> int | None:
+def get_zeroed_page(machine, gfp_mask: int, cpu: int = 0) -> int | None:
     """A zeroed low-memory page. Page contents are not modelled: as __get_free_page."""
-    return __get_free_pages(machine, gfp_mask | __GFP_ZERO, 0)
+    check_gfp(gfp_mask)
+    if gfp_mask & __GFP_HIGHMEM:
+        # 2.6.12 mm/page_alloc.c get_zeroed_page: BUG_ON(gfp_mask & __GFP_HIGHMEM) -- a
+        # 32-bit address cannot name a highmem page
+        raise KernelBug("highmem_get_free_pages",
+                        "get_zeroed_page cannot return highmem (no permanent address)")
+    return __get_free_pages(machine, gfp_mask | __GFP_ZERO, 0, cpu)
 
 
 # --- freeing ---------------------------------------------------------------------
@@ -524,6 +737,10 @@ def _check_free(machine, pfn: int, order: int) -> None:
                         f"pfn is not aligned to order {order} within zone {zone.name}", pfn=pfn)
     _check_not_kmapped(machine, pfn)
     owned = machine.page_owner.get(pfn)
+    if owned is None and pfn in machine.pcp_pages:
+        cpu, cold = divmod(machine.pcp_pages[pfn], 2)
+        raise KernelBug("double_free", f"frame is already free, on CPU {cpu}'s "
+                        f"{'cold' if cold else 'hot'} list", pfn=pfn)
     if owned is None:
         where = find_block(machine, pfn)
         if where is not None and where[0] == "free":
@@ -601,7 +818,7 @@ def __free_pages_bulk(mem_map, zone: Zone, pfn: int, order: int, max_order: int)
     area.nr_free += 1
 
 
-def __free_pages(machine, page: Page, order: int) -> None:
+def __free_pages(machine, page: Page, order: int, cpu: int = 0) -> None:
     """Drop a reference to a block; free it into the buddy lists when it was the last."""
     # CHECK: a block handed out with this order is the only thing that may be freed;
     # anything else is diagnosed (and raised) by _check_free.
@@ -620,15 +837,18 @@ def __free_pages(machine, page: Page, order: int) -> None:
         return
     mem_map.count[pfn] = 0
     del machine.page_owner[pfn]
+    if order == 0 and machine.pcp:
+        free_hot_cold_page(machine, pfn, 0, cpu)          # free_hot_page
+        return
     __free_pages_bulk(mem_map, machine.zones[mem_map.zone_id[pfn]], pfn, order,
                       machine.profile.MAX_ORDER)
 
 
-def __free_page(machine, page: Page) -> None:
-    __free_pages(machine, page, 0)
+def __free_page(machine, page: Page, cpu: int = 0) -> None:
+    __free_pages(machine, page, 0, cpu)
 
 
-def free_pages_bulk(machine, pfns: list[int]) -> None:
+def free_pages_bulk(machine, pfns: list[int], cpu: int = 0) -> None:
     """__free_page on each frame of `pfns`, in that order, with the same resulting state.
 
     2.6.12 mm/page_alloc.c free_pages_bulk frees a list of blocks with
@@ -644,6 +864,9 @@ def free_pages_bulk(machine, pfns: list[int]) -> None:
     owner = machine.page_owner
     flags, count = mem_map.flags, mem_map.count
     n = len(pfns)
+    if machine.pcp:
+        _free_hot_pages(machine, pfns, cpu)
+        return
     if n and _free_consecutive(machine, pfns):
         return
     busy = PG_slab | PG_reserved | PG_buddy
@@ -688,6 +911,48 @@ def free_pages_bulk(machine, pfns: list[int]) -> None:
         i += size
 
 
+def _free_hot_pages(machine, pfns: list[int], cpu: int) -> None:
+    """__free_page on each frame in order, with the per-CPU lists: every frame is
+    checked first; a frame whose last reference goes is put on its zone's hot list by
+    free_hot_cold_page, frames between two drains at a time."""
+    owner, flags, count = machine.page_owner, machine.mem_map.flags, machine.mem_map.count
+    htable = machine.page_address_htable
+    for pfn in pfns:                                  # CHECK, as __free_page would
+        if owner.get(pfn, -1) != 0 or flags[pfn] & PG_slab or pfn in htable:
+            _check_free(machine, pfn, 0)
+    if len(set(pfns)) != len(pfns):
+        seen: set[int] = set()
+        dup = next(p for p in pfns if p in seen or seen.add(p))
+        raise KernelBug("double_free", "frame is listed twice in one bulk free", pfn=dup)
+    zone_id, zones, pcp_pages = machine.mem_map.zone_id, machine.zones, machine.pcp_pages
+    where = 2 * cpu
+    i, n = 0, len(pfns)
+    while i < n:
+        pfn = pfns[i]
+        if count[pfn] > 1:                            # put_page_testzero: not the last
+            count[pfn] -= 1
+            i += 1
+            continue
+        zid = zone_id[pfn]
+        pcp = zones[zid].pageset[cpu].pcp[0]
+        if pcp.count >= pcp.high:
+            pcp.count -= _pcp_free_bulk(machine, zones[zid], pcp, pcp.batch)
+        # the frames up to the list's high mark, while they stay in this zone and
+        # are last references, go on the head one after the other
+        j, room = i, pcp.high - pcp.count
+        while j < n and j - i < max(room, 1) and zone_id[pfns[j]] == zid \
+                and count[pfns[j]] == 1:
+            j += 1
+        run = pfns[i:j]
+        for q in run:
+            count[q] = 0
+            del owner[q]
+        pcp.list.extendleft(run)
+        pcp.count += len(run)
+        pcp_pages.update(dict.fromkeys(run, where))
+        i = j
+
+
 # flag bytes a single-reference allocated frame may carry
 _FREEABLE_FLAGS = bytes(b for b in range(256) if not b & (PG_slab | PG_reserved | PG_buddy))
 
@@ -725,18 +990,18 @@ def _free_consecutive(machine, pfns: list[int]) -> bool:
     return True
 
 
-def free_pages(machine, addr: int, order: int) -> None:
+def free_pages(machine, addr: int, order: int, cpu: int = 0) -> None:
     """Free by kernel virtual address; address 0 (NULL) is ignored, as in the kernel."""
     if addr == 0 or addr is None:
         return
     if not virt_addr_valid(machine, addr):
         # 2.6.12 free_pages: BUG_ON(!virt_addr_valid(addr))
         raise KernelBug("bad_address", "not a direct-mapped kernel address", addr=addr)
-    __free_pages(machine, virt_to_page(machine, addr), order)
+    __free_pages(machine, virt_to_page(machine, addr), order, cpu)
 
 
-def free_page(machine, addr: int) -> None:
-    free_pages(machine, addr, 0)
+def free_page(machine, addr: int, cpu: int = 0) -> None:
+    free_pages(machine, addr, 0, cpu)
 
 
 def get_page(machine, page: Page) -> None:

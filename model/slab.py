@@ -689,7 +689,7 @@ def cache_grow(machine, cachep: KmemCache, flags: int, cpu: int = 0) -> bool:
     offset *= cachep.colour_off
     # kmem_getpages: low memory only -- a slab needs a permanent kernel address
     page = alloc_pages(machine, (flags & ~(__GFP_HIGHMEM | __GFP_DMA)) | cachep.gfpflags,
-                       cachep.gfporder)
+                       cachep.gfporder, cpu)
     if page is None:
         return False
     pfn = page.pfn
@@ -701,7 +701,7 @@ def cache_grow(machine, cachep: KmemCache, flags: int, cpu: int = 0) -> bool:
         mgmt = _cache_alloc(machine, cachep.slabp_cache,
                             flags & ~(__GFP_HIGHMEM | __GFP_DMA), cpu)
         if mgmt is None:
-            __free_pages(machine, page, cachep.gfporder)       # opps1: kmem_freepages
+            __free_pages(machine, page, cachep.gfporder, cpu)  # opps1: kmem_freepages
             return False
         machine.slab.internal[mgmt] = f"struct slab of cache {cachep.name}"
     else:
@@ -728,7 +728,7 @@ def slab_destroy(machine, cachep: KmemCache, slab: Slab, cpu: int = 0) -> None:
         flags_arr[p] &= ~PG_slab            # kmem_freepages: TestClearPageSlab
         del page_slab[p]
     del cachep.slabs[pfn]
-    __free_pages(machine, machine.mem_map + pfn, cachep.gfporder)
+    __free_pages(machine, machine.mem_map + pfn, cachep.gfporder, cpu)
     if slab.mgmt is not None:
         # an off-slab struct slab goes back through kmem_cache_free on this CPU
         del machine.slab.internal[slab.mgmt]

@@ -81,7 +81,7 @@ class BuddyLayer:
     """alloc_pages(GFP_KERNEL, order) for each order, __free_pages of a live block."""
 
     def __init__(self, phys_pages: int = 16, orders=(0, 1, 2)):
-        self.config = dict(phys_pages=phys_pages, highmem_pages=0)
+        self.config = dict(phys_pages=phys_pages, highmem_pages=0, page_policy="buddy")
         self.orders = tuple(orders)
 
     def moves(self, live):
@@ -135,7 +135,7 @@ class SlabLayer:
     kmem_cache_free of a live object, kmem_cache_shrink -- all on that cache."""
 
     def __init__(self, phys_pages: int = 32, shapes=CACHE_SHAPES):
-        self.config = dict(phys_pages=phys_pages, highmem_pages=0)
+        self.config = dict(phys_pages=phys_pages, highmem_pages=0, page_policy="buddy")
         self.shapes = tuple(shapes)
 
     def moves(self, live):

@@ -41,19 +41,30 @@ def free_blocks(machine) -> list[tuple[int, int, int]]:
     return out
 
 
+def pcp_frames(machine) -> list[tuple[int, int, int, int]]:
+    """(zone index, cpu, 0 hot | 1 cold, pfn) for every frame on a per-CPU list."""
+    out = []
+    for zone in machine.zones:
+        for cpu, pset in enumerate(getattr(zone, "pageset", ()) or ()):
+            for cold, pcp in enumerate(pset.pcp):
+                out.extend((zone.index, cpu, cold, pfn) for pfn in pcp.list)
+    return out
+
+
 def allocated_blocks(machine) -> list[tuple[int, int]]:
     """(head pfn, order) for every block handed out by the page allocator."""
     return sorted(machine.page_owner.items())
 
 
 @invariant("no_overlap", "buddy",
-           "free blocks, allocated blocks and reserved frames never share a frame")
+           "free blocks, frames on per-CPU lists, allocated blocks and reserved frames "
+           "never share a frame")
 def inv_no_overlap(machine) -> list[str]:
     mem_map = machine.mem_map
     n = mem_map.nr_pages
-    owner = bytearray(n)          # 0 none, 1 reserved, 2 free, 3 allocated
+    owner = bytearray(n)          # 0 none, 1 reserved, 2 free, 3 allocated, 4 per-CPU
     report = Report()
-    names = {1: "reserved", 2: "free", 3: "allocated"}
+    names = {1: "reserved", 2: "free", 3: "allocated", 4: "per-CPU list"}
     # reserved frames (PG_reserved set) first
     reserved = bytes(mem_map.flags.translate(_table(PG_reserved)))
     start = reserved.find(PG_reserved)
@@ -64,6 +75,7 @@ def inv_no_overlap(machine) -> list[str]:
         start = reserved.find(PG_reserved, end)
     blocks = [(head, order, 2) for _, head, order in free_blocks(machine)]
     blocks += [(head, order, 3) for head, order in allocated_blocks(machine)]
+    blocks += [(pfn, 0, 4) for _, _, _, pfn in pcp_frames(machine)]
     for head, order, role in blocks:
         size = 1 << order
         end = min(head + size, n)
@@ -152,10 +164,12 @@ def inv_conservation(machine) -> list[str]:
                        f"lists hold {frames_free[zone.index]} frames")
     allocated = sum(1 << order for _, order in allocated_blocks(machine))
     reserved = n - bytes(flags.translate(_table(PG_reserved))).count(0)
-    total = reserved + sum(frames_free) + allocated
+    on_pcp = len(pcp_frames(machine))
+    total = reserved + sum(frames_free) + allocated + on_pcp
     if total != n:
         report.add(f"roles do not add up: {reserved} reserved + {sum(frames_free)} free + "
-                   f"{allocated} allocated = {total} frames, mem_map has {n}")
+                   f"{on_pcp} on per-CPU lists + {allocated} allocated = {total} frames, "
+                   f"mem_map has {n}")
     return report.done()
 
 
@@ -214,4 +228,49 @@ def inv_page_state(machine) -> list[str]:
             hm = bytes(flags[s:e]).translate(_table(PG_highmem))
             if hm.count(want) != e - s:
                 report.add(f"zone {zone.name}: PG_highmem does not match the zone")
+    return report.done()
+
+
+@invariant("pcp_lists", "buddy",
+           "per-CPU lists: count is the list length and within high; each frame is an "
+           "unreferenced order-0 frame of the zone, on no buddy list, on one list once")
+def inv_pcp_lists(machine) -> list[str]:
+    """2.6.12 struct per_cpu_pages (buffered_rmqueue, free_hot_cold_page): a frame on a
+    list was taken off the buddy lists by __rmqueue (PG_private/PG_buddy clear) or
+    freed by its last reference (count 0); refills stop at low + batch <= high and a
+    free at high drains `batch` first, so count <= high."""
+    report = Report()
+    mem_map = machine.mem_map
+    n = mem_map.nr_pages
+    flags, count = mem_map.flags, mem_map.count
+    recorded = getattr(machine, "pcp_pages", {})
+    seen: dict[int, str] = {}
+    for zone in machine.zones:
+        for cpu, pset in enumerate(getattr(zone, "pageset", ()) or ()):
+            for cold, pcp in enumerate(pset.pcp):
+                name = f"zone {zone.name} CPU {cpu} {'cold' if cold else 'hot'} list"
+                if pcp.count != len(pcp.list):
+                    report.add(f"{name}: count is {pcp.count} but the list holds "
+                               f"{len(pcp.list)} frames")
+                if pcp.count > pcp.high:
+                    report.add(f"{name}: count {pcp.count} is above high {pcp.high}")
+                for pfn in pcp.list:
+                    if not 0 <= pfn < n:
+                        report.add(f"{name}: pfn {pfn:#x} is outside mem_map")
+                        continue
+                    if pfn in seen:
+                        report.add(f"pfn {pfn:#x} is on {name} and on {seen[pfn]}")
+                    seen[pfn] = name
+                    if mem_map.zone_id[pfn] != zone.index:
+                        report.add(f"{name}: pfn {pfn:#x} belongs to another zone")
+                    if flags[pfn] & (PG_buddy | PG_reserved | PG_slab) or count[pfn]:
+                        report.add(f"{name}: pfn {pfn:#x} is not an unreferenced plain "
+                                   f"frame (flags {flags[pfn]:#x}, _count {count[pfn]})")
+                    if pfn in machine.page_owner:
+                        report.add(f"{name}: pfn {pfn:#x} is also allocated")
+                    if recorded.get(pfn) != 2 * cpu + cold:
+                        report.add(f"{name}: pfn {pfn:#x} is recorded as "
+                                   f"{recorded.get(pfn)!r} in pcp_pages")
+    if len(recorded) != len(seen):
+        report.add(f"pcp_pages records {len(recorded)} frames, the lists hold {len(seen)}")
     return report.done()

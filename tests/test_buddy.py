@@ -16,6 +16,9 @@ def tiny(**kw):
     kw.setdefault("highmem_pages", 16)
     kw.setdefault("reserved", ())
     kw.setdefault("max_dma_pfn", 8)
+    # the bare buddy core: these tests are about __rmqueue / expand / __free_pages_bulk
+    # (watermarks and per-CPU lists: tests/test_watermarks.py, tests/test_pcp.py)
+    kw.setdefault("page_policy", "buddy")
     return boot(**kw)
 
 
@@ -126,7 +129,7 @@ def test_misaligned_free():
 
 
 def test_free_reserved_frame():
-    m = boot(phys_pages=64, highmem_pages=0)
+    m = boot(phys_pages=64, highmem_pages=0, page_policy="buddy")
     misuse(m, "free_reserved", free_pages_page, m.mem_map + 0, 0)       # pfn 0, the BIOS page
     misuse(m, "free_reserved", free_pages_page, m.mem_map + 1, 0)       # mem_map itself
 
@@ -151,7 +154,16 @@ def test_bad_order_and_gfp_and_pfn():
     misuse(m, "bad_pfn", free_pages_page, m.mem_map + 10_000, 0)
     misuse(m, "foreign_page", free_pages_page, tiny().mem_map + page.pfn, 0)
     misuse(m, "bad_address", pa.free_pages, 0x1234, 0)
-    misuse(m, "highmem_get_free_pages", pa.__get_free_pages, GFP_HIGHUSER, 0)
+    misuse(m, "highmem_get_free_pages", pa.get_zeroed_page, GFP_HIGHUSER)
+
+
+def test_get_free_pages_of_highmem_returns_0_and_keeps_the_block():
+    """2.6.12 __get_free_pages: no BUG_ON, page_address() of an unmapped highmem page
+    is NULL, so the caller gets 0 and the frame stays allocated."""
+    m = tiny()
+    assert pa.__get_free_pages(m, GFP_HIGHUSER, 0) == 0
+    highmem = m.zones[2]
+    assert highmem.free_pages == 15 and len(m.page_owner) == 1
 
 
 def test_page_address_of_allocated_lowmem():
@@ -163,7 +175,7 @@ def test_page_address_of_allocated_lowmem():
 def test_free_of_a_slab_page_through_the_page_allocator():
     from kmemspec.model.kmalloc import kmalloc
     from kmemspec.model.addr import virt_to_page
-    m = boot(phys_pages=256, highmem_pages=0)
+    m = boot(phys_pages=256, highmem_pages=0, page_policy="buddy")
     addr = kmalloc(m, 100, GFP_KERNEL)
     page = virt_to_page(m, addr)
     # 2.6.12 free_pages_check: PG_slab set -> bad_page()

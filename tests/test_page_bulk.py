@@ -24,9 +24,14 @@ free_page = pa.__free_page
 GFPS = [GFP_KERNEL, GFP_DMA, GFP_HIGHUSER]
 
 
-def small():
-    """Zones DMA [0, 24), Normal [24, 200) -- not aligned to 16 -- and HighMem [200, 300)."""
-    return boot(phys_pages=200, highmem_pages=100, reserved=(), max_dma_pfn=24)
+POLICIES = ["2.6.12", "buddy"]
+
+
+def small(policy="2.6.12"):
+    """Zones DMA [0, 24), Normal [24, 200) -- not aligned to 16 -- and HighMem [200, 300).
+    Policy "2.6.12": watermarks and per-CPU lists; "buddy": the bare buddy core."""
+    return boot(phys_pages=200, highmem_pages=100, reserved=(), max_dma_pfn=24,
+                page_policy=policy)
 
 
 
@@ -37,8 +42,8 @@ history = st.lists(st.tuples(st.sampled_from(["alloc", "free", "get"]),
                    max_size=40)
 
 
-def replay(steps):
-    m = small()
+def replay(steps, policy="2.6.12"):
+    m = small(policy)
     live: list[tuple[int, int]] = []
     for what, gfp, order, pick in steps:
         if what == "alloc" or not live:
@@ -65,9 +70,9 @@ def loop_alloc(m, gfp, n):
     return pfns
 
 
-@given(history, st.sampled_from(GFPS), st.integers(0, 320))
-def test_alloc_pages_bulk_is_the_alloc_page_loop(steps, gfp, n):
-    bulk = replay(steps)
+@given(history, st.sampled_from(GFPS), st.integers(0, 320), st.sampled_from(POLICIES))
+def test_alloc_pages_bulk_is_the_alloc_page_loop(steps, gfp, n, policy):
+    bulk = replay(steps, policy)
     loop = copy.deepcopy(bulk)
     assert pa.alloc_pages_bulk(bulk, gfp, n) == loop_alloc(loop, gfp, n)
     assert state(bulk) == state(loop)
@@ -75,9 +80,9 @@ def test_alloc_pages_bulk_is_the_alloc_page_loop(steps, gfp, n):
 
 
 @given(history, st.sampled_from(GFPS), st.integers(1, 64), st.randoms(use_true_random=False),
-       st.sampled_from(["as allocated", "shuffled", "reversed"]))
-def test_free_pages_bulk_is_the_free_page_loop(steps, gfp, n, rng, arrangement):
-    bulk = replay(steps)
+       st.sampled_from(["as allocated", "shuffled", "reversed"]), st.sampled_from(POLICIES))
+def test_free_pages_bulk_is_the_free_page_loop(steps, gfp, n, rng, arrangement, policy):
+    bulk = replay(steps, policy)
     pfns = pa.alloc_pages_bulk(bulk, gfp, n)
     if arrangement == "shuffled":
         rng.shuffle(pfns)
@@ -94,7 +99,7 @@ def test_free_pages_bulk_is_the_free_page_loop(steps, gfp, n, rng, arrangement):
 
 
 def test_bulk_takes_the_zonelist_in_order():
-    m = small()
+    m = small("buddy")
     highmem = m.zones[2].free_pages
     pfns = pa.alloc_pages_bulk(m, GFP_HIGHUSER, highmem + 3)
     assert len(pfns) == highmem + 3
@@ -103,7 +108,7 @@ def test_bulk_takes_the_zonelist_in_order():
 
 
 def test_bulk_stops_where_alloc_page_returns_null():
-    m = small()
+    m = small("buddy")
     total = pa.nr_free_pages(m)
     assert len(pa.alloc_pages_bulk(m, GFP_HIGHUSER, total + 10)) == total
     assert pa.alloc_pages_bulk(m, GFP_HIGHUSER, 5) == []
@@ -136,18 +141,32 @@ def test_free_pages_bulk_misuse_changes_nothing(bad, rule):
 def test_a_bulk_alloc_that_takes_frames_top_down_is_caught(monkeypatch):
     real = pa.rmqueue_bulk
 
-    def top_down(machine, zone, count, taken):
+    def top_down(machine, zone, count, taken, prep=True):
         mine: list[int] = []
-        real(machine, zone, count, mine)
+        real(machine, zone, count, mine, prep)
         taken.extend(sorted(mine, reverse=True))
-    bulk = small()
+    bulk = small("buddy")
     loop = copy.deepcopy(bulk)
     monkeypatch.setattr(pa, "rmqueue_bulk", top_down)
     assert pa.alloc_pages_bulk(bulk, GFP_KERNEL, 5) != loop_alloc(loop, GFP_KERNEL, 5)
 
 
-def test_a_bulk_free_that_skips_the_merge_is_caught(monkeypatch):
+def test_a_bulk_alloc_that_takes_the_list_tail_is_caught(monkeypatch):
+    """With per-CPU lists: a bulk path handing frames out from the list's tail."""
+    real = pa._pcp_take
+
+    def from_tail(machine, zone, floor, gfp_mask, cpu, nr_pages, taken):
+        start = len(taken)
+        real(machine, zone, floor, gfp_mask, cpu, nr_pages, taken)
+        taken[start:] = taken[start:][::-1]
     bulk = small()
+    loop = copy.deepcopy(bulk)
+    monkeypatch.setattr(pa, "_pcp_take", from_tail)
+    assert pa.alloc_pages_bulk(bulk, GFP_HIGHUSER, 5) != loop_alloc(loop, GFP_HIGHUSER, 5)
+
+
+def test_a_bulk_free_that_skips_the_merge_is_caught(monkeypatch):
+    bulk = small("buddy")
     pfns = pa.alloc_pages_bulk(bulk, GFP_HIGHUSER, 16)
     loop = copy.deepcopy(bulk)
     max_order = bulk.profile.MAX_ORDER

@@ -13,7 +13,8 @@ from kmemspec.cli import main
 from kmemspec.scenario import ScenarioError, parse_scenario, run_scenario
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples", "scenarios")
-BOOT = '{"op": "boot", "phys_pages": 64, "highmem_pages": 0, "reserved": [], "max_dma_pfn": 64}'
+BOOT = ('{"op": "boot", "phys_pages": 64, "highmem_pages": 0, "reserved": [], "max_dma_pfn": 64, '
+        '"page_policy": "buddy"}')
 
 
 def run_cli(*args):

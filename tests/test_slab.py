@@ -371,7 +371,7 @@ def test_highmem_and_bad_gfp(m2):
 
 
 def test_bootstrap_that_finds_no_pages_fails_cleanly_and_retries():
-    m = boot(phys_pages=64, highmem_pages=0)
+    m = boot(phys_pages=64, highmem_pages=0, page_policy="buddy")    # every frame taken
     taken = []
     while (page := pa.alloc_pages(m, GFP_KERNEL, 0)) is not None:
         taken.append(page)

@@ -107,7 +107,7 @@ def run_and_check(machine, calls, enc=zb.Encoding(), check_invariants=True):
 
 machines = st.builds(
     lambda phys, dma, high: boot(phys_pages=phys, highmem_pages=high,
-                                 max_dma_pfn=max(1, min(dma, phys))),
+                                 max_dma_pfn=max(1, min(dma, phys)), page_policy="buddy"),
     st.integers(8, 40), st.integers(1, 40), st.sampled_from([0, 0, 8, 13]))
 calls = st.lists(st.one_of(
     st.tuples(st.just("alloc"), st.sampled_from(GFPS), st.integers(0, 3)),
@@ -133,7 +133,7 @@ FIXED = [("alloc", GFP_KERNEL, 0), ("alloc", GFP_KERNEL, 0), ("free", 0), ("free
 
 
 def fixed_machine():
-    return boot(phys_pages=24, highmem_pages=0, max_dma_pfn=6)
+    return boot(phys_pages=24, highmem_pages=0, max_dma_pfn=6, page_policy="buddy")
 
 
 def test_fixed_workload_agrees():

@@ -280,7 +280,7 @@ class Workload:
 
 
 def small_machine():
-    return boot(phys_pages=48, highmem_pages=12)
+    return boot(phys_pages=48, highmem_pages=12, page_policy="buddy")
 
 
 calls = st.lists(st.one_of(
@@ -297,7 +297,7 @@ calls = st.lists(st.one_of(
 @settings(max_examples=max(5, settings.default.max_examples // 8), deadline=None)
 @given(st.sampled_from([(48, 12), (32, 0), (64, 8)]), calls)
 def test_model_calls_agree_with_the_encoding(size, seq):
-    machine = boot(phys_pages=size[0], highmem_pages=size[1])
+    machine = boot(phys_pages=size[0], highmem_pages=size[1], page_policy="buddy")
     s = zv.alpha(machine).state()
     for name in INVARIANTS:
         assert zv.invariant_holds(s, name) == python_verdict(machine, name) is True, name

@@ -23,8 +23,11 @@ def small_configs(draw, *, highmem: bool = True) -> MachineConfig:
     length = draw(st.integers(0, 3))
     reserved = ((start, start + length),) if length else ()
     cpus = draw(st.sampled_from([1, 1, 2, 3]))
+    # the bare buddy core: the campaigns' oracles (linux_choice) predict __rmqueue's
+    # answer without watermarks or per-CPU lists (spec/buddy.md, page_policy)
     return MachineConfig(phys_pages=phys, highmem_pages=high, iomem_pages=iomem,
-                         reserved=reserved, max_dma_pfn=max_dma, cpus=cpus)
+                         reserved=reserved, max_dma_pfn=max_dma, cpus=cpus,
+                         page_policy="buddy")
 
 
 def snapshot(machine) -> bytes:

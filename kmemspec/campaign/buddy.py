@@ -124,5 +124,6 @@ class BuddyRules:
 
     @precondition(lambda self: self.machine is not None)
     @rule()
-    def get_free_pages_highmem_is_a_bug(self):
-        self.expect_misuse({"highmem_get_free_pages"}, get_free_pages_addr, GFP_HIGHUSER, 0)
+    def get_zeroed_page_highmem_is_a_bug(self):
+        # 2.6.12: only get_zeroed_page has BUG_ON(gfp_mask & __GFP_HIGHMEM)
+        self.expect_misuse({"highmem_get_free_pages"}, pa.get_zeroed_page, GFP_HIGHUSER)
