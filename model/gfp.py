@@ -1,8 +1,9 @@
 """GFP flags and the zone choice they imply.
 
 Linux 2.6.12 include/linux/gfp.h: the zone modifiers are the low two bits
-(GFP_ZONEMASK = 0x03); the rest are action modifiers, which the model accepts but
-does not act on (it has no reclaim, no I/O and no watermarks; see spec/buddy.md).
+(GFP_ZONEMASK = 0x03); the rest are action modifiers. The page allocator acts on
+__GFP_WAIT and __GFP_HIGH (watermark passes) and __GFP_COLD (the per-CPU cold list);
+the others are accepted and not acted on (no reclaim, no I/O; see spec/buddy.md).
 """
 
 from __future__ import annotations

@@ -9,8 +9,11 @@ merges a block with its buddy `page_idx ^ (1 << order)` (page_idx counted from t
 zone's first frame) for as long as the buddy is a free block of the same order in the
 same zone.
 
-Not modelled (see spec/buddy.md): per-CPU hot/cold lists, watermarks and reclaim,
-compound pages. Each API function follows the same phases: CHECK (misuse raises
+With page_policy "2.6.12" (the default) __alloc_pages applies the zone watermarks and
+lowmem_reserve, and order-0 frames go through per-CPU hot/cold lists (per_cpu_pageset,
+buffered_rmqueue, free_hot_cold_page); "buddy" is the bare buddy core. Not modelled
+(see spec/buddy.md): reclaim (a __GFP_WAIT caller gets NULL where 2.6.12 would
+reclaim), kswapd, compound pages. Each API function follows the same phases: CHECK (misuse raises
 KernelBug before anything changes), FIND, SPLIT/MERGE, ACCOUNT, RETURN.
 """
 
