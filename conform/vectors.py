@@ -92,12 +92,13 @@ SCENARIO_OPS: dict[str, Callable] = {
                                                                order),
     "free_page": lambda m, addr: page_alloc.free_page(m, 0 if addr is None else addr),
     "get_page": lambda m, page: page_alloc.get_page(m, pfn_to_page(m, page)),
+    "put_page": lambda m, page: page_alloc.put_page(m, pfn_to_page(m, page)),
     "drain_local_pages": lambda m: page_alloc.drain_local_pages(m, 0),
     "__drain_pages": lambda m, cpu: getattr(page_alloc, "__drain_pages")(m, cpu),
     "set_current_flags": lambda m, flags: setattr(
         m, "current_flags", page_alloc.PF_MEMALLOC if flags == "PF_MEMALLOC" else int(flags)),
 }
-_VOID = {"__free_pages", "__free_page", "free_pages", "free_page", "get_page",
+_VOID = {"__free_pages", "__free_page", "free_pages", "free_page", "get_page", "put_page",
          "drain_local_pages", "__drain_pages", "set_current_flags"}
 # The adapter runners' calls and their inputs, in call order.
 _PAGE_PARAMS = {"alloc_pages": ("order",), "free_pages": ("pfn", "order"), "free_counts": (),
@@ -1030,6 +1031,26 @@ def pcp_and_watermarks(t):
     t.call("set_current_flags", flags=0)
 
 
+@case("scenario", "compound_pages")
+def compound_pages(t):
+    """__GFP_COMP: get_page/put_page on a tail act on the head; freeing with another
+    order than page[1].index is bad_page; the last put_page has no destructor;
+    put_page of a plain order-1 block would free one frame."""
+    t.boot(**SMALL)
+    # Normal [16, 64): order-5 block at 16 and order-4 at 48; order 2 splits the
+    # order-4 block (the smallest that fits): 48
+    assert t.call("alloc_pages", "c", gfp="GFP_KERNEL | __GFP_COMP", order=2) == 48
+    t.call("get_page", page=51)
+    t.call("put_page", page=49)
+    assert t.error("__free_pages", page=Ref("c"), order=1) == "bad_compound"
+    assert t.error("put_page", page=50) == "compound_no_dtor"
+    t.call("__free_pages", page=Ref("c"), order=2)
+    t.call("alloc_pages", "p", gfp="GFP_KERNEL", order=1)
+    assert t.error("put_page", page=Ref("p")) == "put_page_high_order"
+    t.call("alloc_page", "z", gfp="GFP_KERNEL")
+    t.call("put_page", page=Ref("z"))
+
+
 @case("scenario", "zone_fallback")
 def zone_fallback(t):
     """When HighMem is exhausted a highmem request falls back to Normal, then DMA."""
@@ -1093,4 +1114,5 @@ def errors(t):
 # "not_allocated" (a zone frame in no block) cannot happen in a state the API reaches.
 PAGE_ERROR_RULES = ("bad_order", "bad_gfp", "highmem_get_free_pages", "bad_pfn",
                     "free_reserved", "misaligned_free", "double_free", "not_block_head",
-                    "wrong_order", "bad_address", "get_page_unallocated")
+                    "wrong_order", "bad_address", "get_page_unallocated", "bad_compound",
+                    "compound_no_dtor", "put_page_high_order")

@@ -75,6 +75,11 @@ def _free_page_addr(machine, addr, cpu=0):
                          _cpu(machine, cpu))
 
 
+@op("put_page", "page", "cpu", optional=("cpu",), void=True)
+def _put_page(machine, page, cpu=0):
+    page_alloc.put_page(machine, _page(machine, page), _cpu(machine, cpu))
+
+
 @op("drain_local_pages", "cpu", optional=("cpu",), void=True)
 def _drain_local_pages(machine, cpu=0):
     page_alloc.drain_local_pages(machine, _cpu(machine, cpu))

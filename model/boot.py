@@ -163,6 +163,7 @@ class Machine:
         self.watermarks = full                            # __alloc_pages' watermark passes
         self.pcp = full                                   # order-0 through per-CPU lists
         self.pcp_pages: dict[int, int] = {}   # pfn on a per-CPU list -> 2 * cpu + cold
+        self.page_index: dict[int, int] = {}   # page->index where set: page[1] of compound
         self.current_flags = 0                            # current->flags (PF_MEMALLOC)
         self.alloc_failure: str | None = None             # why the last NULL (page_alloc)
 

@@ -26,8 +26,9 @@ PG_buddy = 0x02
 PG_slab = 0x04
 PG_highmem = 0x08      # page is in ZONE_HIGHMEM (PageHighMem(); computed from the zone in the kernel)
 
+PG_compound = 0x10     # part of a compound (__GFP_COMP) block; page->private is its head
 FLAG_NAMES = {PG_reserved: "PG_reserved", PG_buddy: "PG_buddy", PG_slab: "PG_slab",
-              PG_highmem: "PG_highmem"}
+              PG_highmem: "PG_highmem", PG_compound: "PG_compound"}
 
 NO_ZONE = 255
 

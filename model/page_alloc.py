@@ -13,7 +13,7 @@ With page_policy "2.6.12" (the default) __alloc_pages applies the zone watermark
 lowmem_reserve, and order-0 frames go through per-CPU hot/cold lists (per_cpu_pageset,
 buffered_rmqueue, free_hot_cold_page); "buddy" is the bare buddy core. Not modelled
 (see spec/buddy.md): reclaim (a __GFP_WAIT caller gets NULL where 2.6.12 would
-reclaim), kswapd, compound pages. Each API function follows the same phases: CHECK (misuse raises
+reclaim), kswapd. Compound pages (__GFP_COMP) as with CONFIG_HUGETLB_PAGE. Each API function follows the same phases: CHECK (misuse raises
 KernelBug before anything changes), FIND, SPLIT/MERGE, ACCOUNT, RETURN.
 """
 
@@ -25,9 +25,9 @@ from math import isqrt
 
 from .addr import page_address, virt_addr_valid, virt_to_page
 from .errors import KernelBug
-from .gfp import (GFP_VALID_MASK, GFP_ZONEMASK, __GFP_COLD, __GFP_HIGH, __GFP_HIGHMEM, __GFP_WAIT, __GFP_ZERO,
+from .gfp import (GFP_VALID_MASK, GFP_ZONEMASK, __GFP_COLD, __GFP_COMP, __GFP_HIGH, __GFP_HIGHMEM, __GFP_WAIT, __GFP_ZERO,
                   check_gfp, gfp_zone)
-from .mem_map import NO_ZONE, PG_buddy, PG_reserved, PG_slab, Page
+from .mem_map import NO_ZONE, PG_buddy, PG_compound, PG_reserved, PG_slab, Page
 
 __all__ = [
     "FreeArea", "Zone", "alloc_pages", "alloc_page", "__get_free_pages",
@@ -35,7 +35,8 @@ __all__ = [
     "free_page", "get_page", "page_is_buddy", "find_block", "nr_free_pages", "buddyinfo",
     "alloc_pages_bulk", "free_pages_bulk", "rmqueue_bulk", "zone_batchsize",
     "setup_per_zone_pages_min", "setup_per_zone_lowmem_reserve", "init_per_zone_pages_min",
-    "zone_watermark_ok", "int_sqrt", "zoneinfo",
+    "zone_watermark_ok", "int_sqrt", "zoneinfo", "put_page", "prep_compound_page",
+    "drain_local_pages",
 ]
 
 # include/linux/swap.h (2.6.12): the floor of a highmem zone's pages_min
@@ -366,7 +367,45 @@ def buffered_rmqueue(machine, zone: Zone, order: int, gfp_mask: int, cpu: int = 
         # ACCOUNT: prep_new_page -- a reference for the caller, order recorded
         machine.mem_map.count[pfn] = 1
         machine.page_owner[pfn] = order
+        if order and gfp_mask & __GFP_COMP:
+            prep_compound_page(machine, pfn, order)
     return pfn
+
+
+def prep_compound_page(machine, pfn: int, order: int) -> None:
+    """2.6.12 mm/page_alloc.c prep_compound_page (CONFIG_HUGETLB_PAGE): every frame of
+    the block gets PG_compound and page->private = the head; page[1].index = order,
+    page[1].mapping (the destructor put_page calls) = NULL."""
+    flags, private = machine.mem_map.flags, machine.mem_map.private
+    for p in range(pfn, pfn + (1 << order)):
+        flags[p] |= PG_compound
+        private[p] = pfn
+    machine.page_index[pfn + 1] = order
+
+
+def _check_compound(machine, pfn: int, order: int) -> None:
+    """destroy_compound_page's checks (2.6.12), before anything changes: page[1].index
+    must be the order being freed, and every frame must be PG_compound with its
+    private pointing at the head; bad_page() otherwise. An order-0 free of a compound
+    head is stricter than the kernel, which would put it on a per-CPU list with
+    PG_compound still set."""
+    flags, private = machine.mem_map.flags, machine.mem_map.private
+    recorded = machine.page_index.get(pfn + 1)
+    if order == 0 or recorded != order:
+        raise KernelBug("bad_compound", f"destroy_compound_page: page[1].index is "
+                        f"{recorded}, the block is freed with order {order}", pfn=pfn)
+    for p in range(pfn, pfn + (1 << order)):
+        if not flags[p] & PG_compound or private[p] != pfn:
+            raise KernelBug("bad_compound", f"destroy_compound_page: frame {p:#x} is not "
+                            "a tail of this compound page (PG_compound / private)", pfn=pfn)
+
+
+def destroy_compound_page(machine, pfn: int, order: int) -> None:
+    flags, private = machine.mem_map.flags, machine.mem_map.private
+    for p in range(pfn, pfn + (1 << order)):
+        flags[p] &= ~PG_compound
+        private[p] = 0
+    del machine.page_index[pfn + 1]
 
 
 def _pcp_refill(machine, zone: Zone, pcp: PerCpuPages, cpu: int, gfp_mask: int) -> None:
@@ -828,6 +867,9 @@ def __free_pages(machine, page: Page, order: int, cpu: int = 0) -> None:
     if type(page) is not Page or page.mem_map is not machine.mem_map:
         _page_pfn(machine, page)
     pfn = page.pfn
+    compound = 0 <= pfn < machine.mem_map.nr_pages and machine.mem_map.flags[pfn] & PG_compound
+    if compound and type(order) is int:
+        _check_compound(machine, pfn, order)
     if (machine.page_owner.get(pfn, -1) != order or type(order) is not int
             or machine.mem_map.flags[pfn] & PG_slab or pfn in machine.page_address_htable):
         _check_free(machine, _page_pfn(machine, page), order)
@@ -843,8 +885,34 @@ def __free_pages(machine, page: Page, order: int, cpu: int = 0) -> None:
     if order == 0 and machine.pcp:
         free_hot_cold_page(machine, pfn, 0, cpu)          # free_hot_page
         return
+    if compound:
+        destroy_compound_page(machine, pfn, order)        # in __free_pages_bulk
     __free_pages_bulk(mem_map, machine.zones[mem_map.zone_id[pfn]], pfn, order,
                       machine.profile.MAX_ORDER)
+
+
+def put_page(machine, page: Page, cpu: int = 0) -> None:
+    """2.6.12 mm/swap.c put_page (CONFIG_HUGETLB_PAGE): for a frame of a compound page,
+    drop a reference on the head; at zero it calls page[1].mapping as the destructor,
+    which prep_compound_page left NULL (only hugetlb sets one) -- an oops, raised here
+    as `compound_no_dtor` with nothing changed. Any other page: put_page_testzero and
+    __page_cache_release -> free_hot_page, which frees one frame; the model requires
+    an order-0 block there (stricter than the kernel, which would leak the rest)."""
+    pfn = _page_pfn(machine, page)
+    mem_map = machine.mem_map
+    if mem_map.flags[pfn] & PG_compound:
+        head = mem_map.private[pfn]
+        if mem_map.count[head] <= 1:
+            raise KernelBug("compound_no_dtor", "the last put_page of a compound page calls "
+                            "page[1].mapping, which is NULL for a __GFP_COMP block; free it "
+                            "with __free_pages", pfn=head)
+        mem_map.count[head] -= 1
+        return
+    order = machine.page_owner.get(pfn)
+    if order is not None and order > 0 and mem_map.count[pfn] <= 1:
+        raise KernelBug("put_page_high_order", f"the last put_page frees one frame, the "
+                        f"block has order {order}; free it with __free_pages", pfn=pfn)
+    __free_pages(machine, page, 0 if order is None else order, cpu)
 
 
 def __free_page(machine, page: Page, cpu: int = 0) -> None:
@@ -1010,6 +1078,8 @@ def free_page(machine, addr: int, cpu: int = 0) -> None:
 def get_page(machine, page: Page) -> None:
     """Take an extra reference on an allocated block (include/linux/mm.h get_page)."""
     pfn = _page_pfn(machine, page)
+    if machine.mem_map.flags[pfn] & PG_compound:
+        pfn = machine.mem_map.private[pfn]          # get_page: the head's count
     if pfn not in machine.page_owner:
         raise KernelBug("get_page_unallocated", "reference taken on a frame that is not "
                         "the first page of an allocated block", pfn=pfn)

@@ -6,7 +6,7 @@ executable half of each invariant; the Z3 half lives in spec/z3_buddy.py.
 
 from __future__ import annotations
 
-from ..model.mem_map import NO_ZONE, PG_buddy, PG_highmem, PG_reserved, PG_slab
+from ..model.mem_map import NO_ZONE, PG_buddy, PG_compound, PG_highmem, PG_reserved, PG_slab
 from .catalogue import Report, invariant
 
 
@@ -273,4 +273,34 @@ def inv_pcp_lists(machine) -> list[str]:
                                    f"{recorded.get(pfn)!r} in pcp_pages")
     if len(recorded) != len(seen):
         report.add(f"pcp_pages records {len(recorded)} frames, the lists hold {len(seen)}")
+    return report.done()
+
+
+@invariant("compound_pages", "buddy",
+           "PG_compound marks exactly the frames of __GFP_COMP blocks; each points at "
+           "its head and page[1].index is the block's order")
+def inv_compound_pages(machine) -> list[str]:
+    """2.6.12 prep_compound_page / destroy_compound_page: a compound block of order k
+    has PG_compound and page->private = head on each of its 2^k frames and
+    page[1].index = k; nothing else carries PG_compound."""
+    report = Report()
+    mem_map = machine.mem_map
+    n = mem_map.nr_pages
+    flags, private = mem_map.flags, mem_map.private
+    index = getattr(machine, "page_index", {})
+    expected = 0
+    for second, order in index.items():
+        head = second - 1
+        if machine.page_owner.get(head) != order:
+            report.add(f"page[1].index {order} at pfn {second:#x}: pfn {head:#x} is not the "
+                       f"head of an allocated order-{order} block")
+            continue
+        expected += 1 << order
+        for p in range(head, min(head + (1 << order), n)):
+            if not flags[p] & PG_compound or private[p] != head:
+                report.add(f"frame {p:#x} of compound block {head:#x} has "
+                           f"PG_compound={bool(flags[p] & PG_compound)} private={private[p]:#x}")
+    marked = n - bytes(flags.translate(bytes(b & PG_compound for b in range(256)))).count(0)
+    if marked != expected:
+        report.add(f"{marked} frames carry PG_compound, the compound blocks hold {expected}")
     return report.done()
