@@ -50,7 +50,8 @@ class ModelMachine(RuleBasedStateMachine):
                          "highmem_pages": config.highmem_pages,
                          "iomem_pages": config.iomem_pages,
                          "reserved": [list(r) for r in config.reserved],
-                         "max_dma_pfn": config.max_dma_pfn, "cpus": config.cpus}))
+                         "max_dma_pfn": config.max_dma_pfn, "cpus": config.cpus,
+                         "page_policy": config.page_policy}))
         self.machine = boot(config)
 
     def call(self, step: dict) -> None:
