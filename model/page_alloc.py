@@ -499,17 +499,38 @@ def alloc_pages(machine, gfp_mask: int, order: int, cpu: int = 0) -> Page | None
     if not zonelist:
         machine.alloc_failure = _nopage_reason(machine, gfp_mask)
         return None
+    classzone_idx = zonelist[0].index
+    # FIND: first pass at pages_low (zone_watermark_ok(z, order, pages_low, classzone,
+    # 0, 0), inlined: this is the hot path)
+    for zone in zonelist:
+        free = zone.free_pages - (1 << order) + 1
+        mark = zone.pages_low
+        if free <= mark + zone.lowmem_reserve[classzone_idx]:
+            continue
+        if order:
+            areas = zone.free_area
+            for o in range(order):
+                free -= areas[o].nr_free << o
+                mark >>= 1
+                if free <= mark:
+                    break
+            if free <= mark:                  # the per-order loop failed
+                continue
+        if order == 0 and machine.pcp:
+            pfn = buffered_rmqueue(machine, zone, 0, gfp_mask, cpu)
+        else:                                         # buffered_rmqueue, order > 0
+            pfn = __rmqueue(machine.mem_map, zone, order)
+            if pfn >= 0:
+                machine.mem_map.count[pfn] = 1        # prep_new_page
+                machine.page_owner[pfn] = order
+                if order and gfp_mask & __GFP_COMP:
+                    prep_compound_page(machine, pfn, order)
+        if pfn >= 0:
+            return Page(machine.mem_map, pfn)
+    # (wakeup_kswapd: no kswapd in the model) second pass at pages_min
     wait = gfp_mask & __GFP_WAIT
     # the current task is never realtime and never in interrupt context in the model
     can_try_harder = not wait
-    classzone_idx = zonelist[0].index
-    # FIND: first pass at pages_low
-    for zone in zonelist:
-        if zone_watermark_ok(zone, order, zone.pages_low, classzone_idx, False, False):
-            pfn = buffered_rmqueue(machine, zone, order, gfp_mask, cpu)
-            if pfn >= 0:
-                return Page(machine.mem_map, pfn)
-    # (wakeup_kswapd: no kswapd in the model) second pass at pages_min
     gfp_high = bool(gfp_mask & __GFP_HIGH)
     for zone in zonelist:
         if zone_watermark_ok(zone, order, zone.pages_min, classzone_idx, can_try_harder,
