@@ -106,6 +106,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                     f"kmem_cache_destroy; highmem: kmap, kunmap); found: {', '.join(info['parts']) or 'nothing'}", as_json)
     results = []
     reports = []
+    misuse_failed: list[str] = []
     for part in parts:
         waived: dict = {}
         bar = _progress(part, examples, as_json)
@@ -124,11 +125,18 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         if report is not None:
             _write_files(report, loaded.name, part, mode, out_dir)
             reports.append(report)
-        results.append({"part": part, "result": "conforms" if report is None else "diverges",
-                        "waived": waived, **({} if report is None else report.to_json())})
+        misuse = (_misuse(loaded, part, isolate, timeout, max_order)
+                  if info.get("detects_misuse") else None)
+        if misuse is not None and misuse["failures"]:
+            misuse_failed.append(part)
+        ok = report is None and not (misuse is not None and misuse["failures"])
+        results.append({"part": part, "result": "conforms" if ok else "diverges",
+                        "waived": waived, **({} if misuse is None else {"misuse": misuse}),
+                        **({} if report is None else report.to_json())})
     summary = {"target": target, "mode": mode, "parts": parts,
                "introspection": [m for m in info["optional"]], "examples": examples,
-               "seed": seed, "result": "diverges" if reports else "conforms",
+               "seed": seed,
+               "result": "diverges" if reports or misuse_failed else "conforms",
                "checks": results}
     if as_json:
         click.echo(json.dumps(summary, indent=1))
@@ -137,6 +145,18 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             if entry["result"] == "conforms":
                 click.echo(f"{target}: {part} part conforms ({mode} mode, {examples} examples"
                            f"{_introspection(part, info)})")
+            if "misuse" in entry:
+                m = entry["misuse"]
+                if m["failures"] and entry["result"] == "diverges" and "divergence" not in entry:
+                    click.echo(f"{target}: {part} part DIVERGES from the spec: it declares "
+                               "that it detects misuse and accepted one")
+                click.echo(f"  misuse vectors ({part} part, detects_misuse declared): "
+                           f"{len(m['vectors'])} run, {m['passed']} steps passed, "
+                           f"{m['skipped']} skipped"
+                           + ("" if not m["failures"] else
+                              ", a misuse was ACCEPTED (it declares it detects misuse):"))
+                for failure in m["failures"]:
+                    click.echo(f"    {failure}")
             if entry["waived"]:
                 click.echo(f"  waived ({part} part): " + ", ".join(
                     f"{rule} x{times}" for rule, times in sorted(entry["waived"].items())))
@@ -148,7 +168,28 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                          else "")
                 click.echo(f"  against the target: kmemspec conform {target} --replay "
                            f"{report.files['scenario']}{after}")
-    sys.exit(1 if reports else 0)
+    sys.exit(1 if reports or misuse_failed else 0)
+
+
+def _misuse(loaded, part: str, isolate: bool, timeout: float, max_order: int | None):
+    """The part's misuse vectors on a target that says it detects misuse: a summary
+    (passed misuse steps, skipped steps, failures naming vector and step), or None if
+    the part has no misuse vector."""
+    from .conform.vectors import misuse_vectors, run_misuse_vectors
+    if not misuse_vectors(part):
+        return None
+    driver = make_driver(loaded.factory, isolate=isolate, timeout=timeout)
+    try:
+        info = driver.reset()
+        supported = (None if "supported_pages" not in info["optional"]
+                     else lambda n: bool(driver.call("supported_pages", n)))
+        results = run_misuse_vectors(driver, part, max_order=max_order, supported=supported)
+    finally:
+        driver.close()
+    return {"vectors": [r.name for r in results],
+            "passed": sum(r.passed for r in results),
+            "skipped": sum(r.skipped for r in results),
+            "failures": [f"{r.name}: {f}" for r in results for f in r.failures]}
 
 
 def _replay(loaded, path: str, after: str | None, mode: str, isolate: bool, timeout: float,

@@ -78,3 +78,45 @@ def test_seeded_bug_is_found_and_reproduces_alone(buggy_library, tmp_path):
     again = runner.invoke(main, ["conform", buggy_library, "--max-order", "6",
                                  "--replay", str(scenario)])
     assert again.exit_code == 1 and "<-- R8" in again.output, again.output
+
+
+# --- misuse vectors on a C target that declares kms_detects_misuse (issue 18) ----------
+# The page_alloc/misuse vector (conform/vectors.py) ends by freeing a block twice; 2.6.12
+# __free_pages_ok -> free_pages_check -> bad_page flags a page that is already free, and
+# the model rejects it as double_free. A library declaring kms_detects_misuse() must
+# return nonzero there.
+
+@pytest.fixture(scope="module")
+def double_free_library(tmp_path_factory):
+    return _build(tmp_path_factory, "-DSEEDED_DOUBLE_FREE")
+
+
+def test_misuse_vectors_run_on_a_c_target_that_detects_misuse(library):
+    result = CliRunner().invoke(main, ["conform", library, "--max-order", "6",
+                                       "--examples", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    misuse = __import__("json").loads(result.output)["checks"][0]["misuse"]
+    assert misuse["vectors"] == ["page_alloc/misuse"] and not misuse["failures"]
+    # the vector's seven misuse frees (and the calls around them) were made, not skipped
+    assert misuse["passed"] >= 7
+
+
+def test_a_missed_double_free_is_reported(double_free_library):
+    result = CliRunner().invoke(main, ["conform", double_free_library, "--max-order", "6",
+                                       "--examples", "20"])
+    assert result.exit_code == 1, result.output
+    assert "accepted; expected rejection (double_free)" in result.output
+    assert "DIVERGES" in result.output
+
+
+def test_vectors_replay_runs_misuse_steps_on_a_c_target(double_free_library, library,
+                                                        tmp_path):
+    from kmemspec.conform.isolate import make_driver
+    from kmemspec.conform.vectors import run_misuse_vectors
+    for lib, ok in ((library, True), (double_free_library, False)):
+        driver = make_driver(load_target(lib).factory)
+        try:
+            [res] = run_misuse_vectors(driver, "page", max_order=6)
+        finally:
+            driver.close()
+        assert res.ok is ok and res.skipped == 0, res.failures
