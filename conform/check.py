@@ -981,3 +981,33 @@ def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
             if changed or tries >= budget:
                 break
     return best
+
+
+def drive_bytes(checker, nr_pages: int, data: bytes) -> ConformanceFailure | None:
+    """Run a page call sequence encoded in bytes, two per call, on a checker.
+
+    First byte below 160 (or no live block): alloc_pages of order (second byte) mod
+    (max_order + 1), one beyond the top included; else free_pages of the live block
+    chosen by the second byte among the blocks handed out (not NULL) and not freed --
+    as the stateful machine's rules do. Bytes shrink towards zeros: fewer frees, order
+    0. The failure, or None.
+    """
+    live: list = []
+    try:
+        checker.start(nr_pages)
+        for i in range(0, len(data) - 1, 2):
+            kind, arg = data[i], data[i + 1]
+            if kind < 160 or not live:
+                handle = checker.alloc(arg % (checker.max_order + 1))
+                if handle is not None:
+                    live.append(handle)
+            else:
+                checker.free(live.pop(arg % len(live)))
+    except ConformanceFailure as failure:
+        return failure
+    return None
+
+
+# the checker of each part (isolate.run_batch builds its batch checker from these)
+CHECKERS = {"page": PageChecker, "object": ObjectChecker, "vmalloc": VmallocChecker,
+            "cache": CacheChecker, "highmem": HighmemChecker}

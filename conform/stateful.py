@@ -28,6 +28,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, initia
 from ..model.profiles import DEFAULT_PROFILE, get_profile
 from ..model.slab import SLAB_HWCACHE_ALIGN
 from .check import (CacheChecker, ConformanceFailure, HighmemChecker, ObjectChecker,
+                    drive_bytes,
                     PageChecker, Report, VmallocChecker, _ops_of, minimise, replay)
 from .isolate import AdapterFault, make_driver, run_prefix, sequences_before_last
 
@@ -340,7 +341,8 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       name: str = "target", step_count: int = 20,
                       introspect: bool = True, part: str = "page", sizes=None,
                       max_order: int | None = None, fresh: bool = False, allow=(),
-                      waived: dict | None = None, on_sequence=None) -> Report | None:
+                      waived: dict | None = None, on_sequence=None,
+                      stats: dict | None = None) -> Report | None:
     """Run the machine on one implementation: a Report of the minimal divergence, or None.
 
     `part` is "page", "object", "vmalloc", "cache" or "highmem". `introspect=False`
@@ -349,7 +351,8 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     process for every sequence (leaky targets). `allow`: rules waived (e.g. {"C4"}):
     each deviation from them is counted into `waived` (rule -> times) and checking
     goes on past it. `on_sequence`: called as each random sequence starts (progress).
-    `sizes` and `max_order`
+    `stats` (page part, isolated): filled with the sequences run and the calls made
+    (alloc/free/init; "queries": free_counts). `sizes` and `max_order`
     are machine constraints (page part; machine_sizes builds `sizes`); sizes the
     implementation declares unsupported (supported_pages) are left out.
 
@@ -362,6 +365,7 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                           max_order=max_order, allow=allow)
     if on_sequence is not None:
         machine.on_sequence = staticmethod(on_sequence)
+    machine.stats = stats if stats is not None else {}
     try:
         return _check(machine, factory, mode, max_examples, seed, isolate, timeout, name,
                       step_count, introspect, part, sizes, fresh)
@@ -385,7 +389,10 @@ def _check(machine, factory, mode, max_examples, seed, isolate, timeout, name, s
         failure = run_prologue(driver, mode, sizes, checker_class=machine.checker_class,
                                check_free_counts=introspect)
         machine.failure_log = list(getattr(driver, "log", []))
-    if failure is None:
+    if failure is None and part == "page" and getattr(machine._driver, "isolated", False):
+        failure = _batched_search(machine, machine._driver, sizes, max_examples, seed,
+                                  step_count, mode, introspect)
+    elif failure is None:
         failure = _search(machine, max_examples, seed, step_count)
     # waivers met by the prologue and the search (not by shrinking's re-runs)
     machine.waived_seen = dict(machine.checker_class.waived)
@@ -447,6 +454,92 @@ def reproduces(failure: ConformanceFailure, *, factory, isolate: bool, timeout: 
         return again is not None, driver.output()
     finally:
         driver.close()
+
+
+def _batched_search(machine, driver, sizes, max_examples: int, seed: int | None,
+                    step_count: int, mode: str, introspect: bool):
+    """The page part's Hypothesis search with one message per sequence to the child.
+
+    Each example is a machine size and a call sequence (check.drive_bytes), run and checked
+    next to the implementation (isolate.run_batch); a failing one is raised so that
+    Hypothesis shrinks it. A batch that crashes or hangs is run again call by call in
+    a fresh process after the same earlier sequences, to find the failing step.
+    """
+    from hypothesis import given
+
+    checker_class = machine.checker_class
+    cap = checker_class.max_order_cap
+    sizes = tuple(sizes or NR_PAGES)
+    faults: list = []
+
+    def payload(nr_pages, data):
+        return {"mode": mode, "profile": machine.profile, "nr_pages": nr_pages,
+                "data": data, "check_free_counts": introspect, "part": "page",
+                "max_order_cap": cap, "allowed": sorted(checker_class.allowed)}
+
+    @settings(max_examples=max_examples, deadline=None, database=None,
+              derandomize=seed is None, phases=[Phase.generate, Phase.shrink],
+              print_blob=False, suppress_health_check=list(HealthCheck))
+    # every sequence has step_count calls; a failure ends it (what follows is never
+    # run), and minimise() drops the calls that do not matter
+    @given(nr_pages=st.sampled_from(sizes),
+           data=st.binary(min_size=2 * step_count, max_size=2 * step_count))
+    def run(nr_pages, data):
+        if faults:
+            # a crash or hang was found: Hypothesis' shrinking would pay a time limit
+            # per candidate; minimise() shrinks it instead, a fresh process per try
+            raise faults[0]
+        if machine.on_sequence is not None:
+            machine.on_sequence()
+        try:
+            result = driver.batch(payload(nr_pages, data))
+        except AdapterFault:
+            failure = _rerun_calls(driver, mode, machine.profile, nr_pages, data,
+                                   introspect, checker_class)
+            if failure is not None and _program_fault(failure):
+                faults.append(failure)
+        else:
+            stats = machine.stats
+            stats["sequences"] = stats.get("sequences", 0) + 1
+            stats["calls"] = stats.get("calls", 0) + sum(
+                1 for method, _ in result["calls"] if method != "free_counts")
+            stats["queries"] = stats.get("queries", 0) + sum(
+                1 for method, _ in result["calls"] if method == "free_counts")
+            for rule, times in result["waived"].items():
+                checker_class.waived[rule] = checker_class.waived.get(rule, 0) + times
+            failure = (None if result["failure"] is None
+                       else ConformanceFailure(*result["failure"]))
+        if failure is not None:
+            machine.last_failure = failure
+            machine.failure_log = list(driver.log)
+            raise failure
+
+    if seed is not None:
+        run = hypothesis_seed(seed)(run)
+    try:
+        run()
+    except ConformanceFailure:
+        pass
+    except Exception:       # Hypothesis wraps a flaky failure; keep what we saw
+        if machine.last_failure is None:
+            raise
+    else:
+        return None
+    return machine.last_failure
+
+
+def _rerun_calls(driver, mode, profile, nr_pages, data, introspect, checker_class):
+    """A batch crashed or hung: the same sequence call by call, in a fresh process that
+    first ran the sequences the crashed one had run (so leaked state is there too)."""
+    earlier = sequences_before_last(list(driver.log) + [("new",)])
+    driver._kill()
+    try:
+        run_prefix(driver, earlier)
+    except AdapterFault:
+        earlier = []          # the earlier sequences alone kill it: try the sequence alone
+        driver._kill()
+    checker = checker_class(driver, mode, profile=profile, check_free_counts=introspect)
+    return drive_bytes(checker, nr_pages, data)
 
 
 def _search(machine, max_examples: int, seed: int | None, step_count: int):
