@@ -670,6 +670,9 @@ class Report:
     # what the implementation printed (stdout and stderr) while the failing sequence
     # ran again, truncated; "" if nothing (or run in this process)
     output: str = ""
+    # the bytes of one of the implementation's frames when not the profile's page
+    # (`conform --page-size` / kms_page_size): pfn p is bytes p*unit .. p*unit+unit-1
+    unit: int | None = None
 
     @property
     def divergence(self) -> Divergence:
@@ -699,6 +702,10 @@ class Report:
                 text = f"{call['as']} = alloc_pages(order={call['order']})"
                 if "ret" in call:
                     text += f"  -> {_show(call['ret'])}"
+                    if self.unit and type(call["ret"]) is int:
+                        first = call["ret"] * self.unit
+                        text += (f" (bytes {first}..{first + (self.unit << call['order']) - 1}"
+                                 f" of {self.unit}-byte units)")
             elif call["op"] in ("kmalloc", "vmalloc"):
                 text = f"{call['as']} = {call['op']}(size={call['size']})"
                 if "ret" in call:
@@ -735,6 +742,9 @@ class Report:
         lines = [f"{self.target}: DIVERGES from the spec ({self.failure.part} part, "
                  f"{self.mode} mode) after {self.nr_calls} calls",
                  *self.calls_text(),
+                 *([f"  unit:     {self.unit} bytes per frame (pfn p = bytes p*{self.unit} "
+                    f".. p*{self.unit}+{self.unit - 1}; the model's frame p is its pfn "
+                    f"{FLAT_BASE}+p)"] if self.unit else []),
                  f"  rule:     {div.reason}",
                  f"  expected: {_show(div.expected)}",
                  f"  actual:   {_show(div.actual)}"]
@@ -843,6 +853,7 @@ class Report:
                 "reproduced_alone": self.reproduced_alone,
                 "prefix_sequences": len(self.prefix),
                 "prefix_reproduces": self.prefix_reproduces, "output": self.output,
+                "page_size": self.unit,
                 "files": self.files}
 
     def prefix_lines(self) -> str:

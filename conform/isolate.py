@@ -63,6 +63,9 @@ def _describe(adapter) -> dict:
     return {"parts": parts_of(adapter),
             "optional": [m for m in _OPTIONAL if callable(getattr(adapter, m, None))],
             "detects_misuse": bool(getattr(adapter, "detects_misuse", False)),
+            # the bytes of one of its frames (units), when it declares them
+            "page_size": (adapter.page_size if type(getattr(adapter, "page_size", None))
+                          is int else None),
             "name": getattr(adapter, "name", type(adapter).__name__)}
 
 

@@ -67,13 +67,17 @@ PARTS = ("page", "object", "vmalloc", "cache", "highmem")
 @click.option("--allow", "allow_spec", default=None, metavar="RULE[,RULE...]",
               help="Known deviations to waive (rule names such as C4, R8, S1): each one "
                    "met is counted and checking goes on past it.")
+@click.option("--page-size", "page_size", type=int, default=None, metavar="BYTES",
+              help="The bytes of one of the implementation's frames (its smallest "
+                   "block; a power of two), if not 4096; also declarable by the target "
+                   "(kms_page_size / page_size). Only the page part is checked then.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="kmemspec-conform",
               show_default=True, help="Where a divergence's scenario and picture go.")
 def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             seed: int | None, steps: int, timeout: float, no_isolate: bool,
             pages_spec: str | None, power_of_two: bool, max_order: int | None,
             replay_path: str | None, after_path: str | None, fresh: bool,
-            allow_spec: str | None, out_dir: str) -> None:
+            allow_spec: str | None, page_size: int | None, out_dir: str) -> None:
     """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
     `model`) against the spec: every part it implements (page allocator, kmalloc,
     vmalloc, kmem_cache_*, kmap/kunmap). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
@@ -95,9 +99,15 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         _fail_usage(f"{target}: making the adapter failed: {exc}", as_json)
     finally:
         probe.close()
+    unit = _unit(page_size, info.get("page_size"), target, as_json)
     if replay_path is not None:
         _replay(loaded, replay_path, after_path, mode, isolate, timeout, max_order, as_json)
     parts = [p for p in PARTS if p in info["parts"] and only in ("all", p)]
+    unchecked = []
+    if unit is not None:
+        # the other parts are defined over 4096-byte pages (spec/conformance.md)
+        unchecked = [p for p in parts if p != "page"]
+        parts = [p for p in parts if p == "page"]
     if not parts:
         wanted = "any part" if only == "all" else f"the {only} part"
         _fail_usage(f"{target}: does not implement {wanted} (page: init, alloc_pages, "
@@ -123,6 +133,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             if bar is not None:
                 bar.close()
         if report is not None:
+            report.unit = unit
             _write_files(report, loaded.name, part, mode, out_dir)
             reports.append(report)
         misuse = (_misuse(loaded, part, isolate, timeout, max_order)
@@ -135,7 +146,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                         **({} if report is None else report.to_json())})
     summary = {"target": target, "mode": mode, "parts": parts,
                "introspection": [m for m in info["optional"]], "examples": examples,
-               "seed": seed,
+               "seed": seed, "page_size": unit or 4096, "unchecked_parts": unchecked,
                "result": "diverges" if reports or misuse_failed else "conforms",
                "checks": results}
     if as_json:
@@ -144,7 +155,8 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         for entry, part in zip(results, parts):
             if entry["result"] == "conforms":
                 click.echo(f"{target}: {part} part conforms ({mode} mode, {examples} examples"
-                           f"{_introspection(part, info)})")
+                           f"{_introspection(part, info)}"
+                           f"{'' if unit is None else f', {unit}-byte frames'})")
             if "misuse" in entry:
                 m = entry["misuse"]
                 if m["failures"] and entry["result"] == "diverges" and "divergence" not in entry:
@@ -160,6 +172,9 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             if entry["waived"]:
                 click.echo(f"  waived ({part} part): " + ", ".join(
                     f"{rule} x{times}" for rule, times in sorted(entry["waived"].items())))
+        for part in unchecked:
+            click.echo(f"{target}: {part} part not checked: its contract is in 4096-byte "
+                       f"pages and the frames are {unit} bytes")
         for report in reports:
             click.echo(report.text())
             if report.files:
@@ -169,6 +184,19 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                 click.echo(f"  against the target: kmemspec conform {target} --replay "
                            f"{report.files['scenario']}{after}")
     sys.exit(1 if reports or misuse_failed else 0)
+
+
+def _unit(option: int | None, declared: int | None, target: str, as_json: bool):
+    """The frame size in bytes if not 4096 (None for 4096): --page-size, or what the
+    target declares; exit 2 if they disagree or it is not a power of two."""
+    for name, value in (("--page-size", option), ("the declared page size", declared)):
+        if value is not None and (value < 1 or value & (value - 1)):
+            _fail_usage(f"{target}: {name} {value} is not a power of two", as_json)
+    if option is not None and declared is not None and option != declared:
+        _fail_usage(f"{target}: --page-size {option} but the target declares {declared} "
+                    "(kms_page_size / page_size)", as_json)
+    unit = option if option is not None else declared
+    return None if unit in (None, 4096) else unit
 
 
 def _misuse(loaded, part: str, isolate: bool, timeout: float, max_order: int | None):
