@@ -163,6 +163,8 @@ class PageChecker:
         self.info = info
         self.counts = (self.part == "page" and self.check_free_counts
                        and "free_counts" in info["optional"])
+        self.block_orders = (self.part == "page" and self.check_free_counts
+                             and "block_order" in info["optional"])
         self.model.init(nr_pages, self.model_max_order)
         self._call("init", args, "init", nr_pages, self.max_order)
         self._started(args)
@@ -195,8 +197,21 @@ class PageChecker:
             # replay of the scenario on the model does
             return None
         self.shadow.add(ret, order)
+        self._check_block_order("alloc_pages", args, ret, order)
         self._check_counts("alloc_pages", args)
         return Handle(name, order, ret, want)
+
+    def _check_block_order(self, op: str, args: dict, pfn: int, order: int | None) -> None:
+        """R9: the order the implementation records for the block at pfn (None: no
+        handed-out block starts there), when it offers block_order()."""
+        if not getattr(self, "block_orders", False):
+            return
+        got = self._call(op, args, "block_order", pfn)
+        if got != order:
+            what = "no handed-out block" if order is None else f"a block of order {order}"
+            self._fail(op, args, f"R9: block_order({pfn}) is {_show(got)}; pfn {pfn} is "
+                       f"the start of {what}", {"block_order": order},
+                       {"block_order": got})
 
     def free(self, handle: Handle) -> None:
         args = {"pfn": handle.pfn, "order": handle.order}
@@ -206,6 +221,7 @@ class PageChecker:
         self.shadow.remove(handle.pfn)
         if handle.model_pfn is not None:
             self.model.free_pages(handle.model_pfn, handle.order)
+        self._check_block_order("free_pages", args, handle.pfn, None)
         self._check_counts("free_pages", args)
 
 

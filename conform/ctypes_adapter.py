@@ -35,7 +35,7 @@ def _symbols(lib) -> set[str]:
                  "kms_kfree", "kms_ksize", "kms_vmalloc_init", "kms_vmalloc", "kms_vfree",
                  "kms_vmalloc_to_pfn", *_CACHE, "kms_slab_layout", *_HIGHMEM,
                  "kms_pkmap_count", "kms_supported_pages", "kms_detects_misuse",
-                 "kms_page_size"):
+                 "kms_page_size", "kms_block_order"):
         try:
             getattr(lib, name)
         except AttributeError:
@@ -133,6 +133,7 @@ class CtypesAdapter:
             "kms_supported_pages": ([ctypes.c_ulong], ctypes.c_int),
             "kms_detects_misuse": ([], ctypes.c_int),
             "kms_page_size": ([], ctypes.c_ulong),
+            "kms_block_order": ([ctypes.c_ulong], ctypes.c_int),
         }
         for symbol, (argtypes, restype) in signatures.items():
             if symbol in names:
@@ -158,6 +159,8 @@ class CtypesAdapter:
             self.pkmap_count = None
         if "kms_supported_pages" not in names:
             self.supported_pages = None
+        if "kms_block_order" not in names:
+            self.block_order = None
         # kms_page_size: the bytes of one unit (a "frame"); 4096 when absent
         if "kms_page_size" in names:
             self.page_size = int(lib.kms_page_size())
@@ -167,6 +170,10 @@ class CtypesAdapter:
 
     def supported_pages(self, nr_pages: int) -> bool:
         return self.lib.kms_supported_pages(nr_pages) != 0
+
+    def block_order(self, pfn: int) -> int | None:
+        order = self.lib.kms_block_order(pfn)
+        return None if order == -1 else order
 
     def init(self, nr_pages: int, max_order: int) -> None:
         status = self.lib.kms_init(nr_pages, max_order)

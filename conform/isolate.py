@@ -26,7 +26,7 @@ __all__ = ["AdapterFault", "AdapterCrashed", "AdapterHung", "AdapterRaised",
            "run_prefix"]
 
 _OPTIONAL = ("free_counts", "ksize", "vmalloc_to_pfn", "slab_layout", "pkmap_count",
-             "supported_pages")
+             "supported_pages", "block_order")
 
 
 class AdapterFault(Exception):

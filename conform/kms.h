@@ -56,6 +56,13 @@ int  kms_free_pages(unsigned long pfn, unsigned int order);
  */
 int  kms_free_counts(unsigned long *counts, unsigned int capacity);
 
+/* kms_block_order (optional): the order of the handed-out block whose first frame is
+ *   pfn, as the allocator records it, or -1 if no handed-out block starts there. When
+ *   offered, refine mode checks it after every alloc (the block's order) and free (-1)
+ *   of the page part: rule R9 of spec/conformance.md.
+ */
+int  kms_block_order(unsigned long pfn);
+
 /* ---- machine constraints and misuse detection (optional) -------------------------
  *
  * kms_supported_pages: nonzero if kms_init(nr_pages, ...) can manage nr_pages frames

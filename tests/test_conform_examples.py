@@ -177,3 +177,31 @@ def test_page_size_option_must_agree_and_limits_the_parts(arena64):
     summary = __import__("json").loads(only.output)
     assert summary["parts"] == ["page"]
     assert summary["unchecked_parts"] == ["object", "vmalloc", "cache", "highmem"]
+
+
+# R9 (kms_block_order): arena64_buddy.c built with -DSEEDED_SIZE_BUG records a block split
+# from a larger one with the larger order. On 2 frames the first order-0 allocation
+# splits the order-1 block (2.6.12 expand() hands out the lower half, set_page_order
+# only on the free upper half): the recorded order must be 0, and the checker must say
+# so at that allocation, not later.
+
+def test_block_order_query_catches_a_wrong_size_at_the_allocation(tmp_path_factory):
+    buggy = _build_arena(tmp_path_factory, "-DSEEDED_SIZE_BUG")
+    report = check_conformance(load_target(buggy).factory, max_examples=20, name="a64")
+    assert report is not None
+    assert report.divergence.reason.startswith("R9: block_order(")
+    assert report.divergence.op == "alloc_pages" and report.nr_calls == 2
+    # without the query (answers only) the same library is caught only later, at a free
+    late = check_conformance(load_target(buggy).factory, max_examples=20, name="a64",
+                             introspect=False)
+    assert late is not None and not late.divergence.reason.startswith("R9")
+    assert late.divergence.op == "free_pages"
+
+
+def test_block_order_is_bound_and_agrees_on_the_correct_arena(arena64):
+    adapter = load_target(arena64).factory()
+    adapter.init(16, 11)
+    pfn = adapter.alloc_pages(2)
+    assert adapter.block_order(pfn) == 2
+    adapter.free_pages(pfn, 2)
+    assert adapter.block_order(pfn) is None

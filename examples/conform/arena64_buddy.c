@@ -11,7 +11,9 @@
  *     cc -O2 -shared -fPIC -I../../conform -o libarena64.so arena64_buddy.c
  *     kmemspec conform ./libarena64.so
  *
- * Built with -DSEEDED_BUG, a freed block merges with a free buddy of any order.
+ * Built with -DSEEDED_BUG, a freed block merges with a free buddy of any order; with
+ * -DSEEDED_SIZE_BUG, a block split from a larger one is recorded with the larger
+ * order (kms_block_order shows it at the allocation; the free is then refused).
  */
 #include <stdlib.h>
 #include "kms.h"
@@ -34,11 +36,16 @@ static char *arena_alloc(unsigned int order) {
             if (free_order[u] != (signed char)found)
                 continue;
             free_order[u] = NO_BLOCK;
+#ifdef SEEDED_SIZE_BUG
+            used_order[u] = (signed char)found;
+#endif
             while (found > order) {                                    /* split */
                 found--;
                 free_order[u + (1UL << found)] = (signed char)found;
             }
+#ifndef SEEDED_SIZE_BUG
             used_order[u] = (signed char)order;
+#endif
             return arena + u * UNIT;
         }
     }
@@ -75,6 +82,8 @@ static int arena_free(char *block, unsigned int order) {
 unsigned long kms_page_size(void) { return UNIT; }
 
 int kms_detects_misuse(void) { return 1; }
+
+int kms_block_order(unsigned long pfn) { return pfn < nr_units ? used_order[pfn] : -1; }
 
 int kms_init(unsigned long nr_pages, unsigned int order_limit) {
     if (nr_pages > MAX_UNITS)
