@@ -953,7 +953,7 @@ def _smaller(op: tuple) -> list[tuple]:
 
 def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
              check_free_counts: bool = True, budget: int = 400,
-             checker_class=None) -> ConformanceFailure:
+             checker_class=None, object_sizes=None) -> ConformanceFailure:
     """Shrink a failing run further, greedily: drop calls, smaller machines, smaller args.
 
     Hypothesis' stateful shrinking can stop early on long runs (hypothesis #3825);
@@ -1001,6 +1001,9 @@ def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
             if op[0] != "alloc":
                 continue
             for simpler in _smaller(op):
+                if (object_sizes is not None and simpler[1] == "kmalloc"
+                        and not object_sizes[0] <= simpler[2] <= object_sizes[1]):
+                    continue            # `conform --sizes`: never ask outside the range
                 found = attempt(best.nr_pages, ops[:i] + [simpler] + ops[i + 1:])
                 if found is not None:
                     best, changed = found, True

@@ -193,9 +193,8 @@ class PageAllocatorMachine(ConformanceMachine):
 
 # Sizes at and just above each general class boundary find class off-by-ones; 0 and
 # one above the largest class (131072) probe K2; the rest are arbitrary.
-KMALLOC_SIZES = st.one_of(
-    st.sampled_from([1, 33, 32, 65, 64, 129, 128, 257, 513, 0, 1025, 4097, 131072, 131073]),
-    st.integers(0, 140000))
+KMALLOC_BOUNDARIES = (1, 33, 32, 65, 64, 129, 128, 257, 513, 0, 1025, 4097, 131072, 131073)
+KMALLOC_SIZES = st.one_of(st.sampled_from(KMALLOC_BOUNDARIES), st.integers(0, 140000))
 
 
 class ObjectAllocatorMachine(ConformanceMachine):
@@ -205,8 +204,12 @@ class ObjectAllocatorMachine(ConformanceMachine):
     nr_pages = st.just(1024)
     objects = Bundle("objects")
 
-    @rule(target=objects, size=KMALLOC_SIZES)
-    def kmalloc(self, size):
+    # `conform --sizes`: a narrower strategy (restricted_sizes)
+    kmalloc_sizes = KMALLOC_SIZES
+
+    @rule(target=objects, data=st.data())
+    def kmalloc(self, data):
+        size = data.draw(type(self).kmalloc_sizes, label="size")
         handle = self._checked(self.checker.kmalloc, size)
         return multiple() if handle is None else handle
 
@@ -240,8 +243,8 @@ class VmallocMachine(ConformanceMachine):
 # colouring or management bug shows after two or three allocations (geometries on
 # linux-2.6-i386, flags 0): 3900 -> num 1, colour 1; 1800 -> num 2, colour 3;
 # 1300 -> num 3, colour 1; 4096 -> off-slab, num 1; 32 -> num 119, no colour.
-CACHE_SIZES = st.one_of(st.sampled_from([3900, 1800, 1300, 4096, 600, 32, 2000, 8192, 1100]),
-                        st.integers(4, 20000))
+CACHE_BOUNDARIES = (3900, 1800, 1300, 4096, 600, 32, 2000, 8192, 1100)
+CACHE_SIZES = st.one_of(st.sampled_from(CACHE_BOUNDARIES), st.integers(4, 20000))
 
 
 class CacheAllocatorMachine(ConformanceMachine):
@@ -252,9 +255,17 @@ class CacheAllocatorMachine(ConformanceMachine):
     caches = Bundle("caches")
     objects = Bundle("cache_objects")
 
-    @rule(target=caches, size=CACHE_SIZES, align=st.sampled_from([0, 64]),
-          flags=st.sampled_from([0, SLAB_HWCACHE_ALIGN]))
-    def kmem_cache_create(self, size, align, flags):
+    # `conform --sizes/--align/--flags`: narrower strategies (machine_for)
+    cache_sizes = CACHE_SIZES
+    cache_aligns = st.sampled_from([0, 64])
+    cache_flags = st.sampled_from([0, SLAB_HWCACHE_ALIGN])
+
+    @rule(target=caches, data=st.data())
+    def kmem_cache_create(self, data):
+        cls = type(self)
+        size = data.draw(cls.cache_sizes, label="size")
+        align = data.draw(cls.cache_aligns, label="align")
+        flags = data.draw(cls.cache_flags, label="flags")
         handle = self._checked(self.checker.cache_create, size, align, flags)
         return multiple() if handle is None else handle
 
@@ -304,14 +315,25 @@ for _machine in PARTS.values():
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
+def restricted_sizes(lo: int, hi: int, boundaries) -> st.SearchStrategy:
+    """Object sizes in lo..hi: the boundary sizes inside it, its ends, any in between."""
+    inside = [n for n in boundaries if lo <= n <= hi]
+    return st.one_of(st.sampled_from(list(dict.fromkeys(inside + [lo, hi]))),
+                     st.integers(lo, hi))
+
+
 def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
                 timeout: float = 2.0, name: str = "Target",
                 introspect: bool = True, part: str = "page", sizes=None,
-                max_order: int | None = None, allow=()) -> type[ConformanceMachine]:
+                max_order: int | None = None, allow=(),
+                object_sizes=None, aligns=None, flags=None) -> type[ConformanceMachine]:
     """A fresh machine subclass (of PARTS[part]) for one implementation.
 
     `sizes` (page part): the machine sizes to draw (see machine_sizes);
     `max_order`: the implementation's declared MAX_ORDER, if below the profile's.
+    `object_sizes` (lo, hi): the kmalloc and kmem_cache_create sizes asked; `aligns`,
+    `flags`: the kmem_cache_create alignments and flag sets asked (`conform --sizes
+    --align --flags`).
     """
     base = PARTS[part]
     attrs = {"factory": staticmethod(factory) if not isinstance(factory, type) else factory,
@@ -324,6 +346,14 @@ def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
                                       (base.checker_class,),
                                       {"max_order_cap": max_order, "waived": {},
                                        "allowed": frozenset(allow or ())})
+    if object_sizes is not None:
+        lo, hi = object_sizes
+        attrs["kmalloc_sizes"] = restricted_sizes(lo, hi, KMALLOC_BOUNDARIES)
+        attrs["cache_sizes"] = restricted_sizes(max(lo, 4), hi, CACHE_BOUNDARIES)
+    if aligns:
+        attrs["cache_aligns"] = st.sampled_from(list(aligns))
+    if flags:
+        attrs["cache_flags"] = st.sampled_from(list(flags))
     safe = "".join(c if c.isalnum() else "_" for c in name)
     return type(f"{safe}Machine", (base,), attrs)
 
@@ -342,7 +372,8 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       introspect: bool = True, part: str = "page", sizes=None,
                       max_order: int | None = None, fresh: bool = False, allow=(),
                       waived: dict | None = None, on_sequence=None,
-                      stats: dict | None = None) -> Report | None:
+                      stats: dict | None = None, object_sizes=None, aligns=None,
+                      flags=None) -> Report | None:
     """Run the machine on one implementation: a Report of the minimal divergence, or None.
 
     `part` is "page", "object", "vmalloc", "cache" or "highmem". `introspect=False`
@@ -362,7 +393,9 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     """
     machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name,
                           introspect=introspect, part=part, sizes=sizes,
-                          max_order=max_order, allow=allow)
+                          max_order=max_order, allow=allow, object_sizes=object_sizes,
+                          aligns=aligns, flags=flags)
+    machine.object_sizes = object_sizes
     if on_sequence is not None:
         machine.on_sequence = staticmethod(on_sequence)
     machine.stats = stats if stats is not None else {}
@@ -411,7 +444,8 @@ def _check(machine, factory, mode, max_examples, seed, isolate, timeout, name, s
         failure = minimise(found, driver, mode,
                            sizes=(sizes or NR_PAGES) if part == "page" else (),
                            check_free_counts=introspect,
-                           checker_class=machine.checker_class)
+                           checker_class=machine.checker_class,
+                           object_sizes=getattr(machine, "object_sizes", None))
     finally:
         machine.close()
     report = Report(name, mode, failure)

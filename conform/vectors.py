@@ -502,14 +502,20 @@ def misuse_vectors(part: str) -> list[dict]:
 
 
 def run_misuse_vectors(driver, part: str, *, max_order: int | None = None,
-                       supported=None) -> list[VectorResult]:
+                       supported=None, object_sizes=None) -> list[VectorResult]:
     """Replay the part's misuse vectors on a driver (refine mode: the layout is the
     implementation's own). `max_order`: a declared MAX_ORDER below the vectors' (the
     init asks that one); `supported(nr_pages)`: vectors on other machine sizes are
-    left out. An implementation that accepts a misuse fails its vector."""
+    left out; `object_sizes` (lo, hi): vectors asking a kmalloc or cache size outside
+    it are left out. An implementation that accepts a misuse fails its vector."""
     results = []
     for vector in misuse_vectors(part):
         if supported is not None and not supported(vector["init"]["nr_pages"]):
+            continue
+        if object_sizes is not None and any(
+                step["op"] in ("kmalloc", "kmem_cache_create")
+                and not object_sizes[0] <= step["size"] <= object_sizes[1]
+                for step in vector["steps"]):
             continue
         if max_order is not None:
             vector = dict(vector, init=dict(vector["init"], max_order=max_order))
