@@ -16,6 +16,7 @@ of 200 steps in 60 s on 2 cores.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from kmemspec.conform.catalogue import BUGS, VARIANTS
@@ -24,6 +25,7 @@ from kmemspec.conform.stateful import check_conformance
 
 def throughput(examples: int, steps: int) -> None:
     """Seconds for `conform --part page` on the C example allocator."""
+    stats: dict = {}
     import os
     import shutil
     import subprocess
@@ -43,12 +45,23 @@ def throughput(examples: int, steps: int) -> None:
                        check=True)
         target = load_target(lib)
         started = time.perf_counter()
+        cpu = os.times()
         report = check_conformance(target.factory, mode="refine", max_examples=examples,
-                                   step_count=steps, name="libbuddy.so", part="page")
+                                   step_count=steps, name="libbuddy.so", part="page",
+                                   stats=stats)
         seconds = time.perf_counter() - started
+        after = os.times()
+    # CPU time of this process and of the child processes it waited for
+    parent_cpu = (after.user - cpu.user) + (after.system - cpu.system)
+    child_cpu = (after.children_user - cpu.children_user) + \
+        (after.children_system - cpu.children_system)
     verdict = "conforms" if report is None else f"diverges: {report.divergence.reason}"
+    sequences = max(stats.get("sequences", 0), 1)
     print(f"C page allocator, refine, {examples} examples x {steps} steps: {seconds:.1f} s "
-          f"({examples / seconds:.1f} sequences/s) -- {verdict}")
+          f"wall ({examples / seconds:.1f} sequences/s; {stats.get('sequences', 0)} "
+          f"sequences run, {stats.get('calls', 0) / sequences:.0f} calls each on average, "
+          f"{stats.get('calls', 0) / seconds:.0f} calls/s); CPU {parent_cpu:.1f} s checker "
+          f"+ {child_cpu:.1f} s child -- {verdict}")
 
 
 def main() -> None:

@@ -163,6 +163,8 @@ class PageChecker:
         self.info = info
         self.counts = (self.part == "page" and self.check_free_counts
                        and "free_counts" in info["optional"])
+        self.block_orders = (self.part == "page" and self.check_free_counts
+                             and "block_order" in info["optional"])
         self.model.init(nr_pages, self.model_max_order)
         self._call("init", args, "init", nr_pages, self.max_order)
         self._started(args)
@@ -195,8 +197,21 @@ class PageChecker:
             # replay of the scenario on the model does
             return None
         self.shadow.add(ret, order)
+        self._check_block_order("alloc_pages", args, ret, order)
         self._check_counts("alloc_pages", args)
         return Handle(name, order, ret, want)
+
+    def _check_block_order(self, op: str, args: dict, pfn: int, order: int | None) -> None:
+        """R9: the order the implementation records for the block at pfn (None: no
+        handed-out block starts there), when it offers block_order()."""
+        if not getattr(self, "block_orders", False):
+            return
+        got = self._call(op, args, "block_order", pfn)
+        if got != order:
+            what = "no handed-out block" if order is None else f"a block of order {order}"
+            self._fail(op, args, f"R9: block_order({pfn}) is {_show(got)}; pfn {pfn} is "
+                       f"the start of {what}", {"block_order": order},
+                       {"block_order": got})
 
     def free(self, handle: Handle) -> None:
         args = {"pfn": handle.pfn, "order": handle.order}
@@ -206,6 +221,7 @@ class PageChecker:
         self.shadow.remove(handle.pfn)
         if handle.model_pfn is not None:
             self.model.free_pages(handle.model_pfn, handle.order)
+        self._check_block_order("free_pages", args, handle.pfn, None)
         self._check_counts("free_pages", args)
 
 
@@ -670,6 +686,9 @@ class Report:
     # what the implementation printed (stdout and stderr) while the failing sequence
     # ran again, truncated; "" if nothing (or run in this process)
     output: str = ""
+    # the bytes of one of the implementation's frames when not the profile's page
+    # (`conform --page-size` / kms_page_size): pfn p is bytes p*unit .. p*unit+unit-1
+    unit: int | None = None
 
     @property
     def divergence(self) -> Divergence:
@@ -699,6 +718,10 @@ class Report:
                 text = f"{call['as']} = alloc_pages(order={call['order']})"
                 if "ret" in call:
                     text += f"  -> {_show(call['ret'])}"
+                    if self.unit and type(call["ret"]) is int:
+                        first = call["ret"] * self.unit
+                        text += (f" (bytes {first}..{first + (self.unit << call['order']) - 1}"
+                                 f" of {self.unit}-byte units)")
             elif call["op"] in ("kmalloc", "vmalloc"):
                 text = f"{call['as']} = {call['op']}(size={call['size']})"
                 if "ret" in call:
@@ -735,6 +758,9 @@ class Report:
         lines = [f"{self.target}: DIVERGES from the spec ({self.failure.part} part, "
                  f"{self.mode} mode) after {self.nr_calls} calls",
                  *self.calls_text(),
+                 *([f"  unit:     {self.unit} bytes per frame (pfn p = bytes p*{self.unit} "
+                    f".. p*{self.unit}+{self.unit - 1}; the model's frame p is its pfn "
+                    f"{FLAT_BASE}+p)"] if self.unit else []),
                  f"  rule:     {div.reason}",
                  f"  expected: {_show(div.expected)}",
                  f"  actual:   {_show(div.actual)}"]
@@ -843,6 +869,7 @@ class Report:
                 "reproduced_alone": self.reproduced_alone,
                 "prefix_sequences": len(self.prefix),
                 "prefix_reproduces": self.prefix_reproduces, "output": self.output,
+                "page_size": self.unit,
                 "files": self.files}
 
     def prefix_lines(self) -> str:
@@ -926,7 +953,7 @@ def _smaller(op: tuple) -> list[tuple]:
 
 def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
              check_free_counts: bool = True, budget: int = 400,
-             checker_class=None) -> ConformanceFailure:
+             checker_class=None, object_sizes=None) -> ConformanceFailure:
     """Shrink a failing run further, greedily: drop calls, smaller machines, smaller args.
 
     Hypothesis' stateful shrinking can stop early on long runs (hypothesis #3825);
@@ -974,6 +1001,9 @@ def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
             if op[0] != "alloc":
                 continue
             for simpler in _smaller(op):
+                if (object_sizes is not None and simpler[1] == "kmalloc"
+                        and not object_sizes[0] <= simpler[2] <= object_sizes[1]):
+                    continue            # `conform --sizes`: never ask outside the range
                 found = attempt(best.nr_pages, ops[:i] + [simpler] + ops[i + 1:])
                 if found is not None:
                     best, changed = found, True
@@ -981,3 +1011,33 @@ def minimise(failure: ConformanceFailure, driver, mode: str, *, sizes=(),
             if changed or tries >= budget:
                 break
     return best
+
+
+def drive_bytes(checker, nr_pages: int, data: bytes) -> ConformanceFailure | None:
+    """Run a page call sequence encoded in bytes, two per call, on a checker.
+
+    First byte below 160 (or no live block): alloc_pages of order (second byte) mod
+    (max_order + 1), one beyond the top included; else free_pages of the live block
+    chosen by the second byte among the blocks handed out (not NULL) and not freed --
+    as the stateful machine's rules do. Bytes shrink towards zeros: fewer frees, order
+    0. The failure, or None.
+    """
+    live: list = []
+    try:
+        checker.start(nr_pages)
+        for i in range(0, len(data) - 1, 2):
+            kind, arg = data[i], data[i + 1]
+            if kind < 160 or not live:
+                handle = checker.alloc(arg % (checker.max_order + 1))
+                if handle is not None:
+                    live.append(handle)
+            else:
+                checker.free(live.pop(arg % len(live)))
+    except ConformanceFailure as failure:
+        return failure
+    return None
+
+
+# the checker of each part (isolate.run_batch builds its batch checker from these)
+CHECKERS = {"page": PageChecker, "object": ObjectChecker, "vmalloc": VmallocChecker,
+            "cache": CacheChecker, "highmem": HighmemChecker}

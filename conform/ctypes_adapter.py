@@ -34,7 +34,8 @@ def _symbols(lib) -> set[str]:
     for name in (*REQUIRED, "kms_abi_version", "kms_free_counts", "kms_kmalloc",
                  "kms_kfree", "kms_ksize", "kms_vmalloc_init", "kms_vmalloc", "kms_vfree",
                  "kms_vmalloc_to_pfn", *_CACHE, "kms_slab_layout", *_HIGHMEM,
-                 "kms_pkmap_count", "kms_supported_pages", "kms_detects_misuse"):
+                 "kms_pkmap_count", "kms_supported_pages", "kms_detects_misuse",
+                 "kms_page_size", "kms_block_order"):
         try:
             getattr(lib, name)
         except AttributeError:
@@ -131,6 +132,8 @@ class CtypesAdapter:
             "kms_pkmap_count": ([ctypes.POINTER(ctypes.c_int), ctypes.c_uint], ctypes.c_int),
             "kms_supported_pages": ([ctypes.c_ulong], ctypes.c_int),
             "kms_detects_misuse": ([], ctypes.c_int),
+            "kms_page_size": ([], ctypes.c_ulong),
+            "kms_block_order": ([ctypes.c_ulong], ctypes.c_int),
         }
         for symbol, (argtypes, restype) in signatures.items():
             if symbol in names:
@@ -156,12 +159,21 @@ class CtypesAdapter:
             self.pkmap_count = None
         if "kms_supported_pages" not in names:
             self.supported_pages = None
+        if "kms_block_order" not in names:
+            self.block_order = None
+        # kms_page_size: the bytes of one unit (a "frame"); 4096 when absent
+        if "kms_page_size" in names:
+            self.page_size = int(lib.kms_page_size())
         # kms_detects_misuse: the misuse vectors are run only on a library that says so
         self.detects_misuse = ("kms_detects_misuse" in names
                                and lib.kms_detects_misuse() != 0)
 
     def supported_pages(self, nr_pages: int) -> bool:
         return self.lib.kms_supported_pages(nr_pages) != 0
+
+    def block_order(self, pfn: int) -> int | None:
+        order = self.lib.kms_block_order(pfn)
+        return None if order == -1 else order
 
     def init(self, nr_pages: int, max_order: int) -> None:
         status = self.lib.kms_init(nr_pages, max_order)

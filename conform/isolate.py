@@ -26,7 +26,7 @@ __all__ = ["AdapterFault", "AdapterCrashed", "AdapterHung", "AdapterRaised",
            "run_prefix"]
 
 _OPTIONAL = ("free_counts", "ksize", "vmalloc_to_pfn", "slab_layout", "pkmap_count",
-             "supported_pages")
+             "supported_pages", "block_order")
 
 
 class AdapterFault(Exception):
@@ -63,6 +63,9 @@ def _describe(adapter) -> dict:
     return {"parts": parts_of(adapter),
             "optional": [m for m in _OPTIONAL if callable(getattr(adapter, m, None))],
             "detects_misuse": bool(getattr(adapter, "detects_misuse", False)),
+            # the bytes of one of its frames (units), when it declares them
+            "page_size": (adapter.page_size if type(getattr(adapter, "page_size", None))
+                          is int else None),
             "name": getattr(adapter, "name", type(adapter).__name__)}
 
 
@@ -130,6 +133,18 @@ def _serve(conn, factory, output_fd: int | None = None) -> None:
             if cmd == "new":
                 adapter = factory()
                 conn.send(("ok", _describe(adapter)))
+            elif cmd == "calls":
+                # calls made for their effect on the state (a prefix), answers dropped
+                for method, args in payload:
+                    try:
+                        getattr(adapter, method)(*args)
+                    except Exception:
+                        pass
+                conn.send(("ok", None))
+            elif cmd == "batch":
+                # a whole call sequence checked here, next to the implementation: one
+                # message each way instead of one round trip per call
+                conn.send(("ok", run_batch(factory, payload)))
             else:
                 method, args = payload
                 conn.send(("ok", getattr(adapter, method)(*args)))
@@ -231,6 +246,24 @@ class IsolatedDriver:
         self.log.append((method, args))
         return self._ask("call", (method, args), self.timeout)
 
+    def batch(self, payload: dict) -> dict:
+        """One whole sequence run and checked in the child (run_batch): its result.
+
+        The sequence as a whole has a generous time limit; a crash or hang of the
+        batch raises AdapterFault, and the caller re-runs the sequence call by call
+        to find the step (check_conformance does)."""
+        if self.fresh or self.process is None or not self.process.is_alive():
+            self._kill()
+            self._start()
+        self._output_mark = os.fstat(self._output.fileno()).st_size
+        # a hang costs this much before the call-by-call re-run finds it; a slow but
+        # correct batch that exceeds it is only re-run call by call (same verdict)
+        limit = self.timeout * (1 + len(payload["data"]) / 40)
+        result = self._ask("batch", payload, limit)
+        self.log.append(("new",))
+        self.log.extend(result["calls"])
+        return result
+
     def close(self) -> None:
         if self.conn is not None and self.process is not None and self.process.is_alive():
             try:
@@ -248,6 +281,42 @@ class IsolatedDriver:
             self._kill()
         except Exception:
             pass
+
+
+class _RecordingDriver(InProcessDriver):
+    """An in-process driver (in the child) that keeps the calls it made."""
+
+    def __init__(self, factory):
+        super().__init__(factory)
+        self.made: list[tuple] = []
+
+    def call(self, method: str, *args):
+        self.made.append((method, args))
+        return super().call(method, *args)
+
+
+def run_batch(factory, payload: dict) -> dict:
+    """Run one encoded page call sequence (check.drive_bytes) through a checker here.
+
+    `payload`: mode, profile, nr_pages, data, check_free_counts, part, max_order_cap,
+    allowed. Returns the calls made (for the driver's log), the rules waived, and the
+    failure's parts (divergence, calls, nr_pages, profile, part) or None.
+    """
+    from .check import CHECKERS, ConformanceFailure, drive_bytes
+    base = CHECKERS[payload["part"]]
+    waived: dict = {}
+    checker = type("BatchChecker", (base,), {"max_order_cap": payload["max_order_cap"],
+                                             "allowed": frozenset(payload["allowed"]),
+                                             "waived": waived})
+    driver = _RecordingDriver(factory)
+    failure = drive_bytes(checker(driver, payload["mode"], profile=payload["profile"],
+                                  check_free_counts=payload["check_free_counts"]),
+                          payload["nr_pages"], payload["data"])
+    parts = None
+    if isinstance(failure, ConformanceFailure):
+        parts = (failure.divergence, failure.calls, failure.nr_pages, failure.profile,
+                 failure.part)
+    return {"calls": driver.made, "waived": waived, "failure": parts}
 
 
 def make_driver(factory, *, isolate: bool = True, timeout: float = 2.0,
@@ -270,6 +339,12 @@ def run_prefix(driver, sequences: list[list[tuple]]) -> None:
     """Make the calls of earlier sequences on the driver, ignoring what they answer."""
     for sequence in sequences:
         driver.reset()
+        if getattr(driver, "isolated", False):
+            # one message per sequence; a crash or hang still raises AdapterFault
+            driver.log.extend(sequence)
+            driver._ask("calls", list(sequence),
+                        max(driver.timeout, 10.0) + driver.timeout * 0.1 * len(sequence))
+            continue
         for method, args in sequence:
             try:
                 driver.call(method, *args)

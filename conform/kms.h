@@ -56,6 +56,13 @@ int  kms_free_pages(unsigned long pfn, unsigned int order);
  */
 int  kms_free_counts(unsigned long *counts, unsigned int capacity);
 
+/* kms_block_order (optional): the order of the handed-out block whose first frame is
+ *   pfn, as the allocator records it, or -1 if no handed-out block starts there. When
+ *   offered, refine mode checks it after every alloc (the block's order) and free (-1)
+ *   of the page part: rule R9 of spec/conformance.md.
+ */
+int  kms_block_order(unsigned long pfn);
+
 /* ---- machine constraints and misuse detection (optional) -------------------------
  *
  * kms_supported_pages: nonzero if kms_init(nr_pages, ...) can manage nr_pages frames
@@ -67,6 +74,18 @@ int  kms_free_counts(unsigned long *counts, unsigned int capacity);
  */
 int  kms_supported_pages(unsigned long nr_pages);
 int  kms_detects_misuse(void);
+
+/* ---- the unit (optional) -----------------------------------------------------------
+ *
+ * kms_page_size: the bytes of one frame (the allocator's smallest block), a power of
+ *   two; 4096 when absent. A byte-arena buddy whose smallest block is 64 bytes returns
+ *   64 and numbers its units: pfn p is bytes p*64 .. p*64+63 of its arena, an order-k
+ *   block is 64 << k bytes. The page part is checked in units (buddy structure does
+ *   not depend on the unit's size); reports show byte offsets as well. The object,
+ *   vmalloc, cache and highmem parts are defined over 4096-byte pages and are checked
+ *   only when the unit is 4096 (`kmemspec conform --page-size` says the same).
+ */
+unsigned long kms_page_size(void);
 
 /* ---- object allocator (optional) -------------------------------------------------
  *

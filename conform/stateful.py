@@ -28,6 +28,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, initia
 from ..model.profiles import DEFAULT_PROFILE, get_profile
 from ..model.slab import SLAB_HWCACHE_ALIGN
 from .check import (CacheChecker, ConformanceFailure, HighmemChecker, ObjectChecker,
+                    drive_bytes,
                     PageChecker, Report, VmallocChecker, _ops_of, minimise, replay)
 from .isolate import AdapterFault, make_driver, run_prefix, sequences_before_last
 
@@ -192,9 +193,8 @@ class PageAllocatorMachine(ConformanceMachine):
 
 # Sizes at and just above each general class boundary find class off-by-ones; 0 and
 # one above the largest class (131072) probe K2; the rest are arbitrary.
-KMALLOC_SIZES = st.one_of(
-    st.sampled_from([1, 33, 32, 65, 64, 129, 128, 257, 513, 0, 1025, 4097, 131072, 131073]),
-    st.integers(0, 140000))
+KMALLOC_BOUNDARIES = (1, 33, 32, 65, 64, 129, 128, 257, 513, 0, 1025, 4097, 131072, 131073)
+KMALLOC_SIZES = st.one_of(st.sampled_from(KMALLOC_BOUNDARIES), st.integers(0, 140000))
 
 
 class ObjectAllocatorMachine(ConformanceMachine):
@@ -204,8 +204,12 @@ class ObjectAllocatorMachine(ConformanceMachine):
     nr_pages = st.just(1024)
     objects = Bundle("objects")
 
-    @rule(target=objects, size=KMALLOC_SIZES)
-    def kmalloc(self, size):
+    # `conform --sizes`: a narrower strategy (restricted_sizes)
+    kmalloc_sizes = KMALLOC_SIZES
+
+    @rule(target=objects, data=st.data())
+    def kmalloc(self, data):
+        size = data.draw(type(self).kmalloc_sizes, label="size")
         handle = self._checked(self.checker.kmalloc, size)
         return multiple() if handle is None else handle
 
@@ -239,8 +243,8 @@ class VmallocMachine(ConformanceMachine):
 # colouring or management bug shows after two or three allocations (geometries on
 # linux-2.6-i386, flags 0): 3900 -> num 1, colour 1; 1800 -> num 2, colour 3;
 # 1300 -> num 3, colour 1; 4096 -> off-slab, num 1; 32 -> num 119, no colour.
-CACHE_SIZES = st.one_of(st.sampled_from([3900, 1800, 1300, 4096, 600, 32, 2000, 8192, 1100]),
-                        st.integers(4, 20000))
+CACHE_BOUNDARIES = (3900, 1800, 1300, 4096, 600, 32, 2000, 8192, 1100)
+CACHE_SIZES = st.one_of(st.sampled_from(CACHE_BOUNDARIES), st.integers(4, 20000))
 
 
 class CacheAllocatorMachine(ConformanceMachine):
@@ -251,9 +255,17 @@ class CacheAllocatorMachine(ConformanceMachine):
     caches = Bundle("caches")
     objects = Bundle("cache_objects")
 
-    @rule(target=caches, size=CACHE_SIZES, align=st.sampled_from([0, 64]),
-          flags=st.sampled_from([0, SLAB_HWCACHE_ALIGN]))
-    def kmem_cache_create(self, size, align, flags):
+    # `conform --sizes/--align/--flags`: narrower strategies (machine_for)
+    cache_sizes = CACHE_SIZES
+    cache_aligns = st.sampled_from([0, 64])
+    cache_flags = st.sampled_from([0, SLAB_HWCACHE_ALIGN])
+
+    @rule(target=caches, data=st.data())
+    def kmem_cache_create(self, data):
+        cls = type(self)
+        size = data.draw(cls.cache_sizes, label="size")
+        align = data.draw(cls.cache_aligns, label="align")
+        flags = data.draw(cls.cache_flags, label="flags")
         handle = self._checked(self.checker.cache_create, size, align, flags)
         return multiple() if handle is None else handle
 
@@ -303,14 +315,25 @@ for _machine in PARTS.values():
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
+def restricted_sizes(lo: int, hi: int, boundaries) -> st.SearchStrategy:
+    """Object sizes in lo..hi: the boundary sizes inside it, its ends, any in between."""
+    inside = [n for n in boundaries if lo <= n <= hi]
+    return st.one_of(st.sampled_from(list(dict.fromkeys(inside + [lo, hi]))),
+                     st.integers(lo, hi))
+
+
 def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
                 timeout: float = 2.0, name: str = "Target",
                 introspect: bool = True, part: str = "page", sizes=None,
-                max_order: int | None = None, allow=()) -> type[ConformanceMachine]:
+                max_order: int | None = None, allow=(),
+                object_sizes=None, aligns=None, flags=None) -> type[ConformanceMachine]:
     """A fresh machine subclass (of PARTS[part]) for one implementation.
 
     `sizes` (page part): the machine sizes to draw (see machine_sizes);
     `max_order`: the implementation's declared MAX_ORDER, if below the profile's.
+    `object_sizes` (lo, hi): the kmalloc and kmem_cache_create sizes asked; `aligns`,
+    `flags`: the kmem_cache_create alignments and flag sets asked (`conform --sizes
+    --align --flags`).
     """
     base = PARTS[part]
     attrs = {"factory": staticmethod(factory) if not isinstance(factory, type) else factory,
@@ -323,6 +346,14 @@ def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
                                       (base.checker_class,),
                                       {"max_order_cap": max_order, "waived": {},
                                        "allowed": frozenset(allow or ())})
+    if object_sizes is not None:
+        lo, hi = object_sizes
+        attrs["kmalloc_sizes"] = restricted_sizes(lo, hi, KMALLOC_BOUNDARIES)
+        attrs["cache_sizes"] = restricted_sizes(max(lo, 4), hi, CACHE_BOUNDARIES)
+    if aligns:
+        attrs["cache_aligns"] = st.sampled_from(list(aligns))
+    if flags:
+        attrs["cache_flags"] = st.sampled_from(list(flags))
     safe = "".join(c if c.isalnum() else "_" for c in name)
     return type(f"{safe}Machine", (base,), attrs)
 
@@ -340,7 +371,9 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       name: str = "target", step_count: int = 20,
                       introspect: bool = True, part: str = "page", sizes=None,
                       max_order: int | None = None, fresh: bool = False, allow=(),
-                      waived: dict | None = None, on_sequence=None) -> Report | None:
+                      waived: dict | None = None, on_sequence=None,
+                      stats: dict | None = None, object_sizes=None, aligns=None,
+                      flags=None) -> Report | None:
     """Run the machine on one implementation: a Report of the minimal divergence, or None.
 
     `part` is "page", "object", "vmalloc", "cache" or "highmem". `introspect=False`
@@ -349,7 +382,8 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     process for every sequence (leaky targets). `allow`: rules waived (e.g. {"C4"}):
     each deviation from them is counted into `waived` (rule -> times) and checking
     goes on past it. `on_sequence`: called as each random sequence starts (progress).
-    `sizes` and `max_order`
+    `stats` (page part, isolated): filled with the sequences run and the calls made
+    (alloc/free/init; "queries": free_counts). `sizes` and `max_order`
     are machine constraints (page part; machine_sizes builds `sizes`); sizes the
     implementation declares unsupported (supported_pages) are left out.
 
@@ -359,9 +393,12 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     """
     machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name,
                           introspect=introspect, part=part, sizes=sizes,
-                          max_order=max_order, allow=allow)
+                          max_order=max_order, allow=allow, object_sizes=object_sizes,
+                          aligns=aligns, flags=flags)
+    machine.object_sizes = object_sizes
     if on_sequence is not None:
         machine.on_sequence = staticmethod(on_sequence)
+    machine.stats = stats if stats is not None else {}
     try:
         return _check(machine, factory, mode, max_examples, seed, isolate, timeout, name,
                       step_count, introspect, part, sizes, fresh)
@@ -385,7 +422,10 @@ def _check(machine, factory, mode, max_examples, seed, isolate, timeout, name, s
         failure = run_prologue(driver, mode, sizes, checker_class=machine.checker_class,
                                check_free_counts=introspect)
         machine.failure_log = list(getattr(driver, "log", []))
-    if failure is None:
+    if failure is None and part == "page" and getattr(machine._driver, "isolated", False):
+        failure = _batched_search(machine, machine._driver, sizes, max_examples, seed,
+                                  step_count, mode, introspect)
+    elif failure is None:
         failure = _search(machine, max_examples, seed, step_count)
     # waivers met by the prologue and the search (not by shrinking's re-runs)
     machine.waived_seen = dict(machine.checker_class.waived)
@@ -404,7 +444,8 @@ def _check(machine, factory, mode, max_examples, seed, isolate, timeout, name, s
         failure = minimise(found, driver, mode,
                            sizes=(sizes or NR_PAGES) if part == "page" else (),
                            check_free_counts=introspect,
-                           checker_class=machine.checker_class)
+                           checker_class=machine.checker_class,
+                           object_sizes=getattr(machine, "object_sizes", None))
     finally:
         machine.close()
     report = Report(name, mode, failure)
@@ -447,6 +488,92 @@ def reproduces(failure: ConformanceFailure, *, factory, isolate: bool, timeout: 
         return again is not None, driver.output()
     finally:
         driver.close()
+
+
+def _batched_search(machine, driver, sizes, max_examples: int, seed: int | None,
+                    step_count: int, mode: str, introspect: bool):
+    """The page part's Hypothesis search with one message per sequence to the child.
+
+    Each example is a machine size and a call sequence (check.drive_bytes), run and checked
+    next to the implementation (isolate.run_batch); a failing one is raised so that
+    Hypothesis shrinks it. A batch that crashes or hangs is run again call by call in
+    a fresh process after the same earlier sequences, to find the failing step.
+    """
+    from hypothesis import given
+
+    checker_class = machine.checker_class
+    cap = checker_class.max_order_cap
+    sizes = tuple(sizes or NR_PAGES)
+    faults: list = []
+
+    def payload(nr_pages, data):
+        return {"mode": mode, "profile": machine.profile, "nr_pages": nr_pages,
+                "data": data, "check_free_counts": introspect, "part": "page",
+                "max_order_cap": cap, "allowed": sorted(checker_class.allowed)}
+
+    @settings(max_examples=max_examples, deadline=None, database=None,
+              derandomize=seed is None, phases=[Phase.generate, Phase.shrink],
+              print_blob=False, suppress_health_check=list(HealthCheck))
+    # every sequence has step_count calls; a failure ends it (what follows is never
+    # run), and minimise() drops the calls that do not matter
+    @given(nr_pages=st.sampled_from(sizes),
+           data=st.binary(min_size=2 * step_count, max_size=2 * step_count))
+    def run(nr_pages, data):
+        if faults:
+            # a crash or hang was found: Hypothesis' shrinking would pay a time limit
+            # per candidate; minimise() shrinks it instead, a fresh process per try
+            raise faults[0]
+        if machine.on_sequence is not None:
+            machine.on_sequence()
+        try:
+            result = driver.batch(payload(nr_pages, data))
+        except AdapterFault:
+            failure = _rerun_calls(driver, mode, machine.profile, nr_pages, data,
+                                   introspect, checker_class)
+            if failure is not None and _program_fault(failure):
+                faults.append(failure)
+        else:
+            stats = machine.stats
+            stats["sequences"] = stats.get("sequences", 0) + 1
+            stats["calls"] = stats.get("calls", 0) + sum(
+                1 for method, _ in result["calls"] if method != "free_counts")
+            stats["queries"] = stats.get("queries", 0) + sum(
+                1 for method, _ in result["calls"] if method == "free_counts")
+            for rule, times in result["waived"].items():
+                checker_class.waived[rule] = checker_class.waived.get(rule, 0) + times
+            failure = (None if result["failure"] is None
+                       else ConformanceFailure(*result["failure"]))
+        if failure is not None:
+            machine.last_failure = failure
+            machine.failure_log = list(driver.log)
+            raise failure
+
+    if seed is not None:
+        run = hypothesis_seed(seed)(run)
+    try:
+        run()
+    except ConformanceFailure:
+        pass
+    except Exception:       # Hypothesis wraps a flaky failure; keep what we saw
+        if machine.last_failure is None:
+            raise
+    else:
+        return None
+    return machine.last_failure
+
+
+def _rerun_calls(driver, mode, profile, nr_pages, data, introspect, checker_class):
+    """A batch crashed or hung: the same sequence call by call, in a fresh process that
+    first ran the sequences the crashed one had run (so leaked state is there too)."""
+    earlier = sequences_before_last(list(driver.log) + [("new",)])
+    driver._kill()
+    try:
+        run_prefix(driver, earlier)
+    except AdapterFault:
+        earlier = []          # the earlier sequences alone kill it: try the sequence alone
+        driver._kill()
+    checker = checker_class(driver, mode, profile=profile, check_free_counts=introspect)
+    return drive_bytes(checker, nr_pages, data)
 
 
 def _search(machine, max_examples: int, seed: int | None, step_count: int):

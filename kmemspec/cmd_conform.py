@@ -67,13 +67,26 @@ PARTS = ("page", "object", "vmalloc", "cache", "highmem")
 @click.option("--allow", "allow_spec", default=None, metavar="RULE[,RULE...]",
               help="Known deviations to waive (rule names such as C4, R8, S1): each one "
                    "met is counted and checking goes on past it.")
+@click.option("--sizes", "sizes_spec", default=None, metavar="MIN..MAX",
+              help="Object sizes (bytes) asked of kmalloc and kmem_cache_create, e.g. "
+                   "8..4096 for a target that serves no others.")
+@click.option("--align", "align_spec", default=None, metavar="A[,A...]",
+              help="Alignments asked of kmem_cache_create (0 or powers of two), e.g. 0,8.")
+@click.option("--flags", "flags_spec", default=None, metavar="F[,F...]",
+              help="Flag sets asked of kmem_cache_create (0 or 0x2000 = "
+                   "SLAB_HWCACHE_ALIGN), e.g. 0.")
+@click.option("--page-size", "page_size", type=int, default=None, metavar="BYTES",
+              help="The bytes of one of the implementation's frames (its smallest "
+                   "block; a power of two), if not 4096; also declarable by the target "
+                   "(kms_page_size / page_size). Only the page part is checked then.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="kmemspec-conform",
               show_default=True, help="Where a divergence's scenario and picture go.")
 def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             seed: int | None, steps: int, timeout: float, no_isolate: bool,
             pages_spec: str | None, power_of_two: bool, max_order: int | None,
             replay_path: str | None, after_path: str | None, fresh: bool,
-            allow_spec: str | None, out_dir: str) -> None:
+            allow_spec: str | None, sizes_spec: str | None, align_spec: str | None,
+            flags_spec: str | None, page_size: int | None, out_dir: str) -> None:
     """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
     `model`) against the spec: every part it implements (page allocator, kmalloc,
     vmalloc, kmem_cache_*, kmap/kunmap). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
@@ -87,6 +100,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
     except ValueError as exc:
         _fail_usage(f"--pages: {exc}", as_json)
     allow = _parse_allow(allow_spec, as_json)
+    asked = _parse_asked(sizes_spec, align_spec, flags_spec, as_json)
     isolate = not no_isolate or loaded.spec.endswith(".so")
     probe = make_driver(loaded.factory, isolate=isolate, timeout=max(timeout, 10.0))
     try:
@@ -95,9 +109,15 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         _fail_usage(f"{target}: making the adapter failed: {exc}", as_json)
     finally:
         probe.close()
+    unit = _unit(page_size, info.get("page_size"), target, as_json)
     if replay_path is not None:
         _replay(loaded, replay_path, after_path, mode, isolate, timeout, max_order, as_json)
     parts = [p for p in PARTS if p in info["parts"] and only in ("all", p)]
+    unchecked = []
+    if unit is not None:
+        # the other parts are defined over 4096-byte pages (spec/conformance.md)
+        unchecked = [p for p in parts if p != "page"]
+        parts = [p for p in parts if p == "page"]
     if not parts:
         wanted = "any part" if only == "all" else f"the {only} part"
         _fail_usage(f"{target}: does not implement {wanted} (page: init, alloc_pages, "
@@ -106,6 +126,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                     f"kmem_cache_destroy; highmem: kmap, kunmap); found: {', '.join(info['parts']) or 'nothing'}", as_json)
     results = []
     reports = []
+    misuse_failed: list[str] = []
     for part in parts:
         waived: dict = {}
         bar = _progress(part, examples, as_json)
@@ -114,7 +135,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                                        seed=seed, isolate=isolate, timeout=timeout,
                                        name=loaded.name, step_count=steps, part=part,
                                        sizes=sizes, max_order=max_order, fresh=fresh,
-                                   allow=allow, waived=waived,
+                                   allow=allow, waived=waived, **asked,
                                    on_sequence=None if bar is None else bar.step)
         except ValueError as exc:          # no machine size left to check
             _fail_usage(f"{target}: {exc}", as_json)
@@ -122,24 +143,53 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             if bar is not None:
                 bar.close()
         if report is not None:
+            report.unit = unit
             _write_files(report, loaded.name, part, mode, out_dir)
             reports.append(report)
-        results.append({"part": part, "result": "conforms" if report is None else "diverges",
-                        "waived": waived, **({} if report is None else report.to_json())})
+        misuse = (_misuse(loaded, part, isolate, timeout, max_order, asked["object_sizes"])
+                  if info.get("detects_misuse") else None)
+        if misuse is not None and misuse["failures"]:
+            misuse_failed.append(part)
+        ok = report is None and not (misuse is not None and misuse["failures"])
+        results.append({"part": part, "result": "conforms" if ok else "diverges",
+                        "waived": waived, **({} if misuse is None else {"misuse": misuse}),
+                        **({} if report is None else report.to_json())})
     summary = {"target": target, "mode": mode, "parts": parts,
                "introspection": [m for m in info["optional"]], "examples": examples,
-               "seed": seed, "result": "diverges" if reports else "conforms",
+               "seed": seed, "page_size": unit or 4096, "unchecked_parts": unchecked,
+               "asked": {"sizes": asked["object_sizes"], "align": asked["aligns"],
+                         "flags": asked["flags"]},
+               "result": "diverges" if reports or misuse_failed else "conforms",
                "checks": results}
     if as_json:
         click.echo(json.dumps(summary, indent=1))
     else:
+        restricted = _asked_text(asked)
+        if restricted:
+            click.echo(f"{target}: asked only {restricted}")
         for entry, part in zip(results, parts):
             if entry["result"] == "conforms":
                 click.echo(f"{target}: {part} part conforms ({mode} mode, {examples} examples"
-                           f"{_introspection(part, info)})")
+                           f"{_introspection(part, info)}"
+                           f"{'' if unit is None else f', {unit}-byte frames'})")
+            if "misuse" in entry:
+                m = entry["misuse"]
+                if m["failures"] and entry["result"] == "diverges" and "divergence" not in entry:
+                    click.echo(f"{target}: {part} part DIVERGES from the spec: it declares "
+                               "that it detects misuse and fails a misuse vector")
+                click.echo(f"  misuse vectors ({part} part, detects_misuse declared): "
+                           f"{len(m['vectors'])} run, {m['passed']} steps passed, "
+                           f"{m['skipped']} skipped"
+                           + ("" if not m["failures"] else
+                              ", FAILED:"))
+                for failure in m["failures"]:
+                    click.echo(f"    {failure}")
             if entry["waived"]:
                 click.echo(f"  waived ({part} part): " + ", ".join(
                     f"{rule} x{times}" for rule, times in sorted(entry["waived"].items())))
+        for part in unchecked:
+            click.echo(f"{target}: {part} part not checked: its contract is in 4096-byte "
+                       f"pages and the frames are {unit} bytes")
         for report in reports:
             click.echo(report.text())
             if report.files:
@@ -148,7 +198,85 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                          else "")
                 click.echo(f"  against the target: kmemspec conform {target} --replay "
                            f"{report.files['scenario']}{after}")
-    sys.exit(1 if reports else 0)
+    sys.exit(1 if reports or misuse_failed else 0)
+
+
+def _unit(option: int | None, declared: int | None, target: str, as_json: bool):
+    """The frame size in bytes if not 4096 (None for 4096): --page-size, or what the
+    target declares; exit 2 if they disagree or it is not a power of two."""
+    for name, value in (("--page-size", option), ("the declared page size", declared)):
+        if value is not None and (value < 1 or value & (value - 1)):
+            _fail_usage(f"{target}: {name} {value} is not a power of two", as_json)
+    if option is not None and declared is not None and option != declared:
+        _fail_usage(f"{target}: --page-size {option} but the target declares {declared} "
+                    "(kms_page_size / page_size)", as_json)
+    unit = option if option is not None else declared
+    return None if unit in (None, 4096) else unit
+
+
+def _parse_asked(sizes: str | None, align: str | None, flags: str | None,
+                 as_json: bool) -> dict:
+    """`--sizes MIN..MAX`, `--align A,..`, `--flags F,..` (exit 2 on anything else)."""
+    asked = {"object_sizes": None, "aligns": None, "flags": None}
+    if sizes is not None:
+        try:
+            lo, hi = (int(x, 0) for x in sizes.split("..", 1))
+        except ValueError:
+            _fail_usage(f"--sizes: {sizes!r} is not MIN..MAX (bytes)", as_json)
+        if not 0 <= lo <= hi:
+            _fail_usage(f"--sizes: {sizes!r} is empty or negative", as_json)
+        asked["object_sizes"] = (lo, hi)
+    for key, spec, name in (("aligns", align, "--align"), ("flags", flags, "--flags")):
+        if spec is None:
+            continue
+        try:
+            values = [int(x, 0) for x in spec.split(",") if x.strip()]
+        except ValueError:
+            _fail_usage(f"{name}: {spec!r} is not a list of integers", as_json)
+        for v in values:
+            if key == "aligns" and (v < 0 or v & (v - 1)):
+                _fail_usage(f"--align: {v} is not 0 or a power of two", as_json)
+            if key == "flags" and v & ~0x2000:
+                _fail_usage(f"--flags: {v:#x} is not a subset of SLAB_HWCACHE_ALIGN "
+                            "(0x2000)", as_json)
+        if not values:
+            _fail_usage(f"{name}: no value given", as_json)
+        asked[key] = tuple(dict.fromkeys(values))
+    return asked
+
+
+def _asked_text(asked: dict) -> str:
+    parts = []
+    if asked["object_sizes"] is not None:
+        parts.append("object sizes {}..{}".format(*asked["object_sizes"]))
+    if asked["aligns"] is not None:
+        parts.append("align " + ",".join(map(str, asked["aligns"])))
+    if asked["flags"] is not None:
+        parts.append("flags " + ",".join(f"{f:#x}" for f in asked["flags"]))
+    return "; ".join(parts)
+
+
+def _misuse(loaded, part: str, isolate: bool, timeout: float, max_order: int | None,
+            object_sizes=None):
+    """The part's misuse vectors on a target that says it detects misuse: a summary
+    (passed misuse steps, skipped steps, failures naming vector and step), or None if
+    the part has no misuse vector."""
+    from .conform.vectors import misuse_vectors, run_misuse_vectors
+    if not misuse_vectors(part):
+        return None
+    driver = make_driver(loaded.factory, isolate=isolate, timeout=timeout)
+    try:
+        info = driver.reset()
+        supported = (None if "supported_pages" not in info["optional"]
+                     else lambda n: bool(driver.call("supported_pages", n)))
+        results = run_misuse_vectors(driver, part, max_order=max_order, supported=supported,
+                                     object_sizes=object_sizes)
+    finally:
+        driver.close()
+    return {"vectors": [r.name for r in results],
+            "passed": sum(r.passed for r in results),
+            "skipped": sum(r.skipped for r in results),
+            "failures": [f"{r.name}: {f}" for r in results for f in r.failures]}
 
 
 def _replay(loaded, path: str, after: str | None, mode: str, isolate: bool, timeout: float,

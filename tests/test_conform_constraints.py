@@ -207,3 +207,67 @@ def test_progress_callback_sees_every_sequence():
     assert check_conformance(Pow2Buddy, isolate=False, max_examples=12, max_order=6,
                              on_sequence=lambda: started.append(1)) is None
     assert len(started) >= 12
+
+
+# --- restricting what is asked: object sizes, alignments, flags (issue 18) ---------------
+# A kmalloc-style target that serves only 8..4096 bytes, and a cache allocator that
+# ignores the alignment and flags asked. Expected facts from the spec's own rules
+# (spec/conformance.md): K3 forbids NULL for a request of at most 131072 bytes while
+# memory is plentiful; C4 requires alignment to the caller's align when larger than
+# the word (2.6.12 kmem_cache_create: `if (align < ralign) align = ralign` otherwise).
+
+from kmemspec.conform.adapter import ModelAllocator  # noqa: E402
+
+
+class _Only8To4096(ModelAllocator):
+    seen: list = []
+
+    def kmalloc(self, size):
+        type(self).seen.append(size)
+        if not 8 <= size <= 4096:
+            return None
+        return super().kmalloc(size)
+
+
+class _IgnoresAlign(ModelAllocator):
+    seen: list = []
+
+    def kmem_cache_create(self, name, size, align, flags):
+        type(self).seen.append((size, align, flags))
+        return super().kmem_cache_create(name, size, 0, 0)
+
+
+def test_sizes_restrict_what_kmalloc_is_asked():
+    assert check_conformance(_Only8To4096, part="object", isolate=False, max_examples=40,
+                             name="only") is not None
+    _Only8To4096.seen = []
+    assert check_conformance(_Only8To4096, part="object", isolate=False, max_examples=60,
+                             object_sizes=(8, 4096), name="only") is None
+    assert _Only8To4096.seen and all(8 <= s <= 4096 for s in _Only8To4096.seen)
+    assert {8, 4096} <= set(_Only8To4096.seen)      # the ends of the range are asked
+
+
+def test_align_and_flags_restrict_what_caches_are_asked():
+    report = check_conformance(_IgnoresAlign, part="cache", isolate=False, max_examples=60,
+                               name="noalign")
+    assert report is not None
+    _IgnoresAlign.seen = []
+    assert check_conformance(_IgnoresAlign, part="cache", isolate=False, max_examples=60,
+                             aligns=(0,), flags=(0,), object_sizes=(8, 4096),
+                             name="noalign") is None
+    assert _IgnoresAlign.seen
+    assert all(a == 0 and f == 0 and 8 <= s <= 4096 for s, a, f in _IgnoresAlign.seen)
+
+
+def test_asked_restrictions_are_in_the_report_header_and_checked():
+    from click.testing import CliRunner
+    from kmemspec.cli import main
+    runner = CliRunner()
+    ok = runner.invoke(main, ["conform", "model", "--part", "cache", "--sizes", "8..64",
+                              "--align", "0,8", "--flags", "0", "--examples", "20"])
+    assert ok.exit_code == 0, ok.output
+    assert "asked only object sizes 8..64; align 0,8; flags 0x0" in ok.output
+    for bad in (["--sizes", "9..2"], ["--sizes", "x"], ["--align", "3"],
+                ["--flags", "0x4000"]):
+        result = runner.invoke(main, ["conform", "model", *bad])
+        assert result.exit_code == 2, (bad, result.output)

@@ -9,7 +9,9 @@
  *     cc -O2 -shared -fPIC -I../../conform -o libpow2.so pow2_buddy.c
  *     kmemspec conform ./libpow2.so --max-order 6
  *
- * Built with -DSEEDED_BUG, a freed block never merges with its buddy.
+ * Built with -DSEEDED_BUG, a freed block never merges with its buddy; built with
+ * -DSEEDED_DOUBLE_FREE, freeing a block a second time is accepted (although it
+ * declares kms_detects_misuse), which the misuse vectors must catch.
  */
 #include "kms.h"
 
@@ -20,6 +22,9 @@ static unsigned long nr_frames;
 static unsigned int max_order;            /* orders 0 .. max_order-1 */
 static signed char free_order[MAX_FRAMES];  /* order of the free block starting here, or -1 */
 static signed char used_order[MAX_FRAMES];  /* order of the handed-out block here, or -1 */
+#ifdef SEEDED_DOUBLE_FREE
+static signed char ever_order[MAX_FRAMES];  /* order it was last handed out with, or -1 */
+#endif
 
 static int is_power_of_two(unsigned long n) { return n && !(n & (n - 1)); }
 
@@ -53,6 +58,10 @@ int kms_init(unsigned long nr_pages, unsigned int order_limit) {
     max_order = order_limit < TOP_ORDER + 1 ? order_limit : TOP_ORDER + 1;
     for (unsigned long pfn = 0; pfn < MAX_FRAMES; pfn++)
         free_order[pfn] = used_order[pfn] = -1;
+#ifdef SEEDED_DOUBLE_FREE
+    for (unsigned long pfn = 0; pfn < MAX_FRAMES; pfn++)
+        ever_order[pfn] = -1;
+#endif
     unsigned int top = 0;
     while (top + 1 < max_order && (2UL << top) <= nr_pages)
         top++;
@@ -72,6 +81,9 @@ long kms_alloc_pages(unsigned int order) {
                 free_order[pfn + (1UL << found)] = (signed char)found;
             }
             used_order[pfn] = (signed char)order;
+#ifdef SEEDED_DOUBLE_FREE
+            ever_order[pfn] = (signed char)order;
+#endif
             return (long)pfn;
         }
     }
@@ -79,8 +91,17 @@ long kms_alloc_pages(unsigned int order) {
 }
 
 int kms_free_pages(unsigned long pfn, unsigned int order) {
+#ifdef SEEDED_DOUBLE_FREE
+    /* the bug: a block handed out once may be freed again */
+    if (pfn >= nr_frames || (used_order[pfn] != (signed char)order
+                             && ever_order[pfn] != (signed char)order))
+        return -1;
+    if (used_order[pfn] != (signed char)order)
+        return 0;                                            /* accepted, state unchanged */
+#else
     if (pfn >= nr_frames || used_order[pfn] != (signed char)order)
         return -1;                                           /* misuse: never handed out */
+#endif
     used_order[pfn] = -1;
     put_free(pfn, order);
     return 0;
