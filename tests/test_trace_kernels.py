@@ -31,10 +31,14 @@ VM = pathlib.Path(__file__).parent / "data" / "traces" / "vm"
 KERNELS = {
     "linux-6.1-amd64.txt.xz": (LINUX_6X_X86_64, 0xFFFF888000000000, 16),
     "linux-6.1-686pae.txt.xz": (LINUX_6X_I386, 0xC0000000, 8),
+    # Debian bookworm-backports 6.12.95 amd64 (no 6.12 i386 image is offered there)
+    "linux-6.12-amd64.txt.xz": (LINUX_6X_X86_64, 0xFFFF888000000000, 16),
 }
 KERNELS.update({p.name: (LINUX_6X_I386, 0xC0000000, 8)
                 for p in VM.glob("linux-6.1-686.txt.xz")})
 NAMES = sorted(KERNELS)
+# fixture -> [(line, cause)] of its expected (explained) warnings
+EXPECTED_WARNINGS = {"linux-6.12-amd64.txt.xz": [(25181, "untraced_object_free")]}
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,7 +90,16 @@ TAIL = "gfp_flags=GFP_KERNEL node=-1 accounted=false"
 def test_pristine_fixture_gives_no_finding(name):
     c = check(name, lines_of(name))
     assert c.events > 30000
-    assert (c.errors, c.violations, c.warnings) == ([], [], [])
+    assert (c.errors, c.violations) == ([], [])
+    # Warnings, each explained: on 6.12 one maple_node (256 bytes, allocated by
+    # lib/maple_tree.c: mas_alloc_nodes) is allocated again while live; the maple tree
+    # frees its nodes with mt_free_bulk -> kmem_cache_free_bulk, which has no per-object
+    # event (spec/trace.md, untraced_object_free).
+    got = [(w.line, w.cause) for w in c.warnings]
+    assert got == EXPECTED_WARNINGS.get(name, [])
+    lines = lines_of(name)
+    for w in c.warnings:
+        assert "mas_alloc_nodes" in lines[w.line - 1] and "bytes_alloc=256" in lines[w.line - 1]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -105,7 +118,11 @@ def test_cli_reports_profile_and_the_missing_vmalloc_events(name):
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
     assert report["profile"]["name"] == KERNELS[name][0].name
-    assert any("no vmalloc events" in x for x in report["limitations"])
+    # the vmalloc events came in 6.3 (include/trace/events/vmalloc.h): 6.1 has none
+    no_vmalloc = any("no vmalloc events" in x for x in report["limitations"])
+    assert no_vmalloc == name.startswith("linux-6.1-")
+    if not no_vmalloc:
+        assert report["by_event"]["alloc_vmap_area"] > 0
 
 
 def test_explicit_profile_overrides_detection():
@@ -250,7 +267,8 @@ def test_kernels_own_buddyinfo_is_consistent_with_the_trace(name, tmp_path):
     r = _buddy_run(name, (VM / f"{stem}.buddyinfo").read_text(), tmp_path)
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
-    assert report["warnings"] == [] and report["violations"] == []
+    assert report["violations"] == []
+    assert [(w["line"], w["cause"]) for w in report["warnings"]] == EXPECTED_WARNINGS.get(name, [])
     assert any("live + free <= managed" in x for x in report["limitations"])
 
 
@@ -269,7 +287,7 @@ def test_buddyinfo_claiming_every_managed_page_free_meets_the_live_blocks(name, 
             row = re.sub(r"((?:\s+\d+){11})\s*$", " " + str(managed) + " 0" * 10, row)
         rows.append(row)
     r = _buddy_run(name, "\n".join(rows) + "\n", tmp_path)
-    [w] = json.loads(r.output)["warnings"]
+    [w] = [w for w in json.loads(r.output)["warnings"] if w["invariant"] == "buddyinfo_after"]
     assert (w["invariant"], w["cause"]) == ("buddyinfo_after", "untraced_page_free")
     assert f"{managed} managed" in w["message"]
     assert r.exit_code == 0
