@@ -156,7 +156,7 @@ def main() -> None:
     auto = cmd_trace._jobs("auto", 1 << 30, object())
     print(f"target: >= 500k events/s, ratio <= 2.5x; `kmemspec trace FILE` uses "
           f"--jobs {auto} here now (auto: 2 CPUs, input >= 1 MiB, load average "
-          f"{cmd_trace._load():.2f} <= CPUs - 1 for two)")
+          f"{cmd_trace._load():.2f} <= CPUs - 0.5 for two)")
     if args.fixtures:
         print("fixtures (in-process CPU time, best of --repeat):")
         fixtures(args.repeat)

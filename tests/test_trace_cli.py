@@ -224,11 +224,11 @@ def test_jobs_auto_uses_one_process_when_no_cpu_is_idle(monkeypatch):
     from kmemspec import cmd_trace
     monkeypatch.setattr(cmd_trace.os, "cpu_count", lambda: 2)
     raw = object()
-    monkeypatch.setattr(cmd_trace, "_load", lambda: 1.6)    # less than one CPU free
+    monkeypatch.setattr(cmd_trace, "_load", lambda: 1.6)    # the second CPU mostly busy
     assert cmd_trace._jobs("auto", 1 << 30, raw) == 1
     assert cmd_trace._jobs("auto", 0, None) == 1
     assert cmd_trace._jobs("2", 1 << 30, raw) == 2           # explicit --jobs wins
-    monkeypatch.setattr(cmd_trace, "_load", lambda: 0.9)
+    monkeypatch.setattr(cmd_trace, "_load", lambda: 1.4)
     assert cmd_trace._jobs("auto", 1 << 30, raw) == 2
 
 
