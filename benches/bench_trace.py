@@ -152,8 +152,11 @@ def main() -> None:
               f"({lines / wall[name] / 1e3:.0f}k events/s, ratio "
               f"{wall[name] / wall['bare']:.2f}x), {cpu[name]:.2f} s CPU (ratio "
               f"{cpu[name] / cpu['bare']:.2f}x)")
-    print("target: >= 500k events/s, ratio <= 2.5x; `kmemspec trace FILE` uses "
-          "--jobs 2 here (auto: 2 CPUs, input >= 1 MiB)")
+    from kmemspec import cmd_trace
+    auto = cmd_trace._jobs("auto", 1 << 30, object())
+    print(f"target: >= 500k events/s, ratio <= 2.5x; `kmemspec trace FILE` uses "
+          f"--jobs {auto} here now (auto: 2 CPUs, input >= 1 MiB, load average "
+          f"{cmd_trace._load():.2f} <= CPUs - 0.5 for two)")
     if args.fixtures:
         print("fixtures (in-process CPU time, best of --repeat):")
         fixtures(args.repeat)

@@ -450,9 +450,11 @@ class TraceChecker:
                             continue
                     else:                                 # the page events
                         pfn = pfns.get(t[6])
-                        if pfn is None:                   # pfn=0x%lx
+                        if pfn is None:                   # pfn=0x%lx (5.10: pfn=%lu)
                             p = t[6]
-                            pfn = pfns[p] = int(p[6:], 16) if p[:6] == b"pfn=0x" else -1
+                            pfn = pfns[p] = (int(p[6:], 16) if p[:6] == b"pfn=0x" else
+                                             int(p[4:]) if p[:4] == b"pfn=" and p[4:].isdigit()
+                                             else -1)
                         order = orders.get(t[7])
                         if order is None:
                             order = _order_token(orders, t[7])

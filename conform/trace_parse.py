@@ -127,7 +127,8 @@ def _page(t, order_tok: int = 7):
         except ValueError:
             pass
     kv = _kv(t)
-    return _field(kv, "pfn", 16), _field(kv, "order", 10)
+    # base 0: Linux 5.10 prints `pfn=%lu` (decimal), 6.x `pfn=0x%lx`
+    return _field(kv, "pfn", 0), _field(kv, "order", 10)
 
 
 def fields_mm_page_alloc(t):

@@ -29,10 +29,23 @@ PROGRESS_MIN_BYTES = 8 << 20
 TWO_PROCESS_MIN_BYTES = 1 << 20
 
 
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def _jobs(jobs: str, total: int, raw) -> int:
     if jobs != "auto":
         return int(jobs)
-    if (os.cpu_count() or 1) < 2:
+    cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return 1
+    # A second process only helps with a CPU mostly idle for it: at a 1-minute load
+    # average of 1.5-1.9 on 2 CPUs two processes measured 1.5-1.7x slower than one, at
+    # 1.0-1.1 (the bench itself counted) 0.83-0.95x (benches/bench_trace.py --vm).
+    if _load() > cpus - 0.5:
         return 1
     return 2 if raw is None or total >= TWO_PROCESS_MIN_BYTES else 1
 
@@ -93,7 +106,8 @@ def _summary(path: str, c, profile_line: str = "", extra_limits=()) -> str:
 @click.option("--jobs", type=click.Choice(["auto", "1", "2"]), default="auto",
               show_default=True,
               help="Processes: 2 checks the object events in a second process (same "
-                   "report); auto uses 2 for inputs of 1 MiB or more on 2+ CPUs.")
+                   "report); auto uses 2 for inputs of 1 MiB or more on 2+ CPUs "
+                   "with half a CPU idle (by the 1-minute load average).")
 @click.option("--max-errors", type=click.IntRange(min=1), default=MAX_ERRORS,
               show_default=True,
               help="Input errors kept in the report (all are counted).")

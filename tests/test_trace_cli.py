@@ -210,6 +210,7 @@ def test_no_progress_bar(monkeypatch, why):
 def test_jobs_auto_uses_two_processes_for_large_inputs_on_two_cpus(monkeypatch):
     from kmemspec import cmd_trace
     monkeypatch.setattr(cmd_trace.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(cmd_trace, "_load", lambda: 0.3)
     raw = object()
     assert cmd_trace._jobs("auto", cmd_trace.TWO_PROCESS_MIN_BYTES, raw) == 2
     assert cmd_trace._jobs("auto", cmd_trace.TWO_PROCESS_MIN_BYTES - 1, raw) == 1
@@ -217,6 +218,18 @@ def test_jobs_auto_uses_two_processes_for_large_inputs_on_two_cpus(monkeypatch):
     assert cmd_trace._jobs("1", 1 << 30, raw) == 1
     monkeypatch.setattr(cmd_trace.os, "cpu_count", lambda: 1)
     assert cmd_trace._jobs("auto", 1 << 30, raw) == 1
+
+
+def test_jobs_auto_uses_one_process_when_no_cpu_is_idle(monkeypatch):
+    from kmemspec import cmd_trace
+    monkeypatch.setattr(cmd_trace.os, "cpu_count", lambda: 2)
+    raw = object()
+    monkeypatch.setattr(cmd_trace, "_load", lambda: 1.6)    # the second CPU mostly busy
+    assert cmd_trace._jobs("auto", 1 << 30, raw) == 1
+    assert cmd_trace._jobs("auto", 0, None) == 1
+    assert cmd_trace._jobs("2", 1 << 30, raw) == 2           # explicit --jobs wins
+    monkeypatch.setattr(cmd_trace, "_load", lambda: 1.4)
+    assert cmd_trace._jobs("auto", 1 << 30, raw) == 2
 
 
 # ---------------------------------------------------------------- hostile input (issue 16)

@@ -31,10 +31,16 @@ VM = pathlib.Path(__file__).parent / "data" / "traces" / "vm"
 KERNELS = {
     "linux-6.1-amd64.txt.xz": (LINUX_6X_X86_64, 0xFFFF888000000000, 16),
     "linux-6.1-686pae.txt.xz": (LINUX_6X_I386, 0xC0000000, 8),
+    # Debian bookworm-backports 6.12.95 amd64 (no 6.12 i386 image is offered there)
+    "linux-6.12-amd64.txt.xz": (LINUX_6X_X86_64, 0xFFFF888000000000, 16),
+    # Debian bullseye 5.10.218 amd64: mm_page_* print pfn=%lu (decimal)
+    "linux-5.10-amd64.txt.xz": (LINUX_6X_X86_64, 0xFFFF888000000000, 16),
 }
 KERNELS.update({p.name: (LINUX_6X_I386, 0xC0000000, 8)
                 for p in VM.glob("linux-6.1-686.txt.xz")})
 NAMES = sorted(KERNELS)
+# fixture -> [(line, cause)] of its expected (explained) warnings
+EXPECTED_WARNINGS = {"linux-6.12-amd64.txt.xz": [(25181, "untraced_object_free")]}
 
 
 @functools.lru_cache(maxsize=None)
@@ -69,6 +75,10 @@ def inject(lines, index, new_line):
     return out, index + 1
 
 
+def _pfn_text(like: str, pfn: int) -> str:
+    return f"{pfn:#x}" if like.startswith("0x") else str(pfn)
+
+
 def ptr(name, a):
     return f"{a:0{KERNELS[name][2]}x}"
 
@@ -86,7 +96,16 @@ TAIL = "gfp_flags=GFP_KERNEL node=-1 accounted=false"
 def test_pristine_fixture_gives_no_finding(name):
     c = check(name, lines_of(name))
     assert c.events > 30000
-    assert (c.errors, c.violations, c.warnings) == ([], [], [])
+    assert (c.errors, c.violations) == ([], [])
+    # Warnings, each explained: on 6.12 one maple_node (256 bytes, allocated by
+    # lib/maple_tree.c: mas_alloc_nodes) is allocated again while live; the maple tree
+    # frees its nodes with mt_free_bulk -> kmem_cache_free_bulk, which has no per-object
+    # event (spec/trace.md, untraced_object_free).
+    got = [(w.line, w.cause) for w in c.warnings]
+    assert got == EXPECTED_WARNINGS.get(name, [])
+    lines = lines_of(name)
+    for w in c.warnings:
+        assert "mas_alloc_nodes" in lines[w.line - 1] and "bytes_alloc=256" in lines[w.line - 1]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -105,7 +124,11 @@ def test_cli_reports_profile_and_the_missing_vmalloc_events(name):
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
     assert report["profile"]["name"] == KERNELS[name][0].name
-    assert any("no vmalloc events" in x for x in report["limitations"])
+    # the vmalloc events came in 6.3 (include/trace/events/vmalloc.h): 5.10, 6.1 have none
+    no_vmalloc = any("no vmalloc events" in x for x in report["limitations"])
+    assert no_vmalloc == (not name.startswith("linux-6.12-"))
+    if not no_vmalloc:
+        assert report["by_event"]["alloc_vmap_area"] > 0
 
 
 def test_explicit_profile_overrides_detection():
@@ -123,8 +146,9 @@ def test_explicit_profile_overrides_detection():
 def test_misaligned_page_block(name):
     lines = lines_of(name)
     i = first(lines, r"mm_page_alloc: .* order=[1-3] ")
-    bad = re.sub(r"pfn=0x([0-9a-f]+)", lambda m: f"pfn={int(m.group(1), 16) + 1:#x}",
-                 lines[i])
+    # in the fixture's own format: pfn=%lu on 5.10, pfn=0x%lx on 6.x
+    bad = re.sub(r"pfn=(0x[0-9a-f]+|[0-9]+)",
+                 lambda m: f"pfn={_pfn_text(m.group(1), int(m.group(1), 0) + 1)}", lines[i])
     faulty, line = inject(lines, i + 1, bad)
     [v] = check(name, faulty).violations
     assert (v.line, v.invariant, v.event) == (line, "buddy_alignment", "mm_page_alloc")
@@ -135,7 +159,8 @@ def test_order_above_the_top_order(name):
     lines = lines_of(name)
     i = first(lines, r"mm_page_alloc: ")
     bad = re.sub(r"order=\d+", "order=11",
-                 re.sub(r"pfn=0x[0-9a-f]+", "pfn=0x100000", lines[i]))
+                 re.sub(r"pfn=(0x[0-9a-f]+|[0-9]+)",
+                        lambda m: f"pfn={_pfn_text(m.group(1), 0x100000)}", lines[i]))
     faulty, line = inject(lines, i, bad)
     [v] = check(name, faulty).violations
     assert (v.line, v.invariant) == (line, "buddy_alignment")
@@ -200,7 +225,7 @@ def test_live_object_partly_overlapped(name):
 def test_page_block_taken_from_buddy_while_live(name):
     lines = lines_of(name)
     i = first(lines, r"mm_page_alloc: .* order=[1-3] ")
-    pfn = re.search(r"pfn=(0x[0-9a-f]+)", lines[i]).group(1)
+    pfn = re.search(r"pfn=(0x[0-9a-f]+|[0-9]+)", lines[i]).group(1)
     faulty, line = inject(lines, i + 1, event_line(lines[i], "mm_page_alloc_zone_locked",
                           f"page={ptr(name, 0x1000)} pfn={pfn} order=0 migratetype=0 "
                           "percpu_refill=1"))
@@ -250,7 +275,8 @@ def test_kernels_own_buddyinfo_is_consistent_with_the_trace(name, tmp_path):
     r = _buddy_run(name, (VM / f"{stem}.buddyinfo").read_text(), tmp_path)
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
-    assert report["warnings"] == [] and report["violations"] == []
+    assert report["violations"] == []
+    assert [(w["line"], w["cause"]) for w in report["warnings"]] == EXPECTED_WARNINGS.get(name, [])
     assert any("live + free <= managed" in x for x in report["limitations"])
 
 
@@ -269,7 +295,7 @@ def test_buddyinfo_claiming_every_managed_page_free_meets_the_live_blocks(name, 
             row = re.sub(r"((?:\s+\d+){11})\s*$", " " + str(managed) + " 0" * 10, row)
         rows.append(row)
     r = _buddy_run(name, "\n".join(rows) + "\n", tmp_path)
-    [w] = json.loads(r.output)["warnings"]
+    [w] = [w for w in json.loads(r.output)["warnings"] if w["invariant"] == "buddyinfo_after"]
     assert (w["invariant"], w["cause"]) == ("buddyinfo_after", "untraced_page_free")
     assert f"{managed} managed" in w["message"]
     assert r.exit_code == 0
