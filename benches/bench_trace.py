@@ -11,7 +11,7 @@ the work done), each the best of --repeat runs; for --jobs 2 (two processes, the
 default on this machine) and --jobs 1.
 
 The bare loop reads the file the way `kmemspec trace` does (text, UTF-8, errors
-replaced: conform/trace_parse.py, open_trace) and does nothing but split each line.
+replaced: trace/parse.py, open_trace) and does nothing but split each line.
 --fixtures also prints, per fixture, the checker's events/s in this process (the
 fixture decompressed into memory first, so xz decoding is not counted) and its ratio
 to the same bare loop over the same text.
@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 
-from kmemspec.conform.trace_parse import open_trace
+from kmemspec.trace.parse import open_trace
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "traces"
 OUT = pathlib.Path(os.environ.get('BENCH_TRACE', '/tmp/kmemspec-bench-trace.txt'))
@@ -95,7 +95,7 @@ def fixtures(repeat: int) -> None:
     """Per fixture, in this process: checker events/s and ratio to the bare loop."""
     import io
 
-    from kmemspec.conform.trace_check import check_stream
+    from kmemspec.trace.check import check_stream
 
     for path in sorted(DATA.glob("*.txt.xz")):
         text = open_trace(str(path))[0].read()

@@ -10,9 +10,9 @@ import zlib
 
 import click
 
-from kmemspec.conform.trace_check import MAX_ERRORS, check_stream
-from kmemspec.conform.trace_parse import detect_profile, open_trace
-from kmemspec.conform.trace_snapshot import (SnapshotError, compare, parse_buddyinfo,
+from kmemspec.trace.check import MAX_ERRORS, check_stream
+from kmemspec.trace.parse import detect_profile, open_trace
+from kmemspec.trace.snapshot import (SnapshotError, compare, parse_buddyinfo,
                                              parse_zoneinfo)
 from kmemspec.model.profiles import LINUX_6X_I386, LINUX_6X_X86_64
 

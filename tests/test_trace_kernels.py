@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 from kmemspec.cli import main
-from kmemspec.conform.trace_check import check_stream
-from kmemspec.conform.trace_parse import detect_profile, open_trace
+from kmemspec.trace.check import check_stream
+from kmemspec.trace.parse import detect_profile, open_trace
 from kmemspec.model.profiles import LINUX_6X_I386, LINUX_6X_X86_64
 
 VM = pathlib.Path(__file__).parent / "data" / "traces" / "vm"

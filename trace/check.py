@@ -41,8 +41,8 @@ from collections import Counter, deque
 
 from kmemspec.model.profiles import LINUX_6X_X86_64, Profile
 
-from . import trace_parse as tp
-from .trace_layout import AddressLayout, layout_of
+from kmemspec.trace import parse as tp
+from kmemspec.trace.layout import AddressLayout, layout_of
 
 # Findings kept per (kind, invariant, cause); beyond that they are only counted, so
 # memory stays bounded by the live state, not by the size of the trace.
