@@ -81,14 +81,48 @@ def build(target_events: int, sources=SOURCES, data=DATA, out_path=None) -> int:
     return n
 
 
-def cpu_of(cmd: list[str]) -> tuple[float, float]:
-    """(cpu seconds, wall seconds) of a child process."""
+def cpu_of(cmd: list[str]) -> tuple[float, float, float]:
+    """(cpu seconds, wall seconds, peak RSS in MiB) of a child process (its own peak:
+    it runs under a fresh python that reports it, see RSS)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
+    p = subprocess.run([sys.executable, "-c", RSS] + cmd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, check=False)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime), wall
+    rss = float(p.stderr.strip().rsplit("rss=", 1)[-1]) if "rss=" in p.stderr else 0.0
+    return (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime), wall, rss
+
+
+# Runs a command in a child and prints the child's own peak RSS (ru_maxrss of its
+# children: the command's process tree's largest process).
+RSS = ("import resource, subprocess, sys\n"
+       "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+       "print(f'rss={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}',"
+       " file=sys.stderr)\n")
+
+
+def warm_up() -> tuple[float, float]:
+    """(seconds to compile the compiled engine with an empty numba cache, seconds to
+    load it from the cache), each in a fresh process on a 2-line trace."""
+    import tempfile
+    tiny = ("x-1 [000] ..... 1.0: kmalloc: call_site=f ptr=ffff888000001000 "
+            "bytes_req=8 bytes_alloc=8 gfp_flags=GFP_KERNEL node=-1 accounted=false\n")
+    out = []
+    with tempfile.TemporaryDirectory() as cache, tempfile.NamedTemporaryFile(
+            "w", suffix=".txt") as f:
+        f.write(tiny)
+        f.flush()
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        code = ("import io, time; t = time.perf_counter(); "
+                "from kmemspec.trace.check import check_stream; "
+                f"check_stream(open({f.name!r}), engine='compiled'); "
+                "print(time.perf_counter() - t)")
+        for _ in range(2):
+            r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                               text=True, check=True)
+            out.append(float(r.stdout))
+    return out[0], out[1]
 
 
 def fixtures(repeat: int) -> None:
@@ -118,6 +152,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--fixtures", action="store_true",
                     help="also time each fixture in this process")
+    ap.add_argument("--compiled-only", action="store_true",
+                    help="time the bare loop and the compiled engine only")
     ap.add_argument("--vm", default=None,
                     help="replay this fixture of tests/data/traces/vm instead")
     args = ap.parse_args()
@@ -136,24 +172,37 @@ def main() -> None:
     kmemspec = [os.path.join(os.path.dirname(sys.executable), "kmemspec"), "trace",
                 str(OUT), "--json"]
     bare = [sys.executable, "-c", BARE, str(OUT)]
-    runs = {"bare": bare, "jobs 2": kmemspec + ["--jobs", "2"],
-            "jobs 1": kmemspec + ["--jobs", "1"]}
+    runs = {"bare": bare, "engine compiled": kmemspec + ["--engine", "compiled"],
+            "engine python --jobs 2": kmemspec + ["--engine", "python", "--jobs", "2"],
+            "engine python --jobs 1": kmemspec + ["--engine", "python", "--jobs", "1"]}
+    if args.compiled_only:
+        del runs["engine python --jobs 2"], runs["engine python --jobs 1"]
     wall = dict.fromkeys(runs, float("inf"))
     cpu = dict.fromkeys(runs, float("inf"))
+    rss = dict.fromkeys(runs, 0.0)
+    first, cached = warm_up()
     for _ in range(args.repeat):
         for name, cmd in runs.items():
-            c, w = cpu_of(cmd)
+            c, w, r = cpu_of(cmd)
             cpu[name], wall[name] = min(cpu[name], c), min(wall[name], w)
+            rss[name] = max(rss[name], r)
     print(f"trace: {OUT} ({lines} lines, {size / 1e6:.0f} MB); machine: "
-          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    print(f"bare read+split loop: {wall['bare']:.2f} s wall, {cpu['bare']:.2f} s CPU")
-    for name in ("jobs 2", "jobs 1"):
-        print(f"kmemspec trace --{name.replace(' ', ' ')}: {wall[name]:.2f} s wall "
-              f"({lines / wall[name] / 1e3:.0f}k events/s, ratio "
-              f"{wall[name] / wall['bare']:.2f}x), {cpu[name]:.2f} s CPU (ratio "
-              f"{cpu[name] / cpu['bare']:.2f}x)")
-    print("target: >= 500k events/s, ratio <= 2.5x; `kmemspec trace FILE` uses "
-          "--jobs 2 here (auto: 2 CPUs, input >= 1 MiB)")
+          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"compiled engine warm-up: {first:.1f} s with an empty numba cache (once per "
+          f"installation), {cached:.2f} s to load it from the cache (included below)")
+    print(f"bare read+split loop: {wall['bare']:.2f} s wall, {cpu['bare']:.2f} s CPU, "
+          f"peak RSS {rss['bare']:.0f} MiB")
+    for name in runs:
+        if name == "bare":
+            continue
+        print(f"kmemspec trace --{name}: {wall[name]:.2f} s wall "
+              f"({lines / wall[name] / 1e3:.0f}k lines/s, ratio "
+              f"{wall[name] / wall['bare']:.2f}x), {cpu[name]:.2f} s CPU "
+              f"({lines / cpu[name] / 1e3:.0f}k lines/s, ratio "
+              f"{cpu[name] / cpu['bare']:.2f}x), peak RSS {rss[name]:.0f} MiB")
+    print("targets: compiled >= 3,000,000 events/s in one process, ratio < 1; "
+          "python >= 500k events/s, ratio <= 2.5x")
     if args.fixtures:
         print("fixtures (in-process CPU time, best of --repeat):")
         fixtures(args.repeat)

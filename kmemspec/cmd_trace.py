@@ -10,7 +10,7 @@ import zlib
 
 import click
 
-from kmemspec.trace.check import MAX_ERRORS, check_stream
+from kmemspec.trace.check import MAX_ERRORS, check_stream, compiled_available
 from kmemspec.trace.parse import detect_profile, open_trace
 from kmemspec.trace.snapshot import (SnapshotError, compare, parse_buddyinfo,
                                              parse_zoneinfo)
@@ -94,6 +94,10 @@ def _summary(path: str, c, profile_line: str = "", extra_limits=()) -> str:
               show_default=True,
               help="Processes: 2 checks the object events in a second process (same "
                    "report); auto uses 2 for inputs of 1 MiB or more on 2+ CPUs.")
+@click.option("--engine", type=click.Choice(["auto", "python", "compiled"]), default="auto",
+              show_default=True,
+              help="compiled: the numba engine (one process; same report); python: the "
+                   "reference engine; auto: compiled when numba imports.")
 @click.option("--max-errors", type=click.IntRange(min=1), default=MAX_ERRORS,
               show_default=True,
               help="Input errors kept in the report (all are counted).")
@@ -106,7 +110,7 @@ def _summary(path: str, c, profile_line: str = "", extra_limits=()) -> str:
 @click.option("--zoneinfo-after", type=click.Path(dir_okay=False, exists=True),
               default=None, help="The kernel's /proc/zoneinfo at the end (the zones' "
                                  "pfn ranges and managed pages, for --buddyinfo-after).")
-def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int,
+def command(file: str, as_json: bool, strict: bool, jobs: str, engine: str, max_errors: int,
             profile: str | None, buddyinfo_after: str | None,
             zoneinfo_after: str | None) -> None:
     """Check an ftrace text trace FILE (plain, .gz, .xz, or - for stdin) of the kmem
@@ -141,10 +145,29 @@ def command(file: str, as_json: bool, strict: bool, jobs: str, max_errors: int,
             pos = raw.tell()
             bar.update(pos - done[0])
             done[0] = pos
+    if engine == "auto":
+        engine = "compiled" if compiled_available() else "python"
+    elif engine == "compiled" and not compiled_available():
+        click.echo("kmemspec trace: the compiled engine needs numba (pip install numba)",
+                   err=True)
+        sys.exit(2)
     try:
-        checker = check_stream(stream, strict=strict, profile=TRACE_PROFILES[profile],
-                               progress=progress,
-                               jobs=_jobs(jobs, total, raw), max_errors=max_errors)
+        try:
+            checker = check_stream(stream, strict=strict, profile=TRACE_PROFILES[profile],
+                                   progress=progress, jobs=_jobs(jobs, total, raw),
+                                   max_errors=max_errors, engine=engine)
+        except Exception as exc:
+            if type(exc).__name__ != "Unsupported":
+                raise
+            # a value the compiled state cannot hold: the reference checks the file
+            if raw is None:
+                click.echo(f"kmemspec trace: {exc}; check it with --engine python",
+                           err=True)
+                sys.exit(2)
+            stream, raw = open_trace(file)
+            checker = check_stream(stream, strict=strict, profile=TRACE_PROFILES[profile],
+                                   progress=None, jobs=_jobs(jobs, total, raw),
+                                   max_errors=max_errors, engine="python")
     except (OSError, EOFError, UnicodeError, lzma.LZMAError, zlib.error) as exc:
         # a truncated or corrupt compressed file (gzip.BadGzipFile is an OSError)
         click.echo(f"kmemspec trace: cannot read {file}: {exc}", err=True)
