@@ -95,6 +95,10 @@ P_REQ = _bytes_array(b"bytes_req=")
 P_ALLOC = _bytes_array(b"bytes_alloc=")
 P_NULL1 = _bytes_array(b"page=0000000000000000")
 P_NULL2 = _bytes_array(b"page=(null)")
+# white space as bytes.split() has it (1), and the newline (2)
+WS = np.zeros(256, dtype=np.uint8)
+WS[[9, 11, 12, 13, 32]] = 1
+WS[10] = 2
 NAMES = np.zeros((len(EVENTS_B), 32), dtype=np.uint8)
 NAME_LEN = np.array([len(e) for e in EVENTS_B], dtype=np.int64)
 for _i, _e in enumerate(EVENTS_B):
@@ -115,7 +119,82 @@ def s64(x: int) -> int:
 
 
 # ---------------------------------------------------------------- compiled helpers
+EMPTY = MIN64                   # the free slot of a table (no key is MIN64)
+CB, CR, CP, CO = 34, 35, 36, 37  # entries in the blocks, rows, pages, objects tables
+
+
+@njit(cache=True, inline="always")
+def _slot(k, mask):
+    x = k * np.int64(-7046029254386353131)
+    return (x ^ (x >> 31)) & mask
+
+
+@njit(cache=True, inline="always")
+def ht_get(tab, k, default):
+    mask = tab.shape[0] - 1
+    i = _slot(k, mask)
+    while True:
+        kk = tab[i, 0]
+        if kk == k:
+            return tab[i, 1]
+        if kk == EMPTY:
+            return default
+        i = (i + 1) & mask
+
+
+@njit(cache=True, inline="always")
+def ht_put(tab, S, c, k, v):
+    mask = tab.shape[0] - 1
+    i = _slot(k, mask)
+    while True:
+        kk = tab[i, 0]
+        if kk == k:
+            tab[i, 1] = v
+            return
+        if kk == EMPTY:
+            tab[i, 0] = k
+            tab[i, 1] = v
+            S[c] += 1
+            return
+        i = (i + 1) & mask
+
+
 @njit(cache=True)
+def ht_del(tab, S, c, k):
+    """Remove k (linear probing, backward-shift deletion: no tombstones)."""
+    mask = tab.shape[0] - 1
+    i = _slot(k, mask)
+    while True:
+        kk = tab[i, 0]
+        if kk == k:
+            break
+        if kk == EMPTY:
+            return
+        i = (i + 1) & mask
+    j = i
+    while True:
+        j = (j + 1) & mask
+        kj = tab[j, 0]
+        if kj == EMPTY:
+            break
+        h = _slot(kj, mask)
+        if (j > i and (h <= i or h > j)) or (j < i and h <= i and h > j):
+            tab[i, 0] = kj
+            tab[i, 1] = tab[j, 1]
+            i = j
+    tab[i, 0] = EMPTY
+    S[c] -= 1
+
+
+@njit(cache=True)
+def ht_rehash(tab, new, S, c):
+    S[c] = 0
+    for i in range(tab.shape[0]):
+        if tab[i, 0] != EMPTY:
+            ht_put(new, S, c, tab[i, 0], tab[i, 1])
+
+
+@njit(cache=True, inline="always")
 def _get(d, k, default):
     if k in d:
         return d[k]
@@ -127,7 +206,7 @@ def _ult(x, y):
     return (x ^ MIN64) < (y ^ MIN64)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _is_kernel(C, a):
     if _ult(a, C[C_KSPACE]):
         return False
@@ -140,7 +219,7 @@ def _page_of(C, a):
     return (a >> ps) & ((1 << (64 - ps)) - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _umod(a, n):
     if a >= 0:
         return a % n
@@ -148,7 +227,7 @@ def _umod(a, n):
     return ((a & MAX64) % n + hi) % n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _prefix(buf, s, e, p):
     if e - s < p.shape[0]:
         return False
@@ -158,12 +237,12 @@ def _prefix(buf, s, e, p):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _equal(buf, s, e, p):
     return e - s == p.shape[0] and _prefix(buf, s, e, p)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hex(buf, s, e, maxdig):
     """(ok, value) of [0-9a-fA-F]+ with at most maxdig significant digits."""
     if s >= e:
@@ -186,7 +265,7 @@ def _hex(buf, s, e, maxdig):
     return sig <= maxdig, v
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dec(buf, s, e):
     if s >= e or e - s > 18:
         return False, 0
@@ -220,19 +299,19 @@ def _emit(S, rec, g, line, ev, sub, p1, p2, p3, p4, p5, p6):
 
 
 # ---------------------------------------------------------------- pages
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _row(S, rows, frames, pfn, create):
     k = pfn >> ROW_SHIFT
-    r = _get(rows, k, -1)
+    r = ht_get(rows, k, -1)
     if r < 0 and create:
         r = S[ROWS]
         S[ROWS] = r + 1
         frames[r, :] = 0
-        rows[k] = r
+        ht_put(rows, S, CR, k, r)
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _any_live(S, rows, frames, pfn, order):
     r = _row(S, rows, frames, pfn, False)
     if r < 0:
@@ -244,7 +323,7 @@ def _any_live(S, rows, frames, pfn, order):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _set_frames(S, rows, frames, pfn, order, v):
     r = _row(S, rows, frames, pfn, True)
     off = pfn & (ROW - 1)
@@ -258,7 +337,7 @@ def _overlapping(C, blocks, pfn, order, out):
     n = 0
     for k in range(order, C[C_TOP] + 1):
         head = pfn & ~((1 << k) - 1)
-        b = _get(blocks, head, -1)
+        b = ht_get(blocks, head, -1)
         if b >= 0 and head + (1 << (b & 31)) > pfn:
             dup = False
             for j in range(n):
@@ -269,7 +348,7 @@ def _overlapping(C, blocks, pfn, order, out):
                 out[n, 1] = b
                 n += 1
     for p in range(pfn + 1, pfn + (1 << order)):
-        b = _get(blocks, p, -1)
+        b = ht_get(blocks, p, -1)
         if b >= 0:
             out[n, 0] = p
             out[n, 1] = b
@@ -291,7 +370,7 @@ def _page_conflict(S, C, blocks, rows, frames, rec, out, pfn, order, line, ev):
         _emit(S, rec, g, line, ev, 0, pfn, order, head, b & 31, made, 0)
     for j in range(n):                  # _take
         head, b = out[j, 0], out[j, 1]
-        del blocks[head]
+        ht_del(blocks, S, CB, head)
         _set_frames(S, rows, frames, head, b & 31, 0)
 
 
@@ -301,23 +380,23 @@ def page_alloc(st, C, pfn, order, line):
     if _any_live(S, rows, frames, pfn, order):
         _page_conflict(S, C, blocks, rows, frames, rec, out, pfn, order, line, 1)
     _set_frames(S, rows, frames, pfn, order, 1)
-    blocks[pfn] = line * 32 + order
+    ht_put(blocks, S, CB, pfn, line * 32 + order)
 
 
 @njit(cache=True)
 def page_buddy(st, C, pfn, order, line, ev):
     """mm_page_alloc_zone_locked (ev 3), mm_page_pcpu_drain (ev 8)."""
     S, blocks, rows, frames, rec, out = st[0], st[1], st[2], st[3], st[12], st[13]
-    if len(blocks):
+    if S[CB]:
         _page_conflict(S, C, blocks, rows, frames, rec, out, pfn, order, line, ev)
 
 
 @njit(cache=True)
 def page_free(st, C, pfn, order):
     S, blocks, rows, frames, out = st[0], st[1], st[2], st[3], st[13]
-    b = _get(blocks, pfn, -1)
+    b = ht_get(blocks, pfn, -1)
     if b >= 0 and (b & 31) == order:
-        del blocks[pfn]
+        ht_del(blocks, S, CB, pfn)
         _set_frames(S, rows, frames, pfn, order, 0)
     elif _any_live(S, rows, frames, pfn, order):
         n = _overlapping(C, blocks, pfn, order, out)       # _free_part
@@ -325,15 +404,15 @@ def page_free(st, C, pfn, order):
             head, bb = out[j, 0], out[j, 1]
             o = bb & 31
             made = bb >> 5
-            del blocks[head]
+            ht_del(blocks, S, CB, head)
             while o > order:
                 o -= 1
                 half = head + (1 << o)
                 if pfn >= half:
-                    blocks[head] = made * 32 + o
+                    ht_put(blocks, S, CB, head, made * 32 + o)
                     head = half
                 else:
-                    blocks[half] = made * 32 + o
+                    ht_put(blocks, S, CB, half, made * 32 + o)
         _set_frames(S, rows, frames, pfn, order, 0)
     _evict(st, S[VP0] + pfn, 1 << order)
 
@@ -342,17 +421,17 @@ def page_free(st, C, pfn, order):
 @njit(cache=True)
 def _drop_page(st, vp):
     S, pages, pg, pg_free, objs, ob, ob_free = st[0], st[4], st[5], st[6], st[7], st[8], st[9]
-    s = _get(pages, vp, -1)
+    s = ht_get(pages, vp, -1)
     if s < 0:
         return
     i = pg[s, 2]
     while i >= 0:
         nx = ob[i, 3]
-        del objs[ob[i, 0]]
+        ht_del(objs, S, CO, ob[i, 0])
         ob_free[S[OB_NFREE]] = i
         S[OB_NFREE] += 1
         i = nx
-    del pages[vp]
+    ht_del(pages, S, CP, vp)
     pg_free[S[PG_NFREE]] = s
     S[PG_NFREE] += 1
 
@@ -360,7 +439,7 @@ def _drop_page(st, vp):
 @njit(cache=True)
 def _evict(st, vp, n):
     pages = st[4]
-    if not len(pages):
+    if not st[0][CP]:
         return
     for v in range(vp, vp + n):
         _drop_page(st, v)
@@ -369,8 +448,10 @@ def _evict(st, vp, n):
 @njit(cache=True)
 def clear_objects(st):
     S, pages, pg_free, objs, ob_free = st[0], st[4], st[6], st[7], st[9]
-    pages.clear()
-    objs.clear()
+    pages[:, 0] = EMPTY
+    objs[:, 0] = EMPTY
+    S[CP] = 0
+    S[CO] = 0
     for i in range(pg_free.shape[0]):
         pg_free[i] = i
     S[PG_NFREE] = pg_free.shape[0]
@@ -379,7 +460,7 @@ def clear_objects(st):
     S[OB_NFREE] = ob_free.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _unlink(st, i):
     S, pg, objs, ob, ob_free = st[0], st[5], st[7], st[8], st[9]
     s = ob[i, 4]
@@ -392,7 +473,7 @@ def _unlink(st, i):
         ob[nx, 2] = p
     else:
         pg[s, 3] = p
-    del objs[ob[i, 0]]
+    ht_del(objs, S, CO, ob[i, 0])
     ob_free[S[OB_NFREE]] = i
     S[OB_NFREE] += 1
 
@@ -406,11 +487,11 @@ def _new_page(st, vp, g, owner):
     pg[s, 1] = owner
     pg[s, 2] = -1
     pg[s, 3] = -1
-    pages[vp] = s
+    ht_put(pages, S, CP, vp, s)
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _append(st, s, a, val):
     S, pg, objs, ob, ob_free = st[0], st[5], st[7], st[8], st[9]
     S[OB_NFREE] -= 1
@@ -425,12 +506,12 @@ def _append(st, s, a, val):
     else:
         pg[s, 2] = i
     pg[s, 3] = i
-    objs[a] = i
+    ht_put(objs, S, CO, a, i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def obj_free(st, a):
-    i = _get(st[7], a, -1)
+    i = ht_get(st[7], a, -1)
     if i >= 0:
         _unlink(st, i)
 
@@ -492,8 +573,8 @@ def place(st, C, a, n, line, ev, cpu):
         _vote(st, C, a, line, cpu)
     ps = C[C_PS]
     P = _page_of(C, a)
-    s = _get(pages, P, -1)
-    i = _get(objs, a, -1) if s >= 0 else -1
+    s = ht_get(pages, P, -1)
+    i = ht_get(objs, a, -1) if s >= 0 else -1
     if i >= 0:
         old = ob[i, 1]
         made = old >> SIZE_BITS
@@ -516,7 +597,7 @@ def place(st, C, a, n, line, ev, cpu):
 @njit(cache=True)
 def _check_overlap(st, C, a, n, b, line, ev):
     S, objs, ob, rec = st[0], st[7], st[8], st[12]
-    j = _get(objs, b, -1)
+    j = ht_get(objs, b, -1)
     if j < 0 or b == a:
         return
     sv = ob[j, 1]
@@ -534,7 +615,7 @@ def _place_slow(st, C, a, n, g, owner, line, ev):
     P = _page_of(C, a)
     Q = _page_of(C, a + n - 1)
     for vp in range(P - 2, Q + 1):
-        s = _get(pages, vp, -1)
+        s = ht_get(pages, vp, -1)
         if s < 0:
             continue
         # the starts of the page's objects (as list(r[1]) has them), then the owner
@@ -556,13 +637,13 @@ def _place_slow(st, C, a, n, g, owner, line, ev):
         for j in range(k):
             _check_overlap(st, C, a, n, starts[j], line, ev)
     for vp in range(P, Q + 1):
-        s = _get(pages, vp, -1)
+        s = ht_get(pages, vp, -1)
         if s < 0:
             _new_page(st, vp, g, owner)
         else:
             pg[s, 0] = g
             pg[s, 1] = owner
-    return pages[P]
+    return ht_get(pages, P, -1)
 
 
 @njit(cache=True)
@@ -594,7 +675,7 @@ def traced_twice(st, C, cpu, ptr, req, alloc, line):
     st[16][k * 4 + 3] = line
     if not same:
         return False
-    i = _get(st[7], ptr, -1)
+    i = ht_get(st[7], ptr, -1)
     return i >= 0 and (st[8][i, 1] >> SIZE_BITS) == pline
 
 
@@ -611,6 +692,17 @@ def learn(st, C, cpu, ptr, alloc):
 
 
 # ---------------------------------------------------------------- the loop
+@njit(cache=True, inline="always")
+def _must_grow(st):
+    """Whether a pool or table may overflow on the next line."""
+    S = st[0]
+    return (S[PG_NFREE] < PG_MARGIN or S[OB_NFREE] < 8 or S[ROWS] + 2 >= st[3].shape[0]
+            or 4 * len(st[15]) + 8 > st[16].shape[0]
+            or 2 * S[CB] + 64 > st[1].shape[0] or 2 * S[CR] + 8 > st[2].shape[0]
+            or 2 * (S[CP] + PG_MARGIN) > st[4].shape[0]
+            or 2 * S[CO] + 8 > st[7].shape[0])
+
+
 @njit(cache=True)
 def scan(buf, pos, end, lineno, st, C, cls):
     """Check lines from pos; return (status, position, line number, event code,
@@ -623,33 +715,26 @@ def scan(buf, pos, end, lineno, st, C, cls):
     kmax = C[C_KMAX]
     maxblk = C[C_MAXBLK]
     while pos < end:
-        if (S[PG_NFREE] < PG_MARGIN or S[OB_NFREE] < 8 or S[ROWS] + 2 >= frames.shape[0]
-                or 4 * len(st[15]) + 8 > st[16].shape[0]):
+        if _must_grow(st):
             return GROW, pos, lineno, -1, pos
         ls = pos
         lineno += 1
+        # tokens 0..11 as bytes.split() has them (white space: 9-13 and 32), then
+        # the end of the line
         nt = 0
-        intok = False
         i = pos
-        while i < end:
-            c = buf[i]
-            if c == 10:
+        while nt < 12:
+            while i < end and WS[buf[i]] == 1:
+                i += 1
+            if i >= end or buf[i] == 10:
                 break
-            if c == 32 or 9 <= c <= 13:
-                if intok:
-                    if nt < 12:
-                        tok[nt, 1] = i
-                    nt += 1
-                    intok = False
-            elif not intok:
-                intok = True
-                if nt < 12:
-                    tok[nt, 0] = i
-            i += 1
-        if intok:
-            if nt < 12:
-                tok[nt, 1] = i
+            tok[nt, 0] = i
+            while i < end and WS[buf[i]] == 0:
+                i += 1
+            tok[nt, 1] = i
             nt += 1
+        while i < end and buf[i] != 10:
+            i += 1
         pos = i + 1
         if nt < 5:
             return HANDOFF, pos, lineno, -1, ls
@@ -667,6 +752,7 @@ def scan(buf, pos, end, lineno, st, C, cls):
                     break
         if code < 0 or code >= 9 or S[SYNC]:
             return HANDOFF, pos, lineno, code, ls
+
         # the CPU token keys the per-CPU state: ASCII only (else the reference's
         # decoded text is the key)
         cpu = np.int64(-3750763034362895579)     # FNV-1a offset basis as int64
@@ -774,11 +860,17 @@ class CompiledChecker(TraceChecker):
         S = np.zeros(NSCAL, dtype=np.int64)
         S[VP0] = self.vp0
         S[LEARNT] = int(self.vp0_learnt)
-        self.st = (S, Dict.empty(i64, i64), Dict.empty(i64, i64),
+
+        def table(n):
+            t = np.zeros((n, 2), dtype=np.int64)
+            t[:, 0] = EMPTY
+            return t
+
+        self.st = (S, table(1 << 12), table(64),
                    np.zeros((16, ROW), dtype=np.uint8),
-                   Dict.empty(i64, i64), np.zeros((4096, 4), dtype=np.int64),
+                   table(1 << 13), np.zeros((4096, 4), dtype=np.int64),
                    np.arange(4096, dtype=np.int64),
-                   Dict.empty(i64, i64), np.zeros((4096, 5), dtype=np.int64),
+                   table(1 << 13), np.zeros((4096, 5), dtype=np.int64),
                    np.arange(4096, dtype=np.int64),
                    Dict.empty(i64, i64), Dict.empty(i64, i64),
                    np.zeros((REC_ROWS, 10), dtype=np.int64),
@@ -806,7 +898,9 @@ class CompiledChecker(TraceChecker):
         """The live page blocks as the reference keeps them: head pfn -> (order, line)."""
         if not hasattr(self, "st"):
             return self._init_blocks
-        return {p: (v & 31, v >> 5) for p, v in self.st[1].items()}
+        tab = self.st[1]
+        live = tab[:, 0] != EMPTY
+        return {int(p): (int(v) & 31, int(v) >> 5) for p, v in tab[live]}
 
     @blocks.setter
     def blocks(self, value):
@@ -843,12 +937,20 @@ class CompiledChecker(TraceChecker):
             a = np.zeros(2 * st[16].shape[0], dtype=np.int64)
             a[:st[16].shape[0]] = st[16]
             st[16] = a
+        for k, c, margin in ((1, CB, 64), (2, CR, 8), (4, CP, 2 * PG_MARGIN), (7, CO, 8)):
+            tab = st[k]
+            if 2 * S[c] + margin > tab.shape[0]:
+                n = tab.shape[0]
+                while 2 * S[c] + margin > n:
+                    n *= 2
+                new = np.zeros((2 * n, 2), dtype=np.int64)
+                new[:, 0] = EMPTY
+                ht_rehash(tab, new, S, c)
+                st[k] = new
         self.st = tuple(st)
 
     def _need(self):
-        S = self.S
-        if (S[PG_NFREE] < PG_MARGIN or S[OB_NFREE] < 8 or S[ROWS] + 2 >= self.st[3].shape[0]
-                or 4 * len(self.st[15]) + 8 > self.st[16].shape[0]):
+        if _must_grow(self.st):
             self._grow()
 
     def _drain(self):
