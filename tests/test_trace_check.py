@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 
-from kmemspec.trace.check import TraceChecker, check_stream
+from kmemspec.trace.check import TraceChecker, check_stream, compiled_available
 from kmemspec.trace.parse import open_trace
 
 DATA = pathlib.Path(__file__).parent / "data" / "traces"
@@ -34,11 +34,15 @@ def lines_of(name: str) -> tuple[str, ...]:
 
 def check(lines, strict=False):
     """The one-process report, after checking that the two-process check (jobs=2:
-    page and object events in separate processes) gives the same report."""
+    page and object events in separate processes) and the compiled engine
+    (trace/compiled.py; tests/test_trace_engines.py) give the same report."""
     text = "".join(lines)
     one = check_stream(io.StringIO(text), strict=strict)
     two = check_stream(io.StringIO(text), strict=strict, jobs=2)
     assert two.to_json() == one.to_json()
+    if compiled_available():
+        comp = check_stream(io.StringIO(text), strict=strict, engine="compiled")
+        assert comp.to_json() == one.to_json(), "the compiled engine differs"
     return one
 
 

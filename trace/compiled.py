@@ -41,8 +41,7 @@ command line then checks the file with the Python engine (spec/trace.md).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.typed import Dict
+from numba import njit
 
 from kmemspec.trace import parse as tp
 from kmemspec.trace.check import (CAUSE_BULK_FREE, CAUSE_DIRECT_MAP, CAUSE_LOST,
@@ -65,7 +64,7 @@ VP0, LEARNT, TRUST, GAPC, FIRST_OBJ, SYNC, NREC, ROWS, PG_NFREE, OB_NFREE = rang
 EXTRA = 10                      # 6 groups: findings beyond KEEP_PER_GROUP, counted only
 EMITTED = 16                    # 6 groups: findings recorded
 COUNTS = 22                     # 12 event codes: lines the compiled loop handled
-NSCAL = 40
+NSCAL = 48
 # constants (array C)
 C_PS, C_TOP, C_KMAX, C_GEO, C_MAXBLK, C_KSPACE, C_BITS, C_KPAGES, C_KSPG, C_LIMPG = range(10)
 # finding groups (all no_overlap): (kind, cause)
@@ -120,7 +119,9 @@ def s64(x: int) -> int:
 
 # ---------------------------------------------------------------- compiled helpers
 EMPTY = MIN64                   # the free slot of a table (no key is MIN64)
-CB, CR, CP, CO = 34, 35, 36, 37  # entries in the blocks, rows, pages, objects tables
+# entries in the tables: blocks, rows, pages, objects, last block of order > 1 per
+# CPU (pfn, order), direct-map votes, last large kmalloc per CPU
+CB, CR, CP, CO, CL1, CL2, CV, CK = 34, 35, 36, 37, 38, 39, 40, 41
 
 
 @njit(cache=True, inline="always")
@@ -192,13 +193,6 @@ def ht_rehash(tab, new, S, c):
     for i in range(tab.shape[0]):
         if tab[i, 0] != EMPTY:
             ht_put(new, S, c, tab[i, 0], tab[i, 1])
-
-
-@njit(cache=True, inline="always")
-def _get(d, k, default):
-    if k in d:
-        return d[k]
-    return default
 
 
 @njit(cache=True, inline="always")
@@ -531,7 +525,8 @@ def _set_page_offset(st, vp0):
     S, votes = st[0], st[11]
     S[VP0] = vp0
     S[LEARNT] = 1
-    votes.clear()
+    votes[:, 0] = EMPTY
+    S[CV] = 0
     clear_objects(st)
 
 
@@ -540,19 +535,20 @@ def _vote(st, C, a, line, cpu):
     S, lpa_pfn, lpa_order, votes = st[0], st[10], st[14], st[11]
     if not S[FIRST_OBJ]:
         S[FIRST_OBJ] = line
-    if cpu not in lpa_pfn:
+    pfn = ht_get(lpa_pfn, cpu, MIN64)
+    if pfn == MIN64:
         return
-    pfn = lpa_pfn[cpu]
-    order = lpa_order[cpu]
+    order = ht_get(lpa_order, cpu, 0)
     d = _page_of(C, a) - pfn
     base = d - (d & (C[C_KPAGES] - 1))
     if (order < 62 and d - base >= (1 << order)) or not _is_base(C, base):
         return
-    if len(votes) > 64:
-        votes.clear()
-    first = _get(votes, base, MIN64)
+    if S[CV] > 64:
+        votes[:, 0] = EMPTY
+        S[CV] = 0
+    first = ht_get(votes, base, MIN64)
     if first == MIN64:
-        votes[base] = pfn
+        ht_put(votes, S, CV, base, pfn)
     elif first != pfn:
         _set_page_offset(st, base)
 
@@ -648,8 +644,8 @@ def _place_slow(st, C, a, n, g, owner, line, ev):
 
 @njit(cache=True)
 def set_last_page_alloc(st, cpu, pfn, order):
-    st[10][cpu] = pfn
-    st[14][cpu] = order
+    ht_put(st[10], st[0], CL1, cpu, pfn)
+    ht_put(st[14], st[0], CL2, cpu, order)
 
 
 @njit(cache=True)
@@ -657,17 +653,17 @@ def traced_twice(st, C, cpu, ptr, req, alloc, line):
     if alloc <= C[C_KMAX]:
         return False
     lk = st[15]
-    prev = _get(lk, cpu, -1)
+    prev = ht_get(lk, cpu, -1)
     same = False
     if prev >= 0:
         same = (st[16][prev * 4] == ptr and st[16][prev * 4 + 1] == req
                 and st[16][prev * 4 + 2] == alloc)
         k = prev
     else:
-        k = len(lk)
+        k = st[0][CK]
         if 4 * k + 4 > st[16].shape[0]:
             return False                # (grown by the caller before: see _need)
-        lk[cpu] = k
+        ht_put(lk, st[0], CK, cpu, k)
     pline = st[16][k * 4 + 3]
     st[16][k * 4] = ptr
     st[16][k * 4 + 1] = req
@@ -682,9 +678,10 @@ def traced_twice(st, C, cpu, ptr, req, alloc, line):
 @njit(cache=True)
 def learn(st, C, cpu, ptr, alloc):
     S = st[0]
-    if S[LEARNT] or cpu not in st[10]:
+    pfn = ht_get(st[10], cpu, MIN64)
+    if S[LEARNT] or pfn == MIN64:
         return
-    pfn, order = st[10][cpu], st[14][cpu]
+    order = ht_get(st[14], cpu, 0)
     if order + C[C_PS] < 62 and alloc == 1 << (order + C[C_PS]):
         vp0 = _page_of(C, ptr) - pfn
         if _is_base(C, vp0):
@@ -692,12 +689,27 @@ def learn(st, C, cpu, ptr, alloc):
 
 
 # ---------------------------------------------------------------- the loop
+@njit(cache=True)
+def _names_a_field(buf, tok, nt):
+    """Whether token 5 or a token from 9 on is ptr=, bytes_req= or bytes_alloc=."""
+    for k in range(5, nt):
+        if k < 9 and k != 5:
+            continue
+        s, e = tok[k, 0], tok[k, 1]
+        if _prefix(buf, s, e, P_PTR) or _prefix(buf, s, e, P_REQ) or _prefix(buf, s, e,
+                                                                              P_ALLOC):
+            return True
+    return False
+
+
 @njit(cache=True, inline="always")
 def _must_grow(st):
     """Whether a pool or table may overflow on the next line."""
     S = st[0]
     return (S[PG_NFREE] < PG_MARGIN or S[OB_NFREE] < 8 or S[ROWS] + 2 >= st[3].shape[0]
-            or 4 * len(st[15]) + 8 > st[16].shape[0]
+            or 4 * S[CK] + 8 > st[16].shape[0] or 2 * S[CK] + 8 > st[15].shape[0]
+            or 2 * S[CL1] + 8 > st[10].shape[0] or 2 * S[CL2] + 8 > st[14].shape[0]
+            or 2 * S[CV] + 8 > st[11].shape[0]
             or 2 * S[CB] + 64 > st[1].shape[0] or 2 * S[CR] + 8 > st[2].shape[0]
             or 2 * (S[CP] + PG_MARGIN) > st[4].shape[0]
             or 2 * S[CO] + 8 > st[7].shape[0])
@@ -709,7 +721,7 @@ def scan(buf, pos, end, lineno, st, C, cls):
     start of the line) at the end, or at a line to hand off (its end), or before a
     line when the pools must grow."""
     S, blocks, rows, frames, pages, objs = st[0], st[1], st[2], st[3], st[4], st[7]
-    tok = np.empty((12, 2), dtype=np.int64)
+    tok = np.empty((13, 2), dtype=np.int64)
     ps = C[C_PS]
     top = C[C_TOP]
     kmax = C[C_KMAX]
@@ -723,7 +735,7 @@ def scan(buf, pos, end, lineno, st, C, cls):
         # the end of the line
         nt = 0
         i = pos
-        while nt < 12:
+        while nt < 13:
             while i < end and WS[buf[i]] == 1:
                 i += 1
             if i >= end or buf[i] == 10:
@@ -775,12 +787,22 @@ def scan(buf, pos, end, lineno, st, C, cls):
                 S[COUNTS + code] += 1
                 continue
             if code == 0:
-                if (nt < 10 or not _prefix(buf, tok[7, 0], tok[7, 1], P_NAME)
-                        or not _prefix(buf, tok[8, 0], tok[8, 1], P_REQ)
-                        or not _prefix(buf, tok[9, 0], tok[9, 1], P_ALLOC)):
+                if (nt >= 10 and _prefix(buf, tok[7, 0], tok[7, 1], P_NAME)
+                        and _prefix(buf, tok[8, 0], tok[8, 1], P_REQ)
+                        and _prefix(buf, tok[9, 0], tok[9, 1], P_ALLOC)):
+                    ok1, req = _dec(buf, tok[8, 0] + 10, tok[8, 1])
+                    ok2, n = _dec(buf, tok[9, 0] + 12, tok[9, 1])
+                elif (nt >= 9 and nt <= 12 and (nt < 10 or not _prefix(buf, tok[7, 0],
+                                                                         tok[7, 1], P_NAME))
+                        and _prefix(buf, tok[7, 0], tok[7, 1], P_REQ)
+                        and _prefix(buf, tok[8, 0], tok[8, 1], P_ALLOC)
+                        and not _names_a_field(buf, tok, nt)):
+                    # Linux 6.1: no name= (the reference reads the fields by name:
+                    # taken only when no other token names one of them)
+                    ok1, req = _dec(buf, tok[7, 0] + 10, tok[7, 1])
+                    ok2, n = _dec(buf, tok[8, 0] + 12, tok[8, 1])
+                else:
                     return HANDOFF, pos, lineno, code, ls
-                ok1, req = _dec(buf, tok[8, 0] + 10, tok[8, 1])
-                ok2, n = _dec(buf, tok[9, 0] + 12, tok[9, 1])
             else:
                 if (nt < 9 or not _prefix(buf, tok[7, 0], tok[7, 1], P_REQ)
                         or not _prefix(buf, tok[8, 0], tok[8, 1], P_ALLOC)):
@@ -856,7 +878,6 @@ class CompiledChecker(TraceChecker):
                            lay.kernel_space >> ps, 1 << (lay.pointer_bits - ps)],
                           dtype=np.int64)
         self.cls = np.array(self.class_of, dtype=np.int64)
-        i64 = types.int64
         S = np.zeros(NSCAL, dtype=np.int64)
         S[VP0] = self.vp0
         S[LEARNT] = int(self.vp0_learnt)
@@ -872,10 +893,10 @@ class CompiledChecker(TraceChecker):
                    np.arange(4096, dtype=np.int64),
                    table(1 << 13), np.zeros((4096, 5), dtype=np.int64),
                    np.arange(4096, dtype=np.int64),
-                   Dict.empty(i64, i64), Dict.empty(i64, i64),
+                   table(64), table(256),
                    np.zeros((REC_ROWS, 10), dtype=np.int64),
                    np.zeros((2200, 2), dtype=np.int64),
-                   Dict.empty(i64, i64), Dict.empty(i64, i64),
+                   table(64), table(64),
                    np.zeros(64, dtype=np.int64))
         S[PG_NFREE] = 4096
         S[OB_NFREE] = 4096
@@ -933,11 +954,12 @@ class CompiledChecker(TraceChecker):
             free[k:k + n] = np.arange(n, 2 * n)
             S[OB_NFREE] = k + n
             st[8], st[9] = ob, free
-        if 4 * len(st[15]) + 8 > st[16].shape[0]:
+        if 4 * S[CK] + 8 > st[16].shape[0]:
             a = np.zeros(2 * st[16].shape[0], dtype=np.int64)
             a[:st[16].shape[0]] = st[16]
             st[16] = a
-        for k, c, margin in ((1, CB, 64), (2, CR, 8), (4, CP, 2 * PG_MARGIN), (7, CO, 8)):
+        for k, c, margin in ((1, CB, 64), (2, CR, 8), (4, CP, 2 * PG_MARGIN), (7, CO, 8),
+                             (10, CL1, 8), (14, CL2, 8), (11, CV, 8), (15, CK, 8)):
             tab = st[k]
             if 2 * S[c] + margin > tab.shape[0]:
                 n = tab.shape[0]
