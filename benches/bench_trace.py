@@ -146,6 +146,39 @@ def fixtures(repeat: int) -> None:
               f"events/s  ratio {best_c / best_b:.2f}x")
 
 
+INPROC = """
+import resource, sys, time
+from kmemspec.trace.check import check_stream
+check_stream(open(sys.argv[1], "rb"), engine="compiled")   # warm-up: load the cache
+best_w = best_c = best_b = float("inf")
+for _ in range(int(sys.argv[3])):
+    w, c = time.perf_counter(), time.process_time()
+    check_stream(open(sys.argv[2], "rb"), engine="compiled")
+    best_w = min(best_w, time.perf_counter() - w)
+    best_c = min(best_c, time.process_time() - c)
+    c = time.process_time()
+    with open(sys.argv[2], encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line.split()
+    best_b = min(best_b, time.process_time() - c)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(best_w, best_c, best_b, rss)
+"""
+
+
+def in_process(repeat: int) -> tuple[float, float, float, float]:
+    """(wall, CPU) of the compiled engine checking OUT in one process after its
+    warm-up, the bare loop's CPU in the same process, and the process's peak RSS."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+        f.write("# warm-up\n")
+        f.flush()
+        r = subprocess.run([sys.executable, "-c", INPROC, f.name, str(OUT), str(repeat)],
+                           capture_output=True, text=True, check=True)
+    w, c, b, rss = map(float, r.stdout.split())
+    return w, c, b, rss
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_200_000)
@@ -181,6 +214,7 @@ def main() -> None:
     cpu = dict.fromkeys(runs, float("inf"))
     rss = dict.fromkeys(runs, 0.0)
     first, cached = warm_up()
+    inproc = in_process(args.repeat)
     for _ in range(args.repeat):
         for name, cmd in runs.items():
             c, w, r = cpu_of(cmd)
@@ -191,6 +225,12 @@ def main() -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"compiled engine warm-up: {first:.1f} s with an empty numba cache (once per "
           f"installation), {cached:.2f} s to load it from the cache (included below)")
+    print(f"compiled engine in one process after its warm-up (check_stream on the file, "
+          f"best of {args.repeat}): {inproc[0]:.2f} s wall, {inproc[1]:.2f} s CPU: "
+          f"{lines / inproc[0] / 1e6:.2f}M events/s wall, "
+          f"{lines / inproc[1] / 1e6:.2f}M per CPU second; the bare loop in the same "
+          f"process: {inproc[2]:.2f} s CPU (ratio {inproc[1] / inproc[2]:.2f}x); "
+          f"peak RSS of that process {inproc[3]:.0f} MiB")
     print(f"bare read+split loop: {wall['bare']:.2f} s wall, {cpu['bare']:.2f} s CPU, "
           f"peak RSS {rss['bare']:.0f} MiB")
     for name in runs:

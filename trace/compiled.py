@@ -1038,12 +1038,13 @@ class CompiledChecker(TraceChecker):
                 if cut == 0:
                     carry = data
                     continue
-                block, carry = data[:cut], data[cut:]
+                carry = data[cut:]
             elif carry:
-                block, carry = carry, b""
+                data, carry = carry, b""
+                cut = len(data)
             else:
                 break
-            lineno = self._block(block, lineno)
+            lineno = self._block(data, cut, lineno)
             if progress is not None:
                 progress(lineno)
         S = self.S
@@ -1055,9 +1056,10 @@ class CompiledChecker(TraceChecker):
         self.vp0_learnt = bool(S[LEARNT])
         self.first_object_line = int(S[FIRST_OBJ])
 
-    def _block(self, block: bytes, lineno: int) -> int:
+    def _block(self, block: bytes, end: int, lineno: int) -> int:
+        """Check the lines of block[:end] (whole lines)."""
         arr = np.frombuffer(block, dtype=np.uint8)
-        pos, end = 0, len(block)
+        pos = 0
         while pos < end:
             status, pos2, lineno, code, ls = scan(arr, pos, end, lineno, self.st, self.C,
                                                   self.cls)
