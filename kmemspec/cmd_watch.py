@@ -45,7 +45,8 @@ def report_lines(w: dict, checker, lines: int) -> list[str]:
     return [
         f"watched {w['seconds']:.1f} s: {checker.events} events seen "
         f"({checker.events / secs:,.0f} events checked/s over the run; the checker used "
-        f"{w['cpu_seconds']:.1f} s CPU: "
+        f"{w['cpu_seconds']:.1f} s CPU ({w['system_seconds']:.1f} s of it in the kernel, "
+        "formatting trace_pipe): "
         f"{checker.events / max(w['cpu_seconds'], 1e-9):,.0f} events per CPU second), "
         f"{lines} lines",
         f"kernel ring buffer: overrun {rb['overrun']}, dropped events "
@@ -63,12 +64,15 @@ def report_lines(w: dict, checker, lines: int) -> list[str]:
               help="Per-CPU ring buffer size of the tracing instance.")
 @click.option("--engine", type=click.Choice(["auto", "python", "compiled"]), default="auto",
               show_default=True, help="The checker (see `kmemspec trace --engine`).")
+@click.option("--nice", default=-10, show_default=True,
+              help="Priority of the checking process while COMMAND runs (COMMAND keeps "
+                   "its own): below 0 helps it keep up on a loaded machine.")
 @click.option("--strict", is_flag=True, help="Warnings count as violations.")
 @click.option("--json", "as_json", is_flag=True, help="The final report as JSON.")
 @click.option("--profile", type=click.Choice(sorted(TRACE_PROFILES)),
               default="linux-6.x-x86_64", show_default=True)
 @click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
-def command(events: str, buffer_kb: int, engine: str, strict: bool, as_json: bool,
+def command(events: str, buffer_kb: int, engine: str, nice: int, strict: bool, as_json: bool,
             profile: str, cmd: tuple[str, ...]) -> None:
     """Run COMMAND (as root) while checking the kernel's kmem and vmalloc trace
     events as they happen: violations are printed at once, the end is the report of
@@ -80,7 +84,7 @@ def command(events: str, buffer_kb: int, engine: str, strict: bool, as_json: boo
     checker, engine = make_checker(engine, TRACE_PROFILES[profile], strict, MAX_ERRORS)
     printer = LivePrinter(lambda s: click.echo(s, err=True))
     try:
-        w = watch(list(cmd), checker, selected, buffer_kb, on_chunk=printer)
+        w = watch(list(cmd), checker, selected, buffer_kb, on_chunk=printer, nice=nice)
     except RecordError as exc:
         click.echo(f"kmemspec watch: {exc}", err=True)
         sys.exit(2)
@@ -91,6 +95,8 @@ def command(events: str, buffer_kb: int, engine: str, strict: bool, as_json: boo
         report["profile"] = {"name": profile, "from": "--profile"}
         report["limitations"] = limitations(checker)
         report["watch"] = {"seconds": w["seconds"], "cpu_seconds": w["cpu_seconds"],
+                           "user_seconds": w["user_seconds"],
+                           "system_seconds": w["system_seconds"],
                            "engine": engine,
                            "events_per_second": checker.events / max(w["seconds"], 1e-9),
                            "command_status": w["status"], "bytes_read": w["bytes"],
