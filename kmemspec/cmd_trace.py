@@ -27,6 +27,8 @@ PROGRESS_MIN_BYTES = 8 << 20
 # --jobs auto checks inputs at least this large (or stdin) in two processes when the
 # machine has two CPUs: below it, starting the second process costs more than it saves.
 TWO_PROCESS_MIN_BYTES = 1 << 20
+# --engine auto checks inputs at least this large (or stdin) with the compiled engine.
+COMPILED_MIN_BYTES = 32 << 20
 
 
 def _jobs(jobs: str, total: int, raw) -> int:
@@ -97,7 +99,8 @@ def _summary(path: str, c, profile_line: str = "", extra_limits=()) -> str:
 @click.option("--engine", type=click.Choice(["auto", "python", "compiled"]), default="auto",
               show_default=True,
               help="compiled: the numba engine (one process; same report); python: the "
-                   "reference engine; auto: compiled when numba imports.")
+                   "reference engine; auto: compiled for inputs of 32 MiB or more (or "
+                   "stdin) when numba imports.")
 @click.option("--max-errors", type=click.IntRange(min=1), default=MAX_ERRORS,
               show_default=True,
               help="Input errors kept in the report (all are counted).")
@@ -146,7 +149,10 @@ def command(file: str, as_json: bool, strict: bool, jobs: str, engine: str, max_
             bar.update(pos - done[0])
             done[0] = pos
     if engine == "auto":
-        engine = "compiled" if compiled_available() else "python"
+        # the compiled engine for inputs where it pays: loading numba and its cache
+        # costs ~0.7 s a run (and compiling, the first run after installing, ~25 s)
+        big = raw is None or total >= COMPILED_MIN_BYTES
+        engine = "compiled" if big and compiled_available() else "python"
     elif engine == "compiled" and not compiled_available():
         click.echo("kmemspec trace: the compiled engine needs numba (pip install numba)",
                    err=True)
