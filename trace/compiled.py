@@ -689,6 +689,26 @@ def learn(st, C, cpu, ptr, alloc):
 
 
 # ---------------------------------------------------------------- the loop
+# tokens each event's line needs read (kmem_cache_alloc: 13, to tell a 6.1 line's count)
+NEED = np.array([13, 8, 8, 8, 7, 7, 8, 9, 8, 5, 5, 5], dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def _tokens(buf, i, e, tok, nt, upto):
+    """Tokens of buf[i:e] from the nt-th until there are `upto`; (count, position)."""
+    while nt < upto:
+        while i < e and WS[buf[i]] == 1:
+            i += 1
+        if i >= e:
+            break
+        tok[nt, 0] = i
+        while i < e and WS[buf[i]] != 1:
+            i += 1
+        tok[nt, 1] = i
+        nt += 1
+    return nt, i
+
+
 @njit(cache=True)
 def _names_a_field(buf, tok, nt):
     """Whether token 5 or a token from 9 on is ptr=, bytes_req= or bytes_alloc=."""
@@ -716,10 +736,11 @@ def _must_grow(st):
 
 
 @njit(cache=True)
-def scan(buf, pos, end, lineno, st, C, cls):
-    """Check lines from pos; return (status, position, line number, event code,
-    start of the line) at the end, or at a line to hand off (its end), or before a
-    line when the pools must grow."""
+def scan(buf, pos, end, lineno, st, C, cls, nl, li):
+    """Check lines from pos (nl: the positions of the block's newlines, li: the
+    index in nl of the current line's); return (status, position, line number,
+    event code, start of the line, li) at the end, or at a line to hand off (its
+    end), or before a line when the pools must grow."""
     S, blocks, rows, frames, pages, objs = st[0], st[1], st[2], st[3], st[4], st[7]
     tok = np.empty((13, 2), dtype=np.int64)
     ps = C[C_PS]
@@ -728,28 +749,17 @@ def scan(buf, pos, end, lineno, st, C, cls):
     maxblk = C[C_MAXBLK]
     while pos < end:
         if _must_grow(st):
-            return GROW, pos, lineno, -1, pos
+            return GROW, pos, lineno, -1, pos, li
         ls = pos
         lineno += 1
-        # tokens 0..11 as bytes.split() has them (white space: 9-13 and 32), then
-        # the end of the line
-        nt = 0
-        i = pos
-        while nt < 13:
-            while i < end and WS[buf[i]] == 1:
-                i += 1
-            if i >= end or buf[i] == 10:
-                break
-            tok[nt, 0] = i
-            while i < end and WS[buf[i]] == 0:
-                i += 1
-            tok[nt, 1] = i
-            nt += 1
-        while i < end and buf[i] != 10:
-            i += 1
-        pos = i + 1
+        e = nl[li] if li < nl.shape[0] else end
+        li += 1
+        pos = e + 1
+        # tokens as bytes.split() has them (white space: 9-13 and 32): the first 5,
+        # then as many as the event needs
+        nt, i = _tokens(buf, ls, e, tok, 0, 5)
         if nt < 5:
-            return HANDOFF, pos, lineno, -1, ls
+            return HANDOFF, pos, lineno, -1, ls, li
         ts, te = tok[4, 0], tok[4, 1]
         code = -1
         for k in range(NAME_LEN.shape[0]):
@@ -763,7 +773,8 @@ def scan(buf, pos, end, lineno, st, C, cls):
                     code = k
                     break
         if code < 0 or code >= 9 or S[SYNC]:
-            return HANDOFF, pos, lineno, code, ls
+            return HANDOFF, pos, lineno, code, ls, li
+        nt, i = _tokens(buf, i, e, tok, nt, NEED[code])
 
         # the CPU token keys the per-CPU state: ASCII only (else the reference's
         # decoded text is the key)
@@ -775,13 +786,13 @@ def scan(buf, pos, end, lineno, st, C, cls):
                 break
             cpu = (cpu ^ c) * np.int64(1099511628211)
         if cpu == 0:
-            return HANDOFF, pos, lineno, code, ls
+            return HANDOFF, pos, lineno, code, ls, li
         if code == 0 or code == 7 or code == 4 or code == 5:
             if nt < 7 or not _prefix(buf, tok[6, 0], tok[6, 1], P_PTR):
-                return HANDOFF, pos, lineno, code, ls
+                return HANDOFF, pos, lineno, code, ls, li
             ok, a = _hex(buf, tok[6, 0] + 4, tok[6, 1], 16)
             if not ok:
-                return HANDOFF, pos, lineno, code, ls
+                return HANDOFF, pos, lineno, code, ls, li
             if code == 4 or code == 5:
                 obj_free(st, a)
                 S[COUNTS + code] += 1
@@ -802,27 +813,27 @@ def scan(buf, pos, end, lineno, st, C, cls):
                     ok1, req = _dec(buf, tok[7, 0] + 10, tok[7, 1])
                     ok2, n = _dec(buf, tok[8, 0] + 12, tok[8, 1])
                 else:
-                    return HANDOFF, pos, lineno, code, ls
+                    return HANDOFF, pos, lineno, code, ls, li
             else:
                 if (nt < 9 or not _prefix(buf, tok[7, 0], tok[7, 1], P_REQ)
                         or not _prefix(buf, tok[8, 0], tok[8, 1], P_ALLOC)):
-                    return HANDOFF, pos, lineno, code, ls
+                    return HANDOFF, pos, lineno, code, ls, li
                 ok1, req = _dec(buf, tok[7, 0] + 10, tok[7, 1])
                 ok2, n = _dec(buf, tok[8, 0] + 12, tok[8, 1])
             if not (ok1 and ok2):
-                return HANDOFF, pos, lineno, code, ls
+                return HANDOFF, pos, lineno, code, ls, li
             if a == 0:
                 S[COUNTS + code] += 1
                 continue
             if n > maxblk or not _is_kernel(C, a) or not fits(C, a, n):
-                return HANDOFF, pos, lineno, code, ls
+                return HANDOFF, pos, lineno, code, ls, li
             if code == 0:
                 if n < req or n <= 0:
-                    return HANDOFF, pos, lineno, code, ls
+                    return HANDOFF, pos, lineno, code, ls, li
             else:
                 if req <= kmax:
                     if req <= 0 or cls[req] != n:
-                        return HANDOFF, pos, lineno, code, ls
+                        return HANDOFF, pos, lineno, code, ls, li
                 else:
                     o = 0
                     x = (req - 1) >> ps
@@ -830,9 +841,9 @@ def scan(buf, pos, end, lineno, st, C, cls):
                         o += 1
                         x >>= 1
                     if n != (1 << (o + ps)):
-                        return HANDOFF, pos, lineno, code, ls
+                        return HANDOFF, pos, lineno, code, ls, li
                 if n > 0 and not n & (n - 1) and a & (n - 1):
-                    return HANDOFF, pos, lineno, code, ls
+                    return HANDOFF, pos, lineno, code, ls, li
                 if traced_twice(st, C, cpu, a, req, n, lineno):
                     S[COUNTS + code] += 1
                     continue
@@ -844,7 +855,7 @@ def scan(buf, pos, end, lineno, st, C, cls):
         # the page events: page=%p pfn=0x%lx order=%d
         if (nt < 8 or not _prefix(buf, tok[6, 0], tok[6, 1], P_PFN)
                 or not _prefix(buf, tok[7, 0], tok[7, 1], P_ORDER)):
-            return HANDOFF, pos, lineno, code, ls
+            return HANDOFF, pos, lineno, code, ls, li
         if code == 1 and (_equal(buf, tok[5, 0], tok[5, 1], P_NULL1)
                           or _equal(buf, tok[5, 0], tok[5, 1], P_NULL2)):
             S[COUNTS + code] += 1                 # failed allocation
@@ -852,7 +863,7 @@ def scan(buf, pos, end, lineno, st, C, cls):
         ok1, pfn = _hex(buf, tok[6, 0] + 6, tok[6, 1], 15)
         ok2, order = _dec(buf, tok[7, 0] + 6, tok[7, 1])
         if not (ok1 and ok2) or order > top or pfn & ((1 << order) - 1):
-            return HANDOFF, pos, lineno, code, ls      # unreadable, or buddy_alignment
+            return HANDOFF, pos, lineno, code, ls, li      # unreadable, or buddy_alignment
         S[COUNTS + code] += 1
         if code == 1:
             if order > 1:
@@ -862,7 +873,7 @@ def scan(buf, pos, end, lineno, st, C, cls):
             page_free(st, C, pfn, order)
         elif code == 3 or code == 8:
             page_buddy(st, C, pfn, order, lineno, code)
-    return DONE, pos, lineno, -1, pos
+    return DONE, pos, lineno, -1, pos, li
 
 
 # ---------------------------------------------------------------- the checker
@@ -1059,10 +1070,11 @@ class CompiledChecker(TraceChecker):
     def _block(self, block: bytes, end: int, lineno: int) -> int:
         """Check the lines of block[:end] (whole lines)."""
         arr = np.frombuffer(block, dtype=np.uint8)
-        pos = 0
+        nl = np.flatnonzero(arr[:end] == 10)
+        pos = li = 0
         while pos < end:
-            status, pos2, lineno, code, ls = scan(arr, pos, end, lineno, self.st, self.C,
-                                                  self.cls)
+            status, pos2, lineno, code, ls, li = scan(arr, pos, end, lineno, self.st, self.C,
+                                                      self.cls, nl, li)
             self._drain()
             if status == GROW:
                 self._grow()
