@@ -60,8 +60,9 @@ def report_lines(w: dict, checker, lines: int) -> list[str]:
 @click.command("watch", context_settings={"ignore_unknown_options": True})
 @click.option("--events", default=",".join(DEFAULT_EVENTS), show_default=True,
               help="Comma-separated trace events (system:name).")
-@click.option("--buffer-kb", default=BUFFER_KB, show_default=True,
-              help="Per-CPU ring buffer size of the tracing instance.")
+@click.option("--buffer-kb", default=4 * BUFFER_KB, show_default=True,
+              help="Per-CPU ring buffer size of the tracing instance (larger than "
+                   "record's: it absorbs the bursts the live checker falls behind on).")
 @click.option("--engine", type=click.Choice(["auto", "python", "compiled"]), default="auto",
               show_default=True, help="The checker (see `kmemspec trace --engine`).")
 @click.option("--nice", default=-10, show_default=True,
