@@ -11,7 +11,7 @@ the work done), each the best of --repeat runs; for --jobs 2 (two processes, the
 default on this machine) and --jobs 1.
 
 The bare loop reads the file the way `kmemspec trace` does (text, UTF-8, errors
-replaced: conform/trace_parse.py, open_trace) and does nothing but split each line.
+replaced: trace/parse.py, open_trace) and does nothing but split each line.
 --fixtures also prints, per fixture, the checker's events/s in this process (the
 fixture decompressed into memory first, so xz decoding is not counted) and its ratio
 to the same bare loop over the same text.
@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 
-from kmemspec.conform.trace_parse import open_trace
+from kmemspec.trace.parse import open_trace
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "traces"
 OUT = pathlib.Path(os.environ.get('BENCH_TRACE', '/tmp/kmemspec-bench-trace.txt'))
@@ -81,21 +81,55 @@ def build(target_events: int, sources=SOURCES, data=DATA, out_path=None) -> int:
     return n
 
 
-def cpu_of(cmd: list[str]) -> tuple[float, float]:
-    """(cpu seconds, wall seconds) of a child process."""
+def cpu_of(cmd: list[str]) -> tuple[float, float, float]:
+    """(cpu seconds, wall seconds, peak RSS in MiB) of a child process (its own peak:
+    it runs under a fresh python that reports it, see RSS)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
+    p = subprocess.run([sys.executable, "-c", RSS] + cmd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, check=False)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime), wall
+    rss = float(p.stderr.strip().rsplit("rss=", 1)[-1]) if "rss=" in p.stderr else 0.0
+    return (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime), wall, rss
+
+
+# Runs a command in a child and prints the child's own peak RSS (ru_maxrss of its
+# children: the command's process tree's largest process).
+RSS = ("import resource, subprocess, sys\n"
+       "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+       "print(f'rss={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}',"
+       " file=sys.stderr)\n")
+
+
+def warm_up() -> tuple[float, float]:
+    """(seconds to compile the compiled engine with an empty numba cache, seconds to
+    load it from the cache), each in a fresh process on a 2-line trace."""
+    import tempfile
+    tiny = ("x-1 [000] ..... 1.0: kmalloc: call_site=f ptr=ffff888000001000 "
+            "bytes_req=8 bytes_alloc=8 gfp_flags=GFP_KERNEL node=-1 accounted=false\n")
+    out = []
+    with tempfile.TemporaryDirectory() as cache, tempfile.NamedTemporaryFile(
+            "w", suffix=".txt") as f:
+        f.write(tiny)
+        f.flush()
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        code = ("import io, time; t = time.perf_counter(); "
+                "from kmemspec.trace.check import check_stream; "
+                f"check_stream(open({f.name!r}), engine='compiled'); "
+                "print(time.perf_counter() - t)")
+        for _ in range(2):
+            r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                               text=True, check=True)
+            out.append(float(r.stdout))
+    return out[0], out[1]
 
 
 def fixtures(repeat: int) -> None:
     """Per fixture, in this process: checker events/s and ratio to the bare loop."""
     import io
 
-    from kmemspec.conform.trace_check import check_stream
+    from kmemspec.trace.check import check_stream
 
     for path in sorted(DATA.glob("*.txt.xz")):
         text = open_trace(str(path))[0].read()
@@ -112,12 +146,47 @@ def fixtures(repeat: int) -> None:
               f"events/s  ratio {best_c / best_b:.2f}x")
 
 
+INPROC = """
+import resource, sys, time
+from kmemspec.trace.check import check_stream
+check_stream(open(sys.argv[1], "rb"), engine="compiled")   # warm-up: load the cache
+best_w = best_c = best_b = float("inf")
+for _ in range(int(sys.argv[3])):
+    w, c = time.perf_counter(), time.process_time()
+    check_stream(open(sys.argv[2], "rb"), engine="compiled")
+    best_w = min(best_w, time.perf_counter() - w)
+    best_c = min(best_c, time.process_time() - c)
+    c = time.process_time()
+    with open(sys.argv[2], encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line.split()
+    best_b = min(best_b, time.process_time() - c)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(best_w, best_c, best_b, rss)
+"""
+
+
+def in_process(repeat: int) -> tuple[float, float, float, float]:
+    """(wall, CPU) of the compiled engine checking OUT in one process after its
+    warm-up, the bare loop's CPU in the same process, and the process's peak RSS."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+        f.write("# warm-up\n")
+        f.flush()
+        r = subprocess.run([sys.executable, "-c", INPROC, f.name, str(OUT), str(repeat)],
+                           capture_output=True, text=True, check=True)
+    w, c, b, rss = map(float, r.stdout.split())
+    return w, c, b, rss
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_200_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--fixtures", action="store_true",
                     help="also time each fixture in this process")
+    ap.add_argument("--compiled-only", action="store_true",
+                    help="time the bare loop and the compiled engine only")
     ap.add_argument("--vm", default=None,
                     help="replay this fixture of tests/data/traces/vm instead")
     args = ap.parse_args()
@@ -136,27 +205,49 @@ def main() -> None:
     kmemspec = [os.path.join(os.path.dirname(sys.executable), "kmemspec"), "trace",
                 str(OUT), "--json"]
     bare = [sys.executable, "-c", BARE, str(OUT)]
-    runs = {"bare": bare, "jobs 2": kmemspec + ["--jobs", "2"],
-            "jobs 1": kmemspec + ["--jobs", "1"]}
+    runs = {"bare": bare, "engine compiled": kmemspec + ["--engine", "compiled"],
+            "engine python --jobs 2": kmemspec + ["--engine", "python", "--jobs", "2"],
+            "engine python --jobs 1": kmemspec + ["--engine", "python", "--jobs", "1"]}
+    if args.compiled_only:
+        del runs["engine python --jobs 2"], runs["engine python --jobs 1"]
     wall = dict.fromkeys(runs, float("inf"))
     cpu = dict.fromkeys(runs, float("inf"))
+    rss = dict.fromkeys(runs, 0.0)
+    first, cached = warm_up()
+    inproc = in_process(args.repeat)
     for _ in range(args.repeat):
         for name, cmd in runs.items():
-            c, w = cpu_of(cmd)
+            c, w, r = cpu_of(cmd)
             cpu[name], wall[name] = min(cpu[name], c), min(wall[name], w)
+            rss[name] = max(rss[name], r)
     print(f"trace: {OUT} ({lines} lines, {size / 1e6:.0f} MB); machine: "
-          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    print(f"bare read+split loop: {wall['bare']:.2f} s wall, {cpu['bare']:.2f} s CPU")
-    for name in ("jobs 2", "jobs 1"):
-        print(f"kmemspec trace --{name.replace(' ', ' ')}: {wall[name]:.2f} s wall "
-              f"({lines / wall[name] / 1e3:.0f}k events/s, ratio "
-              f"{wall[name] / wall['bare']:.2f}x), {cpu[name]:.2f} s CPU (ratio "
-              f"{cpu[name] / cpu['bare']:.2f}x)")
+          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"compiled engine warm-up: {first:.1f} s with an empty numba cache (once per "
+          f"installation), {cached:.2f} s to load it from the cache (included below)")
+    print(f"compiled engine in one process after its warm-up (check_stream on the file, "
+          f"best of {args.repeat}): {inproc[0]:.2f} s wall, {inproc[1]:.2f} s CPU: "
+          f"{lines / inproc[0] / 1e6:.2f}M events/s wall, "
+          f"{lines / inproc[1] / 1e6:.2f}M per CPU second; the bare loop in the same "
+          f"process: {inproc[2]:.2f} s CPU (ratio {inproc[1] / inproc[2]:.2f}x); "
+          f"peak RSS of that process {inproc[3]:.0f} MiB")
+    print(f"bare read+split loop: {wall['bare']:.2f} s wall, {cpu['bare']:.2f} s CPU, "
+          f"peak RSS {rss['bare']:.0f} MiB")
+    for name in runs:
+        if name == "bare":
+            continue
+        print(f"kmemspec trace --{name}: {wall[name]:.2f} s wall "
+              f"({lines / wall[name] / 1e3:.0f}k lines/s, ratio "
+              f"{wall[name] / wall['bare']:.2f}x), {cpu[name]:.2f} s CPU "
+              f"({lines / cpu[name] / 1e3:.0f}k lines/s, ratio "
+              f"{cpu[name] / cpu['bare']:.2f}x), peak RSS {rss[name]:.0f} MiB")
     from kmemspec import cmd_trace
     auto = cmd_trace._jobs("auto", 1 << 30, object())
-    print(f"target: >= 500k events/s, ratio <= 2.5x; `kmemspec trace FILE` uses "
-          f"--jobs {auto} here now (auto: 2 CPUs, input >= 1 MiB, load average "
-          f"{cmd_trace._load():.2f} <= CPUs - 0.5 for two)")
+    print("targets: compiled >= 3,000,000 events/s in one process, ratio < 1; "
+          "python >= 500k events/s, ratio <= 2.5x")
+    print(f"`kmemspec trace FILE --engine python` uses --jobs {auto} here now (auto: 2 "
+          f"CPUs, input >= 1 MiB, load average {cmd_trace._load():.2f} <= CPUs - 0.5 "
+          f"for two)")
     if args.fixtures:
         print("fixtures (in-process CPU time, best of --repeat):")
         fixtures(args.repeat)

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "explore",
     "verify",
     "record",
+    "watch",
     "trace",
     "conform",
     "vectors",

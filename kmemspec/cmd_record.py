@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from kmemspec.conform.trace_record import DEFAULT_EVENTS, RecordError, record
+from kmemspec.trace.record import DEFAULT_EVENTS, RecordError, record
 
 
 def _open_out(path: str):

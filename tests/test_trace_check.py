@@ -17,8 +17,8 @@ from collections import Counter
 
 import pytest
 
-from kmemspec.conform.trace_check import TraceChecker, check_stream
-from kmemspec.conform.trace_parse import open_trace
+from kmemspec.trace.check import TraceChecker, check_stream, compiled_available
+from kmemspec.trace.parse import open_trace
 
 DATA = pathlib.Path(__file__).parent / "data" / "traces"
 FIXTURES = sorted(p.name for p in DATA.glob("*.txt.xz"))
@@ -34,11 +34,15 @@ def lines_of(name: str) -> tuple[str, ...]:
 
 def check(lines, strict=False):
     """The one-process report, after checking that the two-process check (jobs=2:
-    page and object events in separate processes) gives the same report."""
+    page and object events in separate processes) and the compiled engine
+    (trace/compiled.py; tests/test_trace_engines.py) give the same report."""
     text = "".join(lines)
     one = check_stream(io.StringIO(text), strict=strict)
     two = check_stream(io.StringIO(text), strict=strict, jobs=2)
     assert two.to_json() == one.to_json()
+    if compiled_available():
+        comp = check_stream(io.StringIO(text), strict=strict, engine="compiled")
+        assert comp.to_json() == one.to_json(), "the compiled engine differs"
     return one
 
 
@@ -456,7 +460,7 @@ def test_two_processes_differ_when_page_frees_do_not_reach_the_object_process(mo
     """check() compares the two-process report with the one-process one; this shows
     the comparison can fail: an object process that ignores page frees reports the
     reuse of a freed page as an overlap."""
-    from kmemspec.conform import trace_check
+    from kmemspec.trace import check as trace_check
     monkeypatch.setitem(trace_check.PAGE_CODES_B, b"mm_page_free:", 2)    # not forwarded
     text = "".join(freed_page_reused())
     one = check_stream(io.StringIO(text))

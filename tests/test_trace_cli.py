@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from kmemspec.cmd_record import command as record_command
 from kmemspec.cmd_trace import command as trace_command
-from kmemspec.conform.trace_parse import open_trace
-from kmemspec.conform.trace_record import RecordError, find_tracefs
+from kmemspec.trace.parse import open_trace
+from kmemspec.trace.record import RecordError, find_tracefs
 
 DATA = pathlib.Path(__file__).parent / "data" / "traces"
 SMALL = DATA / "gcc-hello.txt.xz"

@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 from kmemspec.cli import main
-from kmemspec.conform.trace_check import check_stream
-from kmemspec.conform.trace_parse import detect_profile, open_trace
+from kmemspec.trace.check import check_stream, compiled_available
+from kmemspec.trace.parse import detect_profile, open_trace
 from kmemspec.model.profiles import LINUX_6X_I386, LINUX_6X_X86_64
 
 VM = pathlib.Path(__file__).parent / "data" / "traces" / "vm"
@@ -51,12 +51,16 @@ def lines_of(name: str) -> tuple[str, ...]:
 
 def check(name, lines, strict=False):
     """The one-process report under the fixture's profile, after checking that two
-    processes give the same report."""
+    processes and the compiled engine give the same report."""
     profile = KERNELS[name][0]
     text = "".join(lines)
     one = check_stream(io.StringIO(text), strict=strict, profile=profile)
     two = check_stream(io.StringIO(text), strict=strict, profile=profile, jobs=2)
     assert two.to_json() == one.to_json()
+    if compiled_available():
+        comp = check_stream(io.StringIO(text), strict=strict, profile=profile,
+                            engine="compiled")
+        assert comp.to_json() == one.to_json(), "the compiled engine differs"
     return one
 
 

@@ -41,8 +41,8 @@ from collections import Counter, deque
 
 from kmemspec.model.profiles import LINUX_6X_X86_64, Profile
 
-from . import trace_parse as tp
-from .trace_layout import AddressLayout, layout_of
+from kmemspec.trace import parse as tp
+from kmemspec.trace.layout import AddressLayout, layout_of
 
 # Findings kept per (kind, invariant, cause); beyond that they are only counted, so
 # memory stays bounded by the live state, not by the size of the trace.
@@ -1380,10 +1380,25 @@ def _binary(stream):
     return stream
 
 
+def compiled_available() -> bool:
+    """Whether the compiled engine (trace/compiled.py: numba) can be imported."""
+    try:
+        import kmemspec.trace.compiled  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def check_stream(stream, strict: bool = False, profile: Profile = LINUX_6X_X86_64,
-                 progress=None, jobs: int = 1, max_errors: int = MAX_ERRORS) -> TraceChecker:
-    """Check a whole text stream (jobs=2: in two processes); return the checker
-    with its findings."""
+                 progress=None, jobs: int = 1, max_errors: int = MAX_ERRORS,
+                 engine: str = "python") -> TraceChecker:
+    """Check a whole text stream (jobs=2: in two processes; engine="compiled": the
+    numba engine, one process); return the checker with its findings."""
+    if engine == "compiled":
+        from kmemspec.trace.compiled import CompiledChecker
+        checker = CompiledChecker(profile, strict, max_errors)
+        checker.run(stream, progress)
+        return checker
     checker = TraceChecker(profile, strict, max_errors)
     checker.run(stream, progress, jobs)
     return checker
