@@ -72,7 +72,7 @@ def campaign_rows(budget: str, shrink: bool = True, deterministic: bool = False)
 
 
 # The catalogue layers whose parts each Z3 encoding covers.
-Z3_COVERS = {"buddy": {"buddy"}, "slab": {"slab"}, "vmalloc": {"vmalloc", "highmem"}}
+Z3_COVERS = {"buddy": {"buddy"}, "pcp": {"buddy"}, "slab": {"slab"}, "vmalloc": {"vmalloc", "highmem"}}
 
 
 def z3_rows(budget: str, **_) -> list[Row]:

@@ -79,6 +79,16 @@ class PcpEncoding:
     # free_area_init_core: hot list low 2*batch, high 6*batch (else high 2*batch:
     # a refill at low could overshoot high)
     hot_high_6_batch: bool = True
+    # buffered_rmqueue: list_del of the frame it takes (else it stays listed)
+    alloc_unlists: bool = True
+    # buffered_rmqueue -> prep_new_page: set_page_count(page, 1)
+    alloc_sets_count: bool = True
+    # rmqueue_bulk: the frame __rmqueue handed out is on the list and nowhere else
+    # (else it is also left as the block in flight)
+    refill_ends_flight: bool = True
+    # list loops do not nest: __drain_pages runs with interrupts off, not inside a
+    # refill (else a drain may start while rmqueue_bulk is still filling a list)
+    loops_exclusive: bool = True
 
 
 SEEDED_BUGS = {
@@ -92,6 +102,13 @@ SEEDED_BUGS = {
     "pcp_drain_no_merge": ("drain_merges", "free_pages_bulk lists the drained frame as a "
                            "free order-0 block without the merge loop"),
     "pcp_hot_high_2_batch": ("hot_high_6_batch", "the hot list's high is 2*batch, as low"),
+    "pcp_alloc_stays_listed": ("alloc_unlists", "buffered_rmqueue hands out the frame but "
+                               "leaves it on the per-CPU list"),
+    "pcp_alloc_no_count": ("alloc_sets_count", "buffered_rmqueue's frame gets no reference"),
+    "pcp_refill_stays_in_flight": ("refill_ends_flight", "rmqueue_bulk lists the frame but "
+                                   "leaves it as the block in flight too"),
+    "pcp_drain_inside_refill": ("loops_exclusive", "__drain_pages may start while "
+                                "rmqueue_bulk is filling a list"),
 }
 
 
@@ -308,7 +325,7 @@ def op_pcp_refill_add(S, enc: PcpEncoding, s: PState, case=None) -> Step:
     post = s.but(pcp=_set(s.pcp, h0, z3.BoolVal(True)), pcp_zone=_set(s.pcp_zone, h0, pz),
                  pcp_lid=_set(s.pcp_lid, h0, llid(L)),
                  pcnt=_set(s.pcnt, lkey(pz, llid(L)), s.pcnt[lkey(pz, llid(L))] + 1),
-                 rf_left=s.rf_left - 1, fl=z3.BoolVal(False))
+                 rf_left=s.rf_left - 1, fl=z3.BoolVal(not enc.refill_ends_flight))
     return Step("pcp_refill_add", cond, post, [h0], {}, [h0])
 
 
@@ -327,9 +344,10 @@ def op_pcp_alloc(S, enc: PcpEncoding, s: PState, case=None) -> Step:
     q = z3.Const("q", S.PFN)
     L = key_of(s, q)
     cond = z3.And(_idle(s), s.pcp[q], z3.UGT(s.pcnt[L], cntv(0)))
-    post = s.but(pcp=_set(s.pcp, q, z3.BoolVal(False)), pcnt=_set(s.pcnt, L, s.pcnt[L] - 1),
+    post = s.but(pcp=_set(s.pcp, q, z3.BoolVal(not enc.alloc_unlists)),
+                 pcnt=_set(s.pcnt, L, s.pcnt[L] - 1),
                  alloc=_set(s.alloc, q, z3.BoolVal(True)), aorder=_set(s.aorder, q, ordv(0)),
-                 count=_set(s.count, q, cntv(1)))
+                 count=_set(s.count, q, cntv(1)) if enc.alloc_sets_count else s.count)
     return Step("pcp_alloc", cond, post, [q], {"q": q}, [q])
 
 
@@ -386,7 +404,8 @@ def op_pcp_drain_start(S, enc: PcpEncoding, s: PState, case=None) -> Step:
     free_pages_bulk(zone, pcp->count, list); one list per step."""
     L = z3.Const("L", LKEY)
     post = s.but(dr=z3.BoolVal(True), dr_key=L, dr_left=s.pcnt[L], pend=z3.BoolVal(False))
-    return Step("pcp_drain_start", _idle(s), post, [], {"L": L}, [])
+    cond = _idle(s) if enc.loops_exclusive else z3.And(z3.Not(s.fl), z3.Not(s.dr))
+    return Step("pcp_drain_start", cond, post, [], {"L": L}, [])
 
 
 def op_pcp_drain_step(S, enc: PcpEncoding, s: PState, case=None) -> Step:
@@ -447,18 +466,62 @@ def role_frames(S, s: PState, p):
 WM_BITS = 32              # i386 long
 
 
+def sdiv_pow2(x, k: int):
+    """C's long division by 2^k (truncating toward zero) without a divider circuit:
+    equal to z3's bvsdiv by 2^k for every x (lemma sdiv_pow2_is_division)."""
+    return (x + z3.If(x < 0, z3.BitVecVal((1 << k) - 1, x.size()),
+                      z3.BitVecVal(0, x.size()))) >> k
+
+
+WM_VARIANTS = ("kernel", "gfp_high_raises_min", "no_plus_one", "loop_unsigned",
+               "first_test_reversed")
+
+
 def watermark_ok(free_pages, nr_free: list, order: int, mark, reserve, can_try_harder,
-                 gfp_high):
-    """2.6.12 zone_watermark_ok for a fixed order, over 32-bit signed longs: the
-    arguments are BitVec(32) terms (nr_free[o] for o < order), the flags Bools."""
+                 gfp_high, kernel_types: bool = True, variant: str = "kernel"):
+    """2.6.12 zone_watermark_ok for a fixed order over i386's 32-bit longs: the
+    arguments are BitVec(32) terms (nr_free[o] for o < order), the flags Bools.
+
+    `free_pages` and `min` are signed longs (the kernel's comment: free_pages may go
+    negative), min halves by arithmetic shift, and `min + z->lowmem_reserve[...]` is
+    an unsigned long, so C compares the first test unsigned (kernel_types); the loop's
+    tests are signed. kernel_types False compares the first test signed too, as the
+    model's Python integers do (lemma watermark_first_test_sign: the same answer for
+    every value a 4 GiB machine can have). `variant` other than "kernel" is a wrong
+    version for the tests (WM_VARIANTS)."""
     one = z3.BitVecVal(1, WM_BITS)
     m = mark
-    fp = free_pages - (one << order) + 1
-    m = z3.If(gfp_high, m - m / 2, m)
-    m = z3.If(can_try_harder, m - m / 4, m)
-    ok = z3.Not(fp <= m + reserve)
+    fp = free_pages - (one << order) + (0 if variant == "no_plus_one" else 1)
+    half = sdiv_pow2(m, 1)
+    m = z3.If(gfp_high, m + half if variant == "gfp_high_raises_min" else m - half, m)
+    m = z3.If(can_try_harder, m - sdiv_pow2(m, 2), m)
+    first = z3.ULE(fp, m + reserve) if kernel_types else fp <= m + reserve
+    ok = first if variant == "first_test_reversed" else z3.Not(first)
     for o in range(order):
         fp = fp - (nr_free[o] << o)
-        m = m >> 1
+        m = m >> 1                                  # arithmetic shift of a long
+        test = z3.ULE(fp, m) if variant == "loop_unsigned" and kernel_types else fp <= m
+        ok = z3.And(ok, z3.Not(test))
+    return ok
+
+
+def watermark_ok_int(free_pages, nr_free: list, order: int, mark, reserve, can_try_harder,
+                     gfp_high, variant: str = "kernel"):
+    """The same loop over mathematical integers (z3 Int terms), for mark >= 0 (the
+    kernel's marks are unsigned page counts): C's truncating division and arithmetic
+    shift of a non-negative long are floor division. No width, so no overflow: the
+    lemmas about it hold for every size of machine; it agrees with watermark_ok on
+    i386 longs wherever no value overflows (tests/test_z3_pcp.py checks both against
+    the model on sampled values)."""
+    m = mark
+    fp = free_pages - 2 ** order + (0 if variant == "no_plus_one" else 1)
+    m = z3.If(gfp_high, m + m / 2 if variant == "gfp_high_raises_min" else m - m / 2, m)
+    m = z3.If(can_try_harder, m - m / 4, m)
+    ok = z3.Not(fp <= m + reserve)
+    if variant == "first_test_reversed":
+        ok = fp <= m + reserve
+    for o in range(order):
+        fp = fp - nr_free[o] * 2 ** o
+        m = m / 2
         ok = z3.And(ok, z3.Not(fp <= m))
     return ok
