@@ -525,3 +525,124 @@ def watermark_ok_int(free_pages, nr_free: list, order: int, mark, reserve, can_t
         m = m / 2
         ok = z3.And(ok, z3.Not(fp <= m))
     return ok
+
+
+# --- concrete machines (tests/test_z3_pcp.py: the encoding against the model) --------
+
+def alpha(machine, S: Sorts | None = None) -> PState:
+    """A machine between kernel calls as a PState: spec/z3_concrete.py's buddy image
+    plus every CPU's lists (which list holds each frame, counts, low/high/batch)."""
+    from . import z3_concrete as zc
+    S = S or Sorts(zc.shape_of(machine))
+    base = zc.alpha(machine, S)
+    T, F = z3.BoolVal(True), z3.BoolVal(False)
+    on, pzone, plid, cnt, low, high, batch = {}, {}, {}, {}, {}, {}, {}
+    for zone in machine.zones:
+        for cpu, pset in enumerate(zone.pageset or ()):
+            for cold, pcp in enumerate(pset.pcp):
+                lid = 2 * cpu + cold
+                k = (zone.index << LID_BITS) | lid
+                cnt[k], low[k], high[k], batch[k] = (cntv(pcp.count), cntv(pcp.low),
+                                                     cntv(pcp.high), cntv(pcp.batch))
+                for pfn in pcp.list:
+                    on[pfn], pzone[pfn] = T, zidv(zone.index)
+                    plid[pfn] = z3.BitVecVal(lid, LID_BITS)
+    arr = lambda dom, default, table: zc._amap(zc._array(S, dom, None, default, table))  # noqa: E731
+    return PState(**{f.name: getattr(base, f.name) for f in fields(State)},
+                  pcp=arr(S.PFN, F, on), pcp_zone=arr(S.PFN, zidv(0), pzone),
+                  pcp_lid=arr(S.PFN, z3.BitVecVal(0, LID_BITS), plid),
+                  # a list key no CPU or zone of this machine has: an empty list
+                  # with the values free_area_init_core gives a cold list of batch 1
+                  pcnt=arr(LKEY, cntv(0), cnt), plow=arr(LKEY, cntv(0), low),
+                  phigh=arr(LKEY, cntv(2), high), pbatch=arr(LKEY, cntv(1), batch),
+                  rf=F, rf_key=z3.BitVecVal(0, LKEY_BITS), rf_left=cntv(0), dr=F,
+                  dr_key=z3.BitVecVal(0, LKEY_BITS), dr_left=cntv(0), pend=F,
+                  pend_pfn=z3.BitVecVal(0, S.W))
+
+
+def apply(S, enc, op: str, s: PState, penc: PcpEncoding = PcpEncoding(),
+          **params) -> tuple[bool, PState]:
+    """(cond holds, post state) of one encoded step (buddy or per-CPU) on a concrete
+    state, with concrete values for the step's parameters."""
+    from . import z3_concrete as zc
+    if op in OPERATIONS:
+        step = OPERATIONS[op](S, penc, s, {})
+    else:
+        step = zb.OPERATIONS[op](S, enc, s, {})
+    subs = [(step.params[k], v) for k, v in params.items()]
+    cond = z3.simplify(z3.substitute(step.cond, *subs)) if subs else z3.simplify(step.cond)
+    if not (z3.is_true(cond) or z3.is_false(cond)):
+        cond = z3.BoolVal(zc._valid(cond))
+    post = step.post
+    if subs:
+        out = {}
+        for name, value in post.items():
+            if isinstance(value, zb.Map):
+                # substitute in the map's own expression, at a fresh index, so that a
+                # later read at a term naming the same parameter is not captured
+                def read(q, m=value):
+                    x = z3.FreshConst(q.sort(), "x")
+                    return z3.substitute(z3.substitute(m[x], *subs), (x, q))
+                out[name] = zb.Map(read)
+            else:
+                out[name] = z3.substitute(value, *subs)
+        post = PState(**out)
+    return z3.is_true(cond), post
+
+
+LOOP_FIELDS = ("fl_pfn", "fl_order", "fl_alloc", "fl_target", "rf_key", "rf_left",
+               "dr_key", "dr_left", "pend_pfn")
+
+
+def states_differ(S, a: PState, b: PState) -> list[str]:
+    """The fields in which two concrete states differ (maps compared everywhere; a
+    loop's own fields only matter while it runs, and the flags are compared)."""
+    from . import z3_concrete as zc
+    doms = {"zstart": S.ZID, "zend": S.ZID, "free_pages": S.ZID, "nr_free": S.KEY,
+            "pcnt": LKEY, "plow": LKEY, "phigh": LKEY, "pbatch": LKEY}
+    checks = {}
+    for name, va in a.items():
+        vb = getattr(b, name)
+        if isinstance(va, zb.Map):
+            x = z3.Const(f"x.{name}", doms.get(name, S.PFN))
+            same = va[x] == vb[x]
+            if name in ("pcp_zone", "pcp_lid"):        # meaningful on listed frames only
+                same = z3.Implies(z3.Or(a.pcp[x], b.pcp[x]), same)
+            checks[name] = z3.ForAll([x], same)
+        elif name not in LOOP_FIELDS:
+            checks[name] = va == vb
+    if zc._valid(z3.And(*checks.values())):
+        return []
+    return [name for name, same in checks.items() if not zc._valid(same)]
+
+
+def pcp_lists_holds(S, s: PState, frames: int) -> dict[str, bool]:
+    """Every pcp_lists conjunct on a concrete state: quantified ones over all 2^20
+    pfns / 2^12 list keys (decided by Z3), the counts as bounded sums over the frames."""
+    from . import z3_concrete as zc
+    out = {}
+    for c in CONJUNCTS:
+        if c.kind == "pfn":
+            p = z3.Const("p", S.PFN)
+            f = z3.ForAll([p], c.body(S, s, p))
+        elif c.kind == "pair":
+            h, q = z3.Const("h", S.PFN), z3.Const("q", S.PFN)
+            f = z3.ForAll([h, q], c.body(S, s, h, q))
+        elif c.kind == "list":
+            L = z3.Const("L", LKEY)
+            f = z3.ForAll([L], c.body(S, s, L))
+        elif c.kind == "ground":
+            f = c.body(S, s)
+        elif c.label == "count":
+            L = z3.Const("L", LKEY)
+            total = cntv(0)
+            for q in range(frames):
+                total = total + list_weight(s, z3.BitVecVal(q, S.W), L)
+            f = z3.ForAll([L], s.pcnt[L] == total)
+        else:
+            total = zb.inflight_frames(S, s)
+            for q in range(frames):
+                total = total + role_frames(S, s, z3.BitVecVal(q, S.W))
+            f = z3.Extract(S.W, 0, total) == s.nr_pages
+        out[c.label] = zc._valid(f)
+    return out
