@@ -111,7 +111,7 @@ def z3_rows(budget: str, **_) -> list[Row]:
     rows.append(Row("(parameter lemmas)", "Z3", "proved" if not bad else "refuted",
                     sum(lemma.seconds for lemma in lemmas),
                     f"{len(lemmas)} lemmas (buddy arithmetic, expand, __pa/__va, ptes, kmalloc "
-                    "index, colouring; see kmemspec prove)",
+                    "index, colouring, zone_watermark_ok; see kmemspec prove)",
                     "; ".join(f"{lemma.lemma}: {lemma.status}" for lemma in bad)))
     return rows
 
