@@ -170,7 +170,7 @@ def test_watermark_hand_values(args, expect):
     assert _encoded(*args, "bv") is expect and _encoded(*args, "int") is expect
 
 
-def test_broken_model_watermark_disagrees(monkeypatch):
+def test_broken_model_watermark_disagrees():
     """The agreement check catches a model that forgets the per-order loop."""
     def no_loop(zone, order, mark, classzone_idx, can_try_harder, gfp_high):
         return zone.free_pages - (1 << order) + 1 > mark + zone.lowmem_reserve[classzone_idx]
@@ -219,14 +219,16 @@ def _check_state(S, m):
     return s
 
 
-def _encoded_alloc(S, m, pre, ret, penc):
-    """buffered_rmqueue: refill (if count <= low) then take `ret` from the list."""
+def _encoded_alloc(S, m, pre, ret, penc, refilled):
+    """buffered_rmqueue: refill (if count <= low: rmqueue_bulk took `refilled`, each
+    the head of the first non-empty free list, which expand leaves as the frame
+    handed out) then take `ret` from the list."""
     pcp = _hot(m)
     s = pre
     if z3.simplify(pre.pcnt[_lkey(1)]).as_long() <= pcp.low:
         ok, s = zp.apply(S, zb.Encoding(), "pcp_refill_start", s, penc, L=_lkey(1))
         assert ok
-        for f in _REFILLED:
+        for f in refilled:
             ok, s = zp.apply(S, zb.Encoding(), "rmqueue", s, penc,
                              h0=z3.BitVecVal(f, S.W), order=zb.ordv(0))
             assert ok, f"rmqueue {f:#x}"
@@ -242,9 +244,6 @@ def _encoded_alloc(S, m, pre, ret, penc):
     ok, s = zp.apply(S, zb.Encoding(), "pcp_alloc", s, penc, q=z3.BitVecVal(ret, S.W))
     assert ok, "pcp_alloc condition fails"
     return s
-
-
-_REFILLED: list[int] = []
 
 
 def _run_workload(m, S, penc=zp.PcpEncoding(), check=True):
@@ -263,14 +262,16 @@ def _run_workload(m, S, penc=zp.PcpEncoding(), check=True):
         pre = zp.alpha(m, S)
         before = list(_hot(m).list)
         pg = pa.alloc_page(m, GFP_KERNEL)
-        added = [f for f in list(_hot(m).list) + [pg.pfn] if f not in before]
-        _REFILLED[:] = added
-        compare("alloc_page", zp.alpha(m, S), _encoded_alloc(S, m, pre, pg.pfn, penc))
+        # refill order: the list's new tail; the frame taken is the list's head, so a
+        # new frame only if the list was empty before the refill
+        added = [f for f in _hot(m).list if f not in before]
+        if pg.pfn not in before:
+            added.insert(0, pg.pfn)
+        compare("alloc_page", zp.alpha(m, S), _encoded_alloc(S, m, pre, pg.pfn, penc, added))
         pages.append(pg)
         if check:
             _check_state(S, m)
     extra = [pa.alloc_page(m, GFP_KERNEL) for _ in range(3)]
-    _REFILLED.clear()
     for pg in pages + extra:
         pre = zp.alpha(m, S)
         hot = _hot(m)
