@@ -317,7 +317,7 @@ def _zone_facts() -> list[Fact]:
 
 def _vmalloc_facts() -> list[Fact]:
     """vmalloc_to_page at an unaligned address: the page of the frame mapped at the
-    address's page (mm/vmalloc.c vmalloc_to_page: pgd/pmd/pte walk, offset ignored)."""
+    address's page (mm/memory.c vmalloc_to_page: pgd/pmd/pte walk, offset ignored)."""
     from .model import vmalloc as vm
     machine = _slab_machine()
     state = {}
@@ -334,7 +334,7 @@ def _vmalloc_facts() -> list[Fact]:
         # uses the pte of addr & PAGE_MASK, so the offset within the page is ignored
         pfn = machine.vm_areas[state["addr"]].pages
         return [pfn[0], pfn[0], pfn[0], pfn[1], pfn[1], pfn[2]]
-    return [Fact("vmalloc_to_page at unaligned addresses", "mm/vmalloc.c vmalloc_to_page",
+    return [Fact("vmalloc_to_page at unaligned addresses", "mm/memory.c vmalloc_to_page",
                  expected, model)]
 
 
