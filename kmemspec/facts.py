@@ -273,12 +273,9 @@ def _buddy_facts() -> list[Fact]:
                 pa.alloc_pages(machine, GFP_KERNEL, order)
         return machine, zone
 
-    state = {}
-
     def model():
         machine, zone = prepare()
         head = zone.free_area[10].head
-        state["head"] = head
         page = pa.alloc_pages(machine, GFP_KERNEL, 8)
         return [page.pfn - head, zone.free_area[9].head - head, zone.free_area[8].head - head,
                 zone.free_area[9].nr_free, zone.free_area[8].nr_free]
@@ -290,7 +287,9 @@ def _buddy_facts() -> list[Fact]:
             beyond = pa.alloc_pages(machine, GFP_KERNEL, 11)
         except Exception as exc:          # a KernelBug is also "no block"
             beyond = type(exc).__name__
-        return [len(machine.zones[1].free_area), top is not None and top.pfn % 1024 == 0,
+        zone = machine.zone_of(top.pfn)
+        # 2.6.12 aligns relative to the zone's mem_map (page - zone->zone_mem_map)
+        return [len(zone.free_area), (top.pfn - zone.zone_start_pfn) % 1024 == 0,
                 beyond]
     return [Fact("seed example: 256 frames from a 1024-frame block",
                  "mm/page_alloc.c __rmqueue, expand; seed notes", lambda: [0, 512, 256, 1, 1],

@@ -135,3 +135,37 @@ def test_comma_list_runs_each_method_once(methods):
     result = CliRunner().invoke(main, ["verify", "--method", *methods, "--json"])
     rows = json.loads(result.output)["rows"]
     assert len(rows) == len({r["invariant"] for r in rows})
+
+
+def _top_machine():
+    from kmemspec.model import boot
+    return boot(phys_pages=600 + 2400, highmem_pages=1024, max_dma_pfn=600)
+
+
+def test_top_order_prefix_runs_in_the_quick_campaign():
+    from kmemspec.campaign import base
+    before = base.TOP_PREFIX_RUNS[0]
+    rows = verify("quick", ["Hypothesis"], deterministic=True)
+    assert all(r.ok for r in rows), [r.detail for r in rows if not r.ok]
+    assert base.TOP_PREFIX_RUNS[0] - before >= 3
+
+
+@pytest.mark.parametrize("name,bug", [("expand", expand_keeps_upper),
+                                      ("__free_pages_bulk", no_merge)])
+def test_top_order_prefix_fails_on_a_broken_buddy(monkeypatch, name, bug):
+    from kmemspec.campaign.base import top_order_prefix
+    monkeypatch.setattr(pa, name, bug)
+    with pytest.raises(AssertionError):
+        top_order_prefix(_top_machine(), lambda step: None)
+
+
+def test_top_order_prefix_fails_when_merging_stops_below_the_top(monkeypatch):
+    """Merging that stops at order MAX_ORDER-2 (the bug class the issue names)."""
+    from kmemspec.campaign.base import top_order_prefix
+    real = pa.__free_pages_bulk
+
+    def short(mem_map, zone, pfn, order, max_order):
+        return real(mem_map, zone, pfn, order, max_order - 1)
+    monkeypatch.setattr(pa, "__free_pages_bulk", short)
+    with pytest.raises(AssertionError):
+        top_order_prefix(_top_machine(), lambda step: None)
