@@ -6,7 +6,8 @@
 
 Mutants come from cosmic-ray's operators (PyPI `cosmic-ray`): every mutation point of
 model/page_alloc.py, slab.py, kmalloc.py, vmalloc.py and highmem.py inside a function,
-then a seeded sample of `--per-file` points per file (stratified: the files count
+then a seeded sample of `--per-file` points per file (points on a `def` line,
+annotations, are left out) (stratified: the files count
 alike). Each mutant is written into the work tree (cosmic-ray's use_mutation restores
 the file afterwards), then judged by
 - verify: `kmemspec verify --budget quick --fail-fast --deterministic --no-shrink`
@@ -54,6 +55,7 @@ def mutation_points(path: Path) -> list[tuple[str, int, int, str]]:
     from cosmic_ray.ast.ast_query import ASTQuery
     from cosmic_ray.plugins import get_operator, operator_names
     tree = get_ast_from_path(path)
+    lines = path.read_text().splitlines()
     points = []
     for name in operator_names():
         cls = get_operator(name)
@@ -64,7 +66,9 @@ def mutation_points(path: Path) -> list[tuple[str, int, int, str]]:
                      for start, _end in operator.mutation_positions(node))
         for occurrence, (node, start) in enumerate(positions):
             where = ASTQuery(node).get_definition_name()
-            if where:
+            # a `def` line's mutations are in its annotations (never evaluated under
+            # `from __future__ import annotations`) or defaults: skipped
+            if where and not lines[start[0] - 1].lstrip().startswith("def "):
                 points.append((name, occurrence, start[0], where))
     return points
 

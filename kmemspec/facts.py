@@ -333,8 +333,16 @@ def _vmalloc_facts() -> list[Fact]:
         # uses the pte of addr & PAGE_MASK, so the offset within the page is ignored
         pfn = machine.vm_areas[state["addr"]].pages
         return [pfn[0], pfn[0], pfn[0], pfn[1], pfn[1], pfn[2]]
+    def null_free():
+        # mm/vmalloc.c __vunmap: "if (!addr) return;" -- vfree(NULL) does nothing
+        m = _slab_machine()
+        before = m.nr_free_pages if hasattr(m, "nr_free_pages") else None
+        out = [vm.vfree(m, None), vm.vfree(m, 0)]
+        return out + [before == (m.nr_free_pages if before is not None else None)]
     return [Fact("vmalloc_to_page at unaligned addresses", "mm/memory.c vmalloc_to_page",
-                 expected, model)]
+                 expected, model),
+            Fact("vfree(NULL) and vfree(0) do nothing", "mm/vmalloc.c vfree, __vunmap",
+                 lambda: [None, None, True], null_free)]
 
 
 def _vector_facts() -> list[Fact]:

@@ -169,3 +169,15 @@ def test_top_order_prefix_fails_when_merging_stops_below_the_top(monkeypatch):
     monkeypatch.setattr(pa, "__free_pages_bulk", short)
     with pytest.raises(AssertionError):
         top_order_prefix(_top_machine(), lambda step: None)
+
+
+def test_vfree_of_zero_raising_is_caught(monkeypatch):
+    """The surviving mutant of spec/mutants.md: `addr is None and addr == 0`."""
+    real = vm.vfree
+
+    def strict(machine, addr):
+        if addr == 0:
+            raise vm.KernelBug("not_vmalloc_address", "0")
+        return real(machine, addr)
+    monkeypatch.setattr(vm, "vfree", strict)
+    assert "vfree(NULL) and vfree(0) do nothing" in broken()
