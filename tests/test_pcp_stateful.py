@@ -116,3 +116,41 @@ def test_oracle_atomic_null_below_lowered_min():
     machine.current_flags = oracle.PF_MEMALLOC
     pfn, reason, which = oracle.alloc_pages(shadow, machine, GFP_KERNEL, 0, 1)
     assert which == 3 and pfn is not None
+
+
+def _failing_lines(monkeypatch, bug: str) -> list[str]:
+    """The scenario lines a failure of the campaign reports (its notes)."""
+    from hypothesis import Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+    name, broken = ALL_BUGS[bug]
+    monkeypatch.setattr(pa, name, broken)
+    with pytest.raises(Exception) as caught:
+        run_state_machine_as_test(PcpMachine, settings=settings(
+            max_examples=QUICK_EXAMPLES, stateful_step_count=QUICK_STEPS, deadline=None,
+            database=None, derandomize=True, phases=[Phase.explicit, Phase.generate]))
+    return [n for n in getattr(caught.value, "__notes__", []) if n.startswith("{")]
+
+
+def test_a_failure_replays_with_kmemspec_run(monkeypatch, tmp_path):
+    """The reported lines (boot with cpus/min_free_kbytes/page_policy, calls with "cpu",
+    gfp flags and the oracle's expected return) form a scenario: on the broken model
+    `kmemspec run` fails it, on the real model every expectation holds."""
+    import json
+
+    from click.testing import CliRunner
+
+    from kmemspec.cli import main
+    lines = _failing_lines(monkeypatch, "alloc takes the list's tail")
+    boot_line = json.loads(lines[0])
+    assert boot_line["op"] == "boot" and boot_line["page_policy"] == "2.6.12"
+    assert all("cpu" in json.loads(x) for x in lines[1:] if "alloc" in x)
+    path = tmp_path / "failure.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    broken = CliRunner().invoke(main, ["run", str(path)])
+    assert broken.exit_code == 1, broken.output
+    monkeypatch.undo()
+    fixed = CliRunner().invoke(main, ["run", "--json", str(path)])
+    assert fixed.exit_code == 0, fixed.output
+    steps = json.loads(fixed.output)["results"]
+    assert [s for s in steps if "expect" in s] and all(
+        s["as_expected"] for s in steps if "expect" in s)
