@@ -50,7 +50,7 @@ def pcp_configs(draw) -> MachineConfig:
     else:
         phys = draw(st.integers(40, 700))
     max_dma = draw(st.integers(8, min(64, phys)))
-    high = draw(st.sampled_from([0, 40, 100, 300]))
+    high = draw(st.sampled_from([0, 64, 100, 300]))
     kbytes = None
     if draw(st.booleans()):
         lowmem_kb = (phys - max_dma) * 4
@@ -128,17 +128,17 @@ class PcpRules:
 
     @precondition(lambda self: self.machine is not None)
     @rule(target=pcp_blocks, gfp=st.sampled_from([GFP_KERNEL, GFP_HIGHUSER, GFP_ATOMIC,
-                                                   GFP_KERNEL | HIGH]),
+                                                   GFP_KERNEL | HIGH, GFP_ATOMIC | COLD]),
           cpu=st.integers(0, 2), large=st.sampled_from([2, 4]), cap=st.integers(4, 40))
     def fill(self, gfp, cpu, large, cap):
-        """Bring the zones down to their marks: blocks of order `large` until NULL, then
-        order-0 frames until NULL (at most `cap` calls each) -- every zone of the
-        zonelist passes through every free count on the way, each call checked.
+        """Bring the zones down to their marks: blocks of order `large` until NULL (at
+        most `cap`), then order-0 frames until NULL (at most 128) -- the zones of the
+        zonelist pass through every free count on the way down, each call checked.
         The blocks stay allocated (in the bundle, for the free rules)."""
         cpu = self.cpu_of(cpu)
         got = []
-        for order in (large, 0):
-            for _ in range(cap):
+        for order, most in ((large, cap), (0, 128)):
+            for _ in range(most):
                 block = self.checked_alloc(gfp, order, cpu)
                 if block is None:
                     break
