@@ -154,3 +154,30 @@ def test_a_failure_replays_with_kmemspec_run(monkeypatch, tmp_path):
     steps = json.loads(fixed.output)["results"]
     assert [s for s in steps if "expect" in s] and all(
         s["as_expected"] for s in steps if "expect" in s)
+
+
+def test_oracle_list_above_low_hands_out_the_last_freed_frame_by_hand():
+    """free_hot_cold_page puts a frame at the head (list_add) and buffered_rmqueue takes
+    the head without touching the buddy lists when count > low: after freeing five
+    frames on CPU 0 the next order-0 allocation there is the last one freed."""
+    machine = _machine()
+    pages = [pa.alloc_pages(machine, GFP_KERNEL, 0, 0) for _ in range(5)]
+    for page in pages:
+        getattr(pa, "__free_pages")(machine, page, 0, 0)
+    shadow = oracle.Shadow(machine)
+    lists_before = [list(x) for x in shadow.zones[1].lists]
+    pfn, _, _ = oracle.alloc_pages(shadow, machine, GFP_KERNEL, 0, 0)
+    assert pfn == pages[-1].pfn
+    assert shadow.zones[1].lists == lists_before
+
+
+def test_oracle_refill_takes_batch_frames_with_batch_two():
+    """A Normal zone of 8984 frames: batch = 8984 // 1024 // 4 = 2 (zone_batchsize);
+    an empty hot list gets 2 frames from __rmqueue, the first is handed out."""
+    machine = boot(MachineConfig(phys_pages=9000, max_dma_pfn=16, cpus=1))
+    assert machine.zones[1].pageset[0].pcp[0].batch == 2
+    shadow = oracle.Shadow(machine)
+    before = shadow.zones[1].free_pages
+    pfn, _, _ = oracle.alloc_pages(shadow, machine, GFP_KERNEL, 0, 0)
+    assert shadow.zones[1].free_pages == before - 2
+    assert len(shadow.zones[1].pcp[0, 0]) == 1 and shadow.zones[1].pcp[0, 0][0] != pfn
