@@ -24,7 +24,7 @@ BUDGETS = ("quick", "standard", "thorough")
 # Hypothesis campaign sizes: (examples, steps per example)
 CAMPAIGN = {"quick": (60, 25), "standard": (400, 40), "thorough": (3000, 80)}
 # the 2.6.12 page-policy campaign (kmemspec/campaign/pcp.py): its own column
-PCP_CAMPAIGN = {"quick": (40, 30), "standard": (300, 40), "thorough": (2000, 60)}
+PCP_CAMPAIGN = {"quick": (50, 30), "standard": (300, 40), "thorough": (2000, 60)}
 PCP_METHOD = "Hypothesis 2.6.12"
 PCP_ORACLE_ROW = "(2.6.12 __alloc_pages / per-CPU list oracle)"
 

@@ -128,17 +128,20 @@ class PcpRules:
 
     @precondition(lambda self: self.machine is not None)
     @rule(target=pcp_blocks, gfp=st.sampled_from([GFP_KERNEL, GFP_HIGHUSER, GFP_ATOMIC,
-                                                   GFP_KERNEL | HIGH, GFP_ATOMIC | COLD]),
+                                                   GFP_KERNEL | HIGH, GFP_ATOMIC | COLD,
+                                                   GFP_HIGHUSER | COLD]),
           cpu=st.integers(0, 2), large=st.sampled_from([2, 4]), cap=st.integers(4, 40))
     def fill(self, gfp, cpu, large, cap):
-        """Bring the zones down to their marks: blocks of order `large` until NULL (at
-        most `cap`), then order-0 frames until NULL (at most 128) -- the zones of the
-        zonelist pass through every free count on the way down, each call checked.
-        The blocks stay allocated (in the bundle, for the free rules)."""
+        """Bring the zones down to their marks: blocks of order `large` until NULL, then
+        order-0 frames until NULL -- the zones of the zonelist pass through every free
+        count on the way down, each call checked. On the 8192+ frame machines at most
+        `cap` and 256 calls. The blocks stay allocated (in the bundle, for the free
+        rules)."""
         cpu = self.cpu_of(cpu)
+        small = self.machine.nr_pages < 2048
         got = []
-        for order, most in ((large, cap), (0, 128)):
-            for _ in range(most):
+        for order, most in ((large, cap), (0, 256)):
+            for _ in range(self.machine.nr_pages if small else most):
                 block = self.checked_alloc(gfp, order, cpu)
                 if block is None:
                     break
