@@ -85,7 +85,8 @@ def test_oracle_hot_list_head_and_refill_by_hand():
     normal = machine.zones[1]
     shadow = oracle.Shadow(machine)
     pcp = normal.pageset[0].pcp[0]
-    assert pcp.batch == 1 and not pcp.list        # 1984 frames: batch 1984 // 1024 // 4 -> 0, at least 1
+    # zone_batchsize: 1984 frames // 1024 // 4 is 0, raised to at least 1
+    assert pcp.batch == 1 and not pcp.list
     first = next(a.head for a in normal.free_area if a.head >= 0)
     pfn, reason, which = oracle.alloc_pages(shadow, machine, GFP_KERNEL, 0, 0)
     assert (pfn, reason, which) == (first, None, 1)
