@@ -96,9 +96,10 @@ def test_vmalloc_to_page_rounding_up_is_caught(monkeypatch):
 
 
 def test_encoding_agreement_row_fails_on_a_model_that_never_merges(monkeypatch):
+    from kmemspec.verify import agreement_row
     monkeypatch.setattr(pa, "__free_pages_bulk", no_merge)
-    rows = {r.invariant: r for r in verify("quick", ["facts"])}
-    row = rows["encoding agreement (buddy, fixed workload)"]
+    row = agreement_row("buddy")
+    assert row.invariant == "encoding agreement (buddy, fixed workload)"
     assert not row.ok and "differ" in row.detail
 
 
@@ -318,3 +319,43 @@ def test_alloc_with_wrong_null_reason_is_caught(monkeypatch):
 def test_alloc_without_the_memalloc_pass_is_caught(monkeypatch):
     monkeypatch.setattr(pa, "PF_MEMALLOC", 0)
     assert any("at the atomic floor" in n for n in _alloc_rows(broken()))
+
+
+# --- encoding agreement rows: each fails on a drifted encoding (issue 17) --------------
+
+def _agreement_row(name):
+    from kmemspec.verify import agreement_row
+    return agreement_row(name)
+
+
+def _drift(monkeypatch, module, **switches):
+    """Make `module.Encoding()` (the encoding the agreement row uses) a drifted one."""
+    import dataclasses
+    drifted = dataclasses.replace(module.Encoding(), **switches)
+    monkeypatch.setattr(module, "Encoding", lambda: drifted)
+
+
+@pytest.mark.parametrize("name,module,switch", [
+    ("buddy", "z3_buddy", "expand_lists_upper"),
+    ("slab", "z3_slab", "grow_wraps_colour"),
+    ("slab", "z3_slab", "grow_adds_mgmt"),
+    ("vmalloc", "z3_vmalloc", "guard_page"),
+    ("vmalloc", "z3_vmalloc", "flush_clears_htable"),
+])
+def test_encoding_agreement_row_fails_on_a_drifted_encoding(monkeypatch, name, module,
+                                                            switch):
+    import importlib
+    _drift(monkeypatch, importlib.import_module(f"kmemspec.spec.{module}"), **{switch: False})
+    row = _agreement_row(name)
+    assert row.invariant == f"encoding agreement ({name}, fixed workload)"
+    assert not row.ok and ("differ" in row.detail or "fails" in row.detail), row.detail
+
+
+def test_every_encoding_has_an_agreement_row_in_verify(monkeypatch):
+    from kmemspec import facts
+    from kmemspec.verify import AGREEMENTS, facts_rows
+    monkeypatch.setattr(facts, "check_facts", lambda fail_fast=False: [])  # rows only
+    assert [a[0] for a in AGREEMENTS] == ["buddy", "slab", "vmalloc"]
+    names = [r.invariant for r in facts_rows("quick")]
+    assert [n for n in names if n.startswith("encoding agreement")] == [
+        f"encoding agreement ({a}, fixed workload)" for a in ("buddy", "slab", "vmalloc")]
