@@ -574,20 +574,20 @@ def _atomic_floor(m):
 ALLOC_SCENARIOS = [
     ("Normal at pages_low", {"Normal": lambda mn, lo, r: lo},
      [("GFP_KERNEL", K_GFP_KERNEL, False), ("GFP_ATOMIC", K_GFP_ATOMIC, False)]),
-    ("Normal at pages_low, DMA at pages_low + reserve",
+    ("Normal at pages_low, DMA at low+reserve",
      {"Normal": lambda mn, lo, r: lo, "DMA": lambda mn, lo, r: lo + r},
      [("GFP_KERNEL", K_GFP_KERNEL, False), ("GFP_KERNEL|__GFP_DMA", K_GFP_KERNEL | K_GFP_DMA,
                                             False)]),
-    ("Normal at pages_min, DMA at pages_min + reserve",
+    ("Normal at pages_min, DMA at min+reserve",
      {"Normal": lambda mn, lo, r: mn, "DMA": lambda mn, lo, r: mn + r},
      [("GFP_KERNEL", K_GFP_KERNEL, False), ("GFP_ATOMIC", K_GFP_ATOMIC, False),
       ("GFP_KERNEL|__GFP_HIGH", K_GFP_KERNEL | K_GFP_HIGH, False),
       ("GFP_KERNEL|__GFP_DMA", K_GFP_KERNEL | K_GFP_DMA, False)]),
-    ("Normal one above the atomic floor, DMA at floor + reserve",
+    ("Normal at atomic floor+1, DMA at floor+reserve",
      {"Normal": lambda mn, lo, r: _atomic_floor(mn) + 1,
       "DMA": lambda mn, lo, r: _atomic_floor(mn) + r},
      [("GFP_ATOMIC", K_GFP_ATOMIC, False), ("no flags (can_try_harder only)", 0, False)]),
-    ("Normal at the atomic floor, DMA at floor + reserve",
+    ("Normal at atomic floor, DMA at floor+reserve",
      {"Normal": lambda mn, lo, r: _atomic_floor(mn),
       "DMA": lambda mn, lo, r: _atomic_floor(mn) + r},
      [("GFP_ATOMIC", K_GFP_ATOMIC, False), ("GFP_ATOMIC|__GFP_DMA", K_GFP_ATOMIC | K_GFP_DMA,
@@ -667,8 +667,9 @@ def _alloc_outcome_facts() -> list[Fact]:
         free = {z.name: want.get(z.name, z.free_pages) for z in m.zones}
         return [want] + [k_alloc_outcome(free, marks, res, gfp, memalloc)
                          for _, gfp, memalloc in requests]
-    return [Fact(f"__alloc_pages order 0, {label}: " + ", ".join(r[0] for r in requests),
-                 "mm/page_alloc.c __alloc_pages, zone_watermark_ok, buffered_rmqueue",
+    return [Fact(f"__alloc_pages order 0, {label}",
+                 "mm/page_alloc.c __alloc_pages, zone_watermark_ok, buffered_rmqueue; "
+                 "requests: " + ", ".join(r[0] for r in requests),
                  lambda t=targets, r=requests: expected(t, r),
                  lambda t=targets, r=requests: model(t, r))
             for label, targets, requests in ALLOC_SCENARIOS]
