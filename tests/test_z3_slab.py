@@ -14,7 +14,7 @@ import os
 
 import pytest
 import z3
-from hypothesis import given, settings, strategies as st
+from hypothesis import Phase, given, settings, strategies as st
 
 from kmemspec.model import boot, slab as slab_mod
 from kmemspec.model.mem_map import PG_slab
@@ -143,7 +143,10 @@ calls = st.lists(st.one_of(
     st.tuples(st.just("reap"), st.integers(0, 1))), min_size=1, max_size=8)
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
+# no shrinking: each example costs about a second of Z3, so shrinking a failure could
+# run for many minutes; the fixed workload (also a `verify` facts row) pins it down
+@settings(max_examples=EXAMPLES, deadline=None,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(calls)
 def test_model_transitions_and_invariants_agree_with_z3(seq):
     machine, caches = fresh_machine()

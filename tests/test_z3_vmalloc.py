@@ -14,7 +14,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import Phase, given, settings, strategies as st
 
 from kmemspec.model import KernelBug, boot
 from kmemspec.model import highmem as hm
@@ -123,8 +123,10 @@ calls = st.lists(st.one_of(
     st.just(("flush",))), min_size=1, max_size=7)
 
 
-# 5 examples in the ci profile, 125 in the thorough one (tests/conftest.py)
-@settings(max_examples=max(5, settings.default.max_examples // 8), deadline=None)
+# 5 examples in the ci profile, 125 in the thorough one (tests/conftest.py); no
+# shrinking (each example runs Z3 per call; the fixed workload pins a failure down)
+@settings(max_examples=max(5, settings.default.max_examples // 8), deadline=None,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(st.sampled_from([(48, 12), (32, 0), (64, 8)]), calls)
 def test_model_calls_agree_with_the_encoding(size, seq):
     machine = boot(phys_pages=size[0], highmem_pages=size[1], page_policy="buddy")
