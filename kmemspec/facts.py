@@ -363,12 +363,323 @@ def _vector_facts() -> list[Fact]:
                  "(each case cites its kernel source)", lambda: [], model)]
 
 
-# Watermark / pageset facts (zone->pages_min/low/high from setup_per_zone_pages_min,
-# pageset high/batch from zone_batchsize) belong here once the model has them
-# (issue 15, page half): add a provider to FACT_GROUPS.
+# --- watermarks, lowmem_reserve and per-CPU pagesets (mm/page_alloc.c) ------------------
+# Written from 2.6.12 arch/i386/mm/init.c zone_sizes_init, mm/page_alloc.c
+# free_area_init_core, init_per_zone_pages_min, setup_per_zone_pages_min,
+# setup_per_zone_lowmem_reserve, zone_watermark_ok and __alloc_pages. The i386 zones
+# have no holes (zholes_size NULL), so present_pages is the zone's size.
+
+K_MAX_DMA_PFN = (16 << 20) >> 12          # include/asm-i386/dma.h MAX_DMA_ADDRESS: 16 MiB
+K_SWAP_CLUSTER_MAX = 32                   # include/linux/swap.h
+K_LOWMEM_RESERVE_RATIO = (256, 32)        # mm/page_alloc.c sysctl_lowmem_reserve_ratio
+K_ZONE_NAMES = ("DMA", "Normal", "HighMem")
+K_GFP_WAIT, K_GFP_HIGH = 0x10, 0x20       # include/linux/gfp.h
+
+
+def k_zone_sizes(phys_pages: int, highmem_pages: int, max_dma_pfn: int = K_MAX_DMA_PFN):
+    """zone_sizes_init: DMA is low memory below 16 MiB; Normal the rest of low memory;
+    HighMem the frames above max_low_pfn (none if low memory ends below 16 MiB)."""
+    if phys_pages < max_dma_pfn:
+        return [phys_pages, 0, 0]
+    return [max_dma_pfn, phys_pages - max_dma_pfn, highmem_pages]
+
+
+def k_isqrt(x: int) -> int:
+    """lib/int_sqrt.c, by bisection here (the model uses math.isqrt)."""
+    lo, hi = 0, x + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if mid * mid <= x else (lo, mid)
+    return lo
+
+
+def k_min_free_kbytes(sizes, page_size: int) -> int:
+    """init_per_zone_pages_min: lowmem_kbytes = nr_free_buffer_pages() (present less
+    pages_high, still 0, over the GFP_USER zonelist: Normal and DMA) in KiB;
+    int_sqrt(lowmem_kbytes * 16) clamped to 128..65536."""
+    lowmem_kbytes = (sizes[0] + sizes[1]) * (page_size >> 10)
+    return min(max(k_isqrt(lowmem_kbytes * 16), 128), 65536)
+
+
+def k_watermarks(sizes, min_free_kbytes: int, page_shift: int):
+    """setup_per_zone_pages_min, for every zone (for_each_zone: empty ones too):
+    (pages_min, pages_low, pages_high)."""
+    pages_min = min_free_kbytes >> (page_shift - 10)
+    lowmem = sizes[0] + sizes[1]
+    out = []
+    for j, present in enumerate(sizes):
+        if j == 2:                                      # is_highmem
+            m = min(max(present // 1024, K_SWAP_CLUSTER_MAX), 128)
+        else:
+            m = pages_min * present // lowmem
+        out.append((m, m * 5 // 4, m * 6 // 4))
+    return out
+
+
+def k_lowmem_reserve(sizes):
+    """setup_per_zone_lowmem_reserve: zone idx below j keeps back the present pages of
+    zones idx+1..j divided by the ratio of idx; its own entry is 0."""
+    reserve = [[0, 0, 0] for _ in sizes]
+    for j in range(len(sizes)):
+        present = sizes[j]
+        for idx in range(j - 1, -1, -1):
+            reserve[idx][j] = present // K_LOWMEM_RESERVE_RATIO[idx]
+            present += sizes[idx]
+    return reserve
+
+
+def k_pageset(present: int, page_size: int):
+    """free_area_init_core: batch = present/1024, at most 256 KiB worth, /4, at least 1;
+    hot (low 2b, high 6b, batch b), cold (low 0, high 2b, batch b)."""
+    batch = present // 1024
+    if batch * page_size > 256 * 1024:
+        batch = 256 * 1024 // page_size
+    batch = max(batch // 4, 1)
+    return ((2 * batch, 6 * batch, batch), (0, 2 * batch, batch))
+
+
+def k_zone_watermark_ok(free_pages, nr_free, order, mark, reserve, can_try_harder,
+                        gfp_high) -> bool:
+    """zone_watermark_ok: `reserve` is lowmem_reserve[classzone_idx]."""
+    low, free = mark, free_pages - (1 << order) + 1
+    if gfp_high:
+        low -= low // 2
+    if can_try_harder:
+        low -= low // 4
+    if free <= low + reserve:
+        return False
+    for o in range(order):
+        free -= nr_free[o] << o
+        low >>= 1
+        if free <= low:
+            return False
+    return True
+
+
+# machines: (label, boot keywords) -- the seed, 64 MiB, 512 MiB + 256 MiB and + 1 GiB
+# of highmem (the highmem clamp at 128), 256 KiB (the 128 KiB clamp), two CPUs
+WM_MACHINES = [
+    ("seed 896+128 MiB", {}),
+    ("64 MiB", {"phys_pages": 16384, "highmem_pages": 0}),
+    ("512+256 MiB, 2 CPUs", {"phys_pages": 131072, "highmem_pages": 65536, "cpus": 2}),
+    ("512 MiB+1 GiB", {"phys_pages": 131072, "highmem_pages": 262144}),
+    ("256 KiB", {"phys_pages": 64, "highmem_pages": 0}),
+]
+
+
+def _wm_expected(kw):
+    from .model.boot import DEFAULT_HIGHMEM_PAGES, DEFAULT_PHYS_PAGES
+    sizes = k_zone_sizes(kw.get("phys_pages", DEFAULT_PHYS_PAGES),
+                         kw.get("highmem_pages", DEFAULT_HIGHMEM_PAGES))
+    mfk = k_min_free_kbytes(sizes, 4096)
+    return sizes, mfk, k_watermarks(sizes, mfk, 12), k_lowmem_reserve(sizes)
+
+
+def _watermark_facts() -> list[Fact]:
+    """min_free_kbytes, pages_min/low/high, lowmem_reserve and the per-CPU pagesets of
+    every zone (empty ones included) on five i386 machine sizes."""
+    from .model.boot import boot
+    facts = []
+    for label, kw in WM_MACHINES:
+        box = {}
+
+        def machine(kw=kw, box=box):
+            if "m" not in box:
+                box["m"] = boot(**kw)
+            return box["m"]
+
+        def marks_model(machine=machine):
+            m = machine()
+            return [m.min_free_kbytes] + [(z.name, z.present_pages, z.pages_min, z.pages_low,
+                                           z.pages_high) for z in m.zones]
+
+        def marks_expected(kw=kw):
+            sizes, mfk, wm, _ = _wm_expected(kw)
+            return [mfk] + [(n, s, *w) for n, s, w in zip(K_ZONE_NAMES, sizes, wm)]
+
+        def reserve_model(machine=machine):
+            return [list(z.lowmem_reserve) for z in machine().zones]
+
+        def pageset_model(machine=machine):
+            return [[tuple((p.count, p.low, p.high, p.batch) for p in pset.pcp)
+                     for pset in z.pageset] for z in machine().zones]
+
+        def pageset_expected(kw=kw):
+            sizes = _wm_expected(kw)[0]
+            return [[tuple((0, *pcp) for pcp in k_pageset(s, 4096))] * kw.get("cpus", 1)
+                    for s in sizes]
+        facts += [
+            Fact(f"min_free_kbytes, pages_min/low/high: {label}",
+                 "arch/i386/mm/init.c zone_sizes_init; mm/page_alloc.c "
+                 "init_per_zone_pages_min, setup_per_zone_pages_min", marks_expected,
+                 marks_model),
+            Fact(f"lowmem_reserve (ratios 256, 32): {label}",
+                 "mm/page_alloc.c setup_per_zone_lowmem_reserve",
+                 lambda kw=kw: _wm_expected(kw)[3], reserve_model),
+            Fact(f"per-CPU pagesets hot/cold (count, low, high, batch): {label}",
+                 "mm/page_alloc.c free_area_init_core", pageset_expected, pageset_model),
+        ]
+    return facts
+
+
+# zone_watermark_ok probes on one made-up zone: 116 free frames as 20 order-0, 30
+# order-1, 5 order-2 and 2 order-3 blocks; lowmem_reserve [0, 10, 40]
+WMOK_NR_FREE = [20, 30, 5, 2, 0, 0, 0, 0, 0, 0, 0]
+WMOK_RESERVE = [0, 10, 40]
+WMOK_POINTS = [(order, mark, cz, ctr, high)
+               for order in (0, 2, 3) for mark in (90, 105, 150, 200) for cz in (0, 1, 2)
+               for ctr in (False, True) for high in (False, True)]
+
+
+def _wmok_free() -> int:
+    return sum(n << o for o, n in enumerate(WMOK_NR_FREE))
+
+
+def _watermark_ok_facts() -> list[Fact]:
+    """zone_watermark_ok at 144 points (order 0/2/3, four marks, each classzone,
+    can_try_harder and __GFP_HIGH on and off; 80 of them ok); one character per
+    point, 1 = ok."""
+    from .model import page_alloc as pa
+
+    def model():
+        zone = pa.Zone(0, "DMA", 0, 4096, len(WMOK_NR_FREE))
+        zone.free_pages = _wmok_free()
+        for o, n in enumerate(WMOK_NR_FREE):
+            zone.free_area[o].nr_free = n
+        zone.lowmem_reserve = list(WMOK_RESERVE)
+        return "".join("1" if pa.zone_watermark_ok(zone, order, mark, cz, ctr, high)
+                       else "0" for order, mark, cz, ctr, high in WMOK_POINTS)
+
+    def expected():
+        return "".join("1" if k_zone_watermark_ok(_wmok_free(), WMOK_NR_FREE, order, mark,
+                                                  WMOK_RESERVE[cz], ctr, high)
+                       else "0" for order, mark, cz, ctr, high in WMOK_POINTS)
+    return [Fact(f"zone_watermark_ok at {len(WMOK_POINTS)} points", "mm/page_alloc.c "
+                 "zone_watermark_ok", expected, model)]
+
+
+# __alloc_pages on a 32 MiB machine (DMA and Normal 4096 frames each, batch 1) driven
+# to given free counts. Each scenario: (label, {zone: target}, requests); a target is
+# a function of the zone's expected marks (min, low) and reserve of DMA for Normal.
+# A request is (name, gfp mask, PF_MEMALLOC).
+K_GFP_KERNEL, K_GFP_ATOMIC, K_GFP_DMA = 0xD0, 0x20, 0x01     # include/linux/gfp.h
+K_PF_MEMALLOC = 0x00000800                                    # include/linux/sched.h
+
+
+def _atomic_floor(m):
+    m -= m // 2                  # __GFP_HIGH
+    return m - m // 4            # can_try_harder (no __GFP_WAIT)
+
+
+ALLOC_SCENARIOS = [
+    ("Normal at pages_low", {"Normal": lambda mn, lo, r: lo},
+     [("GFP_KERNEL", K_GFP_KERNEL, False), ("GFP_ATOMIC", K_GFP_ATOMIC, False)]),
+    ("Normal at pages_low, DMA at low+reserve",
+     {"Normal": lambda mn, lo, r: lo, "DMA": lambda mn, lo, r: lo + r},
+     [("GFP_KERNEL", K_GFP_KERNEL, False), ("GFP_KERNEL|__GFP_DMA", K_GFP_KERNEL | K_GFP_DMA,
+                                            False)]),
+    ("Normal at pages_min, DMA at min+reserve",
+     {"Normal": lambda mn, lo, r: mn, "DMA": lambda mn, lo, r: mn + r},
+     [("GFP_KERNEL", K_GFP_KERNEL, False), ("GFP_ATOMIC", K_GFP_ATOMIC, False),
+      ("GFP_KERNEL|__GFP_HIGH", K_GFP_KERNEL | K_GFP_HIGH, False),
+      ("GFP_KERNEL|__GFP_DMA", K_GFP_KERNEL | K_GFP_DMA, False)]),
+    ("Normal at atomic floor+1, DMA at floor+reserve",
+     {"Normal": lambda mn, lo, r: _atomic_floor(mn) + 1,
+      "DMA": lambda mn, lo, r: _atomic_floor(mn) + r},
+     [("GFP_ATOMIC", K_GFP_ATOMIC, False), ("no flags (can_try_harder only)", 0, False)]),
+    ("Normal at atomic floor, DMA at floor+reserve",
+     {"Normal": lambda mn, lo, r: _atomic_floor(mn),
+      "DMA": lambda mn, lo, r: _atomic_floor(mn) + r},
+     [("GFP_ATOMIC", K_GFP_ATOMIC, False), ("GFP_ATOMIC|__GFP_DMA", K_GFP_ATOMIC | K_GFP_DMA,
+                                            False),
+      ("GFP_KERNEL, PF_MEMALLOC", K_GFP_KERNEL, True)]),
+]
+ALLOC_MACHINE = {"phys_pages": 8192, "highmem_pages": 0}
+
+
+def k_alloc_outcome(free, marks, reserve, gfp, memalloc):
+    """__alloc_pages at order 0: the zone the page comes from, or why NULL. Pass 1 at
+    pages_low (no easing), pass 2 at pages_min eased for __GFP_HIGH and for callers
+    without __GFP_WAIT (can_try_harder), pass 3 for PF_MEMALLOC ignoring the marks; then
+    NULL: "nopage_memalloc" after pass 3, "nopage_atomic" without __GFP_WAIT, else the
+    kernel would reclaim ("would_reclaim": the model has no reclaim)."""
+    zonelist = ["DMA"] if gfp & K_GFP_DMA else ["Normal", "DMA"]   # build_zonelists
+    classzone = K_ZONE_NAMES.index(zonelist[0])
+    can_try_harder = not gfp & K_GFP_WAIT
+    for name in zonelist:
+        if k_zone_watermark_ok(free[name], [], 0, marks[name][1],
+                               reserve[name][classzone], False, False):
+            return name
+    for name in zonelist:
+        if k_zone_watermark_ok(free[name], [], 0, marks[name][0], reserve[name][classzone],
+                               can_try_harder, bool(gfp & K_GFP_HIGH)):
+            return name
+    if memalloc:
+        return next((n for n in zonelist if free[n]), "nopage_memalloc")
+    return "nopage_atomic" if can_try_harder else "would_reclaim"
+
+
+def _alloc_targets(targets):
+    sizes = k_zone_sizes(ALLOC_MACHINE["phys_pages"], ALLOC_MACHINE["highmem_pages"])
+    wm = k_watermarks(sizes, k_min_free_kbytes(sizes, 4096), 12)
+    reserve = k_lowmem_reserve(sizes)
+    marks = {n: wm[i][:2] for i, n in enumerate(K_ZONE_NAMES)}
+    res = {n: reserve[i] for i, n in enumerate(K_ZONE_NAMES)}
+    want = {n: f(marks[n][0], marks[n][1], reserve[0][1]) for n, f in targets.items()}
+    return marks, res, want
+
+
+def _alloc_outcome_facts() -> list[Fact]:
+    """__alloc_pages' answer (zone of the page, or the NULL reason) for order-0 requests
+    on a machine whose zones were driven to free counts around pages_low, pages_min and
+    the floor of an atomic request. The free counts the machine boots with are read
+    from it (they depend on where boot put mem_map); the targets are the kernel marks."""
+    import copy
+
+    from .model import page_alloc as pa
+    from .model.boot import boot
+
+    def drive(targets):
+        m = boot(**ALLOC_MACHINE)
+        want = _alloc_targets(targets)[2]
+        for zone in m.zones:
+            target = want.get(zone.name)
+            steps = 0
+            while target is not None and zone.free_pages > target and steps < 10 ** 5:
+                if pa.buffered_rmqueue(m, zone, 0, 0) < 0:
+                    break
+                steps += 1
+        return m
+
+    def model(targets, requests):
+        m = drive(targets)
+        out = [{z.name: z.free_pages for z in m.zones if z.name in targets}]
+        for _, gfp, memalloc in requests:
+            c = copy.deepcopy(m)
+            c.current_flags = K_PF_MEMALLOC if memalloc else 0
+            page = pa.alloc_pages(c, gfp, 0)
+            out.append(c.alloc_failure if page is None else c.zone_of(page.pfn).name)
+        return out
+
+    def expected(targets, requests):
+        m = boot(**ALLOC_MACHINE)     # only for the untouched zones' boot free counts
+        marks, res, want = _alloc_targets(targets)
+        free = {z.name: want.get(z.name, z.free_pages) for z in m.zones}
+        return [want] + [k_alloc_outcome(free, marks, res, gfp, memalloc)
+                         for _, gfp, memalloc in requests]
+    return [Fact(f"__alloc_pages order 0, {label}",
+                 "mm/page_alloc.c __alloc_pages, zone_watermark_ok, buffered_rmqueue; "
+                 "requests: " + ", ".join(r[0] for r in requests),
+                 lambda t=targets, r=requests: expected(t, r),
+                 lambda t=targets, r=requests: model(t, r))
+            for label, targets, requests in ALLOC_SCENARIOS]
+
+
 FACT_GROUPS: list[Callable[[], list[Fact]]] = [
     _geometry_facts, _kmalloc_facts, _handout_facts, _shrink_facts, _buddy_facts,
     _zone_facts, _vmalloc_facts, _vector_facts,
+    # watermarks, reserves, pagesets, __alloc_pages outcomes (issue 17, facts part 2)
+    _watermark_facts, _watermark_ok_facts, _alloc_outcome_facts,
 ]
 
 

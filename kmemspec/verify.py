@@ -9,8 +9,9 @@ Methods, each a function `(budget) -> list[Row]`:
 - Z3: the inductive proof obligations, one per (invariant, operation). "proved".
 - CrossHair: contracts on the small pure functions. Finds bugs; proves nothing.
 - facts: the model's numbers against independent computations from the kernel's
-  formulas (kmemspec/facts.py, spec/facts.md), and the buddy Z3 encoding against the
-  model on a fixed call sequence. Checks these inputs; proves nothing.
+  formulas (kmemspec/facts.py, spec/facts.md), and the buddy, slab and vmalloc Z3
+  encodings against the model on fixed call sequences. Checks these inputs; proves
+  nothing.
 """
 
 from __future__ import annotations
@@ -198,25 +199,56 @@ def crosshair_rows(budget: str, **_) -> list[Row]:
     return rows
 
 
+def _buddy_agreement():
+    from .spec.z3_agreement import FIXED, fixed_machine, run_and_check
+    return run_and_check(fixed_machine(), FIXED), len(FIXED), "spec/z3_agreement.py"
+
+
+def _slab_agreement():
+    from .spec.z3_agreement_slab import FIXED, fresh_machine, run_and_check
+    machine, caches = fresh_machine()
+    return run_and_check(machine, caches, FIXED), len(FIXED), "spec/z3_agreement_slab.py"
+
+
+def _vmalloc_agreement():
+    from .spec.z3_agreement_vmalloc import FIXED, Workload, small_machine
+    return Workload(small_machine()).run(FIXED), len(FIXED), "spec/z3_agreement_vmalloc.py"
+
+
+# (name, encoding, check): each check drives the model through a fixed call sequence
+# and returns (the first disagreement with the Z3 encoding or None, calls, where)
+AGREEMENTS = [("buddy", "buddy", _buddy_agreement), ("slab", "slab", _slab_agreement),
+              ("vmalloc", "vmalloc/pkmap", _vmalloc_agreement)]
+
+
 def facts_rows(budget: str, fail_fast: bool = False, **_) -> list[Row]:
-    """One row per kernel fact (kmemspec/facts.py), then the encoding agreement row."""
+    """One row per kernel fact (kmemspec/facts.py), then one encoding agreement row per
+    Z3 encoding (buddy, slab, vmalloc)."""
     from .facts import check_facts
 
     rows = [Row(r.name, "facts", "held" if r.ok else "broken", r.seconds, r.source, r.detail)
             for r in check_facts(fail_fast=fail_fast)]
     if fail_fast and any(not r.ok for r in rows):
         return rows
-    start = time.perf_counter()
-    try:
-        from .spec.z3_agreement import FIXED, fixed_machine, run_and_check
-        found = run_and_check(fixed_machine(), FIXED)
-    except Exception as exc:      # the check itself broke: a failing row, not a crash
-        found = f"{type(exc).__name__}: {exc}"
-    rows.append(Row("encoding agreement (buddy, fixed workload)", "facts",
-                    "held" if found is None else "broken", time.perf_counter() - start,
-                    f"Z3 buddy encoding vs model on {len(FIXED)} calls "
-                    "(spec/z3_agreement.py)", found or ""))
+    for name, _, _ in AGREEMENTS:
+        rows.append(agreement_row(name))
+        if fail_fast and not rows[-1].ok:
+            break
     return rows
+
+
+def agreement_row(name: str) -> Row:
+    """The facts row of one encoding's fixed-workload agreement check."""
+    _, encoding, check = next(a for a in AGREEMENTS if a[0] == name)
+    start = time.perf_counter()
+    calls, where = "?", ""
+    try:
+        found, calls, where = check()
+    except Exception as exc:  # the check itself broke: a failing row, not a crash
+        found = f"{type(exc).__name__}: {exc}"
+    return Row(f"encoding agreement ({name}, fixed workload)", "facts",
+               "held" if found is None else "broken", time.perf_counter() - start,
+               f"Z3 {encoding} encoding vs model on {calls} calls ({where})", found or "")
 
 
 METHODS: dict[str, Callable[..., list[Row]]] = {

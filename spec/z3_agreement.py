@@ -59,8 +59,10 @@ def encoded_free(S, enc, pre, pfn, order, count):
     return (s, None) if ok else (None, "free_finish condition fails")
 
 
-def run_and_check(machine, calls, enc=zb.Encoding(), check_invariants=True):
-    """Drive the model; return the first disagreement with the encoding, or None."""
+def run_and_check(machine, calls, enc=None, check_invariants=True):
+    """Drive the model; return the first disagreement with the encoding (default: the
+    kernel's, `zb.Encoding()` looked up at call time), or None."""
+    enc = zb.Encoding() if enc is None else enc
     S = zb.Sorts(zc.shape_of(machine))
     live = []          # (pfn, order)
     frames = machine.nr_pages

@@ -21,7 +21,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # and campaigns); the rest keep their order.
 SLOW_MODULES = ("test_z3_", "test_crosshair", "test_conform_stateful", "test_view_browser",
                 "test_trace_kernels", "_catches_bugs", "test_verify", "test_explore",
-                "test_prove_cli")
+                "test_prove_cli", "test_trace_watch", "test_pcp_stateful")
 
 
 def pytest_collection_modifyitems(session, config, items):
