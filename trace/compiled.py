@@ -78,6 +78,15 @@ DONE, HANDOFF, GROW, UNSUPPORTED = range(4)
 PG_MARGIN = 2100                # page records one line may create (a 4 MiB object)
 
 
+def _jit(inline="never"):
+    """numba's njit as the engine compiles everything: cached on disk, without the
+    runtime's reference counting (`_nrt=False`: every array is made by Python and
+    outlives the call, so nothing is freed here; with counting, each call passing the
+    state tuple cost some 40 atomic increments and decrements), and numpy's error
+    model for integers (no zero-division checks: no divisor here is zero)."""
+    return njit(cache=True, _nrt=False, error_model="numpy", inline=inline)
+
+
 class Unsupported(Exception):
     """A value the compiled state cannot hold; check with --engine python."""
 
@@ -125,13 +134,13 @@ EMPTY = MIN64                   # the free slot of a table (no key is MIN64)
 CB, CR, CP, CO, CL1, CL2, CV, CK = 34, 35, 36, 37, 38, 39, 40, 41
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _slot(k, mask):
     x = k * np.int64(-7046029254386353131)
     return (x ^ (x >> 31)) & mask
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def ht_get(tab, k, default):
     mask = tab.shape[0] - 1
     i = _slot(k, mask)
@@ -144,7 +153,7 @@ def ht_get(tab, k, default):
         i = (i + 1) & mask
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def ht_put(tab, S, c, k, v):
     mask = tab.shape[0] - 1
     i = _slot(k, mask)
@@ -161,7 +170,7 @@ def ht_put(tab, S, c, k, v):
         i = (i + 1) & mask
 
 
-@njit(cache=True)
+@_jit()
 def ht_del(tab, S, c, k):
     """Remove k (linear probing, backward-shift deletion: no tombstones)."""
     mask = tab.shape[0] - 1
@@ -188,7 +197,7 @@ def ht_del(tab, S, c, k):
     S[c] -= 1
 
 
-@njit(cache=True)
+@_jit()
 def ht_rehash(tab, new, S, c):
     S[c] = 0
     for i in range(tab.shape[0]):
@@ -196,25 +205,25 @@ def ht_rehash(tab, new, S, c):
             ht_put(new, S, c, tab[i, 0], tab[i, 1])
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _ult(x, y):
     return (x ^ MIN64) < (y ^ MIN64)
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _is_kernel(C, a):
     if _ult(a, C[C_KSPACE]):
         return False
     return C[C_BITS] == 64 or (a >= 0 and a < (1 << 32))
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _page_of(C, a):
     ps = C[C_PS]
     return (a >> ps) & ((1 << (64 - ps)) - 1)
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _umod(a, n):
     if a >= 0:
         return a % n
@@ -222,7 +231,7 @@ def _umod(a, n):
     return ((a & MAX64) % n + hi) % n
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _prefix(buf, s, e, p):
     if e - s < p.shape[0]:
         return False
@@ -232,12 +241,12 @@ def _prefix(buf, s, e, p):
     return True
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _equal(buf, s, e, p):
     return e - s == p.shape[0] and _prefix(buf, s, e, p)
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _hex(buf, s, e, maxdig):
     """(ok, value) of [0-9a-fA-F]+ with at most maxdig significant digits."""
     if s >= e:
@@ -260,7 +269,7 @@ def _hex(buf, s, e, maxdig):
     return sig <= maxdig, v
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _dec(buf, s, e):
     if s >= e or e - s > 18:
         return False, 0
@@ -273,7 +282,7 @@ def _dec(buf, s, e):
     return True, v
 
 
-@njit(cache=True)
+@_jit()
 def _emit(S, rec, g, line, ev, sub, p1, p2, p3, p4, p5, p6):
     if S[EMITTED + g] >= KEEP_PER_GROUP:
         S[EXTRA + g] += 1
@@ -294,7 +303,7 @@ def _emit(S, rec, g, line, ev, sub, p1, p2, p3, p4, p5, p6):
 
 
 # ---------------------------------------------------------------- pages
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _row(S, rows, frames, pfn, create):
     k = pfn >> ROW_SHIFT
     r = ht_get(rows, k, -1)
@@ -306,7 +315,7 @@ def _row(S, rows, frames, pfn, create):
     return r
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _any_live(S, rows, frames, pfn, order):
     r = _row(S, rows, frames, pfn, False)
     if r < 0:
@@ -318,14 +327,14 @@ def _any_live(S, rows, frames, pfn, order):
     return False
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _set_frames(S, rows, frames, pfn, order, v):
     r = _row(S, rows, frames, pfn, True)
     off = pfn & (ROW - 1)
     frames[r, off:off + (1 << order)] = v
 
 
-@njit(cache=True)
+@_jit()
 def _overlapping(C, blocks, pfn, order, out):
     """Live blocks overlapping [pfn, pfn + 2^order), in the reference's order
     (_blocks_overlapping): containing heads by rising order, then heads inside."""
@@ -351,7 +360,7 @@ def _overlapping(C, blocks, pfn, order, out):
     return n
 
 
-@njit(cache=True)
+@_jit()
 def _page_conflict(S, C, blocks, rows, frames, rec, out, pfn, order, line, ev):
     if not _any_live(S, rows, frames, pfn, order):
         return
@@ -369,7 +378,7 @@ def _page_conflict(S, C, blocks, rows, frames, rec, out, pfn, order, line, ev):
         _set_frames(S, rows, frames, head, b & 31, 0)
 
 
-@njit(cache=True)
+@_jit()
 def page_alloc(st, C, pfn, order, line):
     S, blocks, rows, frames, rec, out = st[0], st[1], st[2], st[3], st[12], st[13]
     if _any_live(S, rows, frames, pfn, order):
@@ -378,7 +387,7 @@ def page_alloc(st, C, pfn, order, line):
     ht_put(blocks, S, CB, pfn, line * 32 + order)
 
 
-@njit(cache=True)
+@_jit()
 def page_buddy(st, C, pfn, order, line, ev):
     """mm_page_alloc_zone_locked (ev 3), mm_page_pcpu_drain (ev 8)."""
     S, blocks, rows, frames, rec, out = st[0], st[1], st[2], st[3], st[12], st[13]
@@ -386,7 +395,7 @@ def page_buddy(st, C, pfn, order, line, ev):
         _page_conflict(S, C, blocks, rows, frames, rec, out, pfn, order, line, ev)
 
 
-@njit(cache=True)
+@_jit()
 def page_free(st, C, pfn, order):
     S, blocks, rows, frames, out = st[0], st[1], st[2], st[3], st[13]
     b = ht_get(blocks, pfn, -1)
@@ -413,7 +422,7 @@ def page_free(st, C, pfn, order):
 
 
 # ---------------------------------------------------------------- objects
-@njit(cache=True)
+@_jit()
 def _drop_page(st, vp):
     S, pages, pg, pg_free, objs, ob, ob_free = st[0], st[4], st[5], st[6], st[7], st[8], st[9]
     s = ht_get(pages, vp, -1)
@@ -431,7 +440,7 @@ def _drop_page(st, vp):
     S[PG_NFREE] += 1
 
 
-@njit(cache=True)
+@_jit()
 def _evict(st, vp, n):
     pages = st[4]
     if not st[0][CP]:
@@ -440,7 +449,7 @@ def _evict(st, vp, n):
         _drop_page(st, v)
 
 
-@njit(cache=True)
+@_jit()
 def clear_objects(st):
     S, pages, pg_free, objs, ob_free = st[0], st[4], st[6], st[7], st[9]
     pages[:, 0] = EMPTY
@@ -455,7 +464,7 @@ def clear_objects(st):
     S[OB_NFREE] = ob_free.shape[0]
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _unlink(st, i):
     S, pg, objs, ob, ob_free = st[0], st[5], st[7], st[8], st[9]
     s = ob[i, 4]
@@ -473,7 +482,7 @@ def _unlink(st, i):
     S[OB_NFREE] += 1
 
 
-@njit(cache=True)
+@_jit()
 def _new_page(st, vp, g, owner):
     S, pages, pg, pg_free = st[0], st[4], st[5], st[6]
     S[PG_NFREE] -= 1
@@ -486,7 +495,7 @@ def _new_page(st, vp, g, owner):
     return s
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _append(st, s, a, val):
     S, pg, objs, ob, ob_free = st[0], st[5], st[7], st[8], st[9]
     S[OB_NFREE] -= 1
@@ -504,24 +513,24 @@ def _append(st, s, a, val):
     ht_put(objs, S, CO, a, i)
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def obj_free(st, a):
     i = ht_get(st[7], a, -1)
     if i >= 0:
         _unlink(st, i)
 
 
-@njit(cache=True)
+@_jit()
 def _conflict_group(S):
     return G_VIOL if S[LEARNT] else G_DMAP
 
 
-@njit(cache=True)
+@_jit()
 def _is_base(C, bp):
     return bp >= C[C_KSPG] and bp < C[C_LIMPG] and (bp & (C[C_KPAGES] - 1)) == 0
 
 
-@njit(cache=True)
+@_jit()
 def _set_page_offset(st, vp0):
     S, votes = st[0], st[11]
     S[VP0] = vp0
@@ -531,7 +540,7 @@ def _set_page_offset(st, vp0):
     clear_objects(st)
 
 
-@njit(cache=True)
+@_jit()
 def _vote(st, C, a, line, cpu):
     S, lpa_pfn, lpa_order, votes = st[0], st[10], st[14], st[11]
     if not S[FIRST_OBJ]:
@@ -554,13 +563,13 @@ def _vote(st, C, a, line, cpu):
         _set_page_offset(st, base)
 
 
-@njit(cache=True)
+@_jit()
 def fits(C, a, n):
     """The object [a, a + n) ends below 2^64 (else the state cannot hold it)."""
     return n <= 0 or (a ^ MIN64) <= MAX64 - n
 
 
-@njit(cache=True)
+@_jit()
 def place(st, C, a, n, line, ev, cpu):
     """_place of check.py for a kernel pointer a (int64 bits) that fits."""
     if n <= 0:
@@ -591,7 +600,7 @@ def place(st, C, a, n, line, ev, cpu):
     _append(st, s, a, (line << SIZE_BITS) | n)
 
 
-@njit(cache=True)
+@_jit()
 def _check_overlap(st, C, a, n, b, line, ev):
     S, objs, ob, rec = st[0], st[7], st[8], st[12]
     j = ht_get(objs, b, -1)
@@ -606,7 +615,7 @@ def _check_overlap(st, C, a, n, b, line, ev):
         _unlink(st, j)
 
 
-@njit(cache=True)
+@_jit()
 def _place_slow(st, C, a, n, g, owner, line, ev):
     pages, pg, ob = st[4], st[5], st[8]
     P = _page_of(C, a)
@@ -615,13 +624,9 @@ def _place_slow(st, C, a, n, g, owner, line, ev):
         s = ht_get(pages, vp, -1)
         if s < 0:
             continue
-        # the starts of the page's objects (as list(r[1]) has them), then the owner
-        k = 0
-        i = pg[s, 2]
-        while i >= 0:
-            k += 1
-            i = ob[i, 3]
-        starts = np.empty(k + 1, dtype=np.int64)
+        # the starts of the page's objects (as list(r[1]) has them), then the owner;
+        # distinct starts in one page: at most 1 << page_shift
+        starts = st[17]
         k = 0
         i = pg[s, 2]
         while i >= 0:
@@ -643,13 +648,13 @@ def _place_slow(st, C, a, n, g, owner, line, ev):
     return ht_get(pages, P, -1)
 
 
-@njit(cache=True)
+@_jit()
 def set_last_page_alloc(st, cpu, pfn, order):
     ht_put(st[10], st[0], CL1, cpu, pfn)
     ht_put(st[14], st[0], CL2, cpu, order)
 
 
-@njit(cache=True)
+@_jit()
 def traced_twice(st, C, cpu, ptr, req, alloc, line):
     if alloc <= C[C_KMAX]:
         return False
@@ -676,7 +681,7 @@ def traced_twice(st, C, cpu, ptr, req, alloc, line):
     return i >= 0 and (st[8][i, 1] >> SIZE_BITS) == pline
 
 
-@njit(cache=True)
+@_jit()
 def learn(st, C, cpu, ptr, alloc):
     S = st[0]
     pfn = ht_get(st[10], cpu, MIN64)
@@ -694,7 +699,7 @@ def learn(st, C, cpu, ptr, alloc):
 NEED = np.array([13, 8, 8, 8, 7, 7, 8, 9, 8, 5, 5, 5], dtype=np.int64)
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _tokens(buf, i, e, tok, nt, upto):
     """Tokens of buf[i:e] from the nt-th until there are `upto`; (count, position)."""
     while nt < upto:
@@ -710,7 +715,7 @@ def _tokens(buf, i, e, tok, nt, upto):
     return nt, i
 
 
-@njit(cache=True)
+@_jit()
 def _names_a_field(buf, tok, nt):
     """Whether token 5 or a token from 9 on is ptr=, bytes_req= or bytes_alloc=."""
     for k in range(5, nt):
@@ -723,7 +728,7 @@ def _names_a_field(buf, tok, nt):
     return False
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _must_grow(st):
     """Whether a pool or table may overflow on the next line."""
     S = st[0]
@@ -736,14 +741,14 @@ def _must_grow(st):
             or 2 * S[CO] + 8 > st[7].shape[0])
 
 
-@njit(cache=True)
+@_jit()
 def scan(buf, pos, end, lineno, st, C, cls, nl, li):
     """Check lines from pos (nl: the positions of the block's newlines, li: the
     index in nl of the current line's); return (status, position, line number,
     event code, start of the line, li) at the end, or at a line to hand off (its
     end), or before a line when the pools must grow."""
     S, blocks, rows, frames, pages, objs = st[0], st[1], st[2], st[3], st[4], st[7]
-    tok = np.empty((13, 2), dtype=np.int64)
+    tok = st[18]
     ps = C[C_PS]
     top = C[C_TOP]
     kmax = C[C_KMAX]
@@ -912,7 +917,9 @@ class CompiledChecker(TraceChecker):
                    np.zeros((REC_ROWS, 10), dtype=np.int64),
                    np.zeros((2200, 2), dtype=np.int64),
                    table(64), table(64),
-                   np.zeros(64, dtype=np.int64))
+                   np.zeros(64, dtype=np.int64),
+                   np.zeros((1 << ps) + 2, dtype=np.int64),
+                   np.zeros((13, 2), dtype=np.int64))
         S[PG_NFREE] = 4096
         S[OB_NFREE] = 4096
         self.S = S
