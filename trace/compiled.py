@@ -695,8 +695,9 @@ def learn(st, C, cpu, ptr, alloc):
 
 
 # ---------------------------------------------------------------- the loop
-# tokens each event's line needs read (kmem_cache_alloc: 13, to tell a 6.1 line's count)
-NEED = np.array([13, 8, 8, 8, 7, 7, 8, 9, 8, 5, 5, 5], dtype=np.int64)
+# tokens each event's line needs read (kmem_cache_alloc: 10, then 13 when it is not
+# in the default layout, to tell a 6.1 line's count)
+NEED = np.array([10, 8, 8, 8, 7, 7, 8, 9, 8, 5, 5, 5], dtype=np.int64)
 
 
 @_jit(inline="always")
@@ -742,11 +743,42 @@ def _must_grow(st):
 
 
 @_jit()
-def scan(buf, pos, end, lineno, st, C, cls, nl, li):
-    """Check lines from pos (nl: the positions of the block's newlines, li: the
-    index in nl of the current line's); return (status, position, line number,
-    event code, start of the line, li) at the end, or at a line to hand off (its
-    end), or before a line when the pools must grow."""
+def _last_newline(buf, s, e):
+    """The position of the last newline in buf[s:e], or -1."""
+    for i in range(e - 1, s - 1, -1):
+        if buf[i] == 10:
+            return i
+    return -1
+
+
+@_jit(inline="always")
+def _line_end(buf, w, i):
+    """The position of the first newline from i (there is one: the caller's block
+    ends with one, or with a sentinel newline). w: buf viewed as int64 words; 8
+    bytes a step (a word has a newline byte when (x - 0x01..) & ~x & 0x80.. is not 0,
+    x its bytes xor 0x0a)."""
+    while i & 7:
+        if buf[i] == 10:
+            return i
+        i += 1
+    k = i >> 3
+    while True:
+        x = w[k] ^ np.int64(0x0A0A0A0A0A0A0A0A)
+        if (x - np.int64(0x0101010101010101)) & ~x & np.int64(-0x7F7F7F7F7F7F7F80):
+            break
+        k += 1
+    i = k << 3
+    while buf[i] != 10:
+        i += 1
+    return i
+
+
+@_jit()
+def scan(buf, w, pos, end, lineno, st, C, cls):
+    """Check the lines of buf[pos:end] (buf[end - 1], or a sentinel buf[end], is a
+    newline; w: buf as int64 words); return (status, position, line number, event
+    code, start of the line) at the end, or at a line to hand off (its end), or
+    before a line when the pools must grow."""
     S, blocks, rows, frames, pages, objs = st[0], st[1], st[2], st[3], st[4], st[7]
     tok = st[18]
     ps = C[C_PS]
@@ -755,17 +787,16 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
     maxblk = C[C_MAXBLK]
     while pos < end:
         if _must_grow(st):
-            return GROW, pos, lineno, -1, pos, li
+            return GROW, pos, lineno, -1, pos
         ls = pos
         lineno += 1
-        e = nl[li] if li < nl.shape[0] else end
-        li += 1
+        e = _line_end(buf, w, pos)
         pos = e + 1
         # tokens as bytes.split() has them (white space: 9-13 and 32): the first 5,
         # then as many as the event needs
         nt, i = _tokens(buf, ls, e, tok, 0, 5)
         if nt < 5:
-            return HANDOFF, pos, lineno, -1, ls, li
+            return HANDOFF, pos, lineno, -1, ls
         ts, te = tok[4, 0], tok[4, 1]
         code = -1
         for k in range(NAME_LEN.shape[0]):
@@ -779,7 +810,7 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
                     code = k
                     break
         if code < 0 or code >= 9 or S[SYNC]:
-            return HANDOFF, pos, lineno, code, ls, li
+            return HANDOFF, pos, lineno, code, ls
         nt, i = _tokens(buf, i, e, tok, nt, NEED[code])
 
         # the CPU token keys the per-CPU state: ASCII only (else the reference's
@@ -792,21 +823,24 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
                 break
             cpu = (cpu ^ c) * np.int64(1099511628211)
         if cpu == 0:
-            return HANDOFF, pos, lineno, code, ls, li
+            return HANDOFF, pos, lineno, code, ls
         if code == 0 or code == 7 or code == 4 or code == 5:
             if nt < 7 or not _prefix(buf, tok[6, 0], tok[6, 1], P_PTR):
-                return HANDOFF, pos, lineno, code, ls, li
+                return HANDOFF, pos, lineno, code, ls
             ok, a = _hex(buf, tok[6, 0] + 4, tok[6, 1], 16)
             if not ok:
-                return HANDOFF, pos, lineno, code, ls, li
+                return HANDOFF, pos, lineno, code, ls
             if code == 4 or code == 5:
                 obj_free(st, a)
                 S[COUNTS + code] += 1
                 continue
             if code == 0:
-                if (nt >= 10 and _prefix(buf, tok[7, 0], tok[7, 1], P_NAME)
-                        and _prefix(buf, tok[8, 0], tok[8, 1], P_REQ)
-                        and _prefix(buf, tok[9, 0], tok[9, 1], P_ALLOC)):
+                default = (nt >= 10 and _prefix(buf, tok[7, 0], tok[7, 1], P_NAME)
+                           and _prefix(buf, tok[8, 0], tok[8, 1], P_REQ)
+                           and _prefix(buf, tok[9, 0], tok[9, 1], P_ALLOC))
+                if not default:
+                    nt, i = _tokens(buf, i, e, tok, nt, 13)
+                if default:
                     ok1, req = _dec(buf, tok[8, 0] + 10, tok[8, 1])
                     ok2, n = _dec(buf, tok[9, 0] + 12, tok[9, 1])
                 elif (nt >= 9 and nt <= 12 and (nt < 10 or not _prefix(buf, tok[7, 0],
@@ -819,27 +853,27 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
                     ok1, req = _dec(buf, tok[7, 0] + 10, tok[7, 1])
                     ok2, n = _dec(buf, tok[8, 0] + 12, tok[8, 1])
                 else:
-                    return HANDOFF, pos, lineno, code, ls, li
+                    return HANDOFF, pos, lineno, code, ls
             else:
                 if (nt < 9 or not _prefix(buf, tok[7, 0], tok[7, 1], P_REQ)
                         or not _prefix(buf, tok[8, 0], tok[8, 1], P_ALLOC)):
-                    return HANDOFF, pos, lineno, code, ls, li
+                    return HANDOFF, pos, lineno, code, ls
                 ok1, req = _dec(buf, tok[7, 0] + 10, tok[7, 1])
                 ok2, n = _dec(buf, tok[8, 0] + 12, tok[8, 1])
             if not (ok1 and ok2):
-                return HANDOFF, pos, lineno, code, ls, li
+                return HANDOFF, pos, lineno, code, ls
             if a == 0:
                 S[COUNTS + code] += 1
                 continue
             if n > maxblk or not _is_kernel(C, a) or not fits(C, a, n):
-                return HANDOFF, pos, lineno, code, ls, li
+                return HANDOFF, pos, lineno, code, ls
             if code == 0:
                 if n < req or n <= 0:
-                    return HANDOFF, pos, lineno, code, ls, li
+                    return HANDOFF, pos, lineno, code, ls
             else:
                 if req <= kmax:
                     if req <= 0 or cls[req] != n:
-                        return HANDOFF, pos, lineno, code, ls, li
+                        return HANDOFF, pos, lineno, code, ls
                 else:
                     o = 0
                     x = (req - 1) >> ps
@@ -847,9 +881,9 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
                         o += 1
                         x >>= 1
                     if n != (1 << (o + ps)):
-                        return HANDOFF, pos, lineno, code, ls, li
+                        return HANDOFF, pos, lineno, code, ls
                 if n > 0 and not n & (n - 1) and a & (n - 1):
-                    return HANDOFF, pos, lineno, code, ls, li
+                    return HANDOFF, pos, lineno, code, ls
                 if traced_twice(st, C, cpu, a, req, n, lineno):
                     S[COUNTS + code] += 1
                     continue
@@ -861,7 +895,7 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
         # the page events: page=%p pfn=0x%lx order=%d (5.10: pfn=%lu)
         if (nt < 8 or not _prefix(buf, tok[6, 0], tok[6, 1], P_PFN)
                 or not _prefix(buf, tok[7, 0], tok[7, 1], P_ORDER)):
-            return HANDOFF, pos, lineno, code, ls, li
+            return HANDOFF, pos, lineno, code, ls
         if code == 1 and (_equal(buf, tok[5, 0], tok[5, 1], P_NULL1)
                           or _equal(buf, tok[5, 0], tok[5, 1], P_NULL2)):
             S[COUNTS + code] += 1                 # failed allocation
@@ -872,7 +906,7 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
             ok1, pfn = _dec(buf, tok[6, 0] + 4, tok[6, 1])
         ok2, order = _dec(buf, tok[7, 0] + 6, tok[7, 1])
         if not (ok1 and ok2) or order > top or pfn & ((1 << order) - 1):
-            return HANDOFF, pos, lineno, code, ls, li      # unreadable, or buddy_alignment
+            return HANDOFF, pos, lineno, code, ls      # unreadable, or buddy_alignment
         S[COUNTS + code] += 1
         if code == 1:
             if order > 1:
@@ -882,7 +916,7 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
             page_free(st, C, pfn, order)
         elif code == 3 or code == 8:
             page_buddy(st, C, pfn, order, lineno, code)
-    return DONE, pos, lineno, -1, pos, li
+    return DONE, pos, lineno, -1, pos
 
 
 # ---------------------------------------------------------------- the checker
@@ -1050,23 +1084,36 @@ class CompiledChecker(TraceChecker):
         self._run(_binary(stream), progress)
 
     def _loop(self, raw, progress, by_event):
-        lineno = 0
-        carry = b""
+        # One buffer for the whole run, read into in place (no bytes object per
+        # block): the lines cut at its end are moved to its start before the next read.
+        buf = np.empty(BLOCK_BYTES + 8, dtype=np.uint8)
+        readinto = getattr(raw, "readinto", None)
+        lineno = have = 0
         while True:
-            data = raw.read(BLOCK_BYTES)
-            if data:
-                data = carry + data if carry else data
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
-                    continue
-                carry = data[cut:]
-            elif carry:
-                data, carry = carry, b""
-                cut = len(data)
+            if have + 8 >= buf.shape[0]:           # one line longer than the buffer
+                bigger = np.empty(2 * buf.shape[0], dtype=np.uint8)
+                bigger[:have] = buf[:have]
+                buf = bigger
+            room = buf.shape[0] - 8 - have
+            if readinto is not None:
+                n = readinto(memoryview(buf)[have:have + room]) or 0
             else:
+                data = raw.read(room)
+                n = len(data)
+                buf[have:have + n] = np.frombuffer(data, dtype=np.uint8)
+            if n == 0:
+                if have:                            # the last line, without a newline
+                    buf[have] = 10                  # (a sentinel: see scan)
+                    lineno = self._block(buf, have, lineno)
                 break
-            lineno = self._block(data, cut, lineno)
+            end = have + n
+            cut = _last_newline(buf, have, end) + 1
+            if cut == 0:
+                have = end
+                continue
+            lineno = self._block(buf, cut, lineno)
+            have = end - cut
+            buf[:have] = buf[cut:end].copy()
             if progress is not None:
                 progress(lineno)
         S = self.S
@@ -1078,19 +1125,19 @@ class CompiledChecker(TraceChecker):
         self.vp0_learnt = bool(S[LEARNT])
         self.first_object_line = int(S[FIRST_OBJ])
 
-    def _block(self, block: bytes, end: int, lineno: int) -> int:
-        """Check the lines of block[:end] (whole lines)."""
-        arr = np.frombuffer(block, dtype=np.uint8)
-        nl = np.flatnonzero(arr[:end] == 10)
-        pos = li = 0
+    def _block(self, buf, end: int, lineno: int) -> int:
+        """Check the lines of buf[:end] (whole lines, or the last line of the input
+        with a sentinel newline at buf[end])."""
+        w = buf.view(np.int64)
+        pos = 0
         while pos < end:
-            status, pos2, lineno, code, ls, li = scan(arr, pos, end, lineno, self.st, self.C,
-                                                      self.cls, nl, li)
+            status, pos2, lineno, code, ls = scan(buf, w, pos, end, lineno, self.st, self.C,
+                                                  self.cls)
             self._drain()
             if status == GROW:
                 self._grow()
             elif status == HANDOFF:
-                self._handoff(code, block[ls:pos2], lineno)
+                self._handoff(code, buf[ls:min(pos2, end)].tobytes(), lineno)
             pos = pos2
         return lineno
 
