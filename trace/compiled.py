@@ -2,9 +2,10 @@
 
 `CompiledChecker` is a TraceChecker whose hot loop, and whose page and object state,
 are numba-compiled (`cache=True`: the machine code is cached on disk, so the warm-up
-is paid once per installation). It reads the input in 8 MiB blocks, tokenises each
-line in place in a numpy view of the block (no Python object per line), and keeps
-the live state in compact arrays and int64 hash tables:
+is paid once per installation; no reference counting: see _jit). It reads the input
+into one reused 8 MiB buffer (readinto), tokenises each line in place (no Python
+object per line; line and token ends found 8 bytes a step), and keeps the live state
+in compact arrays and int64 hash tables:
 
 * live page blocks (head pfn -> line * 32 + order) and one byte per frame, in rows
   of 4096 frames;
