@@ -10,8 +10,13 @@ by wall time (what the user waits for) and by CPU time (user + sys of all proces
 the work done), each the best of --repeat runs; for --jobs 2 (two processes, the
 default on this machine) and --jobs 1.
 
-The bare loop reads the file the way `kmemspec trace` does (text, UTF-8, errors
-replaced: trace/parse.py, open_trace) and does nothing but split each line.
+The bare loop reads the file the way `kmemspec trace` did (text, UTF-8, errors
+replaced: trace/parse.py, open_trace) and does nothing but split each line. Every
+figure reads the same uncompressed file (from the page cache after the first run):
+no decompression is timed on either side. The in-process line also gives the bare
+loop over bytes (`open(FILE, "rb")`, as the engines read), the cheaper of the two.
+Each line of figures carries the 1-minute load average seen during its runs (the
+machine is shared: CPU times rise with the load, as the caches are shared too).
 --fixtures also prints, per fixture, the checker's events/s in this process (the
 fixture decompressed into memory first, so xz decoding is not counted) and its ratio
 to the same bare loop over the same text.
@@ -147,36 +152,44 @@ def fixtures(repeat: int) -> None:
 
 
 INPROC = """
-import resource, sys, time
+import os, resource, sys, time
 from kmemspec.trace.check import check_stream
 check_stream(open(sys.argv[1], "rb"), engine="compiled")   # warm-up: load the cache
-best_w = best_c = best_b = float("inf")
+best_w = best_c = best_b = best_bb = float("inf")
+loads = []
 for _ in range(int(sys.argv[3])):
     w, c = time.perf_counter(), time.process_time()
     check_stream(open(sys.argv[2], "rb"), engine="compiled")
     best_w = min(best_w, time.perf_counter() - w)
     best_c = min(best_c, time.process_time() - c)
+    loads.append(os.getloadavg()[0])
     c = time.process_time()
     with open(sys.argv[2], encoding="utf-8", errors="replace") as f:
         for line in f:
             line.split()
     best_b = min(best_b, time.process_time() - c)
+    c = time.process_time()
+    with open(sys.argv[2], "rb") as f:
+        for line in f:
+            line.split()
+    best_bb = min(best_bb, time.process_time() - c)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(best_w, best_c, best_b, rss)
+print(best_w, best_c, best_b, best_bb, rss, min(loads), max(loads))
 """
 
 
-def in_process(repeat: int) -> tuple[float, float, float, float]:
+def in_process(repeat: int) -> tuple[float, ...]:
     """(wall, CPU) of the compiled engine checking OUT in one process after its
-    warm-up, the bare loop's CPU in the same process, and the process's peak RSS."""
+    warm-up, the bare loop's CPU in the same process (text, as BARE; and bytes,
+    as the engine reads), the process's peak RSS, and the lowest and highest
+    1-minute load average seen after its runs."""
     import tempfile
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
         f.write("# warm-up\n")
         f.flush()
         r = subprocess.run([sys.executable, "-c", INPROC, f.name, str(OUT), str(repeat)],
                            capture_output=True, text=True, check=True)
-    w, c, b, rss = map(float, r.stdout.split())
-    return w, c, b, rss
+    return tuple(map(float, r.stdout.split()))
 
 
 def main() -> None:
@@ -215,7 +228,9 @@ def main() -> None:
     rss = dict.fromkeys(runs, 0.0)
     first, cached = warm_up()
     inproc = in_process(args.repeat)
+    loads = []
     for _ in range(args.repeat):
+        loads.append(os.getloadavg()[0])
         for name, cmd in runs.items():
             c, w, r = cpu_of(cmd)
             cpu[name], wall[name] = min(cpu[name], c), min(wall[name], w)
@@ -225,12 +240,16 @@ def main() -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"compiled engine warm-up: {first:.1f} s with an empty numba cache (once per "
           f"installation), {cached:.2f} s to load it from the cache (included below)")
+    w, c, b, bb, inrss, lo, hi = inproc
     print(f"compiled engine in one process after its warm-up (check_stream on the file, "
-          f"best of {args.repeat}): {inproc[0]:.2f} s wall, {inproc[1]:.2f} s CPU: "
-          f"{lines / inproc[0] / 1e6:.2f}M events/s wall, "
-          f"{lines / inproc[1] / 1e6:.2f}M per CPU second; the bare loop in the same "
-          f"process: {inproc[2]:.2f} s CPU (ratio {inproc[1] / inproc[2]:.2f}x); "
-          f"peak RSS of that process {inproc[3]:.0f} MiB")
+          f"best of {args.repeat}; load average {lo:.2f}-{hi:.2f}): {w:.2f} s wall, "
+          f"{c:.2f} s CPU: {lines / w / 1e6:.2f}M events/s wall, "
+          f"{lines / c / 1e6:.2f}M per CPU second; the bare loop in the same process "
+          f"over the same uncompressed file: text {b:.2f} s CPU (ratio {c / b:.2f}x), "
+          f"bytes {bb:.2f} s CPU (ratio {c / bb:.2f}x); peak RSS of that process "
+          f"{inrss:.0f} MiB")
+    loads.append(os.getloadavg()[0])
+    print(f"processes (best of {args.repeat}; load average {min(loads):.2f}-{max(loads):.2f}):")
     print(f"bare read+split loop: {wall['bare']:.2f} s wall, {cpu['bare']:.2f} s CPU, "
           f"peak RSS {rss['bare']:.0f} MiB")
     for name in runs:

@@ -868,13 +868,15 @@ def reuse_after_kfree(t):
 
 @case("object", "refill_batch_order")
 def refill_batch_order(t):
-    """2.6.12 per-CPU array caches: a fresh size-64 cache (61 objects a slab, batchcount
-    60) refills BATCHREFILL_LIMIT = 16 objects while its array is untouched and pops
-    them LIFO (objects 15..0), then takes the slab's other 45 and pops object 60."""
+    """2.6.12 per-CPU array caches: size-64 (61 objects a slab, batchcount 60) holds
+    objects 0..11 of its first slab after the slab bootstrap (the 10 CPU array_caches of
+    the limit-8 caches and size-512's two struct slabs, spec/slab.md); its retuned array
+    refills BATCHREFILL_LIMIT = 16 objects (12..27) while untouched and pops them LIFO
+    (27..12), then takes the slab's other 33 (28..60) and pops object 60."""
     t.init(1024)
     addrs = [t.call("kmalloc", f"k{i}", size=64) for i in range(17)]
     assert [addrs[i] - addrs[i + 1] for i in range(15)] == [64] * 15
-    assert addrs[16] - addrs[15] == 60 * 64
+    assert addrs[16] - addrs[15] == (60 - 12) * 64
     for i in range(17):
         t.call("kfree", addr=Ref(f"k{i}"))
 

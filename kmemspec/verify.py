@@ -2,9 +2,16 @@
 
 Methods, each a function `(budget) -> list[Row]`:
 - Hypothesis: the whole-model stateful campaign (every layer's rules, valid and
-  invalid calls, the whole catalogue after every step). Finds bugs; proves nothing.
+  invalid calls, the whole catalogue after every step, page_policy "buddy"), then the
+  2.6.12 page-policy campaign (its own column, "Hypothesis 2.6.12": watermark passes,
+  per-CPU lists, compound pages, drains, PF_MEMALLOC on 1-3 CPUs, each call against an
+  independent oracle). Finds bugs; proves nothing.
 - Z3: the inductive proof obligations, one per (invariant, operation). "proved".
 - CrossHair: contracts on the small pure functions. Finds bugs; proves nothing.
+- facts: the model's numbers against independent computations from the kernel's
+  formulas (kmemspec/facts.py, spec/facts.md), and the buddy, slab and vmalloc Z3
+  encodings against the model on fixed call sequences. Checks these inputs; proves
+  nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +24,16 @@ BUDGETS = ("quick", "standard", "thorough")
 
 # Hypothesis campaign sizes: (examples, steps per example)
 CAMPAIGN = {"quick": (60, 25), "standard": (400, 40), "thorough": (3000, 80)}
+# the 2.6.12 page-policy campaign (kmemspec/campaign/pcp.py): its own column
+PCP_CAMPAIGN = {"quick": (50, 30), "standard": (300, 40), "thorough": (2000, 60)}
+PCP_METHOD = "Hypothesis 2.6.12"
+PCP_ORACLE_ROW = "(2.6.12 __alloc_pages / per-CPU list oracle)"
 
 
 @dataclass
 class Row:
-    invariant: str          # catalogue name, or "*" when a method covers all at once
-    method: str             # "Z3", "Hypothesis", "CrossHair"
+    invariant: str          # catalogue name or fact name; "*" when a method covers all
+    method: str             # "Z3", "Hypothesis", "Hypothesis 2.6.12", "CrossHair", "facts"
     status: str             # "proved" / "held" / "no counterexample" / "refuted" / "broken" / "error"
     seconds: float
     scope: str = ""         # what was covered: proof scope, examples x steps, contracts
@@ -36,38 +47,80 @@ class Row:
         return {**asdict(self), "ok": self.ok}
 
 
-def campaign_rows(budget: str, shrink: bool = True, deterministic: bool = False) -> list[Row]:
-    """Run the stateful campaign; one row per invariant it checked after every step."""
+def _run_campaign(machine_cls, examples: int, steps: int, shrink: bool,
+                  deterministic: bool) -> tuple[str, float, int]:
+    """Run one stateful campaign: (failure text or "", seconds, catalogue checks)."""
     from hypothesis import HealthCheck, Phase, settings
     from hypothesis.stateful import run_state_machine_as_test
 
     from .campaign.base import ModelMachine
-    from .campaign.whole import WholeModelMachine
-    from .spec import invariant_names
 
-    examples, steps = CAMPAIGN[budget]
     start = time.perf_counter()
     checks_before = ModelMachine.checks_run
     failure = ""
     try:
-        run_state_machine_as_test(WholeModelMachine, settings=settings(
+        run_state_machine_as_test(machine_cls, settings=settings(
             max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
             suppress_health_check=list(HealthCheck), print_blob=False,
             phases=list(Phase) if shrink else [Phase.explicit, Phase.generate],
             derandomize=deterministic))
     except Exception as exc:     # the campaign's verdict: any failure is a finding
         failure = f"{type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - start
-    checks = ModelMachine.checks_run - checks_before
-    scope = f"{examples} runs of up to {steps} steps, catalogue checked {checks} times"
+    return failure, time.perf_counter() - start, ModelMachine.checks_run - checks_before
+
+
+def _campaign_cells(method: str, names: list[str], failure: str, seconds: float,
+                    scope: str, oracle_row: str = "") -> list[Row]:
+    """One row per invariant in `names` (and any other the failure names); a failure no
+    invariant explains belongs to the rules' own checks: the oracle row, or "*"."""
+    from .spec import invariant_names
+
     rows = []
     for name in invariant_names():
-        broken = failure and f"'{name}'" in failure
-        rows.append(Row(name, "Hypothesis", "broken" if broken else "held", seconds, scope,
-                        failure if broken else ""))
-    if failure and not any(r.status == "broken" for r in rows):
+        broken = bool(failure) and f"'{name}'" in failure
+        if name in names or broken:
+            rows.append(Row(name, method, "broken" if broken else "held", seconds, scope,
+                            failure if broken else ""))
+    unexplained = failure and not any(r.status == "broken" for r in rows)
+    if oracle_row:
+        rows.append(Row(oracle_row, method, "broken" if unexplained else "held", seconds,
+                        scope, failure if unexplained else ""))
+    elif unexplained:
         # a rule's own check failed (policy, misuse detection, state unchanged)
-        rows.append(Row("*", "Hypothesis", "broken", seconds, scope, failure))
+        rows.append(Row("*", method, "broken", seconds, scope, failure))
+    return rows
+
+
+def campaign_rows(budget: str, shrink: bool = True, deterministic: bool = False,
+                  fail_fast: bool = False) -> list[Row]:
+    """Run the stateful campaigns: the whole-model one (page_policy "buddy", every
+    layer), then the 2.6.12 page-policy one (watermarks, per-CPU lists, 1-3 CPUs).
+    One row per invariant each checked after every step; with `fail_fast`, the second
+    does not run when the first failed."""
+    from .campaign import pcp
+    from .campaign.whole import WholeModelMachine
+    from .spec import catalogue, invariant_names
+
+    examples, steps = CAMPAIGN[budget]
+    failure, seconds, checks = _run_campaign(WholeModelMachine, examples, steps, shrink,
+                                             deterministic)
+    scope = f"{examples} runs of up to {steps} steps, catalogue checked {checks} times"
+    rows = _campaign_cells("Hypothesis", invariant_names(), failure, seconds, scope)
+    if fail_fast and failure:
+        return rows
+    # the 2.6.12 campaign calls only the page allocator: its cells are the invariants
+    # with a page-allocator part (every invariant is still checked after every step)
+    examples, steps = PCP_CAMPAIGN[budget]
+    calls_before = pcp.PcpRules.oracle_checks
+    failure, seconds, checks = _run_campaign(pcp.PcpMachine, examples, steps, shrink,
+                                             deterministic)
+    calls = pcp.PcpRules.oracle_checks - calls_before
+    buddy = [n for n in invariant_names()
+             if any(part.layer == "buddy" for part in catalogue.parts(n))]
+    scope = (f"page_policy 2.6.12, 1-3 CPUs: {examples} runs of up to {steps} steps, "
+             f"catalogue checked {checks} times, {calls} calls against the 2.6.12 "
+             "oracle (kmemspec/campaign/alloc_oracle.py)")
+    rows += _campaign_cells(PCP_METHOD, buddy, failure, seconds, scope, PCP_ORACLE_ROW)
     return rows
 
 
@@ -146,7 +199,60 @@ def crosshair_rows(budget: str, **_) -> list[Row]:
     return rows
 
 
+def _buddy_agreement():
+    from .spec.z3_agreement import FIXED, fixed_machine, run_and_check
+    return run_and_check(fixed_machine(), FIXED), len(FIXED), "spec/z3_agreement.py"
+
+
+def _slab_agreement():
+    from .spec.z3_agreement_slab import FIXED, fresh_machine, run_and_check
+    machine, caches = fresh_machine()
+    return run_and_check(machine, caches, FIXED), len(FIXED), "spec/z3_agreement_slab.py"
+
+
+def _vmalloc_agreement():
+    from .spec.z3_agreement_vmalloc import FIXED, Workload, small_machine
+    return Workload(small_machine()).run(FIXED), len(FIXED), "spec/z3_agreement_vmalloc.py"
+
+
+# (name, encoding, check): each check drives the model through a fixed call sequence
+# and returns (the first disagreement with the Z3 encoding or None, calls, where)
+AGREEMENTS = [("buddy", "buddy", _buddy_agreement), ("slab", "slab", _slab_agreement),
+              ("vmalloc", "vmalloc/pkmap", _vmalloc_agreement)]
+
+
+def facts_rows(budget: str, fail_fast: bool = False, **_) -> list[Row]:
+    """One row per kernel fact (kmemspec/facts.py), then one encoding agreement row per
+    Z3 encoding (buddy, slab, vmalloc)."""
+    from .facts import check_facts
+
+    rows = [Row(r.name, "facts", "held" if r.ok else "broken", r.seconds, r.source, r.detail)
+            for r in check_facts(fail_fast=fail_fast)]
+    if fail_fast and any(not r.ok for r in rows):
+        return rows
+    for name, _, _ in AGREEMENTS:
+        rows.append(agreement_row(name))
+        if fail_fast and not rows[-1].ok:
+            break
+    return rows
+
+
+def agreement_row(name: str) -> Row:
+    """The facts row of one encoding's fixed-workload agreement check."""
+    _, encoding, check = next(a for a in AGREEMENTS if a[0] == name)
+    start = time.perf_counter()
+    calls, where = "?", ""
+    try:
+        found, calls, where = check()
+    except Exception as exc:  # the check itself broke: a failing row, not a crash
+        found = f"{type(exc).__name__}: {exc}"
+    return Row(f"encoding agreement ({name}, fixed workload)", "facts",
+               "held" if found is None else "broken", time.perf_counter() - start,
+               f"Z3 {encoding} encoding vs model on {calls} calls ({where})", found or "")
+
+
 METHODS: dict[str, Callable[..., list[Row]]] = {
+    "facts": facts_rows,
     "Z3": z3_rows,
     "Hypothesis": campaign_rows,
     "CrossHair": crosshair_rows,
@@ -155,12 +261,17 @@ METHODS: dict[str, Callable[..., list[Row]]] = {
 
 def verify(budget: str = "quick", methods: list[str] | None = None,
            progress: Callable[[str], None] | None = None, shrink: bool = True,
-           deterministic: bool = False) -> list[Row]:
+           deterministic: bool = False, fail_fast: bool = False) -> list[Row]:
+    """Run the methods in order (facts first: seconds); with `fail_fast`, stop after the
+    first method that has a failing row (the facts also stop at their first failure)."""
     rows: list[Row] = []
     for name, method in METHODS.items():
         if methods and name not in methods:
             continue
         if progress:
             progress(name)
-        rows.extend(method(budget, shrink=shrink, deterministic=deterministic))
+        kwargs = {"fail_fast": True} if fail_fast and name in ("facts", "Hypothesis") else {}
+        rows.extend(method(budget, shrink=shrink, deterministic=deterministic, **kwargs))
+        if fail_fast and any(not r.ok for r in rows):
+            break
     return rows

@@ -15,14 +15,18 @@ Model choices (each stated in spec/slab.md):
   allocations pop the CPU's array (LIFO) and refill it in batches (cache_alloc_refill),
   frees push onto it and flush a batch to the shared array or the slabs when it is full
   (__cache_free, cache_flusharray, free_block); cache_reap is an explicit operation;
-- the array_cache structures themselves take no memory in the model (the kernel
-  kmallocs them from the general caches);
+- the array_cache structures are real objects of the general caches, as 2.6.12
+  allocates them (alloc_arraycache, do_tune_cpucache, the boot head arrays of
+  kmem_cache_init / kmem_cache_create, kfree in kmem_cache_destroy); the slab layer
+  marks them internal;
 - objects handed out *or parked in an array* carry the DEBUG build's BUFCTL_FREE mark;
   the model also remembers which objects are parked, so a double free is seen at once;
 - kmem_cache_init is split: boot() builds cache_cache and every general cache (their
-  geometry) as the kernel does; the descriptors take their cache_cache objects at the
-  first slab call (through the boot-time head arrays, BOOT_CPUCACHE_ENTRIES), which
-  then makes g_cpucache_up FULL and gives every cache its real arrays.
+  geometry) as the kernel does; the first slab call replays the memory side of
+  kmem_cache_init in the kernel's order (each descriptor from cache_cache, each
+  kmalloc'ed head array of BOOT_CPUCACHE_ENTRIES, step 4's two replacement head
+  arrays, step 5's enable_cpucache on the whole chain, then CPU_UP_PREPARE of every
+  further CPU), which makes g_cpucache_up FULL; it is all or nothing.
 
 The linux-6.x-x86_64 profile (SLUB) reuses this code without colouring, without slab
 management in the slab (SLUB keeps it in struct page) and with SLUB's order choice.
@@ -47,7 +51,8 @@ __all__ = [
     "KmemCache", "Slab", "SlabState", "cache_estimate", "cache_geometry", "kmem_cache_init",
     "kmem_cache_create", "kmem_cache_alloc", "kmem_cache_free", "kmem_cache_shrink",
     "kmem_cache_destroy", "kmem_cache_size", "cache_reap", "ArrayCache", "BATCHREFILL_LIMIT",
-    "BOOT_CPUCACHE_ENTRIES", "kmem_find_general_cachep", "find_cache",
+    "BOOT_CPUCACHE_ENTRIES", "SIZEOF_ARRAY_CACHE", "alloc_arraycache", "do_tune_cpucache",
+    "enable_cpucache", "kmem_find_general_cachep", "find_cache",
     "slabinfo", "SLAB_HWCACHE_ALIGN", "SLAB_CACHE_DMA", "SLAB_NO_REAP",
     "SLAB_MUST_HWCACHE_ALIGN", "SLAB_RECLAIM_ACCOUNT", "SLAB_PANIC", "SLAB_DESTROY_BY_RCU",
     "CFLGS_OFF_SLAB", "SLAB_FLAG_NAMES",
@@ -93,6 +98,10 @@ SLUB_NR_CPUS = 8
 # that saw no recent use take at most BATCHREFILL_LIMIT objects
 BOOT_CPUCACHE_ENTRIES = 1
 BATCHREFILL_LIMIT = 16
+# sizeof(struct array_cache): avail, limit, batchcount, touched, four unsigned ints
+# (2.6.12 i386: 16 bytes); the entries follow it (ac_entry), one pointer each.
+# sizeof(struct arraycache_init) = 16 + BOOT_CPUCACHE_ENTRIES pointers.
+SIZEOF_ARRAY_CACHE = 16
 # include/linux/gfp.h (2.6.12) GFP_LEVEL_MASK; cache_grow BUG()s on any flag outside
 # SLAB_DMA | SLAB_LEVEL_MASK | SLAB_NO_GROW
 GFP_LEVEL_MASK = (__GFP_WAIT | __GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_COLD | __GFP_NOWARN
@@ -123,13 +132,16 @@ class SlabList:
 class ArrayCache:
     """struct array_cache: a LIFO of object addresses (ac_entry(ac)[0 .. avail-1])."""
 
-    __slots__ = ("entry", "limit", "batchcount", "touched")
+    __slots__ = ("entry", "limit", "batchcount", "touched", "addr")
 
-    def __init__(self, limit: int, batchcount: int):
+    def __init__(self, limit: int, batchcount: int, addr: int | None = None):
         self.entry: list[int] = []
         self.limit = limit
         self.batchcount = batchcount
         self.touched = 0
+        # the general-cache object holding the structure; None for the static boot
+        # head arrays initarray_cache / initarray_generic
+        self.addr = addr
 
     @property
     def avail(self) -> int:
@@ -400,26 +412,112 @@ def _new_cache(profile, name: str, geo: dict, flags: int, ctor: str | None) -> K
     return c
 
 
-def enable_cpucache(machine, cachep: KmemCache, online: int) -> None:
-    """Give a cache its real per-CPU and shared arrays (2.6.12 mm/slab.c: enable_cpucache,
-    do_tune_cpucache). `online` is num_online_cpus() in the free_limit formula."""
+def _arraycache_bytes(machine, entries: int) -> int:
+    """alloc_arraycache's memsize: the struct array_cache and one pointer per entry."""
+    return SIZEOF_ARRAY_CACHE + entries * (machine.profile.VIRT_BITS // 8)
+
+
+def _kmalloc_internal(machine, size: int, cpu: int, what: str) -> int | None:
+    """kmalloc(size, GFP_KERNEL) on `cpu` for the slab layer's own use (2.6.12
+    __kmalloc: __cache_alloc on the first general cache holding size); marked internal."""
+    cachep = kmem_find_general_cachep(machine, size, 0)
+    if cachep is None:
+        return None
+    addr = _cache_alloc(machine, cachep, GFP_KERNEL, cpu)
+    if addr is not None:
+        machine.slab.internal[addr] = what
+    return addr
+
+
+def _kfree_internal(machine, addr: int | None, cpu: int) -> None:
+    """kfree of one of the slab layer's own objects (NULL does nothing): __cache_free on
+    the object's cache (GET_PAGE_CACHE), on `cpu`."""
+    if addr is None:
+        return
+    del machine.slab.internal[addr]
+    profile = machine.profile
+    slab = machine.slab.page_slab[(addr - profile.PAGE_OFFSET) >> profile.PAGE_SHIFT]
+    _cache_free(machine, slab.cache, addr, cpu)
+
+
+def alloc_arraycache(machine, node_cpu: int, entries: int, batchcount: int, cpu: int,
+                     what: str) -> ArrayCache | None:
+    """A new, empty array of `entries` (2.6.12 mm/slab.c: alloc_arraycache).
+
+    Its 16 + 4*entries bytes come from the general cache that holds them: for a CPU's
+    array through kmem_cache_alloc_node (without CONFIG_NUMA simply kmem_cache_alloc),
+    falling back to kmalloc; for the shared array (node_cpu -1) through kmalloc. Either
+    runs on the calling CPU `cpu`. None if no memory.
+    """
+    memsize = _arraycache_bytes(machine, entries)
+    addr = None
+    if node_cpu != -1:
+        cachep = kmem_find_general_cachep(machine, memsize, 0)
+        if cachep is not None:
+            addr = _cache_alloc(machine, cachep, GFP_KERNEL, cpu)
+            if addr is not None:
+                machine.slab.internal[addr] = what
+    if addr is None:
+        addr = _kmalloc_internal(machine, memsize, cpu, what)
+        if addr is None:
+            return None
+    return ArrayCache(entries, batchcount, addr)
+
+
+def do_tune_cpucache(machine, cachep: KmemCache, limit: int, batchcount: int, shared: int,
+                     online: int, cpu: int) -> bool:
+    """Replace a cache's per-CPU arrays and shared array (2.6.12 mm/slab.c:
+    do_tune_cpucache); False (-ENOMEM) if a CPU's new array cannot be allocated.
+
+    New arrays for the `online` CPUs first; the swap; the tunables; each old array's
+    objects back to the slabs and the old array kfree'd; then the new shared array
+    (kmalloc), swapped in, the old one's objects freed and the old one kfree'd. Every
+    allocation and free runs on the calling CPU `cpu`.
+    """
+    name = cachep.name
+    new = []
+    for i in range(online):
+        nc = alloc_arraycache(machine, i, limit, batchcount, cpu,
+                              f"array_cache of cache {name} (CPU {i})")
+        if nc is None:
+            for ac in reversed(new):
+                _kfree_internal(machine, ac.addr, cpu)
+            return False
+        new.append(nc)
+    old = cachep.array
+    cachep.array = new + old[online:]
+    cachep.limit, cachep.batchcount = limit, batchcount
+    cachep.free_limit = (1 + online) * batchcount + cachep.num
+    for ac in old[:online]:
+        objs, ac.entry = ac.entry, []
+        free_block(machine, cachep, objs, cpu)
+        _kfree_internal(machine, ac.addr, cpu)
+    # the shared array holds batchcount * shared entries (0 for large objects: a
+    # shared array that holds none, still a 16-byte kmalloc object)
+    new_shared = alloc_arraycache(machine, -1, batchcount * shared, 0xbaadf00d, cpu,
+                                  f"shared array_cache of cache {name}")
+    if new_shared is not None:
+        old_shared = cachep.shared_array
+        cachep.shared_array = new_shared
+        cachep.shared = shared
+        if old_shared is not None:
+            objs, old_shared.entry = old_shared.entry, []
+            free_block(machine, cachep, objs, cpu)
+            _kfree_internal(machine, old_shared.addr, cpu)
+    return True
+
+
+def enable_cpucache(machine, cachep: KmemCache, online: int, cpu: int = 0) -> bool:
+    """Give a cache its real per-CPU and shared arrays (2.6.12 mm/slab.c: enable_cpucache):
+    the tunables from the object size, then do_tune_cpucache. `online` is
+    num_online_cpus(); `cpu` the calling CPU. False if do_tune_cpucache fails."""
     profile = machine.profile
     size = cachep.objsize
     limit = (1 if size > 131072 else 8 if size > profile.PAGE_SIZE else
              24 if size > 1024 else 54 if size > 256 else 120)
     # CONFIG_SMP (both profiles' kernels are SMP builds): a shared array for small objects
     shared = 8 if size <= profile.PAGE_SIZE else 0
-    batchcount = (limit + 1) // 2
-    old = cachep.array + ([cachep.shared_array] if cachep.shared_array else [])
-    cachep.array = [ArrayCache(limit, batchcount) for _ in range(machine.cpus)]
-    cachep.limit, cachep.batchcount, cachep.shared = limit, batchcount, shared
-    cachep.free_limit = (1 + online) * batchcount + cachep.num
-    # the old arrays' objects go back to the slabs; the new shared array holds
-    # batchcount * shared entries (0 for large objects: a shared array that holds none)
-    cachep.shared_array = ArrayCache(batchcount * shared, 0xbaadf00d)
-    for ac in old:
-        free_block(machine, cachep, ac.entry, 0)
-        ac.entry = []
+    return do_tune_cpucache(machine, cachep, limit, (limit + 1) // 2, shared, online, cpu)
 
 
 def _general_names(profile, size: int) -> tuple[str, str]:
@@ -508,33 +606,88 @@ def _create(machine, name, geo, flags, ctor) -> KmemCache:
 
 
 def _bootstrap(machine) -> bool:
-    """Finish kmem_cache_init: place every boot-time descriptor in cache_cache through
-    the head arrays, then give every cache its real arrays (steps 2-5 of 2.6.12
-    kmem_cache_init, then the other CPUs' arrays as cpuup_callback makes them)."""
+    """Finish kmem_cache_init at the first slab call, in the kernel's order; all or nothing.
+
+    2.6.12 mm/slab.c: kmem_cache_create of each general cache takes its descriptor from
+    cache_cache and, once g_cpucache_up is PARTIAL (every cache after size-32), kmallocs
+    its head array (sizeof(struct arraycache_init)); kmem_cache_init step 4 kmallocs
+    replacements for the static head arrays of cache_cache and size-32; step 5 runs
+    enable_cpucache on the whole chain (head first) with one CPU online; then
+    cpuup_callback (CPU_UP_PREPARE) of each further CPU c allocates c's array for every
+    cache and sets free_limit with c CPUs online. All on the boot CPU 0.
+    """
     state = machine.slab
-    placed = []
+    slab_flavour = machine.profile.slab_flavour == "slab"
+    cc = state.cache_cache
+    first = state.malloc_sizes[0] if state.malloc_sizes else None
+    init_bytes = _arraycache_bytes(machine, BOOT_CPUCACHE_ENTRIES)
     for cachep in reversed(state.cache_chain):       # creation order
-        if cachep is state.cache_cache:
+        if cachep is cc:
             continue
-        addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL, 0)
+        addr = _cache_alloc(machine, cc, GFP_KERNEL, 0)
         if addr is None:
-            for done, a in placed:
-                _cache_free(machine, state.cache_cache, a, 0)
-                done.addr = None
-                del state.internal[a]
-            __cache_shrink(machine, state.cache_cache, 0)
-            return False
+            return _bootstrap_undo(machine)
         cachep.addr = addr
         state.internal[addr] = f"descriptor of cache {cachep.name}"
-        placed.append((cachep, addr))
-    # 5) enable_cpucache on the whole chain with one CPU online; CPU_UP_PREPARE of each
-    # further CPU c then sets free_limit with c CPUs online: max(2, cpus) in the end
-    online = max(1, machine.cpus - 1)
-    if machine.profile.slab_flavour == "slab":
-        for cachep in state.cache_chain:
-            enable_cpucache(machine, cachep, online)
+        if slab_flavour and cachep is not first:
+            head = _kmalloc_internal(machine, init_bytes, 0,
+                                     f"array_cache of cache {cachep.name} (CPU 0)")
+            if head is None:
+                return _bootstrap_undo(machine)
+            cachep.array[0].addr = head
+    if slab_flavour:
+        # 4) the static head arrays of cache_cache and the first general cache are
+        # copied into kmalloc'ed ones
+        for cachep in (cc, first):
+            head = _kmalloc_internal(machine, init_bytes, 0,
+                                     f"array_cache of cache {cachep.name} (CPU 0)")
+            if head is None:
+                return _bootstrap_undo(machine)
+            cachep.array[0].addr = head
+        # 5) the real arrays, one CPU online (kmem_cache_init runs before smp_init)
+        for cachep in list(state.cache_chain):
+            if not enable_cpucache(machine, cachep, 1, 0):
+                return _bootstrap_undo(machine)
+        # CPU_UP_PREPARE of CPU c: an array for c in every cache, c CPUs online
+        for c in range(1, machine.cpus):
+            for cachep in list(state.cache_chain):
+                nc = alloc_arraycache(machine, c, cachep.limit, cachep.batchcount, 0,
+                                      f"array_cache of cache {cachep.name} (CPU {c})")
+                if nc is None:
+                    return _bootstrap_undo(machine)
+                cachep.array.append(nc)
+                cachep.free_limit = (1 + c) * cachep.batchcount + cachep.num
     state.g_cpucache_up = "FULL"
     return True
+
+
+def _bootstrap_undo(machine) -> bool:
+    """A bootstrap that ran out of memory (the kernel would panic): every slab page goes
+    back and every cache is as boot() left it, with its head array. Returns False."""
+    state = machine.slab
+    flags_arr = machine.mem_map.flags
+    for cachep in reversed(state.cache_chain):
+        for pfn in list(cachep.slabs):
+            for p in range(pfn, pfn + (1 << cachep.gfporder)):
+                flags_arr[p] &= ~PG_slab
+                del state.page_slab[p]
+            __free_pages(machine, machine.mem_map + pfn, cachep.gfporder, 0)
+        cachep.slabs = {}
+        cachep.slabs_full, cachep.slabs_partial, cachep.slabs_free = \
+            SlabList(), SlabList(), SlabList()
+        cachep.lists = (cachep.slabs_full, cachep.slabs_partial, cachep.slabs_free)
+        cachep.free_objects = 0
+        cachep.colour_next = 0
+        cachep.free_touched = 0
+        cachep.addr = None
+        if cachep.array is not None:
+            cachep.limit, cachep.batchcount, cachep.shared = BOOT_CPUCACHE_ENTRIES, 1, 0
+            cachep.array = [ArrayCache(BOOT_CPUCACHE_ENTRIES, 1)]
+            cachep.shared_array = None
+            cachep.free_limit = 2 * cachep.batchcount + cachep.num
+    state.internal.clear()
+    state.parked.clear()
+    return False
 
 
 def kmem_find_general_cachep(machine, size: int, gfpflags: int) -> KmemCache | None:
@@ -601,12 +754,21 @@ def kmem_cache_create(machine, name: str, size: int, align: int, flags: int,
     addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL, cpu)
     if addr is None:
         return None
-    # ACCOUNT: link it at the head of the chain with its real arrays (g_cpucache_up FULL)
+    # ACCOUNT: link it at the head of the chain with its real arrays (g_cpucache_up FULL:
+    # enable_cpucache allocates them on the calling CPU)
     cachep = _create(machine, name, geo, flags, ctor)
-    if profile.slab_flavour == "slab":
-        enable_cpucache(machine, cachep, machine.cpus)
     cachep.addr = addr
     state.internal[addr] = f"descriptor of cache {name}"
+    if profile.slab_flavour == "slab":
+        cachep.array, cachep.shared_array = [], None      # memset: no arrays yet
+        if not enable_cpucache(machine, cachep, machine.cpus, cpu):
+            # 2.6.12 prints "enable_cpucache failed" and returns a cache without arrays
+            # (its first use dereferences NULL); the model fails the create instead
+            state.cache_chain.remove(cachep)
+            del state.internal[addr]
+            _cache_free(machine, state.cache_cache, addr, cpu)
+            cachep.dead = True
+            return None
     return cachep
 
 
@@ -813,7 +975,13 @@ def kmem_cache_destroy(machine, cachep: KmemCache, cpu: int = 0) -> int:
     if __cache_shrink(machine, cachep, cpu):
         state.cache_chain.insert(0, cachep)
         return 1
-    # ACCOUNT: the arrays are kfree'd (no memory in the model), the descriptor freed
+    # ACCOUNT: every CPU's array, then the shared one, kfree'd; the descriptor freed
+    if cachep.array is not None:
+        for ac in cachep.array:
+            _kfree_internal(machine, ac.addr, cpu)
+        if cachep.shared_array is not None:
+            _kfree_internal(machine, cachep.shared_array.addr, cpu)
+        cachep.shared_array = None
     del state.internal[cachep.addr]
     _cache_free(machine, state.cache_cache, cachep.addr, cpu)
     cachep.dead = True

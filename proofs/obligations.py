@@ -169,9 +169,8 @@ class Prover:
 
     def _solve(self, hyp, cond, goal, quantified=False):
         solver = z3.Solver()
-        solver.set("timeout", self.timeout_ms)
         solver.add(hyp, cond, z3.Not(goal))
-        return solver.check(), solver
+        return check_patiently(solver, self.timeout_ms), solver
 
     def prove(self, invariant: str, operation: str) -> Row:
         """All cases of one obligation; the first refuted case is reported."""
@@ -353,6 +352,22 @@ class Prover:
                                "free_pages": [ev(pre.free_pages[zb.zidv(zz)]).as_long(),
                                               ev(post.free_pages[zb.zidv(zz)]).as_long()]}
         return out
+
+
+RETRY_FACTOR = 4
+
+
+def check_patiently(solver, timeout_ms: int):
+    """solver.check() under a wall-clock timeout; on a timeout, once more with
+    RETRY_FACTOR times the time. Z3's timeout is wall time, so a heavily loaded machine
+    (load 9 on 2 cores, measured 2026-12-05) made a query that takes seconds come back
+    `unknown`; the retry keeps the answer a property of the query, not of the load."""
+    solver.set("timeout", timeout_ms)
+    result = solver.check()
+    if result == z3.unknown and solver.reason_unknown() in ("timeout", "canceled"):
+        solver.set("timeout", timeout_ms * RETRY_FACTOR)
+        result = solver.check()
+    return result
 
 
 def _valid(formula, timeout_ms) -> bool:

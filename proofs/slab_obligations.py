@@ -39,7 +39,8 @@ import z3
 
 from ..spec import z3_slab as zs
 from ..spec.z3_slab import Encoding
-from .obligations import STATUS_PROVED, STATUS_REFUTED, STATUS_UNKNOWN, Row, prove_grid
+from .obligations import (STATUS_PROVED, STATUS_REFUTED, STATUS_UNKNOWN, Row, check_patiently,
+                          prove_grid)
 
 INVARIANTS = list(zs.INVARIANTS)
 OPERATIONS = ["boot", *zs.OPERATIONS]
@@ -232,9 +233,8 @@ class SlabProver:
         parts = self._goal_parts(invariant, pre, post, step)
         goal = z3.And(*[f for _, f in parts])
         solver = z3.Solver()
-        solver.set("timeout", self.timeout_ms)
         solver.add(hyp, cond, z3.Not(goal))
-        result = solver.check()
+        result = check_patiently(solver, self.timeout_ms)
         scope = _scope(invariant, operation)
         if result == z3.unsat:
             return Row(invariant, operation, STATUS_PROVED, scope,

@@ -27,7 +27,8 @@ import time
 
 import z3
 
-from .obligations import STATUS_PROVED, STATUS_REFUTED, STATUS_UNKNOWN, Row, prove_grid
+from .obligations import (STATUS_PROVED, STATUS_REFUTED, STATUS_UNKNOWN, Row, check_patiently,
+                          prove_grid)
 from ..spec import z3_vmalloc as zv
 from ..spec.z3_vmalloc import Encoding
 
@@ -164,9 +165,8 @@ class VmProver:
 
     def _check(self, hyp, cond, goal):
         solver = z3.Solver()
-        solver.set("timeout", self.timeout_ms)
         solver.add(hyp, cond, z3.Not(goal))
-        return solver.check(), solver
+        return check_patiently(solver, self.timeout_ms), solver
 
     def _check_split(self, operation, hyp, cond, parts):
         """One conjunct of the goal at a time, on one solver per operation that holds
@@ -181,7 +181,7 @@ class VmProver:
         for _, f in parts:
             solver.push()
             solver.add(z3.Not(f))
-            result = solver.check()
+            result = check_patiently(solver, self.timeout_ms)
             solver.pop()
             if result != z3.unsat:
                 return result, solver

@@ -10,7 +10,8 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from ..model.mem_map import PG_buddy, PG_highmem, PG_reserved, PG_slab
-from ..model.slab import CFLGS_OFF_SLAB, FREE, FULL, LIST_NAMES, PARTIAL
+from ..model.slab import (CFLGS_OFF_SLAB, FREE, FULL, LIST_NAMES, PARTIAL, SIZEOF_ARRAY_CACHE,
+                          kmem_find_general_cachep)
 from .catalogue import Report, invariant
 
 
@@ -64,8 +65,9 @@ def _is_live(machine, cachep, addr) -> bool:
 
 
 def _check_arrays(machine, c, report, seen: dict) -> None:
-    """The cache's per-CPU and shared arrays: within their limits, holding objects of
-    this cache that its slabs count as handed out, each in one array at most once."""
+    """The cache's per-CPU and shared arrays: each a live general-cache object of its
+    size (once FULL), within their limits, holding objects of this cache that its slabs
+    count as handed out, each in one array at most once."""
     profile = machine.profile
     state = _state(machine)
     arrays = [(f"CPU {i}", ac) for i, ac in enumerate(c.array)]
@@ -74,8 +76,22 @@ def _check_arrays(machine, c, report, seen: dict) -> None:
     if state.ready and len(c.array) != machine.cpus:
         report.add(f"cache {c.name}: {len(c.array)} per-CPU arrays on a {machine.cpus}-CPU "
                    "machine")
+    word = profile.VIRT_BITS // 8
     for label, ac in arrays:
         where = f"cache {c.name} {label} array"
+        # the structure itself is a live object of the general cache holding its
+        # 16 + 4*limit bytes (2.6.12 alloc_arraycache); static only before FULL
+        if ac.addr is None:
+            if state.ready:
+                report.add(f"{where}: array_cache has no memory after g_cpucache_up FULL")
+        else:
+            home = kmem_find_general_cachep(machine, SIZEOF_ARRAY_CACHE + word * ac.limit, 0)
+            if not _is_live(machine, home, ac.addr):
+                report.add(f"{where}: array_cache {ac.addr!r} is not a live object of "
+                           f"{home.name if home else 'any general cache'}")
+            elif "array_cache" not in state.internal.get(ac.addr, ""):
+                report.add(f"{where}: array_cache {ac.addr:#x} is not marked as the slab "
+                           "layer's own")
         if len(ac.entry) > ac.limit:
             report.add(f"{where}: avail {len(ac.entry)} > limit {ac.limit}")
         for addr in ac.entry:

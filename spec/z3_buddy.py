@@ -661,11 +661,14 @@ def count_bounded(S: Sorts, s: State, frames: int):
         total = inflight_frames(S, s, zz)
         per_k = [cntv(0)] * S.shape.max_order
         for q in range(frames):
+            # head_weight(S, s, q, zz, k) for every k, with q's entries read once
             qv = z3.BitVecVal(q, S.W)
+            order = s.order[qv]
+            head = z3.And(s.buddy[qv], s.zone[qv] == zz)
             for ki in range(S.shape.max_order):
-                one, _ = head_weight(S, s, qv, zz, ordv(ki))
-                per_k[ki] = per_k[ki] + one
-            total = total + head_weight(S, s, qv, zz, ordv(0))[1]
+                per_k[ki] = per_k[ki] + z3.If(z3.And(head, order == ordv(ki)), cntv(1),
+                                              cntv(0))
+            total = total + z3.If(head, size_cnt(order), cntv(0))
         for ki in range(S.shape.max_order):
             nr.append(s.nr_free[key(zz, ordv(ki))] == per_k[ki])
         fp.append(s.free_pages[zz] == total)

@@ -97,14 +97,15 @@ def conjunct_holds(S: zb.Sorts, s: zb.State, c: zb.Conjunct, frames: int) -> boo
 
 def invariant_formula(S: zb.Sorts, s: zb.State, name: str, frames: int):
     p, h, q = (z3.Const(n, S.PFN) for n in ("p", "h", "q"))
-    parts = []
+    parts, counts = [], None
     for c in zb.conjuncts(name):
         if c.kind == "pfn":
             parts.append(z3.ForAll([p], c.body(S, s, p)))
         elif c.kind == "pair":
             parts.append(z3.ForAll([h, q], c.body(S, s, h, q)))
         else:
-            parts.append(zb.count_bounded(S, s, frames)[c.label])
+            counts = counts or zb.count_bounded(S, s, frames)     # built once for all
+            parts.append(counts[c.label])
     return z3.And(*parts)
 
 

@@ -11,8 +11,13 @@ Geometry used below (i386, 4 KiB pages, 16 MiB machine so slab_break_gfp_order 0
 * size 2000, no flags: 2000 >= 512 so off-slab first; order 0: num 2, left 96, 96*8 <=
   4096 so order 0; slab_size 2*2 + 24 = 28 <= 96: back on-slab, left_over 68, colour 0;
   object i at page + 28 + 2000*i. limit 24 (> 1024), batchcount 12, shared limit 96.
-Pages: mem_map is pfn 1..32, the bootstrap's two kmem_cache slabs pfn 33 and 34, so a
-cache's k-th slab (k = 1, 2, ...) is pfn 34 + k when nothing else takes pages.
+Pages: mem_map is pfn 1..32; the bootstrap's slabs follow it (BOOT_PAGES, worked out
+in tests/test_slab_arraycache_memory.py from kmem_cache_init): on 1 CPU 14 -- kmem_cache
+2, size-32 1, size-64 1, size-128 1, size-256 1, size-512 2, size-1024 1, size-2048 5
+(the array_cache memory); CPU_UP_PREPARE of CPU 1 needs 27 more arrays, of which the
+9 of 496 bytes take size-512's 3 parked objects and a third size-512 slab: 15 on 2
+CPUs. A later cache's k-th slab (k = 1, 2, ...) is pfn 32 + BOOT_PAGES + k when nothing
+else takes pages (its descriptor and arrays come from objects already parked).
 """
 
 import pickle
@@ -37,13 +42,16 @@ def ok(machine):
     assert not broken, broken
 
 
-def obj64(k, i):
+BOOT_PAGES = {1: 14, 2: 15}
+
+
+def obj64(k, i, cpus=1):
     """Object i of the k-th slab of the 64-byte cache."""
-    return BASE + (34 + k) * 4096 + 148 + 64 * i
+    return BASE + (32 + BOOT_PAGES[cpus] + k) * 4096 + 148 + 64 * i
 
 
-def obj2000(k, i):
-    return BASE + (34 + k) * 4096 + 28 + 2000 * i
+def obj2000(k, i, cpus=1):
+    return BASE + (32 + BOOT_PAGES[cpus] + k) * 4096 + 28 + 2000 * i
 
 
 def small(**kw):
@@ -142,11 +150,12 @@ def test_flush_to_the_shared_array_and_refill_from_it_on_another_cpu():
     m = small(cpus=2)
     c = kmem_cache_create(m, "c2000", 2000, 0, 0)
     objs = [kmem_cache_alloc(m, c, GFP_KERNEL, 0) for _ in range(25)]
-    assert objs[:4] == [obj2000(1, 1), obj2000(1, 0), obj2000(2, 1), obj2000(2, 0)]
+    assert objs[:4] == [obj2000(1, 1, 2), obj2000(1, 0, 2), obj2000(2, 1, 2),
+                        obj2000(2, 0, 2)]
     for a in objs:
         kmem_cache_free(m, c, a, 0)
     assert (c.array[0].avail, c.shared_array.avail, c.array[1].avail) == (14, 12, 0)
-    assert kmem_cache_alloc(m, c, GFP_KERNEL, 1) == objs[10] == obj2000(6, 1)
+    assert kmem_cache_alloc(m, c, GFP_KERNEL, 1) == objs[10] == obj2000(6, 1, 2)
     assert (c.array[1].avail, c.shared_array.avail, c.shared_array.touched) == (11, 0, 1)
     ok(m)
     # an object freed on CPU 1 is parked there; CPU 0 does not see it
@@ -160,8 +169,8 @@ def test_each_cpu_refills_its_own_array():
     64-byte cache, CPU 0 took objects 0..15 of slab 1; CPU 1 takes 16..31, pops 31."""
     m = small(cpus=2)
     c = kmem_cache_create(m, "c64", 64, 0, 0)
-    assert kmem_cache_alloc(m, c, GFP_KERNEL, 0) == obj64(1, 15)
-    assert kmem_cache_alloc(m, c, GFP_KERNEL, 1) == obj64(1, 31)
+    assert kmem_cache_alloc(m, c, GFP_KERNEL, 0) == obj64(1, 15, 2)
+    assert kmem_cache_alloc(m, c, GFP_KERNEL, 1) == obj64(1, 31, 2)
     ok(m)
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from kmemspec.cmd_record import command as record_command
 from kmemspec.cmd_trace import command as trace_command
 from kmemspec.trace.parse import open_trace
-from kmemspec.trace.record import RecordError, find_tracefs
+from kmemspec.trace.record import RecordError, find_tracefs, record_header
 
 DATA = pathlib.Path(__file__).parent / "data" / "traces"
 SMALL = DATA / "gcc-hello.txt.xz"
@@ -341,3 +341,31 @@ def test_random_bytes_exit_2_with_a_bounded_report(tmp_path):
     d = json.loads(r.output)
     assert len(d["errors"]) == 50 and d["error_count"] > 1000
     assert len(r.output) < 64 << 10
+
+
+def test_record_header_of_a_multi_line_command_is_one_comment_line():
+    # A command whose arguments hold newlines (sh -c 'a\nb') once made `record` write
+    # a `# command:` header over several lines; `trace` counted the lines after the
+    # first as input errors.
+    cmd = ["sh", "-c", "for i in 1 2; do\n  ls / >/dev/null\ndone\r", "tab\there", "é"]
+    text = record_header(cmd, ("kmem:kmalloc",)).decode()
+    lines = text.splitlines(keepends=True)
+    assert len(lines) == 3 and all(x.startswith("# ") for x in lines)
+    assert lines[2] == ("# command: sh -c 'for i in 1 2; do\\n  ls / >/dev/null\\ndone\\r' "
+                        "'tab\\there' 'é'\n")
+    r = run(["-", "--json"], stdin=text)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["errors"] == []
+
+
+def test_record_multi_line_command(tmp_path):
+    why = _tracefs_usable()
+    if why:
+        pytest.skip(f"no usable tracefs: {why}")
+    out = tmp_path / "sh.txt"
+    r = CliRunner().invoke(record_command, ["-o", str(out), "--", "sh", "-c",
+                                            "ls / >/dev/null\nls /usr >/dev/null"])
+    assert r.exit_code == 0, r.output
+    c = run([str(out), "--json"])
+    assert c.exit_code == 0, c.output
+    assert json.loads(c.output)["errors"] == []

@@ -191,3 +191,35 @@ def test_unsupported_value_falls_back_to_the_reference(tmp_path):
         out[engine] = r.stdout
     assert out["compiled"] == out["python"]
     assert '"untraced_page_free"' in out["python"]
+
+
+class _ReadOnly:
+    """A binary stream with read() only (as watch's PipeStream), in uneven pieces."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos, self.k = data, 0, 0
+
+    def read(self, n=-1):
+        self.k += 1
+        n = min(n, 1 + (self.k * 7919) % 300)
+        out = self.data[self.pos:self.pos + n]
+        self.pos += len(out)
+        return out
+
+
+@pytest.mark.parametrize("block", [64, 1000, 1 << 16])
+def test_block_boundaries_same_report(monkeypatch, block):
+    """The compiled engine's buffer: lines cut at any block end, lines longer than the
+    buffer (it grows), the last line without a newline, a stream without readinto."""
+    from kmemspec.trace import compiled
+
+    lines = lines_of("gcc-hello.txt.xz")[:3000]
+    text = "".join(damaged(lines, 5, rate=0.05)).rstrip("\n")
+    assert not text.endswith("\n")
+    ref = check_stream(io.StringIO(text)).to_json()
+    assert ref["errors"] and ref["events"] > 2000
+    monkeypatch.setattr(compiled, "BLOCK_BYTES", block)
+    comp = check_stream(io.StringIO(text), engine="compiled").to_json()
+    assert comp == ref
+    comp = check_stream(_ReadOnly(text.encode()), engine="compiled").to_json()
+    assert comp == ref

@@ -53,3 +53,22 @@ def test_z3_cells_aggregate_obligations_and_report_refutations(monkeypatch):
     assert "buddy: 2 operations" in scope and "vmalloc: 1 operation;" in scope
     assert "not encoded: the slab part" in scope
     assert cells["page_state"].status == "proved" and cells["page_state"].ok
+
+
+def test_verify_runs_the_2612_campaign_and_it_fails_on_a_pcp_bug(monkeypatch):
+    """The 2.6.12 page-policy campaign has its own column; a per-CPU bug (a free at
+    count == high does not drain) breaks that column only -- the whole-model campaign
+    boots page_policy "buddy", where no per-CPU list is used."""
+    from pcp_bugs import drain_above_high
+
+    from kmemspec.verify import PCP_METHOD, PCP_ORACLE_ROW
+    rows = verify("quick", ["Hypothesis"], shrink=False, deterministic=True)
+    pcp = {r.invariant: r for r in rows if r.method == PCP_METHOD}
+    assert {"pcp_lists", "compound_pages", "conservation", PCP_ORACLE_ROW} <= set(pcp)
+    assert "slab_accounting" not in pcp and all(r.ok for r in rows)
+    assert "calls against the 2.6.12 oracle" in pcp["pcp_lists"].scope
+    monkeypatch.setattr(pa, "free_hot_cold_page", drain_above_high)
+    rows = verify("quick", ["Hypothesis"], shrink=False, deterministic=True)
+    assert all(r.ok for r in rows if r.method == "Hypothesis")
+    broken = [r for r in rows if r.method == PCP_METHOD and not r.ok]
+    assert broken and broken[0].detail

@@ -31,11 +31,10 @@ from kmemspec.model.profiles import LINUX_2_6_I386
 from kmemspec.proofs.lemmas import colour_geometry, colour_within_slack
 
 
-def test_colour_lemma_proved_and_fast():
-    import time
-    start = time.perf_counter()
+def test_colour_lemma_proved():
+    # its time is reported by `kmemspec prove`, not asserted here: a loaded machine
+    # made a wall-clock bound fail without any change to the proof
     assert colour_within_slack() == "proved"
-    assert time.perf_counter() - start < 10
 
 
 def test_colour_plus_one_is_not_a_slack_violation():
@@ -73,3 +72,35 @@ def test_colour_encoding_agrees_with_the_model(size, align, order):
     assert s.check() == z3.sat
     s.add(z3.Or(v["num"] != num, v["left_over"] != lo))
     assert s.check() == z3.unsat
+
+
+def test_a_timed_out_query_is_retried_with_more_time():
+    """Z3's timeout is wall time: under load a query comes back `unknown`. The provers
+    ask once more with RETRY_FACTOR times the time (proofs/obligations.py)."""
+    import z3
+
+    from kmemspec.proofs import obligations
+
+    class Recorder(z3.Solver):
+        def __init__(self):
+            super().__init__()
+            self.timeouts, self.answers = [], [z3.unknown, z3.unsat]
+
+        def set(self, *args, **kwargs):
+            if args and args[0] == "timeout":
+                self.timeouts.append(args[1])
+            super().set(*args, **kwargs)
+
+        def check(self, *args):
+            return self.answers.pop(0)
+
+        def reason_unknown(self):
+            return "timeout"
+
+    s = Recorder()
+    assert obligations.check_patiently(s, 1000) == z3.unsat
+    assert s.timeouts == [1000, 1000 * obligations.RETRY_FACTOR]
+    # an answer that is not a timeout is not asked again
+    s = Recorder()
+    s.answers = [z3.sat]
+    assert obligations.check_patiently(s, 1000) == z3.sat and s.timeouts == [1000]

@@ -2,9 +2,10 @@
 
 `CompiledChecker` is a TraceChecker whose hot loop, and whose page and object state,
 are numba-compiled (`cache=True`: the machine code is cached on disk, so the warm-up
-is paid once per installation). It reads the input in 8 MiB blocks, tokenises each
-line in place in a numpy view of the block (no Python object per line), and keeps
-the live state in compact arrays and int64 hash tables:
+is paid once per installation; no reference counting: see _jit). It reads the input
+into one reused 8 MiB buffer (readinto), tokenises each line in place (no Python
+object per line; line and token ends found 8 bytes a step), and keeps the live state
+in compact arrays and int64 hash tables:
 
 * live page blocks (head pfn -> line * 32 + order) and one byte per frame, in rows
   of 4096 frames;
@@ -78,6 +79,15 @@ DONE, HANDOFF, GROW, UNSUPPORTED = range(4)
 PG_MARGIN = 2100                # page records one line may create (a 4 MiB object)
 
 
+def _jit(inline="never"):
+    """numba's njit as the engine compiles everything: cached on disk, without the
+    runtime's reference counting (`_nrt=False`: every array is made by Python and
+    outlives the call, so nothing is freed here; with counting, each call passing the
+    state tuple cost some 40 atomic increments and decrements), and numpy's error
+    model for integers (no zero-division checks: no divisor here is zero)."""
+    return njit(cache=True, _nrt=False, error_model="numpy", inline=inline)
+
+
 class Unsupported(Exception):
     """A value the compiled state cannot hold; check with --engine python."""
 
@@ -125,13 +135,13 @@ EMPTY = MIN64                   # the free slot of a table (no key is MIN64)
 CB, CR, CP, CO, CL1, CL2, CV, CK = 34, 35, 36, 37, 38, 39, 40, 41
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _slot(k, mask):
     x = k * np.int64(-7046029254386353131)
     return (x ^ (x >> 31)) & mask
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def ht_get(tab, k, default):
     mask = tab.shape[0] - 1
     i = _slot(k, mask)
@@ -144,7 +154,7 @@ def ht_get(tab, k, default):
         i = (i + 1) & mask
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def ht_put(tab, S, c, k, v):
     mask = tab.shape[0] - 1
     i = _slot(k, mask)
@@ -161,7 +171,7 @@ def ht_put(tab, S, c, k, v):
         i = (i + 1) & mask
 
 
-@njit(cache=True)
+@_jit()
 def ht_del(tab, S, c, k):
     """Remove k (linear probing, backward-shift deletion: no tombstones)."""
     mask = tab.shape[0] - 1
@@ -188,7 +198,7 @@ def ht_del(tab, S, c, k):
     S[c] -= 1
 
 
-@njit(cache=True)
+@_jit()
 def ht_rehash(tab, new, S, c):
     S[c] = 0
     for i in range(tab.shape[0]):
@@ -196,25 +206,25 @@ def ht_rehash(tab, new, S, c):
             ht_put(new, S, c, tab[i, 0], tab[i, 1])
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _ult(x, y):
     return (x ^ MIN64) < (y ^ MIN64)
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _is_kernel(C, a):
     if _ult(a, C[C_KSPACE]):
         return False
     return C[C_BITS] == 64 or (a >= 0 and a < (1 << 32))
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _page_of(C, a):
     ps = C[C_PS]
     return (a >> ps) & ((1 << (64 - ps)) - 1)
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _umod(a, n):
     if a >= 0:
         return a % n
@@ -222,7 +232,7 @@ def _umod(a, n):
     return ((a & MAX64) % n + hi) % n
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _prefix(buf, s, e, p):
     if e - s < p.shape[0]:
         return False
@@ -232,12 +242,12 @@ def _prefix(buf, s, e, p):
     return True
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _equal(buf, s, e, p):
     return e - s == p.shape[0] and _prefix(buf, s, e, p)
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _hex(buf, s, e, maxdig):
     """(ok, value) of [0-9a-fA-F]+ with at most maxdig significant digits."""
     if s >= e:
@@ -260,7 +270,7 @@ def _hex(buf, s, e, maxdig):
     return sig <= maxdig, v
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _dec(buf, s, e):
     if s >= e or e - s > 18:
         return False, 0
@@ -273,7 +283,7 @@ def _dec(buf, s, e):
     return True, v
 
 
-@njit(cache=True)
+@_jit()
 def _emit(S, rec, g, line, ev, sub, p1, p2, p3, p4, p5, p6):
     if S[EMITTED + g] >= KEEP_PER_GROUP:
         S[EXTRA + g] += 1
@@ -294,7 +304,7 @@ def _emit(S, rec, g, line, ev, sub, p1, p2, p3, p4, p5, p6):
 
 
 # ---------------------------------------------------------------- pages
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _row(S, rows, frames, pfn, create):
     k = pfn >> ROW_SHIFT
     r = ht_get(rows, k, -1)
@@ -306,7 +316,7 @@ def _row(S, rows, frames, pfn, create):
     return r
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _any_live(S, rows, frames, pfn, order):
     r = _row(S, rows, frames, pfn, False)
     if r < 0:
@@ -318,14 +328,14 @@ def _any_live(S, rows, frames, pfn, order):
     return False
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _set_frames(S, rows, frames, pfn, order, v):
     r = _row(S, rows, frames, pfn, True)
     off = pfn & (ROW - 1)
     frames[r, off:off + (1 << order)] = v
 
 
-@njit(cache=True)
+@_jit()
 def _overlapping(C, blocks, pfn, order, out):
     """Live blocks overlapping [pfn, pfn + 2^order), in the reference's order
     (_blocks_overlapping): containing heads by rising order, then heads inside."""
@@ -351,7 +361,7 @@ def _overlapping(C, blocks, pfn, order, out):
     return n
 
 
-@njit(cache=True)
+@_jit()
 def _page_conflict(S, C, blocks, rows, frames, rec, out, pfn, order, line, ev):
     if not _any_live(S, rows, frames, pfn, order):
         return
@@ -369,7 +379,7 @@ def _page_conflict(S, C, blocks, rows, frames, rec, out, pfn, order, line, ev):
         _set_frames(S, rows, frames, head, b & 31, 0)
 
 
-@njit(cache=True)
+@_jit()
 def page_alloc(st, C, pfn, order, line):
     S, blocks, rows, frames, rec, out = st[0], st[1], st[2], st[3], st[12], st[13]
     if _any_live(S, rows, frames, pfn, order):
@@ -378,7 +388,7 @@ def page_alloc(st, C, pfn, order, line):
     ht_put(blocks, S, CB, pfn, line * 32 + order)
 
 
-@njit(cache=True)
+@_jit()
 def page_buddy(st, C, pfn, order, line, ev):
     """mm_page_alloc_zone_locked (ev 3), mm_page_pcpu_drain (ev 8)."""
     S, blocks, rows, frames, rec, out = st[0], st[1], st[2], st[3], st[12], st[13]
@@ -386,7 +396,7 @@ def page_buddy(st, C, pfn, order, line, ev):
         _page_conflict(S, C, blocks, rows, frames, rec, out, pfn, order, line, ev)
 
 
-@njit(cache=True)
+@_jit()
 def page_free(st, C, pfn, order):
     S, blocks, rows, frames, out = st[0], st[1], st[2], st[3], st[13]
     b = ht_get(blocks, pfn, -1)
@@ -413,7 +423,7 @@ def page_free(st, C, pfn, order):
 
 
 # ---------------------------------------------------------------- objects
-@njit(cache=True)
+@_jit()
 def _drop_page(st, vp):
     S, pages, pg, pg_free, objs, ob, ob_free = st[0], st[4], st[5], st[6], st[7], st[8], st[9]
     s = ht_get(pages, vp, -1)
@@ -431,7 +441,7 @@ def _drop_page(st, vp):
     S[PG_NFREE] += 1
 
 
-@njit(cache=True)
+@_jit()
 def _evict(st, vp, n):
     pages = st[4]
     if not st[0][CP]:
@@ -440,7 +450,7 @@ def _evict(st, vp, n):
         _drop_page(st, v)
 
 
-@njit(cache=True)
+@_jit()
 def clear_objects(st):
     S, pages, pg_free, objs, ob_free = st[0], st[4], st[6], st[7], st[9]
     pages[:, 0] = EMPTY
@@ -455,7 +465,7 @@ def clear_objects(st):
     S[OB_NFREE] = ob_free.shape[0]
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _unlink(st, i):
     S, pg, objs, ob, ob_free = st[0], st[5], st[7], st[8], st[9]
     s = ob[i, 4]
@@ -473,7 +483,7 @@ def _unlink(st, i):
     S[OB_NFREE] += 1
 
 
-@njit(cache=True)
+@_jit()
 def _new_page(st, vp, g, owner):
     S, pages, pg, pg_free = st[0], st[4], st[5], st[6]
     S[PG_NFREE] -= 1
@@ -486,7 +496,7 @@ def _new_page(st, vp, g, owner):
     return s
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _append(st, s, a, val):
     S, pg, objs, ob, ob_free = st[0], st[5], st[7], st[8], st[9]
     S[OB_NFREE] -= 1
@@ -504,24 +514,24 @@ def _append(st, s, a, val):
     ht_put(objs, S, CO, a, i)
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def obj_free(st, a):
     i = ht_get(st[7], a, -1)
     if i >= 0:
         _unlink(st, i)
 
 
-@njit(cache=True)
+@_jit()
 def _conflict_group(S):
     return G_VIOL if S[LEARNT] else G_DMAP
 
 
-@njit(cache=True)
+@_jit()
 def _is_base(C, bp):
     return bp >= C[C_KSPG] and bp < C[C_LIMPG] and (bp & (C[C_KPAGES] - 1)) == 0
 
 
-@njit(cache=True)
+@_jit()
 def _set_page_offset(st, vp0):
     S, votes = st[0], st[11]
     S[VP0] = vp0
@@ -531,7 +541,7 @@ def _set_page_offset(st, vp0):
     clear_objects(st)
 
 
-@njit(cache=True)
+@_jit()
 def _vote(st, C, a, line, cpu):
     S, lpa_pfn, lpa_order, votes = st[0], st[10], st[14], st[11]
     if not S[FIRST_OBJ]:
@@ -554,13 +564,13 @@ def _vote(st, C, a, line, cpu):
         _set_page_offset(st, base)
 
 
-@njit(cache=True)
+@_jit()
 def fits(C, a, n):
     """The object [a, a + n) ends below 2^64 (else the state cannot hold it)."""
     return n <= 0 or (a ^ MIN64) <= MAX64 - n
 
 
-@njit(cache=True)
+@_jit()
 def place(st, C, a, n, line, ev, cpu):
     """_place of check.py for a kernel pointer a (int64 bits) that fits."""
     if n <= 0:
@@ -591,7 +601,7 @@ def place(st, C, a, n, line, ev, cpu):
     _append(st, s, a, (line << SIZE_BITS) | n)
 
 
-@njit(cache=True)
+@_jit()
 def _check_overlap(st, C, a, n, b, line, ev):
     S, objs, ob, rec = st[0], st[7], st[8], st[12]
     j = ht_get(objs, b, -1)
@@ -606,7 +616,7 @@ def _check_overlap(st, C, a, n, b, line, ev):
         _unlink(st, j)
 
 
-@njit(cache=True)
+@_jit()
 def _place_slow(st, C, a, n, g, owner, line, ev):
     pages, pg, ob = st[4], st[5], st[8]
     P = _page_of(C, a)
@@ -615,13 +625,9 @@ def _place_slow(st, C, a, n, g, owner, line, ev):
         s = ht_get(pages, vp, -1)
         if s < 0:
             continue
-        # the starts of the page's objects (as list(r[1]) has them), then the owner
-        k = 0
-        i = pg[s, 2]
-        while i >= 0:
-            k += 1
-            i = ob[i, 3]
-        starts = np.empty(k + 1, dtype=np.int64)
+        # the starts of the page's objects (as list(r[1]) has them), then the owner;
+        # distinct starts in one page: at most 1 << page_shift
+        starts = st[17]
         k = 0
         i = pg[s, 2]
         while i >= 0:
@@ -643,13 +649,13 @@ def _place_slow(st, C, a, n, g, owner, line, ev):
     return ht_get(pages, P, -1)
 
 
-@njit(cache=True)
+@_jit()
 def set_last_page_alloc(st, cpu, pfn, order):
     ht_put(st[10], st[0], CL1, cpu, pfn)
     ht_put(st[14], st[0], CL2, cpu, order)
 
 
-@njit(cache=True)
+@_jit()
 def traced_twice(st, C, cpu, ptr, req, alloc, line):
     if alloc <= C[C_KMAX]:
         return False
@@ -676,7 +682,7 @@ def traced_twice(st, C, cpu, ptr, req, alloc, line):
     return i >= 0 and (st[8][i, 1] >> SIZE_BITS) == pline
 
 
-@njit(cache=True)
+@_jit()
 def learn(st, C, cpu, ptr, alloc):
     S = st[0]
     pfn = ht_get(st[10], cpu, MIN64)
@@ -690,19 +696,33 @@ def learn(st, C, cpu, ptr, alloc):
 
 
 # ---------------------------------------------------------------- the loop
-# tokens each event's line needs read (kmem_cache_alloc: 13, to tell a 6.1 line's count)
-NEED = np.array([13, 8, 8, 8, 7, 7, 8, 9, 8, 5, 5, 5], dtype=np.int64)
+# tokens each event's line needs read (kmem_cache_alloc: 10, then 13 when it is not
+# in the default layout, to tell a 6.1 line's count)
+NEED = np.array([10, 8, 8, 8, 7, 7, 8, 9, 8, 5, 5, 5], dtype=np.int64)
 
 
-@njit(cache=True, inline="always")
-def _tokens(buf, i, e, tok, nt, upto):
-    """Tokens of buf[i:e] from the nt-th until there are `upto`; (count, position)."""
+@_jit(inline="always")
+def _tokens(buf, w, i, e, tok, nt, upto):
+    """Tokens of buf[i:e] from the nt-th until there are `upto`; (count, position).
+    Within a token, 8 bytes a step while the word (w: buf as int64 words) has no
+    byte below 33 (x has one when (x - 0x21..) & ~x & 0x80.. is not 0): white space
+    is 9-13 and 32."""
     while nt < upto:
         while i < e and WS[buf[i]] == 1:
             i += 1
         if i >= e:
             break
         tok[nt, 0] = i
+        while i < e and i & 7 and WS[buf[i]] != 1:
+            i += 1
+        if not i & 7:
+            k = i >> 3
+            while (k << 3) + 8 <= e:
+                x = w[k]
+                if (x - np.int64(0x2121212121212121)) & ~x & np.int64(-0x7F7F7F7F7F7F7F80):
+                    break
+                k += 1
+            i = k << 3
         while i < e and WS[buf[i]] != 1:
             i += 1
         tok[nt, 1] = i
@@ -710,7 +730,7 @@ def _tokens(buf, i, e, tok, nt, upto):
     return nt, i
 
 
-@njit(cache=True)
+@_jit()
 def _names_a_field(buf, tok, nt):
     """Whether token 5 or a token from 9 on is ptr=, bytes_req= or bytes_alloc=."""
     for k in range(5, nt):
@@ -723,7 +743,7 @@ def _names_a_field(buf, tok, nt):
     return False
 
 
-@njit(cache=True, inline="always")
+@_jit(inline="always")
 def _must_grow(st):
     """Whether a pool or table may overflow on the next line."""
     S = st[0]
@@ -736,31 +756,61 @@ def _must_grow(st):
             or 2 * S[CO] + 8 > st[7].shape[0])
 
 
-@njit(cache=True)
-def scan(buf, pos, end, lineno, st, C, cls, nl, li):
-    """Check lines from pos (nl: the positions of the block's newlines, li: the
-    index in nl of the current line's); return (status, position, line number,
-    event code, start of the line, li) at the end, or at a line to hand off (its
-    end), or before a line when the pools must grow."""
+@_jit()
+def _last_newline(buf, s, e):
+    """The position of the last newline in buf[s:e], or -1."""
+    for i in range(e - 1, s - 1, -1):
+        if buf[i] == 10:
+            return i
+    return -1
+
+
+@_jit(inline="always")
+def _line_end(buf, w, i):
+    """The position of the first newline from i (there is one: the caller's block
+    ends with one, or with a sentinel newline). w: buf viewed as int64 words; 8
+    bytes a step (a word has a newline byte when (x - 0x01..) & ~x & 0x80.. is not 0,
+    x its bytes xor 0x0a)."""
+    while i & 7:
+        if buf[i] == 10:
+            return i
+        i += 1
+    k = i >> 3
+    while True:
+        x = w[k] ^ np.int64(0x0A0A0A0A0A0A0A0A)
+        if (x - np.int64(0x0101010101010101)) & ~x & np.int64(-0x7F7F7F7F7F7F7F80):
+            break
+        k += 1
+    i = k << 3
+    while buf[i] != 10:
+        i += 1
+    return i
+
+
+@_jit()
+def scan(buf, w, pos, end, lineno, st, C, cls):
+    """Check the lines of buf[pos:end] (buf[end - 1], or a sentinel buf[end], is a
+    newline; w: buf as int64 words); return (status, position, line number, event
+    code, start of the line) at the end, or at a line to hand off (its end), or
+    before a line when the pools must grow."""
     S, blocks, rows, frames, pages, objs = st[0], st[1], st[2], st[3], st[4], st[7]
-    tok = np.empty((13, 2), dtype=np.int64)
+    tok = st[18]
     ps = C[C_PS]
     top = C[C_TOP]
     kmax = C[C_KMAX]
     maxblk = C[C_MAXBLK]
     while pos < end:
         if _must_grow(st):
-            return GROW, pos, lineno, -1, pos, li
+            return GROW, pos, lineno, -1, pos
         ls = pos
         lineno += 1
-        e = nl[li] if li < nl.shape[0] else end
-        li += 1
+        e = _line_end(buf, w, pos)
         pos = e + 1
         # tokens as bytes.split() has them (white space: 9-13 and 32): the first 5,
         # then as many as the event needs
-        nt, i = _tokens(buf, ls, e, tok, 0, 5)
+        nt, i = _tokens(buf, w, ls, e, tok, 0, 5)
         if nt < 5:
-            return HANDOFF, pos, lineno, -1, ls, li
+            return HANDOFF, pos, lineno, -1, ls
         ts, te = tok[4, 0], tok[4, 1]
         code = -1
         for k in range(NAME_LEN.shape[0]):
@@ -774,8 +824,8 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
                     code = k
                     break
         if code < 0 or code >= 9 or S[SYNC]:
-            return HANDOFF, pos, lineno, code, ls, li
-        nt, i = _tokens(buf, i, e, tok, nt, NEED[code])
+            return HANDOFF, pos, lineno, code, ls
+        nt, i = _tokens(buf, w, i, e, tok, nt, NEED[code])
 
         # the CPU token keys the per-CPU state: ASCII only (else the reference's
         # decoded text is the key)
@@ -787,21 +837,24 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
                 break
             cpu = (cpu ^ c) * np.int64(1099511628211)
         if cpu == 0:
-            return HANDOFF, pos, lineno, code, ls, li
+            return HANDOFF, pos, lineno, code, ls
         if code == 0 or code == 7 or code == 4 or code == 5:
             if nt < 7 or not _prefix(buf, tok[6, 0], tok[6, 1], P_PTR):
-                return HANDOFF, pos, lineno, code, ls, li
+                return HANDOFF, pos, lineno, code, ls
             ok, a = _hex(buf, tok[6, 0] + 4, tok[6, 1], 16)
             if not ok:
-                return HANDOFF, pos, lineno, code, ls, li
+                return HANDOFF, pos, lineno, code, ls
             if code == 4 or code == 5:
                 obj_free(st, a)
                 S[COUNTS + code] += 1
                 continue
             if code == 0:
-                if (nt >= 10 and _prefix(buf, tok[7, 0], tok[7, 1], P_NAME)
-                        and _prefix(buf, tok[8, 0], tok[8, 1], P_REQ)
-                        and _prefix(buf, tok[9, 0], tok[9, 1], P_ALLOC)):
+                default = (nt >= 10 and _prefix(buf, tok[7, 0], tok[7, 1], P_NAME)
+                           and _prefix(buf, tok[8, 0], tok[8, 1], P_REQ)
+                           and _prefix(buf, tok[9, 0], tok[9, 1], P_ALLOC))
+                if not default:
+                    nt, i = _tokens(buf, w, i, e, tok, nt, 13)
+                if default:
                     ok1, req = _dec(buf, tok[8, 0] + 10, tok[8, 1])
                     ok2, n = _dec(buf, tok[9, 0] + 12, tok[9, 1])
                 elif (nt >= 9 and nt <= 12 and (nt < 10 or not _prefix(buf, tok[7, 0],
@@ -814,27 +867,27 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
                     ok1, req = _dec(buf, tok[7, 0] + 10, tok[7, 1])
                     ok2, n = _dec(buf, tok[8, 0] + 12, tok[8, 1])
                 else:
-                    return HANDOFF, pos, lineno, code, ls, li
+                    return HANDOFF, pos, lineno, code, ls
             else:
                 if (nt < 9 or not _prefix(buf, tok[7, 0], tok[7, 1], P_REQ)
                         or not _prefix(buf, tok[8, 0], tok[8, 1], P_ALLOC)):
-                    return HANDOFF, pos, lineno, code, ls, li
+                    return HANDOFF, pos, lineno, code, ls
                 ok1, req = _dec(buf, tok[7, 0] + 10, tok[7, 1])
                 ok2, n = _dec(buf, tok[8, 0] + 12, tok[8, 1])
             if not (ok1 and ok2):
-                return HANDOFF, pos, lineno, code, ls, li
+                return HANDOFF, pos, lineno, code, ls
             if a == 0:
                 S[COUNTS + code] += 1
                 continue
             if n > maxblk or not _is_kernel(C, a) or not fits(C, a, n):
-                return HANDOFF, pos, lineno, code, ls, li
+                return HANDOFF, pos, lineno, code, ls
             if code == 0:
                 if n < req or n <= 0:
-                    return HANDOFF, pos, lineno, code, ls, li
+                    return HANDOFF, pos, lineno, code, ls
             else:
                 if req <= kmax:
                     if req <= 0 or cls[req] != n:
-                        return HANDOFF, pos, lineno, code, ls, li
+                        return HANDOFF, pos, lineno, code, ls
                 else:
                     o = 0
                     x = (req - 1) >> ps
@@ -842,9 +895,9 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
                         o += 1
                         x >>= 1
                     if n != (1 << (o + ps)):
-                        return HANDOFF, pos, lineno, code, ls, li
+                        return HANDOFF, pos, lineno, code, ls
                 if n > 0 and not n & (n - 1) and a & (n - 1):
-                    return HANDOFF, pos, lineno, code, ls, li
+                    return HANDOFF, pos, lineno, code, ls
                 if traced_twice(st, C, cpu, a, req, n, lineno):
                     S[COUNTS + code] += 1
                     continue
@@ -856,7 +909,7 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
         # the page events: page=%p pfn=0x%lx order=%d (5.10: pfn=%lu)
         if (nt < 8 or not _prefix(buf, tok[6, 0], tok[6, 1], P_PFN)
                 or not _prefix(buf, tok[7, 0], tok[7, 1], P_ORDER)):
-            return HANDOFF, pos, lineno, code, ls, li
+            return HANDOFF, pos, lineno, code, ls
         if code == 1 and (_equal(buf, tok[5, 0], tok[5, 1], P_NULL1)
                           or _equal(buf, tok[5, 0], tok[5, 1], P_NULL2)):
             S[COUNTS + code] += 1                 # failed allocation
@@ -867,7 +920,7 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
             ok1, pfn = _dec(buf, tok[6, 0] + 4, tok[6, 1])
         ok2, order = _dec(buf, tok[7, 0] + 6, tok[7, 1])
         if not (ok1 and ok2) or order > top or pfn & ((1 << order) - 1):
-            return HANDOFF, pos, lineno, code, ls, li      # unreadable, or buddy_alignment
+            return HANDOFF, pos, lineno, code, ls      # unreadable, or buddy_alignment
         S[COUNTS + code] += 1
         if code == 1:
             if order > 1:
@@ -877,7 +930,7 @@ def scan(buf, pos, end, lineno, st, C, cls, nl, li):
             page_free(st, C, pfn, order)
         elif code == 3 or code == 8:
             page_buddy(st, C, pfn, order, lineno, code)
-    return DONE, pos, lineno, -1, pos, li
+    return DONE, pos, lineno, -1, pos
 
 
 # ---------------------------------------------------------------- the checker
@@ -912,7 +965,9 @@ class CompiledChecker(TraceChecker):
                    np.zeros((REC_ROWS, 10), dtype=np.int64),
                    np.zeros((2200, 2), dtype=np.int64),
                    table(64), table(64),
-                   np.zeros(64, dtype=np.int64))
+                   np.zeros(64, dtype=np.int64),
+                   np.zeros((1 << ps) + 2, dtype=np.int64),
+                   np.zeros((13, 2), dtype=np.int64))
         S[PG_NFREE] = 4096
         S[OB_NFREE] = 4096
         self.S = S
@@ -1043,23 +1098,36 @@ class CompiledChecker(TraceChecker):
         self._run(_binary(stream), progress)
 
     def _loop(self, raw, progress, by_event):
-        lineno = 0
-        carry = b""
+        # One buffer for the whole run, read into in place (no bytes object per
+        # block): the lines cut at its end are moved to its start before the next read.
+        buf = np.empty(BLOCK_BYTES + 8, dtype=np.uint8)
+        readinto = getattr(raw, "readinto", None)
+        lineno = have = 0
         while True:
-            data = raw.read(BLOCK_BYTES)
-            if data:
-                data = carry + data if carry else data
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
-                    continue
-                carry = data[cut:]
-            elif carry:
-                data, carry = carry, b""
-                cut = len(data)
+            if have + 8 >= buf.shape[0]:           # one line longer than the buffer
+                bigger = np.empty(2 * buf.shape[0], dtype=np.uint8)
+                bigger[:have] = buf[:have]
+                buf = bigger
+            room = buf.shape[0] - 8 - have
+            if readinto is not None:
+                n = readinto(memoryview(buf)[have:have + room]) or 0
             else:
+                data = raw.read(room)
+                n = len(data)
+                buf[have:have + n] = np.frombuffer(data, dtype=np.uint8)
+            if n == 0:
+                if have:                            # the last line, without a newline
+                    buf[have] = 10                  # (a sentinel: see scan)
+                    lineno = self._block(buf, have, lineno)
                 break
-            lineno = self._block(data, cut, lineno)
+            end = have + n
+            cut = _last_newline(buf, have, end) + 1
+            if cut == 0:
+                have = end
+                continue
+            lineno = self._block(buf, cut, lineno)
+            have = end - cut
+            buf[:have] = buf[cut:end].copy()
             if progress is not None:
                 progress(lineno)
         S = self.S
@@ -1071,19 +1139,19 @@ class CompiledChecker(TraceChecker):
         self.vp0_learnt = bool(S[LEARNT])
         self.first_object_line = int(S[FIRST_OBJ])
 
-    def _block(self, block: bytes, end: int, lineno: int) -> int:
-        """Check the lines of block[:end] (whole lines)."""
-        arr = np.frombuffer(block, dtype=np.uint8)
-        nl = np.flatnonzero(arr[:end] == 10)
-        pos = li = 0
+    def _block(self, buf, end: int, lineno: int) -> int:
+        """Check the lines of buf[:end] (whole lines, or the last line of the input
+        with a sentinel newline at buf[end])."""
+        w = buf.view(np.int64)
+        pos = 0
         while pos < end:
-            status, pos2, lineno, code, ls, li = scan(arr, pos, end, lineno, self.st, self.C,
-                                                      self.cls, nl, li)
+            status, pos2, lineno, code, ls = scan(buf, w, pos, end, lineno, self.st, self.C,
+                                                  self.cls)
             self._drain()
             if status == GROW:
                 self._grow()
             elif status == HANDOFF:
-                self._handoff(code, block[ls:pos2], lineno)
+                self._handoff(code, buf[ls:min(pos2, end)].tobytes(), lineno)
             pos = pos2
         return lineno
 

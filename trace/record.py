@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import shlex
 import subprocess
 import threading
 import time
@@ -98,6 +99,21 @@ def _drain(fd: int, out, stop: threading.Event) -> None:
             time.sleep(0.01)
 
 
+def _one_line(text: str) -> str:
+    """text with its control characters written as escapes (\\n, \\t, \\x1b, ...):
+    a header line must stay one line, or `trace` reads the rest as broken events."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def record_header(command: list[str], events) -> bytes:
+    """The comment lines a recording begins with; the command as a shell would quote
+    it, on one line."""
+    return ("# tracer: nop\n"
+            f"# kmemspec record: clock=global events={','.join(events)}\n"
+            f"# command: {_one_line(shlex.join(command))}\n"
+            ).encode("utf-8", "surrogateescape")
+
+
 def record(command: list[str], out, events=DEFAULT_EVENTS,
            buffer_kb: int = BUFFER_KB) -> tuple[int, int]:
     """Trace `events` system-wide while `command` runs; write the text trace to `out`
@@ -134,10 +150,7 @@ def record(command: list[str], out, events=DEFAULT_EVENTS,
         _write(os.path.join(inst, "set_event"), "\n".join(events) + "\n")
         fd = os.open(os.path.join(inst, "trace_pipe"), os.O_RDONLY | os.O_NONBLOCK)
         start = out.tell() if out.seekable() else 0
-        header = ("# tracer: nop\n"
-                  f"# kmemspec record: clock=global events={','.join(events)}\n"
-                  f"# command: {' '.join(command)}\n")
-        out.write(header.encode())
+        out.write(record_header(command, events))
         stop = threading.Event()
         reader = threading.Thread(target=_drain, args=(fd, out, stop), daemon=True)
         reader.start()
