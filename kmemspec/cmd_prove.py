@@ -24,6 +24,10 @@ def _format_counterexample(cx: dict) -> list[str]:
         lines.append(f"      pfn {pfn:#07x} ({', '.join(frame['names'])})")
         lines.append(f"          before: {frame['before']}")
         lines.append(f"          after:  {frame['after']}")
+    if "list L*" in cx:
+        c = cx["list L*"]
+        lines.append(f"      per-CPU list {c['key']:#x}: count {c['count'][0]} -> {c['count'][1]}"
+                     f", low {c['low']}, high {c['high']}, batch {c['batch']}")
     if "counters" in cx:
         c = cx["counters"]
         lines.append(f"      zone {c['zone*']} order {c['order*']}: nr_free {c['nr_free'][0]} -> "
@@ -34,8 +38,8 @@ def _format_counterexample(cx: dict) -> list[str]:
 @click.command("prove")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--layer", "layer_names", multiple=True, metavar="LAYER",
-              type=click.Choice(["buddy", "slab", "vmalloc"]),
-              help="Only this layer's obligations (repeatable; default: all three).")
+              type=click.Choice(["buddy", "pcp", "slab", "vmalloc"]),
+              help="Only this layer's obligations (repeatable; default: all four).")
 @click.option("--invariant", "invariants", multiple=True, metavar="NAME",
               help="Only this invariant (repeatable).")
 @click.option("--operation", "operations", multiple=True, metavar="OP",
@@ -51,7 +55,8 @@ def _format_counterexample(cx: dict) -> list[str]:
 def command(as_json, layer_names, invariants, operations, seed_bug, list_bugs, lemmas,
             timeout_s):
     """Prove boot => Inv and Inv(s) and cond and Op(s, s') => Inv(s') for every
-    invariant and operation of the buddy, slab and vmalloc/pkmap encodings; exit 1 if
+    invariant and operation of the buddy, per-CPU list (pcp), slab and vmalloc/pkmap
+    encodings; exit 1 if
     one is refuted or unknown."""
     from .proofs.layers import layers, prove_layers
 

@@ -125,7 +125,7 @@ def campaign_rows(budget: str, shrink: bool = True, deterministic: bool = False,
 
 
 # The catalogue layers whose parts each Z3 encoding covers.
-Z3_COVERS = {"buddy": {"buddy"}, "slab": {"slab"}, "vmalloc": {"vmalloc", "highmem"}}
+Z3_COVERS = {"buddy": {"buddy"}, "pcp": {"buddy"}, "slab": {"slab"}, "vmalloc": {"vmalloc", "highmem"}}
 
 
 def z3_rows(budget: str, **_) -> list[Row]:
@@ -164,7 +164,7 @@ def z3_rows(budget: str, **_) -> list[Row]:
     rows.append(Row("(parameter lemmas)", "Z3", "proved" if not bad else "refuted",
                     sum(lemma.seconds for lemma in lemmas),
                     f"{len(lemmas)} lemmas (buddy arithmetic, expand, __pa/__va, ptes, kmalloc "
-                    "index, colouring; see kmemspec prove)",
+                    "index, colouring, zone_watermark_ok; see kmemspec prove)",
                     "; ".join(f"{lemma.lemma}: {lemma.status}" for lemma in bad)))
     return rows
 

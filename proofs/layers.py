@@ -1,6 +1,7 @@
 """Every layer's proof obligations behind one call: the buddy allocator
-(proofs/obligations.py), the slab layer (proofs/slab_obligations.py) and vmalloc with
-the page tables and pkmap (proofs/vmalloc_obligations.py).
+(proofs/obligations.py), 2.6.12's per-CPU page lists on top of it
+(proofs/pcp_obligations.py), the slab layer (proofs/slab_obligations.py) and vmalloc
+with the page tables and pkmap (proofs/vmalloc_obligations.py).
 
 Each layer has its own encoding, invariants (catalogue names; `no_overlap` and
 `conservation` have a buddy part and a vmalloc part), operations and seeded bugs.
@@ -35,6 +36,14 @@ def _buddy() -> Layer:
     return Layer("buddy", list(zb.INVARIANTS), list(OPERATIONS), bugs, prove)
 
 
+def _pcp() -> Layer:
+    from . import pcp_obligations as po
+
+    def prove(invariants, operations, seed_bug, timeout_ms, progress):
+        return po.prove_pcp(invariants, operations, seed_bug, timeout_ms, progress)
+    return Layer("pcp", list(po.INVARIANTS), list(po.OPERATIONS), dict(po.SEEDED_BUGS), prove)
+
+
 def _slab() -> Layer:
     from . import slab_obligations as so
 
@@ -52,11 +61,11 @@ def _vmalloc() -> Layer:
                  prove)
 
 
-LAYER_NAMES = ("buddy", "slab", "vmalloc")
+LAYER_NAMES = ("buddy", "pcp", "slab", "vmalloc")
 
 
 def layers() -> dict[str, Layer]:
-    return {"buddy": _buddy(), "slab": _slab(), "vmalloc": _vmalloc()}
+    return {"buddy": _buddy(), "pcp": _pcp(), "slab": _slab(), "vmalloc": _vmalloc()}
 
 
 def prove_layers(names=None, invariants=None, operations=None, seed_bug=None,

@@ -188,9 +188,65 @@ def kmalloc_index_exhaustive() -> bool:
     return kmalloc.kmalloc_index(LINUX_2_6_I386, sizes[-1] + 1) is None
 
 
+WM_CAP = 1 << 20          # every page count of a 4 GiB i386 machine
+
+
+def watermark_lemmas(variant: str = "kernel"):
+    """(name, scope, formula) about 2.6.12 zone_watermark_ok's per-order loop
+    (spec/z3_pcp.py), each formula for all orders 0..10. Monotonicity and the flags
+    over mathematical integers (watermark_ok_int: unbounded, linear arithmetic); the
+    i386 32-bit version (watermark_ok) for the sign of C's first test. A `variant`
+    from WM_VARIANTS is a wrong version, so tests can watch a lemma fail."""
+    from ..spec.z3_pcp import sdiv_pow2, watermark_ok, watermark_ok_int
+
+    def wm(*args):
+        return watermark_ok_int(*args, variant=variant)
+
+    hard, high = z3.Bool("can_try_harder"), z3.Bool("gfp_high")
+    mono, anti, flags, sign = [], [], [], []
+    fp, fp2, mark, mark2, res = (z3.Int(n) for n in ("free_pages", "free_pages'", "mark",
+                                                     "mark'", "reserve"))
+    bfp, bmark, bres = (z3.BitVec(n, 32) for n in ("free_pages", "mark", "reserve"))
+    for order in range(MAX_ORDER):
+        nr = [z3.Int(f"nr_free{o}") for o in range(order)]
+        bnr = [z3.BitVec(f"nr_free{o}", 32) for o in range(order)]
+        nonneg = z3.And(*[x >= 0 for x in (fp, fp2, mark, mark2, res, *nr)])
+        ok = wm(fp, nr, order, mark, res, hard, high)
+        mono.append(z3.Implies(z3.And(nonneg, fp <= fp2, ok),
+                               wm(fp2, nr, order, mark, res, hard, high)))
+        anti.append(z3.Implies(z3.And(nonneg, mark2 <= mark, ok),
+                               wm(fp, nr, order, mark2, res, hard, high)))
+        plain = wm(fp, nr, order, mark, res, False, False)
+        flags.append(z3.Implies(z3.And(nonneg, plain),
+                                z3.And(wm(fp, nr, order, mark, res, True, False),
+                                       wm(fp, nr, order, mark, res, False, True))))
+        small = z3.And(*[z3.ULE(x, WM_CAP) for x in (bfp, bmark, bres, *bnr)])
+        kernel = watermark_ok(bfp, bnr, order, bmark, bres, hard, high, True, variant)
+        signed = watermark_ok(bfp, bnr, order, bmark, bres, hard, high, False, variant)
+        sign.append(z3.Implies(small, kernel == signed))
+    order0 = z3.Implies(z3.And(fp >= 0, mark >= 0, res >= 0),
+                        wm(fp, [], 0, mark, res, hard, high)
+                        == (fp > z3.If(hard, z3.If(high, mark - mark / 2, mark)
+                                       - z3.If(high, mark - mark / 2, mark) / 4,
+                                       z3.If(high, mark - mark / 2, mark)) + res))
+    ints = ("unbounded: every non-negative integer free_pages, nr_free[], mark, "
+            "lowmem_reserve (no width), orders 0..10, both flags")
+    x = z3.BitVec("x", 32)
+    yield ("sdiv_pow2_is_division", "unbounded: every 32-bit long, divisors 2 and 4",
+           z3.And(sdiv_pow2(x, 1) == x / 2, sdiv_pow2(x, 2) == x / 4))
+    yield ("watermark_monotone_in_free_pages", ints, z3.And(*mono))
+    yield ("watermark_antitone_in_mark", ints, z3.And(*anti))
+    yield ("watermark_flags_only_lower_the_mark", ints, z3.And(*flags))
+    yield ("watermark_order0_free_above_mark_plus_reserve", ints, order0)
+    yield ("watermark_first_test_sign", "unbounded over i386 longs with free_pages, "
+           "nr_free[], mark, lowmem_reserve each 0..2^20 (every page count of a 4 GiB "
+           "machine), orders 0..10, both flags: C's unsigned first test = the model's "
+           "signed one", z3.And(*sign))
+
+
 def prove_lemmas() -> list[LemmaRow]:
     rows = []
-    for name, scope, formula in _lemmas():
+    for name, scope, formula in [*_lemmas(), *watermark_lemmas()]:
         start = time.perf_counter()
         rows.append(LemmaRow(name, _valid(formula), f"unbounded: {scope}",
                              time.perf_counter() - start))

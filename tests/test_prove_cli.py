@@ -18,7 +18,9 @@ def test_json_rows_for_a_fast_subset():
                  "--no-lemmas")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["total"] == 10 and data["proved"] == 10
+    # buddy: 5 invariants x 2 operations; pcp: pcp_lists x 2 (proofs/pcp_obligations.py)
+    assert data["total"] == 12 and data["proved"] == 12
+    assert sum(row["layer"] == "pcp" for row in data["obligations"]) == 2
     for row in data["obligations"]:
         assert set(row) >= {"invariant", "operation", "status", "scope", "seconds"}
         assert row["status"] == "proved" and row["scope"].startswith("unbounded")
@@ -51,9 +53,9 @@ def test_every_layer_is_listed_and_proved_in_json():
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     layers = {row["layer"] for row in data["obligations"]}
-    assert layers == {"buddy", "slab", "vmalloc"}
+    assert layers == {"buddy", "pcp", "slab", "vmalloc"}
     invariants = {row["invariant"] for row in data["obligations"]}
-    assert invariants >= {"colour_within_slack", "slab_accounting", "size_class",
+    assert invariants >= {"pcp_lists", "colour_within_slack", "slab_accounting", "size_class",
                           "page_table_consistency", "vm_area_bounds", "pkmap_consistency"}
     assert data["proved"] == data["total"]
 
@@ -65,6 +67,14 @@ def test_slab_and_vmalloc_seeded_bugs_print_their_counterexamples():
         assert result.exit_code == 1, result.output
         assert "refuted" in result.output and "smallest failing conjunct" in result.output
         assert "Traceback" not in result.output
+
+
+def test_pcp_seeded_bug_prints_the_list_it_breaks():
+    result = run("--layer", "pcp", "--seed-bug", "pcp_free_no_drain_at_high", "--invariant",
+                 "pcp_lists", "--operation", "pcp_free", "--no-lemmas")
+    assert result.exit_code == 1, result.output
+    assert "smallest failing conjunct: count_bound" in result.output
+    assert "per-CPU list" in result.output and "Traceback" not in result.output
 
 
 def test_layer_option():
