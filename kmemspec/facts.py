@@ -408,3 +408,211 @@ def check_facts(fail_fast: bool = False) -> list[FactResult]:
             if fail_fast and not ok:
                 return results
     return results
+
+
+# --- issue 17 (mutation testing): facts the mutant sample showed missing -----------------
+# Kept together at the end of the file and registered below, apart from FACT_GROUPS'
+# own list, so that other facts can be added above without touching these.
+
+def _mutation_min_free_kbytes_facts() -> list[Fact]:
+    """2.6.12 mm/page_alloc.c init_per_zone_pages_min: min_free_kbytes =
+    int_sqrt(lowmem_kbytes * 16) clamped to 128..65536, lowmem_kbytes being
+    nr_free_buffer_pages() * (PAGE_SIZE >> 10); nr_free_buffer_pages sums, over the
+    GFP_USER zonelist (no zone modifier: Normal then DMA), present_pages - pages_high,
+    and pages_high is still 0 at that point. HighMem is not in that zonelist. (The
+    kernel's comment there: 16 MB -> 512k, 64 MB -> 1024k.)"""
+    from math import isqrt
+
+    from .model.boot import boot
+    configs = [{}, {"phys_pages": 16384, "highmem_pages": 4096, "max_dma_pfn": 4096},
+               {"phys_pages": 200, "highmem_pages": 100, "max_dma_pfn": 24},
+               {"phys_pages": 4096, "highmem_pages": 0}]
+    machines = [boot(**c) for c in configs]
+
+    def expected():
+        out = []
+        for m in machines:
+            # zone sizes as free_area_init_core sets them (present = spanned, no holes)
+            low = sum(z.spanned_pages for z in m.zones if z.name in ("DMA", "Normal"))
+            kbytes = low * (m.profile.PAGE_SIZE >> 10)
+            out.append(min(max(isqrt(kbytes * 16), 128), 65536))
+        return out
+    return [Fact("min_free_kbytes from the GFP_USER zonelist (4 machines)",
+                 "mm/page_alloc.c init_per_zone_pages_min, nr_free_buffer_pages",
+                 expected, lambda: [m.min_free_kbytes for m in machines])]
+
+
+def k_pcp_counts(ops: str, low: int, high: int, batch: int) -> list[int]:
+    """pcp->count after each order-0 call on one CPU list (2.6.12 mm/page_alloc.c):
+    'a' buffered_rmqueue -- refill `batch` frames (rmqueue_bulk) when count <= low,
+    then take one; 'f' free_hot_cold_page -- give `batch` back (free_pages_bulk) when
+    count >= high, then add one. The zone is assumed to have frames to spare."""
+    count, out = 0, []
+    for op in ops:
+        if op == "a":
+            if count <= low:
+                count += batch
+            count -= 1
+        else:
+            if count >= high:
+                count -= batch
+            count += 1
+        out.append(count)
+    return out
+
+
+def _mutation_pcp_facts() -> list[Fact]:
+    """The per-CPU hot list of the Normal zone on the default machine (page_policy
+    "2.6.12"): its batch from free_area_init_core (present/1024, at most 256 KiB,
+    divided by 4, at least 1; low 2*batch, high 6*batch), its count through 130
+    alloc_page and 130 frees -- the first 65 by __free_page, the rest by one
+    free_pages_bulk, which stands for __free_page on each frame in order -- and the
+    LIFO hand-out: list_add puts a freed frame at the head and buffered_rmqueue takes
+    the head, so after frees without a drain the frames come back newest first."""
+    from .model import page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+    machine = boot()
+    zone = next(z for z in machine.zones if z.name == "Normal")
+    page_size = machine.profile.PAGE_SIZE
+    batch = max(min(zone.spanned_pages // 1024, (256 * 1024) // page_size) // 4, 1)
+    ops = "a" * 130 + "f" * 65 + "F" * 65
+    state: dict = {}
+
+    def run():
+        m = boot()
+        z = next(z for z in m.zones if z.name == "Normal")
+        pcp = z.pageset[0].pcp[0]
+        marks = [pcp.low, pcp.high, pcp.batch]
+        counts, pfns = [], []
+        for _ in range(130):
+            pfns.append(pa.alloc_page(m, GFP_KERNEL).pfn)
+            counts.append(pcp.count)
+        for pfn in pfns[:65]:
+            pa.__free_page(m, m.mem_map + pfn)
+            counts.append(pcp.count)
+        pa.free_pages_bulk(m, pfns[65:])
+        final = pcp.count
+        # LIFO: free four more after taking them, get them back newest first
+        took = [pa.alloc_page(m, GFP_KERNEL).pfn for _ in range(4)]
+        for pfn in took:
+            pa.__free_page(m, m.mem_map + pfn)
+        back = [pa.alloc_page(m, GFP_KERNEL).pfn for _ in range(4)]
+        state["took"] = took
+        return [marks, counts, final, back]
+
+    def expected():
+        counts = k_pcp_counts(ops, 2 * batch, 6 * batch, batch)
+        return [[2 * batch, 6 * batch, batch], counts[:195], counts[-1],
+                list(reversed(state["took"]))]
+    return [Fact("per-CPU hot list: batch, counts through 130 allocs and frees, LIFO",
+                 "mm/page_alloc.c free_area_init_core, buffered_rmqueue, "
+                 "free_hot_cold_page", expected, run)]
+
+
+def _mutation_bulk_facts() -> list[Fact]:
+    """alloc_pages_bulk and free_pages_bulk are the model's shorthand for 2.6.12's
+    loops (alloc_page until NULL; __free_page on each frame in order: model/
+    page_alloc.py); vmalloc uses them. Agreement row: on a fixed workload, under both
+    page policies, the bulk call and the loop return the same frames and leave the
+    same whole machine state (what tests/test_page_bulk.py checks on random ones)."""
+    import copy
+    import hashlib
+    import pickle
+
+    from .model import page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_DMA, GFP_HIGHUSER, GFP_KERNEL
+
+    def digest(m) -> str:
+        return hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()[:16]
+
+    def machine(policy, size):
+        if size == "default":
+            # the default machine: per-CPU batch 16 in Normal, so one pass takes many
+            return boot(page_policy=policy)
+        # zones DMA [0, 24), Normal [24, 360) (not 16-aligned), HighMem [360, 460):
+        # large enough for one bulk call of more than 256 frames under the watermarks
+        m = boot(phys_pages=360, highmem_pages=100, reserved=(), max_dma_pfn=24,
+                 page_policy=policy)
+        held = []
+        for i, order in enumerate((0, 3, 1, 0, 2, 0, 4, 0, 1)):   # a used machine
+            page = pa.alloc_pages(m, (GFP_KERNEL, GFP_HIGHUSER, GFP_DMA)[i % 3], order)
+            held.append((page.pfn, order))
+        for pfn, order in held[::2]:
+            pa.__free_pages(m, m.mem_map + pfn, order)
+        return m
+
+    def arrange(pfns, how):
+        if how == "reversed":
+            return pfns[::-1]
+        if how == "interleaved":
+            return pfns[::2] + pfns[1::2]
+        return list(pfns)
+
+    cases = [(policy, size, gfp, n, how) for policy in ("2.6.12", "buddy")
+             for size, gfp, n, how in (
+                 ("small", GFP_KERNEL, 40, "ascending"), ("small", GFP_HIGHUSER, 150, "reversed"),
+                 ("small", GFP_KERNEL, 300, "interleaved"), ("small", GFP_DMA, 30, "ascending"),
+                 ("small", GFP_HIGHUSER, 290, "ascending"),
+                 ("default", GFP_KERNEL, 37, "ascending"), ("default", GFP_KERNEL, 100, "reversed"))]
+
+    def side(bulk: bool):
+        out = []
+        for policy, size, gfp, n, how in cases:
+            m = machine(policy, size)
+            if bulk:
+                got = pa.alloc_pages_bulk(m, gfp, n)
+            else:
+                got = []
+                while len(got) < n:
+                    page = pa.alloc_page(m, gfp)
+                    if page is None:
+                        break
+                    got.append(page.pfn)
+            after_alloc = digest(m)
+            order = arrange(got, how)
+            for pfn in order[::7]:                     # some keep a second reference
+                pa.get_page(m, m.mem_map + pfn)
+            if bulk:
+                pa.free_pages_bulk(m, order)
+            else:
+                for pfn in order:
+                    pa.__free_page(m, m.mem_map + pfn)
+            out.append((policy, len(got), got[:3], after_alloc, digest(m)))
+        return out
+    return [Fact("alloc_pages_bulk / free_pages_bulk = the one-frame loops (14 workloads)",
+                 "mm/page_alloc.c alloc_page loop, __free_page loop (model shorthand)",
+                 lambda: side(False), lambda: side(True))]
+
+
+def _mutation_compound_facts() -> list[Fact]:
+    """Compound pages only on request (2.6.12 mm/page_alloc.c prep_new_page calls
+    prep_compound_page only for __GFP_COMP): an order-2 GFP_KERNEL block has no
+    PG_compound frame; with __GFP_COMP (0x4000, include/linux/gfp.h) all four frames
+    are PG_compound with page->private = the head and page[1].index = 2; get_page on a
+    tail frame takes a reference on the head (include/linux/mm.h get_page)."""
+    from .model import page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+    from .model.mem_map import PG_compound
+    m = boot()
+
+    def model():
+        plain = pa.alloc_pages(m, GFP_KERNEL, 2)
+        comp = pa.alloc_pages(m, GFP_KERNEL | 0x4000, 2)
+        flags, private = m.mem_map.flags, m.mem_map.private
+        out = [[bool(flags[plain.pfn + i] & PG_compound) for i in range(4)],
+               [bool(flags[comp.pfn + i] & PG_compound) for i in range(4)],
+               [private[comp.pfn + i] - comp.pfn for i in range(4)],
+               m.page_index.get(comp.pfn + 1)]
+        pa.get_page(m, m.mem_map + (comp.pfn + 3))
+        out.append(m.mem_map.count[comp.pfn])
+        return out
+    return [Fact("compound pages only with __GFP_COMP; get_page on a tail",
+                 "mm/page_alloc.c prep_new_page, prep_compound_page; include/linux/mm.h "
+                 "get_page", lambda: [[False] * 4, [True] * 4, [0] * 4, 2, 2], model)]
+
+
+FACT_GROUPS.extend([_mutation_min_free_kbytes_facts, _mutation_pcp_facts,
+                    _mutation_bulk_facts, _mutation_compound_facts])
