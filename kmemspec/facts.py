@@ -591,7 +591,8 @@ def _mutation_compound_facts() -> list[Fact]:
     prep_compound_page only for __GFP_COMP): an order-2 GFP_KERNEL block has no
     PG_compound frame; with __GFP_COMP (0x4000, include/linux/gfp.h) all four frames
     are PG_compound with page->private = the head and page[1].index = 2; get_page on a
-    tail frame takes a reference on the head (include/linux/mm.h get_page)."""
+    tail frame takes a reference on the head (include/linux/mm.h get_page); freeing
+    the block with its order clears PG_compound (destroy_compound_page)."""
     from .model import page_alloc as pa
     from .model.boot import boot
     from .model.gfp import GFP_KERNEL
@@ -608,10 +609,16 @@ def _mutation_compound_facts() -> list[Fact]:
                m.page_index.get(comp.pfn + 1)]
         pa.get_page(m, m.mem_map + (comp.pfn + 3))
         out.append(m.mem_map.count[comp.pfn])
+        # two __free_pages(order 2): the first drops the extra reference, the second
+        # frees the block (destroy_compound_page clears PG_compound on every frame)
+        for _ in range(2):
+            pa.__free_pages(m, comp, 2)
+        out.append([bool(flags[comp.pfn + i] & PG_compound) for i in range(4)])
         return out
-    return [Fact("compound pages only with __GFP_COMP; get_page on a tail",
-                 "mm/page_alloc.c prep_new_page, prep_compound_page; include/linux/mm.h "
-                 "get_page", lambda: [[False] * 4, [True] * 4, [0] * 4, 2, 2], model)]
+    return [Fact("compound pages only with __GFP_COMP; get_page on a tail; free",
+                 "mm/page_alloc.c prep_new_page, prep_compound_page, "
+                 "destroy_compound_page; include/linux/mm.h get_page",
+                 lambda: [[False] * 4, [True] * 4, [0] * 4, 2, 2, [False] * 4], model)]
 
 
 FACT_GROUPS.extend([_mutation_min_free_kbytes_facts, _mutation_pcp_facts,

@@ -1,0 +1,157 @@
+"""The facts rows added for issue 17's mutation sample (kmemspec/facts.py, the
+`_mutation_*` groups): each holds on the model and fails on the mutant that showed it
+missing (spec/mutants.md), reproduced here by a monkeypatch of the same change."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from math import isqrt
+from pathlib import Path
+
+import pytest
+
+from kmemspec import facts
+from kmemspec.facts import check_facts, k_pcp_counts
+from kmemspec.model import page_alloc as pa
+from kmemspec.verify import METHODS, Row, verify
+
+boot_mod = importlib.import_module("kmemspec.model.boot")
+
+GROUPS = {
+    "min_free": facts._mutation_min_free_kbytes_facts,
+    "pcp": facts._mutation_pcp_facts,
+    "bulk": facts._mutation_bulk_facts,
+    "compound": facts._mutation_compound_facts,
+}
+
+
+def failing(group) -> list[str]:
+    """The names of the group's facts that do not hold (a raising model side fails)."""
+    out = []
+    for fact in group():
+        try:
+            ok = fact.model() == fact.expected()
+        except Exception:             # the model side raising is a failure of the row
+            ok = False
+        if not ok:
+            out.append(fact.name)
+    return out
+
+
+def test_the_new_groups_are_registered_and_hold():
+    assert all(g in facts.FACT_GROUPS for g in GROUPS.values())
+    for name, group in GROUPS.items():
+        assert failing(group) == [], name
+    names = {r.name for r in check_facts()}
+    assert any(n.startswith("min_free_kbytes") for n in names)
+
+
+def test_min_free_kbytes_by_hand():
+    # 2.6.12 init_per_zone_pages_min's own comment: 16 MB -> 512k, 64 MB -> 1024k
+    assert isqrt(16 * 1024 * 16) == 512 and isqrt(64 * 1024 * 16) == 1024
+    assert facts._mutation_min_free_kbytes_facts()[0].expected()[1:] == [1024, 128, 512]
+
+
+def test_min_free_kbytes_fails_when_lowmem_is_the_dma_zonelist(monkeypatch):
+    # mutant page_alloc.py init_per_zone_pages_min: zonelists[1] -> zonelists[0]
+    def dma_only(machine, min_free_kbytes=None):
+        low = sum(z.present_pages for z in machine.zonelists[0])
+        value = min(max(isqrt(low * 4 * 16), 128), 65536)
+        machine.min_free_kbytes = value
+        pa.setup_per_zone_pages_min(machine.zones, value, machine.profile.PAGE_SHIFT)
+        pa.setup_per_zone_lowmem_reserve(machine.zones)
+        return value
+    monkeypatch.setattr(boot_mod, "init_per_zone_pages_min", dma_only)
+    assert failing(GROUPS["min_free"])
+
+
+def test_pcp_counts_by_hand():
+    # batch 2: low 4, high 12. Allocs: 0 <= 4 refill 2 -> 1; 1 -> 2; 2 -> 3; 3 -> 4;
+    # 4 <= 4 -> 5; 5 > 4 -> 4. Frees up to 12, then a drain of 2 before the add.
+    assert k_pcp_counts("aaaaaa", 4, 12, 2) == [1, 2, 3, 4, 5, 4]
+    counts = k_pcp_counts("a" * 6 + "f" * 9, 4, 12, 2)
+    assert counts[6:] == [5, 6, 7, 8, 9, 10, 11, 12, 11]
+
+
+def test_pcp_fails_on_a_wrong_batch(monkeypatch):
+    real = boot_mod.zone_batchsize
+    monkeypatch.setattr(boot_mod, "zone_batchsize", lambda zone, size: real(zone, size) + 1)
+    assert failing(GROUPS["pcp"])
+
+
+def test_pcp_fails_when_the_drain_gives_back_one_frame_too_few(monkeypatch):
+    real = pa._pcp_free_bulk
+    monkeypatch.setattr(pa, "_pcp_free_bulk",
+                        lambda m, zone, pcp, count: real(m, zone, pcp, max(count - 1, 0)))
+    assert failing(GROUPS["pcp"])
+
+
+def test_bulk_fails_when_a_pass_takes_more_than_asked(monkeypatch):
+    # mutant page_alloc.py _pcp_take: nr_pages - len(taken) -> nr_pages + len(taken)
+    real = pa._pcp_take
+    monkeypatch.setattr(pa, "_pcp_take", lambda m, zone, floor, gfp, cpu, n, taken:
+                        real(m, zone, floor, gfp, cpu, n + 1, taken))
+    assert failing(GROUPS["bulk"])
+
+
+def test_bulk_fails_when_the_hot_free_goes_in_the_wrong_order(monkeypatch):
+    real = pa._free_hot_pages
+    monkeypatch.setattr(pa, "_free_hot_pages",
+                        lambda m, pfns, cpu: real(m, list(reversed(pfns)), cpu))
+    assert failing(GROUPS["bulk"])
+
+
+def test_compound_fails_when_every_high_order_block_is_compound(monkeypatch):
+    # mutant page_alloc.py alloc_pages: gfp_mask & __GFP_COMP -> gfp_mask + __GFP_COMP
+    real = pa.alloc_pages
+    monkeypatch.setattr(pa, "alloc_pages", lambda m, gfp, order, cpu=0:
+                        real(m, gfp | 0x4000 if order else gfp, order, cpu))
+    assert failing(GROUPS["compound"])
+
+
+def test_compound_fails_when_no_compound_block_can_be_freed(monkeypatch):
+    # mutant page_alloc.py _check_compound: order == 0 -> order >= 0 (always bad)
+    def always_bad(machine, pfn, order):
+        raise pa.KernelBug("bad_compound", "seeded", pfn=pfn)
+    monkeypatch.setattr(pa, "_check_compound", always_bad)
+    assert failing(GROUPS["compound"])
+
+
+def test_fail_fast_runs_z3_last_and_stops_before_it(monkeypatch):
+    ran = []
+
+    def fake(name, ok=True):
+        def method(budget, **_):
+            ran.append(name)
+            return [Row("x", name, "held" if ok else "broken", 0.0)]
+        return method
+    fakes = {name: fake(name) for name in METHODS}
+    monkeypatch.setattr("kmemspec.verify.METHODS", fakes)
+    verify("quick", fail_fast=True)
+    assert ran == ["facts", "Hypothesis", "CrossHair", "Z3"]
+    ran.clear()
+    verify("quick")
+    assert ran == list(METHODS)              # the table's own order without --fail-fast
+    ran.clear()
+    fakes["Hypothesis"] = fake("Hypothesis", ok=False)
+    rows = verify("quick", fail_fast=True)
+    assert ran == ["facts", "Hypothesis"] and not rows[-1].ok
+
+
+@pytest.fixture
+def driver():
+    path = Path(__file__).resolve().parent.parent / "benches" / "mutation.py"
+    spec = importlib.util.spec_from_file_location("mutation_driver", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_driver_shares_the_sample_by_size_with_a_floor(driver):
+    counts = {"a": 3406, "b": 3100, "c": 419, "d": 1030, "e": 326}
+    share = driver.allocate(counts, 64, 4)
+    assert sum(share.values()) == 64
+    assert min(share.values()) >= 4
+    assert share["a"] > share["b"] > share["d"] > share["c"] >= share["e"]
+    assert driver.allocate({"a": 2, "b": 100}, 10, 4) == {"a": 2, "b": 8}
