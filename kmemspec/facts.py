@@ -621,5 +621,40 @@ def _mutation_compound_facts() -> list[Fact]:
                  lambda: [[False] * 4, [True] * 4, [0] * 4, 2, 2, [False] * 4], model)]
 
 
+def _mutation_slub_facts() -> list[Fact]:
+    """The SLUB profile (linux-6.x-x86_64; Linux 6.1 sources, not 2.6.12): the
+    general caches are named from mm/slab_common.c kmalloc_info ("kmalloc-96",
+    "kmalloc-1k", ..., "dma-kmalloc-8k" for the DMA type), and every cache's slab holds
+    (PAGE_SIZE << order) / size objects (mm/slub.c order_objects: no struct slab or
+    bufctl array in the slab, unlike SLAB's cache_estimate)."""
+    from .model.boot import boot
+    machine = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+    page_size = machine.profile.PAGE_SIZE
+    sizes = list(machine.profile.kmalloc_sizes)
+    # kmalloc_info's short names, as written in the 6.1 table
+    short = {8: "8", 16: "16", 32: "32", 64: "64", 96: "96", 128: "128", 192: "192",
+             256: "256", 512: "512", 1024: "1k", 2048: "2k", 4096: "4k", 8192: "8k",
+             16384: "16k", 32768: "32k", 65536: "64k"}
+
+    def names_model():
+        chain = {c.name for c in machine.slab.cache_chain}
+        return [(n, n in chain) for size in sizes
+                for n in (f"kmalloc-{short.get(size, '?')}", f"dma-kmalloc-{short.get(size, '?')}")]
+
+    def num_model():
+        return {c.name: c.num for c in machine.slab.cache_chain}
+
+    def num_expected():
+        return {c.name: (page_size << c.gfporder) // c.objsize
+                for c in machine.slab.cache_chain}
+    return [Fact("SLUB profile: kmalloc cache names (kmalloc_info)",
+                 "Linux 6.1 mm/slab_common.c kmalloc_info, create_kmalloc_caches",
+                 lambda: [(f"{p}kmalloc-{short[size]}", True) for size in sizes
+                          for p in ("", "dma-")], names_model),
+            Fact("SLUB profile: objects per slab = (PAGE_SIZE << order) / size",
+                 "Linux 6.1 mm/slub.c order_objects, calculate_sizes",
+                 num_expected, num_model)]
+
+
 FACT_GROUPS.extend([_mutation_min_free_kbytes_facts, _mutation_pcp_facts,
-                    _mutation_bulk_facts, _mutation_compound_facts])
+                    _mutation_bulk_facts, _mutation_compound_facts, _mutation_slub_facts])
