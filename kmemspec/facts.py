@@ -656,5 +656,66 @@ def _mutation_slub_facts() -> list[Fact]:
                  num_expected, num_model)]
 
 
+def k_cpucache(objsize: int, page_size: int) -> tuple[int, int, int]:
+    """2.6.12 mm/slab.c enable_cpucache: (limit, batchcount, shared array limit) --
+    limit 1 above 128 KiB, 8 above a page, 24 above 1 KiB, 54 above 256 B, else 120;
+    batchcount (limit + 1) / 2; shared 8 (SMP) for objects of at most a page, and the
+    shared array holds batchcount * shared (do_tune_cpucache, alloc_arraycache)."""
+    limit = (1 if objsize > 131072 else 8 if objsize > page_size else 24 if objsize > 1024
+             else 54 if objsize > 256 else 120)
+    batch = (limit + 1) // 2
+    return limit, batch, batch * (8 if objsize <= page_size else 0)
+
+
+def _mutation_cpucache_facts() -> list[Fact]:
+    """Per-CPU array sizes and free_limit (2.6.12 mm/slab.c). Before the first slab
+    call every cache has the boot head array (BOOT_CPUCACHE_ENTRIES 1, batch 1) and
+    free_limit = (1 + num_online_cpus()) * batchcount + num with one CPU online. Then
+    enable_cpucache gives each cache k_cpucache's sizes (one CPU online: free_limit
+    2 * batchcount + num); cpuup_callback CPU_UP_PREPARE of CPU i sets it again with i
+    CPUs online, so a boot cache ends with (1 + max(1, cpus - 1)) * batchcount + num; a
+    cache created later gets (1 + cpus) * batchcount + num."""
+    from .model import slab
+    from .model.boot import boot
+
+    def snap(cachep):
+        shared = cachep.shared_array.limit if cachep.shared_array is not None else None
+        return ([(a.limit, a.batchcount) for a in cachep.array], cachep.free_limit, shared)
+
+    machines = {cpus: boot(cpus=cpus) for cpus in (1, 2, 3)}
+    before = {cpus: {c.name: snap(c) for c in m.slab.cache_chain}
+              for cpus, m in machines.items()}
+    late = {cpus: slab.kmem_cache_create(m, "late3000", 3000, 0, 0)
+            for cpus, m in machines.items()}
+
+    def model():
+        return {cpus: {c.name: snap(c) for c in m.slab.cache_chain}
+                for cpus, m in machines.items()}
+
+    def expected():
+        out = {}
+        for cpus, m in machines.items():
+            page_size = m.profile.PAGE_SIZE
+            row = {}
+            for c in m.slab.cache_chain:
+                limit, batch, shared = k_cpucache(c.objsize, page_size)
+                online = cpus if c is late[cpus] else max(1, cpus - 1)
+                row[c.name] = ([(limit, batch)] * cpus, (1 + online) * batch + c.num, shared)
+            out[cpus] = row
+        return out
+
+    def boot_expected():
+        return {cpus: {c.name: ([(1, 1)], 2 + c.num, None) for c in m.slab.cache_chain
+                       if c is not late[cpus]}
+                for cpus, m in machines.items()}
+    return [Fact("slab boot head arrays: limit 1, batch 1, free_limit 2 + num (1, 2, 3 CPUs)",
+                 "mm/slab.c kmem_cache_init (BOOT_CPUCACHE_ENTRIES), kmem_cache_create",
+                 boot_expected, lambda: before),
+            Fact("slab per-CPU arrays, shared array and free_limit (1, 2, 3 CPUs)",
+                 "mm/slab.c enable_cpucache, do_tune_cpucache, cpuup_callback",
+                 expected, model)]
+
+
 FACT_GROUPS.extend([_mutation_min_free_kbytes_facts, _mutation_pcp_facts,
-                    _mutation_bulk_facts, _mutation_compound_facts, _mutation_slub_facts])
+                    _mutation_bulk_facts, _mutation_compound_facts, _mutation_slub_facts,
+                    _mutation_cpucache_facts])
