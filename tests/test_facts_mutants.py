@@ -23,6 +23,8 @@ GROUPS = {
     "pcp": facts._mutation_pcp_facts,
     "bulk": facts._mutation_bulk_facts,
     "compound": facts._mutation_compound_facts,
+    "slub": facts._mutation_slub_facts,
+    "cpucache": facts._mutation_cpucache_facts,
 }
 
 
@@ -155,3 +157,67 @@ def test_driver_shares_the_sample_by_size_with_a_floor(driver):
     assert min(share.values()) >= 4
     assert share["a"] > share["b"] > share["d"] > share["c"] >= share["e"]
     assert driver.allocate({"a": 2, "b": 100}, 10, 4) == {"a": 2, "b": 8}
+
+
+def test_slub_names_fail_with_a_fractional_label(monkeypatch):
+    # mutant slab.py _general_names: size // 1024 -> size / 1024 ("kmalloc-1.0k")
+    from kmemspec.model import slab
+    real = slab._general_names
+
+    def fractional(profile, size):
+        if profile.slab_flavour == "slub" and size >= 1024:
+            return f"kmalloc-{size / 1024}k", f"dma-kmalloc-{size / 1024}k"
+        return real(profile, size)
+    monkeypatch.setattr(slab, "_general_names", fractional)
+    assert failing(facts._mutation_slub_facts) == [
+        "SLUB profile: kmalloc cache names (kmalloc_info)"]
+
+
+def test_slub_objects_per_slab_fail_with_slab_management_in_the_slab(monkeypatch):
+    # mutant slab.py kmem_cache_init: the SLAB cache_estimate branch on SLUB too
+    from kmemspec.model import slab
+    real = slab._new_cache
+
+    def with_management(profile, name, geo, flags, ctor):
+        if profile.slab_flavour == "slub" and geo["num"] > 1:
+            geo = dict(geo, num=geo["num"] - 1)
+        return real(profile, name, geo, flags, ctor)
+    monkeypatch.setattr(slab, "_new_cache", with_management)
+    assert "SLUB profile: objects per slab = (PAGE_SIZE << order) / size" in failing(
+        facts._mutation_slub_facts)
+
+
+def test_cpucache_by_hand():
+    # 2.6.12 enable_cpucache on 4 KiB pages: 64 B -> 120/60, shared 480; 3000 B -> 24/12,
+    # shared 96; 8192 B -> 8/4, no shared array entries; 200000 B -> 1/1
+    assert facts.k_cpucache(64, 4096) == (120, 60, 480)
+    assert facts.k_cpucache(3000, 4096) == (24, 12, 96)
+    assert facts.k_cpucache(8192, 4096) == (8, 4, 0)
+    assert facts.k_cpucache(200000, 4096) == (1, 1, 0)
+
+
+def test_cpucache_fails_when_free_limit_ignores_the_online_cpus(monkeypatch):
+    # mutant slab.py enable_cpucache: (1 + online) -> (1 // online)
+    from kmemspec.model import slab
+    real = slab.enable_cpucache
+
+    def one_batch(machine, cachep, online):
+        real(machine, cachep, online)
+        cachep.free_limit = cachep.batchcount + cachep.num
+    monkeypatch.setattr(slab, "enable_cpucache", one_batch)
+    assert "slab per-CPU arrays, shared array and free_limit (1, 2, 3 CPUs)" in failing(
+        facts._mutation_cpucache_facts)
+
+
+def test_cpucache_fails_on_a_wrong_boot_free_limit(monkeypatch):
+    # mutant slab.py _new_cache: 2 * batchcount + num -> 2 << batchcount + num
+    from kmemspec.model import slab
+    real = slab._new_cache
+
+    def shifted(profile, name, geo, flags, ctor):
+        c = real(profile, name, geo, flags, ctor)
+        c.free_limit = 2 << c.batchcount + c.num
+        return c
+    monkeypatch.setattr(slab, "_new_cache", shifted)
+    assert "slab boot head arrays: limit 1, batch 1, free_limit 2 + num (1, 2, 3 CPUs)" in \
+        failing(facts._mutation_cpucache_facts)
