@@ -647,7 +647,25 @@ def _mutation_slub_facts() -> list[Fact]:
     def num_expected():
         return {c.name: (page_size << c.gfporder) // c.objsize
                 for c in machine.slab.cache_chain}
-    return [Fact("SLUB profile: kmalloc cache names (kmalloc_info)",
+    def large():
+        # above KMALLOC_MAX_CACHE_SIZE (8 KiB here) kmalloc takes whole pages from the
+        # page allocator, order get_order(size), and kfree gives them back (6.1
+        # mm/slab_common.c kmalloc_large, free_large_kmalloc)
+        from .model import kmalloc as km, page_alloc as pa
+        from .model.gfp import GFP_KERNEL
+        m = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+        free0 = pa.nr_free_pages(m)
+        out = []
+        for size in (8193, 16384, 40000):
+            addr = km.kmalloc(m, size, GFP_KERNEL)
+            taken = free0 - pa.nr_free_pages(m)
+            km.kfree(m, addr)
+            out.append((taken, free0 - pa.nr_free_pages(m)))
+        return out
+    return [Fact("SLUB profile: kmalloc above 8 KiB takes whole pages, kfree returns them",
+                 "Linux 6.1 mm/slab_common.c kmalloc_large, free_large_kmalloc",
+                 lambda: [(4, 0), (4, 0), (16, 0)], large),
+            Fact("SLUB profile: kmalloc cache names (kmalloc_info)",
                  "Linux 6.1 mm/slab_common.c kmalloc_info, create_kmalloc_caches",
                  lambda: [(f"{p}kmalloc-{short[size]}", True) for size in sizes
                           for p in ("", "dma-")], names_model),

@@ -221,3 +221,19 @@ def test_cpucache_fails_on_a_wrong_boot_free_limit(monkeypatch):
     monkeypatch.setattr(slab, "_new_cache", shifted)
     assert "slab boot head arrays: limit 1, batch 1, free_limit 2 + num (1, 2, 3 CPUs)" in \
         failing(facts._mutation_cpucache_facts)
+
+
+def test_slub_large_kmalloc_fails_when_kfree_keeps_the_pages(monkeypatch):
+    # mutant kmalloc.py _find: addr & (PAGE_SIZE - 1) -> addr & (PAGE_SIZE / 1) (kfree
+    # of a large kmalloc breaks); here kfree of a large block forgets to free it
+    from kmemspec.model import kmalloc as km
+    real = km.kfree
+
+    def keeps_large(machine, addr, cpu=0):
+        pfn = (addr - machine.profile.PAGE_OFFSET) >> machine.profile.PAGE_SHIFT
+        if pfn in machine.slab.kmalloc_large:
+            return None
+        return real(machine, addr, cpu)
+    monkeypatch.setattr(km, "kfree", keeps_large)
+    assert failing(facts._mutation_slub_facts) == [
+        "SLUB profile: kmalloc above 8 KiB takes whole pages, kfree returns them"]
