@@ -734,6 +734,64 @@ def _mutation_cpucache_facts() -> list[Fact]:
                  expected, model)]
 
 
+def k_first_fit(script: list, page_size: int) -> list[int]:
+    """2.6.12 mm/vmalloc.c __get_vm_area: each area gets size + one guard page and goes
+    at the lowest address from VMALLOC_START that fits before the next area in the
+    address-sorted vmlist; vfree (remove_vm_area) unlinks it. `script`: ("a", pages)
+    or ("f", index of an earlier "a"); returns each "a"'s offset from VMALLOC_START in
+    pages."""
+    live: dict[int, tuple[int, int]] = {}          # index -> (addr, size) in bytes
+    out: list[int] = []
+    for i, (op, arg) in enumerate(script):
+        if op == "f":
+            del live[arg]
+            out.append(-1)
+            continue
+        size, addr = (arg + 1) * page_size, 0
+        for a, sz in sorted(live.values()):
+            if a < addr:
+                if a + sz >= addr:
+                    addr = a + sz
+                continue
+            if addr + size <= a:
+                break
+            addr = a + sz
+        live[i] = (addr, size)
+        out.append(addr // page_size)
+    return out
+
+
+def _mutation_vmalloc_facts() -> list[Fact]:
+    """vmalloc's address choice after frees (k_first_fit): frees in both orders must
+    merge the holes so that a later, larger area reuses the lowest range."""
+    from .model import vmalloc as vm
+    from .model.boot import boot
+    scripts = [
+        [("a", 1), ("a", 2), ("a", 1), ("f", 0), ("f", 1), ("a", 4), ("a", 1)],
+        [("a", 1), ("a", 2), ("a", 1), ("f", 1), ("f", 0), ("a", 4), ("a", 1)],
+        [("a", 3), ("a", 1), ("a", 2), ("a", 1), ("f", 1), ("f", 2), ("a", 3), ("f", 0),
+         ("a", 6), ("a", 1), ("a", 1)],
+    ]
+
+    def model():
+        out = []
+        for script in scripts:
+            m = boot()
+            page_size, start = m.profile.PAGE_SIZE, m.vmalloc_start
+            addrs: list[int] = []
+            for op, arg in script:
+                if op == "a":
+                    addrs.append(vm.vmalloc(m, arg * page_size))
+                else:
+                    vm.vfree(m, addrs[arg])
+                    addrs.append(-1)
+            out.append([a if a == -1 else (a - start) // page_size for a in addrs])
+        return out
+    return [Fact("vmalloc first fit after vfree in either order (3 scripts)",
+                 "mm/vmalloc.c __get_vm_area, remove_vm_area",
+                 lambda: [k_first_fit(s, 4096) for s in scripts], model)]
+
+
 FACT_GROUPS.extend([_mutation_min_free_kbytes_facts, _mutation_pcp_facts,
                     _mutation_bulk_facts, _mutation_compound_facts, _mutation_slub_facts,
-                    _mutation_cpucache_facts])
+                    _mutation_cpucache_facts, _mutation_vmalloc_facts])

@@ -237,3 +237,19 @@ def test_slub_large_kmalloc_fails_when_kfree_keeps_the_pages(monkeypatch):
     monkeypatch.setattr(km, "kfree", keeps_large)
     assert failing(facts._mutation_slub_facts) == [
         "SLUB profile: kmalloc above 8 KiB takes whole pages, kfree returns them"]
+
+
+def test_first_fit_by_hand():
+    # three areas of 1, 2, 1 pages (+ a guard page each) at 0, 2, 5; freeing the first
+    # two leaves a 5-page hole at 0, where a 4-page area (5 with its guard) fits
+    script = [("a", 1), ("a", 2), ("a", 1), ("f", 0), ("f", 1), ("a", 4), ("a", 1)]
+    assert facts.k_first_fit(script, 4096) == [0, 2, 5, -1, -1, 0, 7]
+
+
+def test_vmalloc_first_fit_fails_when_vfree_leaks_the_guard_page(monkeypatch):
+    # like mutant vmalloc.py _release (starts[i - 1] -> starts[i]): holes stop merging
+    from kmemspec.model import vmalloc as vm
+    real = vm._release
+    monkeypatch.setattr(vm, "_release", lambda m, addr, size: real(
+        m, addr, size - m.profile.PAGE_SIZE))
+    assert failing(facts._mutation_vmalloc_facts)
