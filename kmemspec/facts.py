@@ -792,6 +792,37 @@ def _mutation_vmalloc_facts() -> list[Fact]:
                  lambda: [k_first_fit(s, 4096) for s in scripts], model)]
 
 
+def _mutation_kmap_facts() -> list[Fact]:
+    """The pkmap wrap (2.6.12 mm/highmem.c map_new_virtual, flush_all_zero_pkmaps):
+    slots are taken from last_pkmap_nr + 1 on (the first kmap gets slot 1); kunmap only
+    drops the count to 1 and the page keeps its address (lazy unmapping) until the scan
+    wraps to slot 0, when every count-1 slot is flushed (count 0, pte cleared,
+    page_address NULL). So after kmap + kunmap of 1023 highmem pages the first still has
+    its address; the 1024th kmap wraps, flushes them all and takes slot 0."""
+    from .model import highmem as hm
+    from .model.boot import boot
+
+    def model():
+        from .model import page_alloc as pa
+        from .model.gfp import GFP_HIGHUSER
+        m = boot()
+        pfns = pa.alloc_pages_bulk(m, GFP_HIGHUSER, 1024)      # 1024 highmem frames
+        base, page_size = m.pkmap_base, m.profile.PAGE_SIZE
+        slots = []
+        for pfn in pfns[:1023]:
+            slots.append((hm.kmap(m, m.mem_map + pfn) - base) // page_size)
+            hm.kunmap(m, m.mem_map + pfn)
+        p0 = m.mem_map + pfns[0]
+        lazy = hm.page_address(m, p0) is not None
+        wrap = (hm.kmap(m, m.mem_map + pfns[1023]) - base) // page_size
+        flushed = [hm.page_address(m, m.mem_map + pfns[k]) is None for k in (0, 511, 1022)]
+        again = (hm.kmap(m, p0) - base) // page_size
+        return [slots[:3], slots[-1], lazy, wrap, flushed, again]
+    return [Fact("kmap: lazy unmap until the slot scan wraps, then flush (1024 kmaps)",
+                 "mm/highmem.c kmap_high, map_new_virtual, flush_all_zero_pkmaps",
+                 lambda: [[1, 2, 3], 1023, True, 0, [True, True, True], 1], model)]
+
+
 FACT_GROUPS.extend([_mutation_min_free_kbytes_facts, _mutation_pcp_facts,
                     _mutation_bulk_facts, _mutation_compound_facts, _mutation_slub_facts,
-                    _mutation_cpucache_facts, _mutation_vmalloc_facts])
+                    _mutation_cpucache_facts, _mutation_vmalloc_facts, _mutation_kmap_facts])

@@ -25,6 +25,8 @@ GROUPS = {
     "compound": facts._mutation_compound_facts,
     "slub": facts._mutation_slub_facts,
     "cpucache": facts._mutation_cpucache_facts,
+    "vmalloc": facts._mutation_vmalloc_facts,
+    "kmap": facts._mutation_kmap_facts,
 }
 
 
@@ -253,3 +255,14 @@ def test_vmalloc_first_fit_fails_when_vfree_leaks_the_guard_page(monkeypatch):
     monkeypatch.setattr(vm, "_release", lambda m, addr, size: real(
         m, addr, size - m.profile.PAGE_SIZE))
     assert failing(facts._mutation_vmalloc_facts)
+
+
+def test_kmap_wrap_fails_when_the_flush_forgets_the_page_address(monkeypatch):
+    # mutant highmem.py flush_all_zero_pkmaps: set_page_address(pte >> 12) -> (pte * 12)
+    from kmemspec.model import highmem as hm
+    real = hm.set_page_address
+
+    def wrong_frame(machine, pfn, vaddr):
+        real(machine, pfn * 4096 * 12 // 4096 if vaddr is None else pfn, vaddr)
+    monkeypatch.setattr(hm, "set_page_address", wrong_frame)
+    assert failing(facts._mutation_kmap_facts)
