@@ -266,3 +266,14 @@ def test_kmap_wrap_fails_when_the_flush_forgets_the_page_address(monkeypatch):
         real(machine, pfn * 4096 * 12 // 4096 if vaddr is None else pfn, vaddr)
     monkeypatch.setattr(hm, "set_page_address", wrong_frame)
     assert failing(facts._mutation_kmap_facts)
+
+
+def test_vmalloc_to_page_of_null_is_below_the_direct_map():
+    # mutant vmalloc.py vmalloc_to_page: 0 <= addr -> 0 < addr (NULL became bad_address).
+    # The spec limits vmalloc_to_page to addresses above the direct map (spec/vmalloc.md):
+    # 0 is a 32-bit address below PAGE_OFFSET, so the misuse is not_vmalloc_address.
+    from misuse import misuse
+    from kmemspec.model import boot, vmalloc as vm
+    m = boot()
+    misuse(m, "not_vmalloc_address", vm.vmalloc_to_page, 0)
+    misuse(m, "bad_address", vm.vmalloc_to_page, 1 << 32)
