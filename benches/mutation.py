@@ -39,23 +39,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ["model/page_alloc.py", "model/slab.py", "model/kmalloc.py", "model/vmalloc.py",
          "model/highmem.py"]
+FACTS_TESTS = ["tests/test_facts.py", "tests/test_facts_mutants.py"]
 TESTS = {
-    "model/page_alloc.py": ["tests/test_facts.py", "tests/test_facts_mutants.py", "tests/test_buddy.py",
-                            "tests/test_buddy_invariants.py", "tests/test_page_bulk.py",
-                            "tests/test_stateful.py", "tests/test_z3_agreement.py"],
-    "model/slab.py": ["tests/test_facts.py", "tests/test_facts_mutants.py", "tests/test_slab.py", "tests/test_slab_arrays.py",
-                      "tests/test_slab_invariants.py", "tests/test_slab_scenarios.py"],
-    "model/kmalloc.py": ["tests/test_facts.py", "tests/test_facts_mutants.py",
-                         "tests/test_kmalloc.py", "tests/test_slab.py"],
-    "model/vmalloc.py": ["tests/test_facts.py", "tests/test_facts_mutants.py",
-                         "tests/test_vmalloc.py",
-                         "tests/test_vmalloc_invariants.py", "tests/test_vmalloc_campaign.py"],
-    "model/highmem.py": ["tests/test_facts.py", "tests/test_facts_mutants.py",
-                         "tests/test_highmem.py",
-                         "tests/test_vmalloc_campaign.py"],
+    "model/page_alloc.py": FACTS_TESTS + [
+        "tests/test_buddy.py", "tests/test_buddy_invariants.py", "tests/test_page_bulk.py",
+        "tests/test_stateful.py", "tests/test_z3_agreement.py"],
+    "model/slab.py": FACTS_TESTS + [
+        "tests/test_slab.py", "tests/test_slab_arrays.py", "tests/test_slab_invariants.py",
+        "tests/test_slab_scenarios.py"],
+    "model/kmalloc.py": FACTS_TESTS + ["tests/test_kmalloc.py", "tests/test_slab.py"],
+    "model/vmalloc.py": FACTS_TESTS + [
+        "tests/test_vmalloc.py", "tests/test_vmalloc_invariants.py",
+        "tests/test_vmalloc_campaign.py"],
+    "model/highmem.py": FACTS_TESTS + ["tests/test_highmem.py", "tests/test_vmalloc_campaign.py"],
 }
 # every test module that exercises the model directly (no trace, view or C conformance)
-WIDER = ["tests/test_facts_mutants.py", "tests/test_boot.py", "tests/test_buddy.py", "tests/test_buddy_invariants.py",
+WIDER = ["tests/test_facts_mutants.py", "tests/test_boot.py", "tests/test_buddy.py",
+         "tests/test_buddy_invariants.py",
          "tests/test_compound.py", "tests/test_facts.py", "tests/test_highmem.py",
          "tests/test_kmalloc.py", "tests/test_page_bulk.py", "tests/test_pcp.py",
          "tests/test_pgtable.py", "tests/test_slab.py", "tests/test_slab_arrays.py",

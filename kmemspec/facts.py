@@ -555,7 +555,8 @@ def _mutation_bulk_facts() -> list[Fact]:
                  ("small", GFP_KERNEL, 40, "ascending"), ("small", GFP_HIGHUSER, 150, "reversed"),
                  ("small", GFP_KERNEL, 300, "interleaved"), ("small", GFP_DMA, 30, "ascending"),
                  ("small", GFP_HIGHUSER, 290, "ascending"),
-                 ("default", GFP_KERNEL, 37, "ascending"), ("default", GFP_KERNEL, 100, "reversed"))]
+                 ("default", GFP_KERNEL, 37, "ascending"),
+                 ("default", GFP_KERNEL, 100, "reversed"))]
 
     def side(bulk: bool):
         out = []
