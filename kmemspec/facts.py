@@ -639,8 +639,9 @@ def _mutation_slub_facts() -> list[Fact]:
 
     def names_model():
         chain = {c.name for c in machine.slab.cache_chain}
+        label = {size: short.get(size, "?") for size in sizes}
         return [(n, n in chain) for size in sizes
-                for n in (f"kmalloc-{short.get(size, '?')}", f"dma-kmalloc-{short.get(size, '?')}")]
+                for n in (f"kmalloc-{label[size]}", f"dma-kmalloc-{label[size]}")]
 
     def num_model():
         return {c.name: c.num for c in machine.slab.cache_chain}
