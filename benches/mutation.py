@@ -2,27 +2,32 @@
 `pytest` kill.
 
     pip install -e ".[test,mutation]"
-    python benches/mutation.py --sample 64 --seed 1712 --jsonl mutants.jsonl
+    python benches/mutation.py --sample 64 --seed 1712 --by-reach --no-pytest \
+        --jsonl mutants.jsonl
 
 Mutants come from cosmic-ray's operators (PyPI `cosmic-ray`): every mutation point of
 model/page_alloc.py, slab.py, kmalloc.py, vmalloc.py and highmem.py inside a function
-(points on a `def` line, annotations and defaults, are left out), then a seeded random
-sample of `--sample` points, shared among the files in proportion to their number of
+(points on a `def` line, annotations and defaults, are left out; a signature's
+continuation lines are not, so their annotation mutants are equivalent), then a seeded
+random sample of `--sample` points, shared among the files in proportion to their number of
 points with at least `--min-per-file` each (or `--per-file` points per file). Each
 mutant is written into the work tree (cosmic-ray's use_mutation restores the file
 afterwards), then judged by
 - verify: `kmemspec verify --budget quick --fail-fast --deterministic --no-shrink
   --json` (exit 1 = killed; --fail-fast stops at the first failing row and runs Z3
   last, so kills are cheap); the method of the first failing row is recorded;
-  `--methods` narrows verify to some methods;
+  `--methods` narrows verify to some methods; `--by-reach` runs only the methods that
+  can execute the mutated function (reaching() below: same verdict, minutes sooner);
 - pytest: `CI=true pytest -x -q -p no:randomly` over the file's test modules (TESTS),
   then, for a mutant those survive, over the wider set WIDER (`--no-pytest` skips both).
-A mutant that times out is counted killed (it made the model hang). Do not run other
+`--only I,J` judges only those sample indices, `--no-verify` only pytest, `--list`
+prints the sample. A mutant that times out is counted killed (it made the model hang). Do not run other
 checks in this work tree while it runs: the mutant is on disk (copy the tree and run
 the copy). With `--jsonl` every judged mutant is appended as it finishes, and the
 mutants already in the file are skipped, so a stopped run resumes.
 Budget: a killed mutant costs seconds to a minute; a surviving one a full quick verify
-(~100 s on a quiet 2-core machine) plus its test modules.
+(~100 s on a quiet 2-core machine; with --by-reach 40-120 s on the shared one) plus its
+test modules. Results of seed 1712: spec/mutants.md.
 """
 
 from __future__ import annotations
