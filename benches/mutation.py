@@ -9,8 +9,8 @@ Mutants come from cosmic-ray's operators (PyPI `cosmic-ray`): every mutation poi
 model/page_alloc.py, slab.py, kmalloc.py, vmalloc.py and highmem.py inside a function
 (points on a `def` line, annotations and defaults, are left out; a signature's
 continuation lines are not, so their annotation mutants are equivalent), then a seeded
-random sample of `--sample` points, shared among the files in proportion to their number of
-points with at least `--min-per-file` each (or `--per-file` points per file). Each
+random sample of `--sample` points, shared among the files in proportion to their
+number of points with at least `--min-per-file` each (or `--per-file` points per file). Each
 mutant is written into the work tree (cosmic-ray's use_mutation restores the file
 afterwards), then judged by
 - verify: `kmemspec verify --budget quick --fail-fast --deterministic --no-shrink
