@@ -719,3 +719,423 @@ def check_facts(fail_fast: bool = False) -> list[FactResult]:
             if fail_fast and not ok:
                 return results
     return results
+
+
+# --- issue 17 (mutation testing): facts the mutant sample showed missing -----------------
+# Kept together at the end of the file and registered below, apart from FACT_GROUPS'
+# own list, so that other facts can be added above without touching these.
+
+def _mutation_min_free_kbytes_facts() -> list[Fact]:
+    """2.6.12 mm/page_alloc.c init_per_zone_pages_min: min_free_kbytes =
+    int_sqrt(lowmem_kbytes * 16) clamped to 128..65536, lowmem_kbytes being
+    nr_free_buffer_pages() * (PAGE_SIZE >> 10); nr_free_buffer_pages sums, over the
+    GFP_USER zonelist (no zone modifier: Normal then DMA), present_pages - pages_high,
+    and pages_high is still 0 at that point. HighMem is not in that zonelist. (The
+    kernel's comment there: 16 MB -> 512k, 64 MB -> 1024k.)"""
+    from math import isqrt
+
+    from .model.boot import boot
+    configs = [{}, {"phys_pages": 16384, "highmem_pages": 4096, "max_dma_pfn": 4096},
+               {"phys_pages": 200, "highmem_pages": 100, "max_dma_pfn": 24},
+               {"phys_pages": 4096, "highmem_pages": 0}]
+    machines = [boot(**c) for c in configs]
+
+    def expected():
+        out = []
+        for m in machines:
+            # zone sizes as free_area_init_core sets them (present = spanned, no holes)
+            low = sum(z.spanned_pages for z in m.zones if z.name in ("DMA", "Normal"))
+            kbytes = low * (m.profile.PAGE_SIZE >> 10)
+            out.append(min(max(isqrt(kbytes * 16), 128), 65536))
+        return out
+    return [Fact("min_free_kbytes from the GFP_USER zonelist (4 machines)",
+                 "mm/page_alloc.c init_per_zone_pages_min, nr_free_buffer_pages",
+                 expected, lambda: [m.min_free_kbytes for m in machines])]
+
+
+def k_pcp_counts(ops: str, low: int, high: int, batch: int) -> list[int]:
+    """pcp->count after each order-0 call on one CPU list (2.6.12 mm/page_alloc.c):
+    'a' buffered_rmqueue -- refill `batch` frames (rmqueue_bulk) when count <= low,
+    then take one; 'f' free_hot_cold_page -- give `batch` back (free_pages_bulk) when
+    count >= high, then add one. The zone is assumed to have frames to spare."""
+    count, out = 0, []
+    for op in ops:
+        if op == "a":
+            if count <= low:
+                count += batch
+            count -= 1
+        else:
+            if count >= high:
+                count -= batch
+            count += 1
+        out.append(count)
+    return out
+
+
+def _mutation_pcp_facts() -> list[Fact]:
+    """The per-CPU hot list of the Normal zone on the default machine (page_policy
+    "2.6.12"): its batch from free_area_init_core (present/1024, at most 256 KiB,
+    divided by 4, at least 1; low 2*batch, high 6*batch), its count through 130
+    alloc_page and 130 frees -- the first 65 by __free_page, the rest by one
+    free_pages_bulk, which stands for __free_page on each frame in order -- and the
+    LIFO hand-out: list_add puts a freed frame at the head and buffered_rmqueue takes
+    the head, so after frees without a drain the frames come back newest first."""
+    from .model import page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+    machine = boot()
+    zone = next(z for z in machine.zones if z.name == "Normal")
+    page_size = machine.profile.PAGE_SIZE
+    batch = max(min(zone.spanned_pages // 1024, (256 * 1024) // page_size) // 4, 1)
+    ops = "a" * 130 + "f" * 65 + "F" * 65
+    state: dict = {}
+
+    def run():
+        m = boot()
+        z = next(z for z in m.zones if z.name == "Normal")
+        pcp = z.pageset[0].pcp[0]
+        marks = [pcp.low, pcp.high, pcp.batch]
+        counts, pfns = [], []
+        for _ in range(130):
+            pfns.append(pa.alloc_page(m, GFP_KERNEL).pfn)
+            counts.append(pcp.count)
+        for pfn in pfns[:65]:
+            pa.__free_page(m, m.mem_map + pfn)
+            counts.append(pcp.count)
+        pa.free_pages_bulk(m, pfns[65:])
+        final = pcp.count
+        # LIFO: free four more after taking them, get them back newest first
+        took = [pa.alloc_page(m, GFP_KERNEL).pfn for _ in range(4)]
+        for pfn in took:
+            pa.__free_page(m, m.mem_map + pfn)
+        back = [pa.alloc_page(m, GFP_KERNEL).pfn for _ in range(4)]
+        state["took"] = took
+        return [marks, counts, final, back]
+
+    def expected():
+        counts = k_pcp_counts(ops, 2 * batch, 6 * batch, batch)
+        return [[2 * batch, 6 * batch, batch], counts[:195], counts[-1],
+                list(reversed(state["took"]))]
+    return [Fact("per-CPU hot list: batch, counts through 130 allocs and frees, LIFO",
+                 "mm/page_alloc.c free_area_init_core, buffered_rmqueue, "
+                 "free_hot_cold_page", expected, run)]
+
+
+def _mutation_bulk_facts() -> list[Fact]:
+    """alloc_pages_bulk and free_pages_bulk are the model's shorthand for 2.6.12's
+    loops (alloc_page until NULL; __free_page on each frame in order: model/
+    page_alloc.py); vmalloc uses them. Agreement row: on a fixed workload, under both
+    page policies, the bulk call and the loop return the same frames and leave the
+    same whole machine state (what tests/test_page_bulk.py checks on random ones)."""
+    import copy
+    import hashlib
+    import pickle
+
+    from .model import page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_DMA, GFP_HIGHUSER, GFP_KERNEL
+
+    def digest(m) -> str:
+        return hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()[:16]
+
+    def machine(policy, size):
+        if size == "default":
+            # the default machine: per-CPU batch 16 in Normal, so one pass takes many
+            return boot(page_policy=policy)
+        # zones DMA [0, 24), Normal [24, 360) (not 16-aligned), HighMem [360, 460):
+        # large enough for one bulk call of more than 256 frames under the watermarks
+        m = boot(phys_pages=360, highmem_pages=100, reserved=(), max_dma_pfn=24,
+                 page_policy=policy)
+        held = []
+        for i, order in enumerate((0, 3, 1, 0, 2, 0, 4, 0, 1)):   # a used machine
+            page = pa.alloc_pages(m, (GFP_KERNEL, GFP_HIGHUSER, GFP_DMA)[i % 3], order)
+            held.append((page.pfn, order))
+        for pfn, order in held[::2]:
+            pa.__free_pages(m, m.mem_map + pfn, order)
+        return m
+
+    def arrange(pfns, how):
+        if how == "reversed":
+            return pfns[::-1]
+        if how == "interleaved":
+            return pfns[::2] + pfns[1::2]
+        return list(pfns)
+
+    cases = [(policy, size, gfp, n, how) for policy in ("2.6.12", "buddy")
+             for size, gfp, n, how in (
+                 ("small", GFP_KERNEL, 40, "ascending"), ("small", GFP_HIGHUSER, 150, "reversed"),
+                 ("small", GFP_KERNEL, 300, "interleaved"), ("small", GFP_DMA, 30, "ascending"),
+                 ("small", GFP_HIGHUSER, 290, "ascending"),
+                 ("default", GFP_KERNEL, 37, "ascending"),
+                 ("default", GFP_KERNEL, 100, "reversed"))]
+
+    def side(bulk: bool):
+        out = []
+        for policy, size, gfp, n, how in cases:
+            m = machine(policy, size)
+            if bulk:
+                got = pa.alloc_pages_bulk(m, gfp, n)
+            else:
+                got = []
+                while len(got) < n:
+                    page = pa.alloc_page(m, gfp)
+                    if page is None:
+                        break
+                    got.append(page.pfn)
+            after_alloc = digest(m)
+            order = arrange(got, how)
+            for pfn in order[::7]:                     # some keep a second reference
+                pa.get_page(m, m.mem_map + pfn)
+            if bulk:
+                pa.free_pages_bulk(m, order)
+            else:
+                for pfn in order:
+                    pa.__free_page(m, m.mem_map + pfn)
+            out.append((policy, len(got), got[:3], after_alloc, digest(m)))
+        return out
+    return [Fact("alloc_pages_bulk / free_pages_bulk = the one-frame loops (14 workloads)",
+                 "mm/page_alloc.c alloc_page loop, __free_page loop (model shorthand)",
+                 lambda: side(False), lambda: side(True))]
+
+
+def _mutation_compound_facts() -> list[Fact]:
+    """Compound pages only on request (2.6.12 mm/page_alloc.c prep_new_page calls
+    prep_compound_page only for __GFP_COMP): an order-2 GFP_KERNEL block has no
+    PG_compound frame; with __GFP_COMP (0x4000, include/linux/gfp.h) all four frames
+    are PG_compound with page->private = the head and page[1].index = 2; get_page on a
+    tail frame takes a reference on the head (include/linux/mm.h get_page); freeing
+    the block with its order clears PG_compound (destroy_compound_page)."""
+    from .model import page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+    from .model.mem_map import PG_compound
+    m = boot()
+
+    def model():
+        plain = pa.alloc_pages(m, GFP_KERNEL, 2)
+        comp = pa.alloc_pages(m, GFP_KERNEL | 0x4000, 2)
+        flags, private = m.mem_map.flags, m.mem_map.private
+        out = [[bool(flags[plain.pfn + i] & PG_compound) for i in range(4)],
+               [bool(flags[comp.pfn + i] & PG_compound) for i in range(4)],
+               [private[comp.pfn + i] - comp.pfn for i in range(4)],
+               m.page_index.get(comp.pfn + 1)]
+        pa.get_page(m, m.mem_map + (comp.pfn + 3))
+        out.append(m.mem_map.count[comp.pfn])
+        # two __free_pages(order 2): the first drops the extra reference, the second
+        # frees the block (destroy_compound_page clears PG_compound on every frame)
+        for _ in range(2):
+            pa.__free_pages(m, comp, 2)
+        out.append([bool(flags[comp.pfn + i] & PG_compound) for i in range(4)])
+        return out
+    return [Fact("compound pages only with __GFP_COMP; get_page on a tail; free",
+                 "mm/page_alloc.c prep_new_page, prep_compound_page, "
+                 "destroy_compound_page; include/linux/mm.h get_page",
+                 lambda: [[False] * 4, [True] * 4, [0] * 4, 2, 2, [False] * 4], model)]
+
+
+def _mutation_slub_facts() -> list[Fact]:
+    """The SLUB profile (linux-6.x-x86_64; Linux 6.1 sources, not 2.6.12): the
+    general caches are named from mm/slab_common.c kmalloc_info ("kmalloc-96",
+    "kmalloc-1k", ..., "dma-kmalloc-8k" for the DMA type), and every cache's slab holds
+    (PAGE_SIZE << order) / size objects (mm/slub.c order_objects: no struct slab or
+    bufctl array in the slab, unlike SLAB's cache_estimate)."""
+    from .model.boot import boot
+    machine = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+    page_size = machine.profile.PAGE_SIZE
+    sizes = list(machine.profile.kmalloc_sizes)
+    # kmalloc_info's short names, as written in the 6.1 table
+    short = {8: "8", 16: "16", 32: "32", 64: "64", 96: "96", 128: "128", 192: "192",
+             256: "256", 512: "512", 1024: "1k", 2048: "2k", 4096: "4k", 8192: "8k",
+             16384: "16k", 32768: "32k", 65536: "64k"}
+
+    def names_model():
+        chain = {c.name for c in machine.slab.cache_chain}
+        label = {size: short.get(size, "?") for size in sizes}
+        return [(n, n in chain) for size in sizes
+                for n in (f"kmalloc-{label[size]}", f"dma-kmalloc-{label[size]}")]
+
+    def num_model():
+        return {c.name: c.num for c in machine.slab.cache_chain}
+
+    def num_expected():
+        return {c.name: (page_size << c.gfporder) // c.objsize
+                for c in machine.slab.cache_chain}
+    def large():
+        # above KMALLOC_MAX_CACHE_SIZE (8 KiB here) kmalloc takes whole pages from the
+        # page allocator, order get_order(size), and kfree gives them back (6.1
+        # mm/slab_common.c kmalloc_large, free_large_kmalloc)
+        from .model import kmalloc as km, page_alloc as pa
+        from .model.gfp import GFP_KERNEL
+        m = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+        free0 = pa.nr_free_pages(m)
+        out = []
+        for size in (8193, 16384, 40000):
+            addr = km.kmalloc(m, size, GFP_KERNEL)
+            taken = free0 - pa.nr_free_pages(m)
+            km.kfree(m, addr)
+            out.append((taken, free0 - pa.nr_free_pages(m)))
+        return out
+    return [Fact("SLUB profile: kmalloc above 8 KiB takes whole pages, kfree returns them",
+                 "Linux 6.1 mm/slab_common.c kmalloc_large, free_large_kmalloc",
+                 lambda: [(4, 0), (4, 0), (16, 0)], large),
+            Fact("SLUB profile: kmalloc cache names (kmalloc_info)",
+                 "Linux 6.1 mm/slab_common.c kmalloc_info, create_kmalloc_caches",
+                 lambda: [(f"{p}kmalloc-{short[size]}", True) for size in sizes
+                          for p in ("", "dma-")], names_model),
+            Fact("SLUB profile: objects per slab = (PAGE_SIZE << order) / size",
+                 "Linux 6.1 mm/slub.c order_objects, calculate_sizes",
+                 num_expected, num_model)]
+
+
+def k_cpucache(objsize: int, page_size: int) -> tuple[int, int, int]:
+    """2.6.12 mm/slab.c enable_cpucache: (limit, batchcount, shared array limit) --
+    limit 1 above 128 KiB, 8 above a page, 24 above 1 KiB, 54 above 256 B, else 120;
+    batchcount (limit + 1) / 2; shared 8 (SMP) for objects of at most a page, and the
+    shared array holds batchcount * shared (do_tune_cpucache, alloc_arraycache)."""
+    limit = (1 if objsize > 131072 else 8 if objsize > page_size else 24 if objsize > 1024
+             else 54 if objsize > 256 else 120)
+    batch = (limit + 1) // 2
+    return limit, batch, batch * (8 if objsize <= page_size else 0)
+
+
+def _mutation_cpucache_facts() -> list[Fact]:
+    """Per-CPU array sizes and free_limit (2.6.12 mm/slab.c). Before the first slab
+    call every cache has the boot head array (BOOT_CPUCACHE_ENTRIES 1, batch 1) and
+    free_limit = (1 + num_online_cpus()) * batchcount + num with one CPU online. Then
+    enable_cpucache gives each cache k_cpucache's sizes (one CPU online: free_limit
+    2 * batchcount + num); cpuup_callback CPU_UP_PREPARE of CPU i sets it again with i
+    CPUs online, so a boot cache ends with (1 + max(1, cpus - 1)) * batchcount + num; a
+    cache created later gets (1 + cpus) * batchcount + num."""
+    from .model import slab
+    from .model.boot import boot
+
+    def snap(cachep):
+        shared = cachep.shared_array.limit if cachep.shared_array is not None else None
+        return ([(a.limit, a.batchcount) for a in cachep.array], cachep.free_limit, shared)
+
+    machines = {cpus: boot(cpus=cpus) for cpus in (1, 2, 3)}
+    before = {cpus: {c.name: snap(c) for c in m.slab.cache_chain}
+              for cpus, m in machines.items()}
+    late = {cpus: slab.kmem_cache_create(m, "late3000", 3000, 0, 0)
+            for cpus, m in machines.items()}
+
+    def model():
+        return {cpus: {c.name: snap(c) for c in m.slab.cache_chain}
+                for cpus, m in machines.items()}
+
+    def expected():
+        out = {}
+        for cpus, m in machines.items():
+            page_size = m.profile.PAGE_SIZE
+            row = {}
+            for c in m.slab.cache_chain:
+                limit, batch, shared = k_cpucache(c.objsize, page_size)
+                online = cpus if c is late[cpus] else max(1, cpus - 1)
+                row[c.name] = ([(limit, batch)] * cpus, (1 + online) * batch + c.num, shared)
+            out[cpus] = row
+        return out
+
+    def boot_expected():
+        return {cpus: {c.name: ([(1, 1)], 2 + c.num, None) for c in m.slab.cache_chain
+                       if c is not late[cpus]}
+                for cpus, m in machines.items()}
+    return [Fact("slab boot head arrays: limit 1, batch 1, free_limit 2 + num (1, 2, 3 CPUs)",
+                 "mm/slab.c kmem_cache_init (BOOT_CPUCACHE_ENTRIES), kmem_cache_create",
+                 boot_expected, lambda: before),
+            Fact("slab per-CPU arrays, shared array and free_limit (1, 2, 3 CPUs)",
+                 "mm/slab.c enable_cpucache, do_tune_cpucache, cpuup_callback",
+                 expected, model)]
+
+
+def k_first_fit(script: list, page_size: int) -> list[int]:
+    """2.6.12 mm/vmalloc.c __get_vm_area: each area gets size + one guard page and goes
+    at the lowest address from VMALLOC_START that fits before the next area in the
+    address-sorted vmlist; vfree (remove_vm_area) unlinks it. `script`: ("a", pages)
+    or ("f", index of an earlier "a"); returns each "a"'s offset from VMALLOC_START in
+    pages."""
+    live: dict[int, tuple[int, int]] = {}          # index -> (addr, size) in bytes
+    out: list[int] = []
+    for i, (op, arg) in enumerate(script):
+        if op == "f":
+            del live[arg]
+            out.append(-1)
+            continue
+        size, addr = (arg + 1) * page_size, 0
+        for a, sz in sorted(live.values()):
+            if a < addr:
+                if a + sz >= addr:
+                    addr = a + sz
+                continue
+            if addr + size <= a:
+                break
+            addr = a + sz
+        live[i] = (addr, size)
+        out.append(addr // page_size)
+    return out
+
+
+def _mutation_vmalloc_facts() -> list[Fact]:
+    """vmalloc's address choice after frees (k_first_fit): frees in both orders must
+    merge the holes so that a later, larger area reuses the lowest range."""
+    from .model import vmalloc as vm
+    from .model.boot import boot
+    scripts = [
+        [("a", 1), ("a", 2), ("a", 1), ("f", 0), ("f", 1), ("a", 4), ("a", 1)],
+        [("a", 1), ("a", 2), ("a", 1), ("f", 1), ("f", 0), ("a", 4), ("a", 1)],
+        [("a", 3), ("a", 1), ("a", 2), ("a", 1), ("f", 1), ("f", 2), ("a", 3), ("f", 0),
+         ("a", 6), ("a", 1), ("a", 1)],
+    ]
+
+    def model():
+        out = []
+        for script in scripts:
+            m = boot()
+            page_size, start = m.profile.PAGE_SIZE, m.vmalloc_start
+            addrs: list[int] = []
+            for op, arg in script:
+                if op == "a":
+                    addrs.append(vm.vmalloc(m, arg * page_size))
+                else:
+                    vm.vfree(m, addrs[arg])
+                    addrs.append(-1)
+            out.append([a if a == -1 else (a - start) // page_size for a in addrs])
+        return out
+    return [Fact("vmalloc first fit after vfree in either order (3 scripts)",
+                 "mm/vmalloc.c __get_vm_area, remove_vm_area",
+                 lambda: [k_first_fit(s, 4096) for s in scripts], model)]
+
+
+def _mutation_kmap_facts() -> list[Fact]:
+    """The pkmap wrap (2.6.12 mm/highmem.c map_new_virtual, flush_all_zero_pkmaps):
+    slots are taken from last_pkmap_nr + 1 on (the first kmap gets slot 1); kunmap only
+    drops the count to 1 and the page keeps its address (lazy unmapping) until the scan
+    wraps to slot 0, when every count-1 slot is flushed (count 0, pte cleared,
+    page_address NULL). So after kmap + kunmap of 1023 highmem pages the first still has
+    its address; the 1024th kmap wraps, flushes them all and takes slot 0."""
+    from .model import highmem as hm
+    from .model.boot import boot
+
+    def model():
+        from .model import page_alloc as pa
+        from .model.gfp import GFP_HIGHUSER
+        m = boot()
+        pfns = pa.alloc_pages_bulk(m, GFP_HIGHUSER, 1024)      # 1024 highmem frames
+        base, page_size = m.pkmap_base, m.profile.PAGE_SIZE
+        slots = []
+        for pfn in pfns[:1023]:
+            slots.append((hm.kmap(m, m.mem_map + pfn) - base) // page_size)
+            hm.kunmap(m, m.mem_map + pfn)
+        p0 = m.mem_map + pfns[0]
+        lazy = hm.page_address(m, p0) is not None
+        wrap = (hm.kmap(m, m.mem_map + pfns[1023]) - base) // page_size
+        flushed = [hm.page_address(m, m.mem_map + pfns[k]) is None for k in (0, 511, 1022)]
+        again = (hm.kmap(m, p0) - base) // page_size
+        return [slots[:3], slots[-1], lazy, wrap, flushed, again]
+    return [Fact("kmap: lazy unmap until the slot scan wraps, then flush (1024 kmaps)",
+                 "mm/highmem.c kmap_high, map_new_virtual, flush_all_zero_pkmaps",
+                 lambda: [[1, 2, 3], 1023, True, 0, [True, True, True], 1], model)]
+
+
+FACT_GROUPS.extend([_mutation_min_free_kbytes_facts, _mutation_pcp_facts,
+                    _mutation_bulk_facts, _mutation_compound_facts, _mutation_slub_facts,
+                    _mutation_cpucache_facts, _mutation_vmalloc_facts, _mutation_kmap_facts])
