@@ -32,8 +32,10 @@ def test_seed_machine_layout():
     assert not m.mem_map.flags[6145] & PG_reserved
     # every other frame is free: 262144 - pfn 0 - 2049 frames of mem_map
     assert pa.nr_free_pages(m) == 262144 - 1 - 2049
-    # DMA: pfns 1..4095 free = 1+2+4+...+512 (pfns 1..1023) then 1024..2047, 2048..4095
-    dma = [1] * 10 + [2]
+    # DMA: pfns 1..4095 free = 1+2+4+...+512 (pfns 1..1023, each block aligned: 2/2, 4/4,
+    # ... 512/512) then (4096 - 1024) / 1024 = 3 whole 1024-frame blocks
+    assert 1 + sum(1 << o for o in range(10)) == 1024 and (4096 - 1024) // 1024 == 3
+    dma = [1] * 10 + [3]
     # Normal: 6145..229375 free = 1+2+...+512 (6145..7167, each block aligned: 6146/2,
     # 6148/4, ... 6656/512) then (229376 - 7168) / 1024 = 217 whole 1024-frame blocks
     assert 6145 + sum(1 << o for o in range(10)) == 7168 and (229376 - 7168) // 1024 == 217
@@ -145,3 +147,33 @@ def test_x86_64_profile_zones():
         ("DMA", 0, 4096), ("DMA32", 4096, (1 << 20) - 4096), ("Normal", 1 << 20, 1 << 18)]
     # a plain request prefers Normal, then DMA32, then DMA
     assert [z.name for z in m.zonelists[1]] == ["Normal", "DMA32", "DMA"]
+
+
+def test_mem_map_goal_falls_back_to_pfn_0():
+    """mm/bootmem.c __alloc_bootmem_core (2.6.12): when nothing fits from the goal up,
+    the scan restarts at pfn 0 (`preferred = offset; goto restart_scan`)."""
+    # everything from 16 MiB to the end of low memory reserved: 8192 low frames, so
+    # (8192 + 1) * 32 bytes = 65 frames (ceil(262176 / 4096)), first fit after pfn 0
+    m = boot(phys_pages=8192, highmem_pages=0, reserved=((0, 1), (4096, 8192)))
+    assert m.mem_map_pfns == range(1, 1 + 65)
+    # a goal at or above the end of low memory is ignored (`goal >> PAGE_SHIFT <
+    # node_low_pfn` fails): 4096 frames, (4096 + 1) * 32 bytes = 33 frames from pfn 1
+    m = boot(phys_pages=4096, highmem_pages=0)
+    assert m.mem_map_pfns == range(1, 1 + 33)
+    # a reserved range in the way at the goal: the first fit above it
+    m = boot(phys_pages=8192, highmem_pages=0, reserved=((0, 1), (4096, 4100)))
+    assert m.mem_map_pfns == range(4100, 4100 + 65)
+
+
+def test_mem_map_rule_per_profile_and_boot_key():
+    # the seed's arch/um rule (init_maps: total_pages * 32 bytes, goal 0): 2048 frames
+    # after pfn 0 on the seed machine
+    m = boot(mem_map_alloc="init_maps")
+    assert m.mem_map_pfns == range(1, 1 + 262144 * 32 // 4096)
+    assert pa.buddyinfo(m)["DMA"] == [1] * 11        # 2049..4095 = 1 + 2 + ... + 1024
+    # linux-6.x-x86_64 keeps the init_maps rule: 64-byte struct pages, goal 0
+    m = boot(profile="linux-6.x-x86_64", phys_pages=65536, highmem_pages=0)
+    assert m.mem_map_pfns == range(1, 1 + 65536 * 64 // 4096)
+    with pytest.raises(ConfigError) as err:
+        boot(mem_map_alloc="vmemmap")
+    assert err.value.field == "mem_map_alloc"
