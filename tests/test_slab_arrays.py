@@ -11,8 +11,11 @@ Geometry used below (i386, 4 KiB pages, 16 MiB machine so slab_break_gfp_order 0
 * size 2000, no flags: 2000 >= 512 so off-slab first; order 0: num 2, left 96, 96*8 <=
   4096 so order 0; slab_size 2*2 + 24 = 28 <= 96: back on-slab, left_over 68, colour 0;
   object i at page + 28 + 2000*i. limit 24 (> 1024), batchcount 12, shared limit 96.
-Pages: mem_map is pfn 1..32, the bootstrap's two kmem_cache slabs pfn 33 and 34, so a
-cache's k-th slab (k = 1, 2, ...) is pfn 34 + k when nothing else takes pages.
+Pages: mem_map is pfn 1..33 (2.6.12 mm/page_alloc.c alloc_node_mem_map: (4096 + 1) * 32
+bytes = 33 frames; the 16 MiB bootmem goal is not inside this machine's low memory, so
+mm/bootmem.c takes the first fit from pfn 0), the bootstrap's two kmem_cache slabs pfn 34
+and 35 (order-0 frames come in ascending pfn order: 34 splits the order-1 block 34..35),
+so a cache's k-th slab (k = 1, 2, ...) is pfn 35 + k when nothing else takes pages.
 """
 
 import pickle
@@ -39,11 +42,11 @@ def ok(machine):
 
 def obj64(k, i):
     """Object i of the k-th slab of the 64-byte cache."""
-    return BASE + (34 + k) * 4096 + 148 + 64 * i
+    return BASE + (35 + k) * 4096 + 148 + 64 * i
 
 
 def obj2000(k, i):
-    return BASE + (34 + k) * 4096 + 28 + 2000 * i
+    return BASE + (35 + k) * 4096 + 28 + 2000 * i
 
 
 def small(**kw):

@@ -24,13 +24,16 @@ def test_colour_scenario_expectations_are_checked():
     run = run_scenario(parse_file(path))
     checked = [e for e in run.results if e["op"] == "kmem_cache_alloc" and "expect" in e]
     assert len(checked) == 19 and all(e["as_expected"] for e in checked)
-    # the file's numbers, derived here independently from 2.6.12 mm/slab.c: slabs at pfn
-    # 35..40 with colour offsets 0,128,256,384,512,0 (colour 5), object i at
-    # offset + 32 (struct slab + 3 bufctls) + i*1100; each refill takes one new slab's
-    # 3 objects and __cache_alloc pops them 2, 1, 0; after shrink, pfn 40 at offset 128
+    # the file's numbers, derived here independently from 2.6.12 mm/slab.c: mem_map is
+    # pfn 1..33 ((4096 + 1) * 32 bytes, mm/page_alloc.c alloc_node_mem_map; first fit
+    # from pfn 0 as the 16 MiB goal is not in this machine's low memory), kmem_cache 34
+    # and 35, so slabs at pfn 36..41 with colour offsets 0,128,256,384,512,0 (colour 5),
+    # object i at offset + 32 (struct slab + 3 bufctls) + i*1100; each refill takes one
+    # new slab's 3 objects and __cache_alloc pops them 2, 1, 0; after shrink, pfn 41 at
+    # offset 128
     want = [0xC0000000 + pfn * 4096 + off + 32 + i * 1100
-            for pfn, off in zip(range(35, 41), (0, 128, 256, 384, 512, 0)) for i in (2, 1, 0)]
-    want.append(0xC0000000 + 40 * 4096 + 128 + 32 + 2 * 1100)
+            for pfn, off in zip(range(36, 42), (0, 128, 256, 384, 512, 0)) for i in (2, 1, 0)]
+    want.append(0xC0000000 + 41 * 4096 + 128 + 32 + 2 * 1100)
     assert [e["expect"]["ret"] for e in checked] == want
 
 
@@ -76,23 +79,25 @@ def _expected(name):
 
 
 def test_arrays_scenario_is_cache_alloc_refills_order():
-    """Independently of the file: 64-byte objects at 0xC0023000 + 148 + 64*i (pfn 35);
-    the first refill takes 16 (BATCHREFILL_LIMIT), popped 15..0; the second takes the
-    other 45 and pops 60; a freed 15 comes back first, then 59; kmalloc(20) pops object
-    15 of size-32's first slab (pfn 36, objects after 288 bytes of management)."""
+    """Independently of the file: 64-byte objects at 0xC0024000 + 148 + 64*i (pfn 36:
+    mem_map 1..33, kmem_cache 34 and 35, see tests/test_slab_arrays.py); the first
+    refill takes 16 (BATCHREFILL_LIMIT), popped 15..0; the second takes the other 45 and
+    pops 60; a freed 15 comes back first, then 59; kmalloc(20) pops object 15 of
+    size-32's first slab (pfn 37, objects after 288 bytes of management)."""
     _, got = _expected("slab_arrays.jsonl")
-    o = lambda i: 0xC0023000 + 148 + 64 * i
+    o = lambda i: 0xC0024000 + 148 + 64 * i
     assert got == [o(i) for i in range(15, -1, -1)] + [o(60), o(15), o(59),
-                                                        0xC0024000 + 288 + 15 * 32]
+                                                        0xC0025000 + 288 + 15 * 32]
 
 
 def test_smp_scenario_hand_values():
-    """Slab k of the 2000-byte cache is pfn 34 + k, object i at + 28 + 2000*i; CPU 0
+    """Slab k of the 2000-byte cache is pfn 35 + k (mem_map 1..33, kmem_cache 34 and 35),
+    object i at + 28 + 2000*i; CPU 0
     gets objects 1, 0 of each new slab; CPU 1's refill from the shared array pops a10
     (slab 6, object 1); CPU 0 pops a24 (slab 13, object 1); the object CPU 1 got, freed
     on CPU 0, is CPU 0's next."""
     _, got = _expected("slab_smp.jsonl")
-    o = lambda k, i: 0xC0000000 + (34 + k) * 4096 + 28 + 2000 * i
+    o = lambda k, i: 0xC0000000 + (35 + k) * 4096 + 28 + 2000 * i
     cpu0 = [o(n // 2 + 1, 1 - n % 2) for n in range(25)]
     assert got == cpu0 + [cpu0[10], cpu0[24], cpu0[10]]
 
@@ -103,7 +108,7 @@ def test_reap_scenario_final_slabinfo():
     active objects 6*2 + 1 = 13 (the parked ones count, as s_show counts them); the
     shared array keeps a22, a23; then one allocation pops a39 (slab 20, object 0)."""
     run, got = _expected("slab_reap.jsonl")
-    assert got == [0xC0000000 + (34 + 20) * 4096 + 28]
+    assert got == [0xC0000000 + (35 + 20) * 4096 + 28]     # slab 20 is pfn 35 + 20
     info = next(c for c in run.to_json()["state"]["slabinfo"] if c["name"] == "reapme")
     assert (info["num_slabs"], info["active_slabs"], info["active_objs"],
             info["sharedavail"]) == (16, 7, 13, 2)
