@@ -41,20 +41,32 @@ def _table(rows) -> str:
 @click.command("verify")
 @click.option("--budget", type=click.Choice(BUDGETS), default="quick", show_default=True,
               help="How hard to look: quick (CI, < 2 min), standard, thorough.")
-@click.option("--method", "methods", multiple=True, type=click.Choice(list(METHODS)),
-              help="Run only these methods (repeatable).")
+@click.option("--method", "methods", multiple=True, metavar="METHOD[,METHOD...]",
+              help=f"Run only these methods (repeatable or comma-separated): "
+                   f"{', '.join(METHODS)}.")
+@click.option("--fail-fast", is_flag=True,
+              help="Stop at the first failing row (the mutation-testing driver uses it).")
 @click.option("--no-shrink", is_flag=True,
               help="Report the first counterexample found, without minimising it.")
 @click.option("--deterministic", is_flag=True,
               help="Derandomise the campaigns: the same inputs on every run.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def command(budget: str, methods: tuple[str, ...], no_shrink: bool, deterministic: bool,
-            as_json: bool) -> None:
-    """Run proofs, contracts and stateful campaigns; exit 0 only if everything holds."""
+def command(budget: str, methods: tuple[str, ...], fail_fast: bool, no_shrink: bool,
+            deterministic: bool, as_json: bool) -> None:
+    """Run kernel facts, proofs, contracts and stateful campaigns; exit 0 only if
+    everything holds."""
     start = time.perf_counter()
+    chosen = [m.strip() for group in methods for m in group.split(",") if m.strip()]
+    known = {m.lower(): m for m in METHODS}
+    unknown = [m for m in chosen if m.lower() not in known]
+    if unknown:
+        click.echo(f"error: --method {unknown[0]!r} is not one of {', '.join(METHODS)}",
+                   err=True)
+        sys.exit(2)
+    chosen = [known[m.lower()] for m in chosen]
     show = None if as_json else (lambda name: click.echo(f"running {name} ...", err=True))
-    rows = verify(budget, list(methods) or None, progress=show, shrink=not no_shrink,
-                  deterministic=deterministic)
+    rows = verify(budget, chosen or None, progress=show, shrink=not no_shrink,
+                  deterministic=deterministic, fail_fast=fail_fast)
     ok = all(r.ok for r in rows)
     if as_json:
         click.echo(json.dumps({"budget": budget, "ok": ok,

@@ -5,6 +5,9 @@ Methods, each a function `(budget) -> list[Row]`:
   invalid calls, the whole catalogue after every step). Finds bugs; proves nothing.
 - Z3: the inductive proof obligations, one per (invariant, operation). "proved".
 - CrossHair: contracts on the small pure functions. Finds bugs; proves nothing.
+- facts: the model's numbers against independent computations from the kernel's
+  formulas (kmemspec/facts.py, spec/facts.md), and the buddy Z3 encoding against the
+  model on a fixed call sequence. Checks these inputs; proves nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ CAMPAIGN = {"quick": (60, 25), "standard": (400, 40), "thorough": (3000, 80)}
 
 @dataclass
 class Row:
-    invariant: str          # catalogue name, or "*" when a method covers all at once
-    method: str             # "Z3", "Hypothesis", "CrossHair"
+    invariant: str          # catalogue name or fact name; "*" when a method covers all
+    method: str             # "Z3", "Hypothesis", "CrossHair", "facts"
     status: str             # "proved" / "held" / "no counterexample" / "refuted" / "broken" / "error"
     seconds: float
     scope: str = ""         # what was covered: proof scope, examples x steps, contracts
@@ -146,7 +149,29 @@ def crosshair_rows(budget: str, **_) -> list[Row]:
     return rows
 
 
+def facts_rows(budget: str, fail_fast: bool = False, **_) -> list[Row]:
+    """One row per kernel fact (kmemspec/facts.py), then the encoding agreement row."""
+    from .facts import check_facts
+
+    rows = [Row(r.name, "facts", "held" if r.ok else "broken", r.seconds, r.source, r.detail)
+            for r in check_facts(fail_fast=fail_fast)]
+    if fail_fast and any(not r.ok for r in rows):
+        return rows
+    start = time.perf_counter()
+    try:
+        from .spec.z3_agreement import FIXED, fixed_machine, run_and_check
+        found = run_and_check(fixed_machine(), FIXED)
+    except Exception as exc:      # the check itself broke: a failing row, not a crash
+        found = f"{type(exc).__name__}: {exc}"
+    rows.append(Row("encoding agreement (buddy, fixed workload)", "facts",
+                    "held" if found is None else "broken", time.perf_counter() - start,
+                    f"Z3 buddy encoding vs model on {len(FIXED)} calls "
+                    "(spec/z3_agreement.py)", found or ""))
+    return rows
+
+
 METHODS: dict[str, Callable[..., list[Row]]] = {
+    "facts": facts_rows,
     "Z3": z3_rows,
     "Hypothesis": campaign_rows,
     "CrossHair": crosshair_rows,
@@ -155,12 +180,17 @@ METHODS: dict[str, Callable[..., list[Row]]] = {
 
 def verify(budget: str = "quick", methods: list[str] | None = None,
            progress: Callable[[str], None] | None = None, shrink: bool = True,
-           deterministic: bool = False) -> list[Row]:
+           deterministic: bool = False, fail_fast: bool = False) -> list[Row]:
+    """Run the methods in order (facts first: seconds); with `fail_fast`, stop after the
+    first method that has a failing row (the facts also stop at their first failure)."""
     rows: list[Row] = []
     for name, method in METHODS.items():
         if methods and name not in methods:
             continue
         if progress:
             progress(name)
-        rows.extend(method(budget, shrink=shrink, deterministic=deterministic))
+        kwargs = {"fail_fast": True} if fail_fast and name == "facts" else {}
+        rows.extend(method(budget, shrink=shrink, deterministic=deterministic, **kwargs))
+        if fail_fast and any(not r.ok for r in rows):
+            break
     return rows

@@ -31,11 +31,10 @@ from kmemspec.model.profiles import LINUX_2_6_I386
 from kmemspec.proofs.lemmas import colour_geometry, colour_within_slack
 
 
-def test_colour_lemma_proved_and_fast():
-    import time
-    start = time.perf_counter()
+def test_colour_lemma_proved():
+    # its time is reported by `kmemspec prove`, not asserted here: a loaded machine
+    # made a wall-clock bound fail without any change to the proof
     assert colour_within_slack() == "proved"
-    assert time.perf_counter() - start < 10
 
 
 def test_colour_plus_one_is_not_a_slack_violation():

@@ -46,8 +46,6 @@ def test_every_obligation_is_proved(rows):
     for r in rows:
         assert r.scope.startswith("unbounded: all 2^20 slab ids"), r.scope
         assert "geometry axiom assumed" in r.scope
-    # about 7-8 s on the 2-core machine; the budget is 12 s, this guards regressions
-    assert sum(r.seconds for r in rows) < 30
 
 
 @pytest.mark.parametrize("operation", so.OPERATIONS)

@@ -8,26 +8,18 @@ from hypothesis.stateful import Bundle, consumes, precondition, rule
 from kmemspec.model import page_alloc as pa
 from kmemspec.model.addr import page_address
 from kmemspec.model.mem_map import PG_reserved, PG_slab
-from kmemspec.model.gfp import GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, format_gfp, gfp_zone
+from kmemspec.model.gfp import (GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, __GFP_DMA,
+                                __GFP_HIGHMEM, format_gfp)
+
+from .oracle import linux_choice, zonelist
 
 # Python mangles `__name` inside a class body, so the rules call these aliases.
 free_pages_page = pa.__free_pages
 get_free_pages_addr = pa.__get_free_pages
 
-GFPS = st.sampled_from([GFP_KERNEL, GFP_HIGHUSER, GFP_DMA, GFP_ATOMIC])
-
-
-def linux_choice(machine, gfp: int, order: int) -> int | None:
-    """The Linux policy's answer (2.6.12 __rmqueue): the head of the first non-empty
-    list at or above `order`, in the first zone of the zonelist that has one; None if
-    no zone has a block that large (the spec's only reason to fail)."""
-    if order > machine.profile.top_order:
-        return None
-    for zone in machine.zonelists[gfp_zone(gfp)]:
-        for area in zone.free_area[order:]:
-            if area.nr_free:
-                return area.head
-    return None
+# both zone bits together: 2.6.12 build_zonelists gives __GFP_DMA the win
+GFPS = st.sampled_from([GFP_KERNEL, GFP_HIGHUSER, GFP_DMA, GFP_ATOMIC,
+                        GFP_KERNEL | __GFP_DMA | __GFP_HIGHMEM])
 
 
 class BuddyRules:
@@ -43,7 +35,7 @@ class BuddyRules:
         if page is None:
             return None
         zone = self.machine.zone_of(page.pfn)
-        assert zone in self.machine.zonelists[gfp_zone(gfp)], "page from a zone gfp forbids"
+        assert zone in zonelist(self.machine, gfp), "page from a zone gfp forbids"
         return (page, order)
 
     @rule(block=consumes(blocks))
