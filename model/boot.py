@@ -64,7 +64,9 @@ class MachineConfig:
     # i386 setup.c reserves physical page 0 (the BIOS page) -- hence the default.
     reserved: tuple[tuple[int, int], ...] = ((0, 1),)
     # Test preset knob: where ZONE_DMA ends (default: the profile's 16 MiB). A tiny
-    # machine can then have DMA, Normal and HighMem zones in a few dozen frames.
+    # machine can then have DMA, Normal and HighMem zones in a few dozen frames. It
+    # moves only the zone boundary; mem_map's bootmem goal stays the profile's
+    # __pa(MAX_DMA_ADDRESS) (spec/buddy.md section 2).
     max_dma_pfn: int | None = None
     # CPUs online (1..the profile's NR_CPUS): per-CPU page lists and array caches
     cpus: int = 1
