@@ -127,9 +127,11 @@ def has_free_counts(adapter) -> bool:
 
 # --- the flat reference machine ---------------------------------------------------
 
-# The model keeps mem_map in boot memory at the bottom of low memory
-# (arch/um/kernel/physmem.c init_maps; mm/bootmem.c), so a machine whose frames are
-# *all* free does not exist. The flat machine puts mem_map (and padding, reserved) in
+# The model keeps mem_map in boot memory (model/boot.py), so a machine whose frames are
+# *all* free does not exist. The flat machine boots with the seed's arch/um rule
+# (arch/um/kernel/physmem.c init_maps: alloc_bootmem_low_pages, goal 0 -- not i386's
+# alloc_node_mem_map, whose 16 MiB goal would put mem_map among the adapter's frames
+# once the machine passes 16 MiB) and puts mem_map (and padding, reserved) in
 # ZONE_DMA = [0, FLAT_BASE) and the adapter's frames in ZONE_NORMAL = [FLAT_BASE,
 # FLAT_BASE + nr_pages): one zone, every frame free. FLAT_BASE is 2^(MAX_ORDER-1), so
 # buddy alignment within the zone is also alignment of the absolute pfn.
@@ -149,7 +151,8 @@ def flat_config(nr_pages: int, profile: str = DEFAULT_PROFILE) -> MachineConfig:
     # CPUs or watermarks, so the reference is 2.6.12's buddy core (spec/conformance.md)
     return MachineConfig(profile=profile, page_size=prof.PAGE_SIZE, phys_pages=total,
                          highmem_pages=0, iomem_pages=0, reserved=reserved,
-                         max_dma_pfn=FLAT_BASE, page_policy="buddy")
+                         max_dma_pfn=FLAT_BASE, page_policy="buddy",
+                         mem_map_alloc="init_maps")
 
 
 def flat_boot_line(nr_pages: int, profile: str = DEFAULT_PROFILE) -> dict:
@@ -157,7 +160,8 @@ def flat_boot_line(nr_pages: int, profile: str = DEFAULT_PROFILE) -> dict:
     cfg = flat_config(nr_pages, profile)
     line = {"op": "boot", "profile": cfg.profile, "phys_pages": cfg.phys_pages,
             "highmem_pages": 0, "max_dma_pfn": cfg.max_dma_pfn,
-            "reserved": [list(r) for r in cfg.reserved], "page_policy": cfg.page_policy}
+            "reserved": [list(r) for r in cfg.reserved], "page_policy": cfg.page_policy,
+            "mem_map_alloc": cfg.mem_map_alloc}
     return line
 
 

@@ -41,7 +41,9 @@ __all__ = ["CASES", "Case", "Recorder", "Ref", "build_all", "export", "replay_pa
            "replay_vector", "FORMAT_VERSION", "PAGE_ERROR_RULES", "SCENARIO_OPS",
            "ADAPTER_RUNNERS", "PART_RUNNERS", "misuse_vectors", "run_misuse_vectors"]
 
-FORMAT_VERSION = 2          # 2: boot lines carry page_policy (issue 15)
+# 2: boot lines carry page_policy (issue 15); 3: the flat machine's boot line carries
+# mem_map_alloc "init_maps" (i386 boots now place mem_map by alloc_node_mem_map, issue 15)
+FORMAT_VERSION = 3
 MAX_ORDER = 11          # linux-2.6-i386, the profile of every vector in this version
 
 
@@ -643,7 +645,9 @@ a byte offset into the PKMAP area (model: PKMAP_BASE + offset).
 
 The first line of the `.jsonl` (and `boot` in the `.json`) is the machine
 (`MachineConfig`: profile, phys_pages, highmem_pages, iomem_pages, reserved,
-max_dma_pfn); then one kernel call per step. `gfp` is a flag expression
+max_dma_pfn, page_policy, mem_map_alloc); then one kernel call per step. The `.jsonl` of
+the `page_alloc` and `object` runners boots the flat machine with `mem_map_alloc:
+"init_maps"` (mem_map at the bottom of low memory, below frame {base}). `gfp` is a flag expression
 (`"GFP_KERNEL"`, `"GFP_DMA"`, `"GFP_HIGHUSER"`, `"GFP_KERNEL | __GFP_ZERO"`) or an integer.
 
 | op | inputs | expected |

@@ -28,11 +28,13 @@ MODEL_MODULES = ("boot", "mem_map", "page_alloc", "buddy_math", "gfp", "slab", "
 EXAMPLES = [
     ("buddy_256_from_1024", "Buddy: 256 frames from a 1024-frame block, and back",
      "seed_split_and_merge", "0x37000:0x38000",
-     "Step 1 splits the 1024-frame block at pfn 0x37c00: expand() puts the upper 512 and "
-     "256 frames back on the free lists (marked red) and returns the lower 256. Steps 4-6 "
-     "free the blocks again; each free merges with its buddy (pfn ^ size) while the buddy "
-     "is free and of the same order, until the 1024-frame block is whole. Step 7 is a "
-     "double free, rejected. See [buddy.md](../buddy.md)."),
+     "Steps 1-2 take the order-9 and order-8 blocks that mem_map (pfns 4096..6144) leaves "
+     "below the first whole 1024-frame block. Step 3 splits the 1024-frame block at pfn "
+     "0x37c00: expand() puts the upper 512 and 256 frames back on the free lists (marked "
+     "red) and returns the lower 256. Steps 6-8 free the blocks again; each free merges "
+     "with its buddy (pfn ^ size) while the buddy is free and of the same order, until the "
+     "1024-frame block is whole. Step 9 is a double free, rejected. See "
+     "[buddy.md](../buddy.md)."),
     ("slab_colour", "Slab: colouring of a cache", "slab_colour", "0:512",
      "A 1100-byte cache on a 16 MiB machine: 3 objects a slab, 764 bytes left over, 5 "
      "colours of 128 bytes. Each new slab starts its objects one colour offset further "

@@ -11,10 +11,15 @@ The sequence the model follows (each step cites its kernel source):
 3. Zones by the i386 layout (arch/i386/mm/init.c: zone_sizes_init): ZONE_DMA below
    16 MiB, ZONE_NORMAL up to the end of low memory (at most 896 MiB), ZONE_HIGHMEM
    after the iomem hole.
-4. mem_map itself takes `PAGE_ALIGN(total_pages * sizeof(struct page))` bytes from
-   boot memory, first fit from the bottom of low memory
-   (`alloc_bootmem_low_pages(total_len)`, mm/bootmem.c: __alloc_bootmem_core with
-   goal 0); those frames, and the configured reserved frames, stay Reserved.
+4. mem_map itself comes from boot memory, by the profile's rule (`MEM_MAP_ALLOCS`):
+   on linux-2.6-i386, 2.6.12's mm/page_alloc.c alloc_node_mem_map --
+   `(node_spanned_pages + 1) * sizeof(struct page)` bytes from alloc_bootmem_node,
+   whose goal is `__pa(MAX_DMA_ADDRESS)` (16 MiB), so mem_map starts at pfn 4096 in
+   ZONE_NORMAL when low memory reaches past the goal; the seed's arch/um rule
+   (init_maps: `total_pages * sizeof(struct page)` from alloc_bootmem_low_pages,
+   goal 0) for the other profile and the flat conformance machine. Both go through
+   mm/bootmem.c __alloc_bootmem_core (`alloc_bootmem_core` below); those frames, and
+   the configured reserved frames, stay Reserved.
 5. Every other low frame is freed into the buddy allocator (mm/bootmem.c:
    free_all_bootmem_core) and every high frame one by one (arch/i386/mm/init.c:
    set_highmem_pages_init). The model frees them in increasing pfn order, which gives
@@ -42,6 +47,8 @@ from .slab import kmem_cache_init
 DEFAULT_PHYS_PAGES = 229376
 DEFAULT_HIGHMEM_PAGES = 32768
 PAGE_POLICIES = ("2.6.12", "buddy")
+# where mem_map comes from (profile default: Profile.MEM_MAP_ALLOC; boot key mem_map_alloc)
+MEM_MAP_ALLOCS = ("alloc_node_mem_map", "init_maps")
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,9 @@ class MachineConfig:
     # i386 setup.c reserves physical page 0 (the BIOS page) -- hence the default.
     reserved: tuple[tuple[int, int], ...] = ((0, 1),)
     # Test preset knob: where ZONE_DMA ends (default: the profile's 16 MiB). A tiny
-    # machine can then have DMA, Normal and HighMem zones in a few dozen frames.
+    # machine can then have DMA, Normal and HighMem zones in a few dozen frames. It
+    # moves only the zone boundary; mem_map's bootmem goal stays the profile's
+    # __pa(MAX_DMA_ADDRESS) (spec/buddy.md section 2).
     max_dma_pfn: int | None = None
     # CPUs online (1..the profile's NR_CPUS): per-CPU page lists and array caches
     cpus: int = 1
@@ -67,6 +76,9 @@ class MachineConfig:
     # the per-CPU lists; "buddy": the bare buddy (__rmqueue / __free_pages_bulk) the
     # conformance contract describes (spec/buddy.md, spec/conformance.md)
     page_policy: str = "2.6.12"
+    # how mem_map is placed (MEM_MAP_ALLOCS); None: the profile's rule. The flat
+    # conformance machine asks for "init_maps" (goal 0) to keep its frames all free.
+    mem_map_alloc: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "MachineConfig":
@@ -131,6 +143,9 @@ def validate_config(config: MachineConfig) -> Profile:
     if config.page_policy not in PAGE_POLICIES:
         raise ConfigError("page_policy", f"must be one of {', '.join(PAGE_POLICIES)}, got "
                                          f"{config.page_policy!r}")
+    if config.mem_map_alloc is not None and config.mem_map_alloc not in MEM_MAP_ALLOCS:
+        raise ConfigError("mem_map_alloc", f"must be one of {', '.join(MEM_MAP_ALLOCS)}, got "
+                                           f"{config.mem_map_alloc!r}")
     for start, end in config.reserved:
         if not 0 <= start < end <= config.phys_pages:
             raise ConfigError("reserved", f"[{start}, {end}) is not a range of low memory "
@@ -218,15 +233,21 @@ def boot(config: MachineConfig | None = None, **overrides) -> Machine:
         machine.zonelists.append([z for z in reversed(machine.zones[:highest + 1])
                                   if z.spanned_pages])
 
-    # alloc_bootmem_low_pages(total_len): first fit above the reserved ranges
-    map_frames = -(-machine.nr_pages * profile.STRUCT_PAGE_SIZE // profile.PAGE_SIZE)
-    taken = sorted(config.reserved)
-    start = 0
-    for r_start, r_end in taken:
-        if r_start - start >= map_frames:
-            break
-        start = max(start, r_end)
-    if start + map_frames > config.phys_pages:
+    # mem_map from boot memory, above the ranges setup_arch reserved
+    rule = config.mem_map_alloc or profile.MEM_MAP_ALLOC
+    if rule == "alloc_node_mem_map":
+        # mm/page_alloc.c alloc_node_mem_map: one struct page more than the node spans,
+        # from alloc_bootmem_node (include/linux/bootmem.h: SMP_CACHE_BYTES aligned, goal
+        # __pa(MAX_DMA_ADDRESS); SMP_CACHE_BYTES = L1_CACHE_BYTES, include/linux/cache.h)
+        size = (machine.nr_pages + 1) * profile.STRUCT_PAGE_SIZE
+        align, goal = profile.L1_CACHE_BYTES, profile.MAX_DMA_PFN << profile.PAGE_SHIFT
+    else:
+        # arch/um/kernel/physmem.c init_maps: alloc_bootmem_low_pages(total_len)
+        size = machine.nr_pages * profile.STRUCT_PAGE_SIZE
+        align, goal = profile.PAGE_SIZE, 0
+    start, map_frames = alloc_bootmem_core(config.reserved, config.phys_pages, size, align,
+                                           goal, profile.PAGE_SHIFT)
+    if start is None:
         raise ConfigError("phys_pages", f"low memory cannot hold mem_map ({map_frames} frames "
                                         f"for {machine.nr_pages} struct pages)")
     machine.mem_map_pfns = range(start, start + map_frames)
@@ -257,6 +278,40 @@ def boot(config: MachineConfig | None = None, **overrides) -> Machine:
     # start_kernel -> kmem_cache_init after mem_init (init/main.c, 2.6.12; model/slab.py)
     kmem_cache_init(machine)
     return machine
+
+
+def alloc_bootmem_core(taken, node_low_pfn: int, size: int, align: int, goal: int,
+                       page_shift: int) -> tuple[int | None, int]:
+    """(first pfn or None, frames) of a `size`-byte boot allocation on a fresh bootmem map.
+
+    mm/bootmem.c __alloc_bootmem_core (2.6.12) on node 0 (node_boot_start 0, covering
+    low memory [0, node_low_pfn)), with `taken` the [start, end) pfn ranges reserved so
+    far and no earlier allocation (so `last_success` and the partial-page merge with
+    `last_pos`/`last_offset` play no part): the request takes ceil(size / PAGE_SIZE)
+    whole frames; a goal inside low memory (rounded up to `align`) is where the first
+    scan starts, and when nothing fits from there the scan restarts at pfn 0; each scan
+    takes the lowest run of free frames that fits. Alignments up to PAGE_SIZE step the
+    scan by one frame (`incr` 1); both callers' alignments are at most PAGE_SIZE.
+    """
+    page_size = 1 << page_shift
+    if align > page_size:
+        raise ValueError("alloc_bootmem_core models alignments up to PAGE_SIZE only")
+    areasize = -(-size // page_size)
+    preferred = 0
+    if goal and (goal >> page_shift) < node_low_pfn:
+        preferred = ((goal + align - 1) & ~(align - 1)) >> page_shift
+    ranges = sorted(taken)
+    for first in ((preferred, 0) if preferred else (0,)):
+        pfn = first
+        for r_start, r_end in ranges:
+            if r_end <= pfn:
+                continue
+            if r_start - pfn >= areasize:
+                break
+            pfn = r_end
+        if pfn + areasize <= node_low_pfn:
+            return pfn, areasize
+    return None, areasize
 
 
 def free_bootmem_range(machine: Machine, zone: Zone, start: int, end: int) -> None:

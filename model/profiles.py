@@ -54,6 +54,11 @@ class Profile:
     NR_CPUS: int = 8
     BUFCTL_SIZE: int = 2
     STRUCT_SLAB_SIZE: int = 24
+    # how boot places mem_map (model/boot.py: MEM_MAP_ALLOCS): "alloc_node_mem_map"
+    # (2.6.12 mm/page_alloc.c: (spanned + 1) struct pages from alloc_bootmem_node, goal
+    # __pa(MAX_DMA_ADDRESS)) or "init_maps" (arch/um/kernel/physmem.c: total_pages struct
+    # pages from alloc_bootmem_low_pages, goal 0 -- the seed's rule)
+    MEM_MAP_ALLOC: str = "alloc_node_mem_map"
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -104,6 +109,9 @@ LINUX_6X_X86_64 = Profile(
     gfp_zone_top=(0, 2, 2),            # DMA; Normal; no highmem: Normal
     BUFCTL_SIZE=4,
     STRUCT_SLAB_SIZE=0,
+    # 6.x x86_64 keeps struct pages in a sparse vmemmap, which the model does not have:
+    # this profile keeps the seed's arch/um rule (one array at the bottom of low memory)
+    MEM_MAP_ALLOC="init_maps",
     extra={"MAX_DMA32_PFN": (4 * GiB) >> 12},
 )
 
@@ -130,6 +138,7 @@ LINUX_6X_I386 = Profile(
     KMALLOC_MAX_CACHE_SIZE=8192,
     BUFCTL_SIZE=4,
     STRUCT_SLAB_SIZE=0,
+    MEM_MAP_ALLOC="init_maps",         # not a boot profile (trace only)
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (LINUX_2_6_I386, LINUX_6X_X86_64)}

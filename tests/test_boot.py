@@ -16,23 +16,47 @@ def test_seed_machine_layout():
     names = [(z.name, z.zone_start_pfn, z.spanned_pages) for z in m.zones]
     # arch/i386: DMA below 16 MiB (4096 frames), Normal to 896 MiB, HighMem above
     assert names == [("DMA", 0, 4096), ("Normal", 4096, 225280), ("HighMem", 229376, 32768)]
-    # mem_map: 262144 * 32 bytes = 8 MiB = 2048 frames, first fit after reserved pfn 0
-    assert m.mem_map_pfns == range(1, 2049)
-    assert all(m.mem_map.flags[p] & PG_reserved for p in (0, 1, 2048))
-    assert not m.mem_map.flags[2049] & PG_reserved
-    # every other frame is free: 262144 - 1 - 2048
-    assert pa.nr_free_pages(m) == 262144 - 2049
-    # Normal and HighMem are whole 1024-frame blocks; DMA 2049..4095 = 1+2+4+...+1024
-    assert pa.buddyinfo(m) == {"DMA": [1] * 11, "Normal": [0] * 10 + [220],
-                               "HighMem": [0] * 10 + [32]}
+    # mem_map, by hand from 2.6.12 (torvalds/linux 1da177e4):
+    # mm/page_alloc.c alloc_node_mem_map: size = (node_spanned_pages + 1) * sizeof(struct
+    # page) = (262144 + 1) * 32 = 8388640 bytes (include/linux/mm.h: struct page is 8
+    # 32-bit words on i386), from alloc_bootmem_node (include/linux/bootmem.h: align
+    # SMP_CACHE_BYTES, goal __pa(MAX_DMA_ADDRESS) = 16 MiB, include/asm-i386/dma.h).
+    # mm/bootmem.c __alloc_bootmem_core: areasize = ceil(8388640 / 4096) = 2049 frames,
+    # first fit from the goal pfn 16 MiB >> 12 = 4096: frames 4096..6144 (ZONE_NORMAL).
+    size = (262144 + 1) * 32
+    frames = -(-size // 4096)
+    assert frames == 2049
+    assert m.mem_map_pfns == range(4096, 4096 + frames) == range(4096, 6145)
+    assert all(m.mem_map.flags[p] & PG_reserved for p in (0, 4096, 6144))
+    assert not m.mem_map.flags[1] & PG_reserved
+    assert not m.mem_map.flags[6145] & PG_reserved
+    # every other frame is free: 262144 - pfn 0 - 2049 frames of mem_map
+    assert pa.nr_free_pages(m) == 262144 - 1 - 2049
+    # DMA: pfns 1..4095 free = 1+2+4+...+512 (pfns 1..1023, each block aligned: 2/2, 4/4,
+    # ... 512/512) then (4096 - 1024) / 1024 = 3 whole 1024-frame blocks
+    assert 1 + sum(1 << o for o in range(10)) == 1024 and (4096 - 1024) // 1024 == 3
+    dma = [1] * 10 + [3]
+    # Normal: 6145..229375 free = 1+2+...+512 (6145..7167, each block aligned: 6146/2,
+    # 6148/4, ... 6656/512) then (229376 - 7168) / 1024 = 217 whole 1024-frame blocks
+    assert 6145 + sum(1 << o for o in range(10)) == 7168 and (229376 - 7168) // 1024 == 217
+    normal = [1] * 10 + [217]
+    assert pa.buddyinfo(m) == {"DMA": dma, "Normal": normal, "HighMem": [0] * 10 + [32]}
 
 
 def test_seed_256_frames_from_a_1024_block():
-    """The seed: 256 frames from a 1024 block leave one 512 and one 256 block free."""
+    """The seed: 256 frames from a 1024 block leave one 512 and one 256 block free.
+
+    After boot, ZONE_NORMAL holds one free block of each order 0..9 below pfn 7168 (the
+    tail end of mem_map at 4096..6144), so an order-8 request would take the free order-8
+    block 6400. The seed's split happens once orders 8 and 9 are empty: take the order-9
+    block (6656) and the order-8 block (6400) first."""
     m = boot()
+    assert pa.alloc_pages(m, GFP_KERNEL, 9).pfn == 6656
+    assert pa.alloc_pages(m, GFP_KERNEL, 8).pfn == 6400
+    assert pa.buddyinfo(m)["Normal"] == [1] * 8 + [0, 0, 217]
     page = pa.alloc_pages(m, GFP_KERNEL, 8)
     assert page is not None
-    assert pa.buddyinfo(m)["Normal"] == [0] * 8 + [1, 1, 219]
+    assert pa.buddyinfo(m)["Normal"] == [1] * 8 + [1, 1, 216]
     # the list head after boot is the highest block; the caller gets its lowest part
     assert page.pfn == 229376 - 1024
     assert m.mem_map.private[page.pfn + 512] == 9 and m.mem_map.private[page.pfn + 256] == 8
@@ -94,8 +118,9 @@ def test_translations_round_trip():
 def test_four_gib_machine_boots():
     m = boot(phys_pages=229376, highmem_pages=1048576 - 229376)
     assert m.nr_pages == 1 << 20
-    # 1M struct pages of 32 bytes = 32 MiB = 8192 frames of mem_map
-    assert len(m.mem_map_pfns) == 8192
+    # (1M + 1) struct pages of 32 bytes = 32 MiB + 32 bytes: 8193 frames of mem_map from
+    # the 16 MiB goal (mm/page_alloc.c alloc_node_mem_map, mm/bootmem.c)
+    assert m.mem_map_pfns == range(4096, 4096 + 8193)
     assert not any(check_all(m).values())
 
 
@@ -122,3 +147,33 @@ def test_x86_64_profile_zones():
         ("DMA", 0, 4096), ("DMA32", 4096, (1 << 20) - 4096), ("Normal", 1 << 20, 1 << 18)]
     # a plain request prefers Normal, then DMA32, then DMA
     assert [z.name for z in m.zonelists[1]] == ["Normal", "DMA32", "DMA"]
+
+
+def test_mem_map_goal_falls_back_to_pfn_0():
+    """mm/bootmem.c __alloc_bootmem_core (2.6.12): when nothing fits from the goal up,
+    the scan restarts at pfn 0 (`preferred = offset; goto restart_scan`)."""
+    # everything from 16 MiB to the end of low memory reserved: 8192 low frames, so
+    # (8192 + 1) * 32 bytes = 65 frames (ceil(262176 / 4096)), first fit after pfn 0
+    m = boot(phys_pages=8192, highmem_pages=0, reserved=((0, 1), (4096, 8192)))
+    assert m.mem_map_pfns == range(1, 1 + 65)
+    # a goal at or above the end of low memory is ignored (`goal >> PAGE_SHIFT <
+    # node_low_pfn` fails): 4096 frames, (4096 + 1) * 32 bytes = 33 frames from pfn 1
+    m = boot(phys_pages=4096, highmem_pages=0)
+    assert m.mem_map_pfns == range(1, 1 + 33)
+    # a reserved range in the way at the goal: the first fit above it
+    m = boot(phys_pages=8192, highmem_pages=0, reserved=((0, 1), (4096, 4100)))
+    assert m.mem_map_pfns == range(4100, 4100 + 65)
+
+
+def test_mem_map_rule_per_profile_and_boot_key():
+    # the seed's arch/um rule (init_maps: total_pages * 32 bytes, goal 0): 2048 frames
+    # after pfn 0 on the seed machine
+    m = boot(mem_map_alloc="init_maps")
+    assert m.mem_map_pfns == range(1, 1 + 262144 * 32 // 4096)
+    assert pa.buddyinfo(m)["DMA"] == [1] * 11        # 2049..4095 = 1 + 2 + ... + 1024
+    # linux-6.x-x86_64 keeps the init_maps rule: 64-byte struct pages, goal 0
+    m = boot(profile="linux-6.x-x86_64", phys_pages=65536, highmem_pages=0)
+    assert m.mem_map_pfns == range(1, 1 + 65536 * 64 // 4096)
+    with pytest.raises(ConfigError) as err:
+        boot(mem_map_alloc="vmemmap")
+    assert err.value.field == "mem_map_alloc"

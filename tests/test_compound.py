@@ -1,8 +1,9 @@
 """Compound pages (2.6.12 mm/page_alloc.c prep_compound_page, destroy_compound_page;
 mm/swap.c put_page with CONFIG_HUGETLB_PAGE): __GFP_COMP blocks, their frees, and the
 misuse bad_page() catches. Expected frames are worked out by hand: the default
-machine's first order-2 GFP_KERNEL block is pfn 228352 (head of Normal's order-10
-list, split by expand; see tests/test_pcp.py)."""
+machine's first order-2 GFP_KERNEL block is pfn 6148, the free order-2 block just after
+mem_map (4096..6144; __rmqueue takes the smallest order with a block; see
+tests/test_boot.py and tests/test_pcp.py)."""
 
 import pytest
 
@@ -15,7 +16,7 @@ from kmemspec.spec import buddy as inv
 from kmemspec.spec import catalogue
 from misuse import misuse
 
-HEAD = 228352
+HEAD = 6148
 
 
 def compound(order=2):
@@ -48,7 +49,8 @@ def test_free_destroys_the_compound_page():
     info = pa.buddyinfo(m)["Normal"]
     pa.__free_pages(m, page, 2)
     assert m.page_index == {} and not any(f & PG_compound for f in m.mem_map.flags)
-    assert pa.buddyinfo(m)["Normal"] == [0] * 10 + [220] != info
+    # back as the order-2 block 6148 (its buddy 6144 is mem_map): boot's Normal layout
+    assert pa.buddyinfo(m)["Normal"] == [1] * 10 + [217] != info
     assert not any(catalogue.check_all(m).values())
 
 

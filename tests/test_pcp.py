@@ -1,10 +1,14 @@
 """Per-CPU hot/cold page lists (2.6.12 mm/page_alloc.c: per_cpu_pageset,
 buffered_rmqueue, rmqueue_bulk, free_hot_cold_page, free_pages_bulk, __drain_pages).
 
-Expected pfns are worked out by hand from the kernel's rules in the comments: the
-default machine's ZONE_NORMAL is 220 order-10 blocks with pfn 228352 at the head of
-free_area[10] (the model's boot order, spec/buddy.md); Normal's batch is 16 (hot low 32,
-high 96; cold low 0, high 32), see tests/test_zones.py.
+Expected pfns are worked out by hand from the kernel's rules in the comments: after boot
+the default machine's ZONE_NORMAL holds one free block of each order 0..9 right after
+mem_map (pfns 4096..6144, tests/test_boot.py): o0 6145, o1 6146, o2 6148, o3 6152,
+o4 6160, o5 6176, o6 6208, o7 6272, o8 6400, o9 6656, then 217 order-10 blocks from 7168
+(head of free_area[10]: 228352, the model's boot order, spec/buddy.md). __rmqueue takes
+the smallest order that has a block, and expand hands the upper halves back, so
+successive order-0 takes walk up from 6145 in pfn order. Normal's batch is 16 (hot low
+32, high 96; cold low 0, high 32), see tests/test_zones.py.
 """
 
 import pytest
@@ -28,16 +32,18 @@ def cold(m, zone=1, cpu=0):
 def test_first_order0_allocation_refills_the_hot_list():
     m = boot()
     page = pa.alloc_pages(m, GFP_KERNEL, 0)
-    # count 0 <= low 32: rmqueue_bulk takes 16 frames, 228352..228367, from the head
-    # order-10 block (expand hands back 228368 o4, 228384 o5, ... 228864 o9) and adds
-    # them at the tail; the head (228352) is handed out, 15 stay
-    assert page.pfn == 228352
-    assert list(hot(m).list) == list(range(228353, 228368)) and hot(m).count == 15
-    assert pa.buddyinfo(m)["Normal"] == [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 219]
-    assert m.zones[1].free_pages == 225280 - 16
-    # 15 <= 32: the next call refills again, from the order-4 block at 228368
-    assert pa.alloc_pages(m, GFP_KERNEL, 0).pfn == 228353
-    assert hot(m).count == 30 and list(hot(m).list)[-16:] == list(range(228368, 228384))
+    # count 0 <= low 32: rmqueue_bulk takes 16 frames with __rmqueue(zone, 0): 6145 (o0),
+    # 6146 (o1, 6147 back to o0), 6147, 6148 (o2), ... 6159, then 6160 (the o4 block:
+    # expand hands back 6168 o3, 6164 o2, 6162 o1, 6161 o0), adding each at the tail;
+    # the head (6145) is handed out, 15 stay
+    assert page.pfn == 6145
+    assert list(hot(m).list) == list(range(6146, 6161)) and hot(m).count == 15
+    # left: o0 6161, o1 6162, o2 6164, o3 6168, none of o4, o5..o9 and 217 o10 as at boot
+    assert pa.buddyinfo(m)["Normal"] == [1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 217]
+    assert m.zones[1].free_pages == 225280 - 2049 - 16       # less mem_map and the batch
+    # 15 <= 32: the next call refills again: 6161..6175, then 6176 from the o5 block
+    assert pa.alloc_pages(m, GFP_KERNEL, 0).pfn == 6146
+    assert hot(m).count == 30 and list(hot(m).list)[-16:] == list(range(6161, 6177))
 
 
 def test_freed_page_goes_on_the_hot_head_and_comes_back_first():
@@ -45,17 +51,18 @@ def test_freed_page_goes_on_the_hot_head_and_comes_back_first():
     a = pa.alloc_pages(m, GFP_KERNEL, 0)
     pa.alloc_pages(m, GFP_KERNEL, 0)
     pa.__free_pages(m, a, 0)
-    assert hot(m).list[0] == 228352 and hot(m).count == 31
-    assert pa.buddyinfo(m)["Normal"][0] == 0          # not back in the buddy lists
-    assert pa.alloc_pages(m, GFP_KERNEL, 0).pfn == 228352   # LIFO: hot
+    assert hot(m).list[0] == 6145 and hot(m).count == 31
+    # not back in the buddy lists: free_area[0] holds only 6177 (expand's from 6176)
+    assert pa.free_list(m.mem_map, m.zones[1].free_area[0]) == [6177]
+    assert pa.alloc_pages(m, GFP_KERNEL, 0).pfn == 6145     # LIFO: hot
 
 
 def test_gfp_cold_uses_the_cold_list():
     m = boot()
-    pa.alloc_pages(m, GFP_KERNEL, 0)                  # hot takes 228352..228367
+    pa.alloc_pages(m, GFP_KERNEL, 0)                  # hot takes 6145..6160
     page = pa.alloc_pages(m, GFP_KERNEL | __GFP_COLD, 0)
-    # cold count 0 <= low 0: refill 16 from the order-4 block at 228368
-    assert page.pfn == 228368 and cold(m).count == 15 and hot(m).count == 15
+    # cold count 0 <= low 0: refill 16, 6161..6176, on the cold list
+    assert page.pfn == 6161 and cold(m).count == 15 and hot(m).count == 15
 
 
 def test_a_free_at_high_drains_a_batch_from_the_tail():
@@ -92,8 +99,8 @@ def test_each_cpu_has_its_own_lists():
     m = boot(cpus=2)
     p0 = pa.alloc_pages(m, GFP_KERNEL, 0, cpu=0)
     p1 = pa.alloc_pages(m, GFP_KERNEL, 0, cpu=1)
-    # CPU 0's refill took 228352..228367; CPU 1's refill the next 16 from 228368
-    assert (p0.pfn, p1.pfn) == (228352, 228368)
+    # CPU 0's refill took 6145..6160; CPU 1's refill the next 16 from 6161
+    assert (p0.pfn, p1.pfn) == (6145, 6161)
     with pytest.raises(ValueError, match="cpu 2"):
         pa.drain_local_pages(m, 2)
 
@@ -113,8 +120,9 @@ def test_buddyinfo_leaves_out_per_cpu_frames():
     m = boot()
     pa.alloc_pages(m, GFP_KERNEL, 0)
     # 16 frames left the buddy lists; 15 wait on the hot list and are not counted
+    # (Normal's free frames at boot: 225280 less mem_map's 2049)
     normal = pa.buddyinfo(m)["Normal"]
-    assert sum(n << o for o, n in enumerate(normal)) == 225280 - 16
+    assert sum(n << o for o, n in enumerate(normal)) == 225280 - 2049 - 16
 
 
 # --- the invariants catch broken per-CPU state ------------------------------------
@@ -176,22 +184,23 @@ def _run_example(name):
 
 
 def test_pcp_hot_cold_example():
-    """examples/scenarios/pcp_hot_cold.jsonl, its expectations by hand: CPU 0's first
-    refill takes 228352..228367 (the head order-10 block, ascending), its second (count
-    15 <= low 32) the order-4 block 228368..228383; CPU 1's first refill the order-5
-    block's lower half 228384..228399 (228400 o4 stays). Freeing 228352 puts it on the
-    hot head (count 31); the next alloc refills first (31 <= 32: 228400..228415 at the
-    tail) and returns 228352. The cold list's first refill then starts at the order-6
-    block 228416."""
+    """examples/scenarios/pcp_hot_cold.jsonl, its expectations by hand (the boot layout
+    in this module's docstring): CPU 0's first refill takes 6145..6160 (ascending, the
+    smallest blocks first), its second (count 15 <= low 32) 6161..6176 (6176 splits the
+    o5 block: 6177 o0 .. 6192 o4 go back); CPU 1's first refill 6177..6192 (6192 splits
+    the o4 block: 6193 o0 .. 6200 o3). Freeing 6145 puts it on the hot head (count 31);
+    the next alloc refills first (31 <= 32: 6193..6208 at the tail, 6208 splitting the o6
+    block) and returns 6145. The cold list's first refill then takes 6209..6224 and
+    returns 6209."""
     run = _run_example("pcp_hot_cold.jsonl")
     assert not run.failed and not any(run.invariants.values())
     assert all(e.get("as_expected", True) for e in run.results)
     assert run.machine.pcp_pages == {}                 # both CPUs drained
-    # still allocated: 228352, 228353, 228384, 228416; the rest of the block at 228352
-    # merges back: o0 228385 228417; o1 228354 228386 228418; o2 228356 228388 228420;
-    # o3 228360 228392 228424; o4 228368 228400 228432; o5 228448; o7 228480;
-    # o8 228608; o9 228864
-    assert pa.buddyinfo(run.machine)["Normal"] == [2, 3, 3, 3, 3, 1, 0, 1, 1, 1, 219]
+    # still allocated: 6145, 6146, 6177, 6209; the rest of [6145, 7168) merges back into
+    # maximal aligned blocks: o0 6147 6176 6208; o1 6178 6210; o2 6148 6180 6212;
+    # o3 6152 6184 6216; o4 6160 6192 6224; o5 6240; o7 6272; o8 6400; o9 6656
+    # (3 + 4 + 12 + 24 + 48 + 32 + 128 + 256 + 512 = 1019 = 1023 - 4 frames)
+    assert pa.buddyinfo(run.machine)["Normal"] == [3, 2, 3, 3, 3, 1, 0, 1, 1, 1, 217]
 
 
 def test_watermarks_example():

@@ -11,13 +11,16 @@ Geometry used below (i386, 4 KiB pages, 16 MiB machine so slab_break_gfp_order 0
 * size 2000, no flags: 2000 >= 512 so off-slab first; order 0: num 2, left 96, 96*8 <=
   4096 so order 0; slab_size 2*2 + 24 = 28 <= 96: back on-slab, left_over 68, colour 0;
   object i at page + 28 + 2000*i. limit 24 (> 1024), batchcount 12, shared limit 96.
-Pages: mem_map is pfn 1..32; the bootstrap's slabs follow it (BOOT_PAGES, worked out
-in tests/test_slab_arraycache_memory.py from kmem_cache_init): on 1 CPU 14 -- kmem_cache
-2, size-32 1, size-64 1, size-128 1, size-256 1, size-512 2, size-1024 1, size-2048 5
-(the array_cache memory); CPU_UP_PREPARE of CPU 1 needs 27 more arrays, of which the
-9 of 496 bytes take size-512's 3 parked objects and a third size-512 slab: 15 on 2
-CPUs. A later cache's k-th slab (k = 1, 2, ...) is pfn 32 + BOOT_PAGES + k when nothing
-else takes pages (its descriptor and arrays come from objects already parked).
+Pages: mem_map is pfn 1..33 (2.6.12 mm/page_alloc.c alloc_node_mem_map: (4096 + 1) * 32
+bytes = 33 frames; the 16 MiB bootmem goal is not inside this machine's low memory, so
+mm/bootmem.c takes the first fit from pfn 0); the bootstrap's slabs follow it (BOOT_PAGES,
+worked out in tests/test_slab_arraycache_memory.py from kmem_cache_init): on 1 CPU 14 --
+kmem_cache 2, size-32 1, size-64 1, size-128 1, size-256 1, size-512 2, size-1024 1,
+size-2048 5 (the array_cache memory); CPU_UP_PREPARE of CPU 1 needs 27 more arrays, of
+which the 9 of 496 bytes take size-512's 3 parked objects and a third size-512 slab: 15
+on 2 CPUs. Order-0 frames come in ascending pfn order (34 splits the order-1 block
+34..35, and so on). A later cache's k-th slab (k = 1, 2, ...) is pfn 33 + BOOT_PAGES + k
+when nothing else takes pages (its descriptor and arrays come from objects already parked).
 """
 
 import pickle
@@ -47,11 +50,11 @@ BOOT_PAGES = {1: 14, 2: 15}
 
 def obj64(k, i, cpus=1):
     """Object i of the k-th slab of the 64-byte cache."""
-    return BASE + (32 + BOOT_PAGES[cpus] + k) * 4096 + 148 + 64 * i
+    return BASE + (33 + BOOT_PAGES[cpus] + k) * 4096 + 148 + 64 * i
 
 
 def obj2000(k, i, cpus=1):
-    return BASE + (32 + BOOT_PAGES[cpus] + k) * 4096 + 28 + 2000 * i
+    return BASE + (33 + BOOT_PAGES[cpus] + k) * 4096 + 28 + 2000 * i
 
 
 def small(**kw):

@@ -25,13 +25,16 @@ def test_colour_scenario_expectations_are_checked():
     checked = [e for e in run.results if e["op"] == "kmem_cache_alloc" and "expect" in e]
     assert len(checked) == 19 and all(e["as_expected"] for e in checked)
     # the file's numbers, derived here independently from 2.6.12 mm/slab.c: slabs at pfn
-    # 47..52 (after mem_map 1..32 and the bootstrap's 14 slabs 33..46: kmem_cache 2,
-    # array_cache memory 12, tests/test_slab_arraycache_memory.py) with colour offsets 0,128,256,384,512,0 (colour 5), object i at
-    # offset + 32 (struct slab + 3 bufctls) + i*1100; each refill takes one new slab's
-    # 3 objects and __cache_alloc pops them 2, 1, 0; after shrink, pfn 52 at offset 128
+    # 48..53 (after mem_map 1..33 -- (4096 + 1) * 32 bytes, mm/page_alloc.c
+    # alloc_node_mem_map, first fit from pfn 0 as the 16 MiB goal is not in this machine's
+    # low memory -- and the bootstrap's 14 slabs 34..47: kmem_cache 2, array_cache memory
+    # 12, tests/test_slab_arraycache_memory.py) with colour offsets 0,128,256,384,512,0
+    # (colour 5), object i at offset + 32 (struct slab + 3 bufctls) + i*1100; each refill
+    # takes one new slab's 3 objects and __cache_alloc pops them 2, 1, 0; after shrink,
+    # pfn 53 at offset 128
     want = [0xC0000000 + pfn * 4096 + off + 32 + i * 1100
-            for pfn, off in zip(range(47, 53), (0, 128, 256, 384, 512, 0)) for i in (2, 1, 0)]
-    want.append(0xC0000000 + 52 * 4096 + 128 + 32 + 2 * 1100)
+            for pfn, off in zip(range(48, 54), (0, 128, 256, 384, 512, 0)) for i in (2, 1, 0)]
+    want.append(0xC0000000 + 53 * 4096 + 128 + 32 + 2 * 1100)
     assert [e["expect"]["ret"] for e in checked] == want
 
 
@@ -77,27 +80,28 @@ def _expected(name):
 
 
 def test_arrays_scenario_is_cache_alloc_refills_order():
-    """Independently of the file: 64-byte objects at 0xC002F000 + 148 + 64*i (pfn 47,
-    after the bootstrap's 14 slabs); the first refill takes 16 (BATCHREFILL_LIMIT),
-    popped 15..0; the second takes the other 45 and pops 60; a freed 15 comes back
-    first, then 59; kmalloc(20) pops the object the bootstrap left parked in size-32's
-    array: size-32's own head array of kmem_cache_init step 4, the 27th size-32 object
-    handed out (25 head arrays, then cache_cache's and size-32's), object 26 of its slab
-    at pfn 34 (objects after 288 bytes of management), kfree'd when enable_cpucache
-    replaced it (tests/test_slab_arraycache_memory.py)."""
+    """Independently of the file: 64-byte objects at 0xC0030000 + 148 + 64*i (pfn 48,
+    after mem_map 1..33 and the bootstrap's 14 slabs 34..47); the first refill takes 16
+    (BATCHREFILL_LIMIT), popped 15..0; the second takes the other 45 and pops 60; a
+    freed 15 comes back first, then 59; kmalloc(20) pops the object the bootstrap left
+    parked in size-32's array: size-32's own head array of kmem_cache_init step 4, the
+    27th size-32 object handed out (25 head arrays, then cache_cache's and size-32's),
+    object 26 of its slab at pfn 35 (objects after 288 bytes of management), kfree'd
+    when enable_cpucache replaced it (tests/test_slab_arraycache_memory.py)."""
     _, got = _expected("slab_arrays.jsonl")
-    o = lambda i: 0xC002F000 + 148 + 64 * i
+    o = lambda i: 0xC0030000 + 148 + 64 * i
     assert got == [o(i) for i in range(15, -1, -1)] + [o(60), o(15), o(59),
-                                                        0xC0022000 + 288 + 26 * 32]
+                                                        0xC0023000 + 288 + 26 * 32]
 
 
 def test_smp_scenario_hand_values():
-    """Slab k of the 2000-byte cache is pfn 47 + k (15 bootstrap slabs on 2 CPUs), object i at + 28 + 2000*i; CPU 0
+    """Slab k of the 2000-byte cache is pfn 48 + k (mem_map 1..33, 15 bootstrap slabs
+    34..48 on 2 CPUs), object i at + 28 + 2000*i; CPU 0
     gets objects 1, 0 of each new slab; CPU 1's refill from the shared array pops a10
     (slab 6, object 1); CPU 0 pops a24 (slab 13, object 1); the object CPU 1 got, freed
     on CPU 0, is CPU 0's next."""
     _, got = _expected("slab_smp.jsonl")
-    o = lambda k, i: 0xC0000000 + (47 + k) * 4096 + 28 + 2000 * i
+    o = lambda k, i: 0xC0000000 + (48 + k) * 4096 + 28 + 2000 * i
     cpu0 = [o(n // 2 + 1, 1 - n % 2) for n in range(25)]
     assert got == cpu0 + [cpu0[10], cpu0[24], cpu0[10]]
 
@@ -108,7 +112,7 @@ def test_reap_scenario_final_slabinfo():
     active objects 6*2 + 1 = 13 (the parked ones count, as s_show counts them); the
     shared array keeps a22, a23; then one allocation pops a39 (slab 20, object 0)."""
     run, got = _expected("slab_reap.jsonl")
-    assert got == [0xC0000000 + (46 + 20) * 4096 + 28]     # 14 bootstrap slabs
+    assert got == [0xC0000000 + (47 + 20) * 4096 + 28]     # mem_map 1..33, 14 bootstrap slabs
     info = next(c for c in run.to_json()["state"]["slabinfo"] if c["name"] == "reapme")
     assert (info["num_slabs"], info["active_slabs"], info["active_objs"],
             info["sharedavail"]) == (16, 7, 13, 2)

@@ -63,20 +63,25 @@ def _listed(driver, list_id: str) -> list[tuple[int, int]]:
 def test_split_and_merge_step_by_step(driver, tmp_path):
     _open(driver, tmp_path, "seed_split_and_merge")
     a, b, c = TOP, TOP + 256, TOP + 512
-    assert _normal(driver, 8, 9, 10) == (0, 0, 220)
+    # after boot Normal holds one block of each order 0..9 after mem_map (4096..6144;
+    # the order-8 block 6400 and the order-9 block 6656) and 217 order-10 blocks
+    # (tests/test_boot.py); steps 1-2 take 6656 and 6400
+    assert _normal(driver, 8, 9, 10) == (1, 1, 217)
     # (nr_free of orders 8, 9, 10 in Normal; blocks onto / off the free lists), by hand
     expected = [
-        ((1, 1, 219), [(b, 8), (c, 9)], [(a, 10)]),      # alloc 8: split 1024 -> 256+256+512
-        ((0, 1, 219), [], [(b, 8)]),                      # alloc 8: the free 256
-        ((0, 0, 219), [], [(c, 9)]),                      # alloc 9: the free 512
-        ((1, 0, 219), [(b, 8)], []),                      # free b: buddy a in use, no merge
-        ((0, 1, 219), [(a, 9)], [(b, 8)]),                # free a: a+b merge to 512 at a
-        ((0, 0, 220), [(a, 10)], [(a, 9)]),               # free c: back to one 1024 block
-        ((0, 0, 220), [], []),                            # double free rejected
+        ((1, 0, 217), [], [(6656, 9)]),                   # alloc 9: the free 512 at 6656
+        ((0, 0, 217), [], [(6400, 8)]),                   # alloc 8: the free 256 at 6400
+        ((1, 1, 216), [(b, 8), (c, 9)], [(a, 10)]),      # alloc 8: split 1024 -> 256+256+512
+        ((0, 1, 216), [], [(b, 8)]),                      # alloc 8: the free 256
+        ((0, 0, 216), [], [(c, 9)]),                      # alloc 9: the free 512
+        ((1, 0, 216), [(b, 8)], []),                      # free b: buddy a in use, no merge
+        ((0, 1, 216), [(a, 9)], [(b, 8)]),                # free a: a+b merge to 512 at a
+        ((0, 0, 217), [(a, 10)], [(a, 9)]),               # free c: back to one 1024 block
+        ((0, 0, 217), [], []),                            # double free rejected
     ]
     for step, (counts, joined, left) in enumerate(expected, start=1):
         driver.find_element("id", "next").click()
-        assert _text(driver, "stepno") == f"step {step} of 7"
+        assert _text(driver, "stepno") == f"step {step} of 9"
         assert _normal(driver, 8, 9, 10) == counts, step
         assert _listed(driver, "joined") == joined if joined or left else True, step
         assert _listed(driver, "left") == left if joined or left else True, step
@@ -84,7 +89,7 @@ def test_split_and_merge_step_by_step(driver, tmp_path):
     # back one step: the state after the last real free again, highlights recomputed
     driver.find_element("id", "prev").click()
     driver.find_element("id", "prev").click()
-    assert _normal(driver, 8, 9, 10) == (0, 1, 219)
+    assert _normal(driver, 8, 9, 10) == (0, 1, 216)
     assert _listed(driver, "joined") == [(a, 9)]
     changed = driver.find_elements("css selector", "#buddy td.changed")
     assert {e.get_attribute("id") for e in changed} == {"bi-Normal-8", "bi-Normal-9"}
@@ -93,16 +98,18 @@ def test_split_and_merge_step_by_step(driver, tmp_path):
 def test_256_from_1024_keyboard_and_screenshot(driver, tmp_path):
     _open(driver, tmp_path, "seed_256_from_1024")
     body = driver.find_element("tag name", "body")
-    body.send_keys("\ue014")                                        # arrow right
+    for _ in range(3):                                              # steps 1-2 empty orders
+        body.send_keys("\ue014")                                    # 9 and 8; arrow right
     assert _text(driver, "ret") == hex(TOP)
-    assert _normal(driver, 8, 9, 10) == (1, 1, 219)
+    assert _normal(driver, 8, 9, 10) == (1, 1, 216)
     outlined = {(int(r.get_attribute("data-pfn")), int(r.get_attribute("data-count")))
                 for r in driver.find_elements("css selector", "#frames rect.changed-block")}
     assert outlined == {(TOP, 256), (TOP + 256, 256), (TOP + 512, 512)}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / "seed_256_from_1024.png"))
-    body.send_keys("\ue012")                                        # arrow left
-    assert _normal(driver, 8, 9, 10) == (0, 0, 220)
+    for _ in range(3):
+        body.send_keys("\ue012")                                    # arrow left, to boot
+    assert _normal(driver, 8, 9, 10) == (1, 1, 217)
     assert driver.find_elements("css selector", "#frames rect.changed-block") == []
 
 
@@ -113,10 +120,10 @@ def test_slab_colour_and_vmalloc_pages(driver, tmp_path):
     got = [(int(r.get_attribute("data-slab")), r.find_element("class name", "colour-off").text,
             r.find_element("class name", "s_mem").text) for r in rows]
     want = [(pfn, str(128 * (k % 5)), hex(0xC0000000 + pfn * 4096 + 128 * (k % 5) + 32))
-            for k, pfn in enumerate(range(47, 53))]     # after the 14 bootstrap slabs
+            for k, pfn in enumerate(range(48, 54))]     # mem_map 1..33, 14 bootstrap slabs
     assert got == want
-    driver.find_element("id", "last").click()        # shrink, then a new slab at pfn 52
-    row = driver.find_element("css selector", "#slabs tr.slab[data-slab='52']")
+    driver.find_element("id", "last").click()        # shrink, then a new slab at pfn 53
+    row = driver.find_element("css selector", "#slabs tr.slab[data-slab='53']")
     assert row.find_element("class name", "colour-off").text == "128"
     assert "changed" in row.get_attribute("class")
 
