@@ -264,8 +264,15 @@ def _buddy_facts() -> list[Fact]:
     from .model import page_alloc as pa
     from .model.gfp import GFP_KERNEL
 
+    def buddy_machine():
+        # __rmqueue and expand themselves: with 2.6.12's per-CPU lists an order-0 request
+        # is served from the hot list, refilled 16 frames at a time, so "take every
+        # order-0 block" below would not empty the order-0 list (an odd count stays odd)
+        from .model.boot import boot
+        return boot(page_policy="buddy")
+
     def prepare():
-        machine = _slab_machine()
+        machine = buddy_machine()
         zone = next(z for z in machine.zones if z.name == "Normal")
         # take every block below order 10 from the Normal zone (each list's own size)
         for order in range(10):
@@ -281,7 +288,7 @@ def _buddy_facts() -> list[Fact]:
                 zone.free_area[9].nr_free, zone.free_area[8].nr_free]
 
     def limits():
-        machine = _slab_machine()
+        machine = buddy_machine()
         top = pa.alloc_pages(machine, GFP_KERNEL, 10)
         try:
             beyond = pa.alloc_pages(machine, GFP_KERNEL, 11)
