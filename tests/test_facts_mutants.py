@@ -203,9 +203,10 @@ def test_cpucache_fails_when_free_limit_ignores_the_online_cpus(monkeypatch):
     from kmemspec.model import slab
     real = slab.enable_cpucache
 
-    def one_batch(machine, cachep, online):
-        real(machine, cachep, online)
+    def one_batch(machine, cachep, online, *rest):
+        ok = real(machine, cachep, online, *rest)
         cachep.free_limit = cachep.batchcount + cachep.num
+        return ok
     monkeypatch.setattr(slab, "enable_cpucache", one_batch)
     assert "slab per-CPU arrays, shared array and free_limit (1, 2, 3 CPUs)" in failing(
         facts._mutation_cpucache_facts)

@@ -16,7 +16,8 @@ import pytest
 import z3
 from hypothesis import Phase, given, settings, strategies as st
 
-from kmemspec.model import boot, slab as slab_mod
+from kmemspec.model import boot, kmalloc as kmalloc_mod, slab as slab_mod
+from kmemspec.model.gfp import GFP_KERNEL
 from kmemspec.model.mem_map import PG_slab
 from kmemspec.proofs import slab_obligations as so
 from kmemspec.spec import z3_agreement_slab as agree
