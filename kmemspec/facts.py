@@ -445,22 +445,9 @@ def k_pageset(present: int, page_size: int):
     return ((2 * batch, 6 * batch, batch), (0, 2 * batch, batch))
 
 
-def k_zone_watermark_ok(free_pages, nr_free, order, mark, reserve, can_try_harder,
-                        gfp_high) -> bool:
-    """zone_watermark_ok: `reserve` is lowmem_reserve[classzone_idx]."""
-    low, free = mark, free_pages - (1 << order) + 1
-    if gfp_high:
-        low -= low // 2
-    if can_try_harder:
-        low -= low // 4
-    if free <= low + reserve:
-        return False
-    for o in range(order):
-        free -= nr_free[o] << o
-        low >>= 1
-        if free <= low:
-            return False
-    return True
+# zone_watermark_ok from its 2.6.12 formula: the campaign's oracle (written from
+# mm/page_alloc.c, never calling the model) serves the facts rows too
+from .campaign.alloc_oracle import watermark_ok as k_zone_watermark_ok  # noqa: E402
 
 
 # machines: (label, boot keywords) -- the seed, 64 MiB, 512 MiB + 256 MiB and + 1 GiB

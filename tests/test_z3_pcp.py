@@ -114,22 +114,9 @@ def _encoded(free_pages, nr_free, order, mark, reserve, hard, high, which):
     return z3.is_true(z3.simplify(f))
 
 
-def _kernel_formula(free_pages, nr_free, order, mark, reserve, hard, high):
-    """2.6.12 mm/page_alloc.c zone_watermark_ok, written again here from the source
-    (C's truncating division; all values non-negative)."""
-    low, fp = mark, free_pages - (1 << order) + 1
-    if high:
-        low -= low // 2
-    if hard:
-        low -= low // 4
-    if fp <= low + reserve:
-        return False
-    for o in range(order):
-        fp -= nr_free[o] << o
-        low >>= 1
-        if fp <= low:
-            return False
-    return True
+# 2.6.12 mm/page_alloc.c zone_watermark_ok written from the source, never calling the
+# model: the 2.6.12 campaign's oracle
+from kmemspec.campaign.alloc_oracle import watermark_ok as _kernel_formula  # noqa: E402
 
 
 def _inputs():
