@@ -118,6 +118,16 @@ def snapshot(machine) -> bytes:
     return pickle.dumps(machine.__dict__)
 
 
+def boot_line(config: MachineConfig, **extra) -> str:
+    """The boot step of a failure report, as a scenario line `kmemspec run` replays."""
+    return json.dumps({"op": "boot", "phys_pages": config.phys_pages,
+                       "highmem_pages": config.highmem_pages,
+                       "iomem_pages": config.iomem_pages,
+                       "reserved": [list(r) for r in config.reserved],
+                       "max_dma_pfn": config.max_dma_pfn, "cpus": config.cpus,
+                       **extra, "page_policy": config.page_policy})
+
+
 class ModelMachine(RuleBasedStateMachine):
     """Boot a small machine; check every invariant after every step."""
 
@@ -129,12 +139,7 @@ class ModelMachine(RuleBasedStateMachine):
 
     @initialize(config=small_configs())
     def boot_machine(self, config):
-        note(json.dumps({"op": "boot", "phys_pages": config.phys_pages,
-                         "highmem_pages": config.highmem_pages,
-                         "iomem_pages": config.iomem_pages,
-                         "reserved": [list(r) for r in config.reserved],
-                         "max_dma_pfn": config.max_dma_pfn, "cpus": config.cpus,
-                         "page_policy": config.page_policy}))
+        note(boot_line(config))
         self.machine = boot(config)
         top_order_prefix(self.machine, self.call)
 

@@ -12,7 +12,6 @@ set_current_flags lines -- so a shrunk failure replays with `kmemspec run`.
 
 from __future__ import annotations
 
-import json
 
 from hypothesis import note, strategies as st
 from hypothesis.stateful import (Bundle, consumes, initialize, multiple, precondition,
@@ -24,7 +23,7 @@ from kmemspec.model.gfp import (GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, _
                                 __GFP_COMP, __GFP_HIGH, __GFP_HIGHMEM, format_gfp)
 
 from . import alloc_oracle as oracle
-from .base import ModelMachine
+from .base import ModelMachine, boot_line
 
 # (a class body would mangle the __ names)
 COLD, COMP, HIGH, HIGHMEM = __GFP_COLD, __GFP_COMP, __GFP_HIGH, __GFP_HIGHMEM
@@ -216,11 +215,5 @@ class PcpMachine(PcpRules, ModelMachine):
 
     @initialize(config=pcp_configs())
     def boot_machine(self, config):
-        note(json.dumps({"op": "boot", "phys_pages": config.phys_pages,
-                         "highmem_pages": config.highmem_pages,
-                         "iomem_pages": config.iomem_pages,
-                         "reserved": [list(r) for r in config.reserved],
-                         "max_dma_pfn": config.max_dma_pfn, "cpus": config.cpus,
-                         "min_free_kbytes": config.min_free_kbytes,
-                         "page_policy": config.page_policy}))
+        note(boot_line(config, min_free_kbytes=config.min_free_kbytes))
         self.machine = boot(config)
