@@ -45,7 +45,8 @@ from ..model.profiles import DEFAULT_PROFILE, get_profile
 __all__ = [
     "PageAllocator", "ObjectAllocator", "VmallocAllocator", "CacheAllocator",
     "HighmemMapper", "parts_of", "has_free_counts",
-    "FLAT_BASE", "MAX_FLAT_PAGES", "flat_config", "highmem_config", "ModelPageAllocator",
+    "FLAT_BASE", "MAX_FLAT_PAGES", "FLAT_PAGE_POLICIES", "bootmem_word", "check_flat_size",
+    "flat_config", "highmem_config", "ModelPageAllocator",
     "ModelAllocator",
     "Target",
     "load_target", "TargetError",
@@ -137,27 +138,62 @@ def has_free_counts(adapter) -> bool:
 # buddy alignment within the zone is also alignment of the absolute pfn.
 FLAT_BASE = 1024
 MAX_FLAT_PAGES = 65536
+# The page policies the flat machine can boot with (`conform --page-policy`): "buddy"
+# (the default: 2.6.12's buddy core alone) or "2.6.12" (__alloc_pages with GFP_KERNEL:
+# watermarks, and order-0 frames through CPU 0's per-CPU hot list).
+FLAT_PAGE_POLICIES = ("buddy", "2.6.12")
 
 
-def flat_config(nr_pages: int, profile: str = DEFAULT_PROFILE) -> MachineConfig:
-    """The boot configuration of the flat reference machine for `nr_pages` frames."""
-    prof = get_profile(profile)
+def bootmem_word(profile: str = DEFAULT_PROFILE) -> int:
+    """Frames per word of the bootmem bitmap: BITS_PER_LONG (32 on i386, 64 on x86_64)."""
+    return get_profile(profile).VIRT_BITS
+
+
+def check_flat_size(nr_pages: int, profile: str = DEFAULT_PROFILE,
+                    page_policy: str = "buddy") -> None:
+    """ValueError unless `nr_pages` frames make a flat machine of that page policy.
+
+    With "2.6.12" the frames must fill whole bootmem words: 2.6.12 mm/bootmem.c
+    free_all_bootmem_core frees a wholly free word of BITS_PER_LONG frames as one
+    order-5 block (__free_pages(page, 5): straight to the buddy lists), but the frames
+    of a partly free word one by one (__free_page: onto CPU 0's per-CPU hot list). The
+    flat machine's DMA zone is reserved whole and FLAT_BASE is a multiple of the word,
+    so with nr_pages a multiple of it boot frees only whole words and the per-CPU lists
+    start empty -- the state the contract states (spec/conformance.md section 3a).
+    """
+    if page_policy not in FLAT_PAGE_POLICIES:
+        raise ValueError(f"page policy must be one of {', '.join(FLAT_PAGE_POLICIES)}, "
+                         f"not {page_policy!r}")
     if type(nr_pages) is not int or not 1 <= nr_pages <= MAX_FLAT_PAGES:
         raise ValueError(f"nr_pages must be an integer in 1..{MAX_FLAT_PAGES}, not {nr_pages!r}")
+    word = bootmem_word(profile)
+    if page_policy == "2.6.12" and nr_pages % word:
+        raise ValueError(f"with page policy 2.6.12 the flat machine has a multiple of "
+                         f"{word} frames (whole bootmem words, so that boot leaves the "
+                         f"per-CPU lists empty), not {nr_pages}")
+
+
+def flat_config(nr_pages: int, profile: str = DEFAULT_PROFILE,
+                page_policy: str = "buddy") -> MachineConfig:
+    """The boot configuration of the flat reference machine for `nr_pages` frames."""
+    prof = get_profile(profile)
+    check_flat_size(nr_pages, profile, page_policy)
     total = FLAT_BASE + nr_pages
     map_frames = -(-total * prof.STRUCT_PAGE_SIZE // prof.PAGE_SIZE)
     reserved = ((map_frames, FLAT_BASE),) if map_frames < FLAT_BASE else ()
-    # page_policy "buddy": the contract's single-zone page allocator has no gfp flags,
-    # CPUs or watermarks, so the reference is 2.6.12's buddy core (spec/conformance.md)
+    # page_policy "buddy" (default): the contract's single-zone page allocator has no gfp
+    # flags, CPUs or watermarks, so the reference is 2.6.12's buddy core; "2.6.12"
+    # (opt-in): GFP_KERNEL on CPU 0 with watermarks and per-CPU lists (spec/conformance.md)
     return MachineConfig(profile=profile, page_size=prof.PAGE_SIZE, phys_pages=total,
                          highmem_pages=0, iomem_pages=0, reserved=reserved,
-                         max_dma_pfn=FLAT_BASE, page_policy="buddy",
+                         max_dma_pfn=FLAT_BASE, page_policy=page_policy,
                          mem_map_alloc="init_maps")
 
 
-def flat_boot_line(nr_pages: int, profile: str = DEFAULT_PROFILE) -> dict:
+def flat_boot_line(nr_pages: int, profile: str = DEFAULT_PROFILE,
+                   page_policy: str = "buddy") -> dict:
     """The scenario boot line of the flat machine (JSON-able)."""
-    cfg = flat_config(nr_pages, profile)
+    cfg = flat_config(nr_pages, profile, page_policy)
     line = {"op": "boot", "profile": cfg.profile, "phys_pages": cfg.phys_pages,
             "highmem_pages": 0, "max_dma_pfn": cfg.max_dma_pfn,
             "reserved": [list(r) for r in cfg.reserved], "page_policy": cfg.page_policy,
@@ -178,13 +214,17 @@ class ModelPageAllocator:
     name = "model"
     detects_misuse = True
 
-    def __init__(self, profile: str = DEFAULT_PROFILE):
+    def __init__(self, profile: str = DEFAULT_PROFILE, page_policy: str = "buddy"):
+        if page_policy not in FLAT_PAGE_POLICIES:
+            raise ValueError(f"page policy must be one of {', '.join(FLAT_PAGE_POLICIES)}, "
+                             f"not {page_policy!r}")
         self.profile = profile
+        self.page_policy = page_policy
         self.machine = None
         self.nr_pages = 0
 
     def init(self, nr_pages: int, max_order: int) -> None:
-        self.machine = boot(flat_config(nr_pages, self.profile))
+        self.machine = boot(flat_config(nr_pages, self.profile, self.page_policy))
         if max_order != self.machine.profile.MAX_ORDER:
             raise ValueError(f"profile {self.profile} has MAX_ORDER "
                              f"{self.machine.profile.MAX_ORDER}, not {max_order}")
@@ -193,6 +233,22 @@ class ModelPageAllocator:
             # boot must leave the adapter's frames untouched (e.g. no eager slab pages)
             raise RuntimeError(f"the flat machine's boot left {self.zone.free_pages} of "
                                f"{nr_pages} frames free in ZONE_NORMAL")
+        parked = self.pcp_count()
+        if parked:
+            # whole bootmem words only (check_flat_size): nothing may start on a list
+            raise RuntimeError(f"the flat machine's boot left {parked} frames on the "
+                               "per-CPU lists")
+
+    def pcp_count(self) -> int:
+        """Frames on the per-CPU lists of ZONE_NORMAL (0 under page policy "buddy")."""
+        return sum(p.count for pset in self.zone.pageset for p in pset.pcp)
+
+    def watermark_limits(self) -> tuple[int, int]:
+        """(frames a per-CPU list may hold: the hot list's `high`, ZONE_NORMAL's
+        pages_min) under page policy 2.6.12; (0, 0) under "buddy" (refine's R5/R8)."""
+        if self.page_policy != "2.6.12":
+            return 0, 0
+        return self.zone.pageset[0].pcp[0].high, self.zone.pages_min
 
     @property
     def zone(self):
@@ -343,6 +399,40 @@ def highmem_config(nr_pages: int, profile: str = DEFAULT_PROFILE) -> MachineConf
                          max_dma_pfn=16, page_policy="buddy")
 
 
+@dataclass(frozen=True)
+class _ModelFactory:
+    """ModelAllocator with a page policy; picklable for the isolated child."""
+
+    page_policy: str
+
+    def __call__(self):
+        return _PolicyModelAllocator(page_policy=self.page_policy)
+
+
+class _PolicyModelAllocator(ModelAllocator):
+    """The `model` target under a page policy other than "buddy": it declares the
+    machine sizes it can boot (whole bootmem words), so that misuse vectors on other
+    sizes are skipped rather than failed."""
+
+    def init(self, nr_pages: int, max_order: int) -> None:
+        policy = self.page_policy
+        if not self.supported_pages(nr_pages):
+            # the highmem part's 16 frames: kmap runs on the highmem machine, which
+            # boots "buddy" anyway; the flat machine only stands by
+            self.page_policy = "buddy"
+        try:
+            super().init(nr_pages, max_order)
+        finally:
+            self.page_policy = policy
+
+    def supported_pages(self, nr_pages: int) -> bool:
+        try:
+            check_flat_size(nr_pages, self.profile, self.page_policy)
+        except ValueError:
+            return False
+        return True
+
+
 # --- loading a target ---------------------------------------------------------------
 
 class TargetError(Exception):
@@ -371,10 +461,13 @@ def _module_from_path(path: str):
     return module
 
 
-def load_target(spec: str) -> Target:
-    """`pkg.module:factory`, `path/file.py:factory`, `path/lib.so` or `model`."""
+def load_target(spec: str, page_policy: str = "buddy") -> Target:
+    """`pkg.module:factory`, `path/file.py:factory`, `path/lib.so` or `model` (the model
+    booted with `page_policy`, so that it is its own strict reference)."""
     if spec == "model":
-        return Target(spec, ModelAllocator)
+        if page_policy == "buddy":
+            return Target(spec, ModelAllocator)
+        return Target(spec, _ModelFactory(page_policy))
     if spec.endswith(".so") or ".so." in os.path.basename(spec):
         if not os.path.isfile(spec):
             raise TargetError(f"{spec}: no such shared library")

@@ -65,9 +65,10 @@ class ConformanceFailure(AssertionError):
     """The implementation's answer is not allowed; carries the divergence and the calls."""
 
     def __init__(self, divergence: Divergence, calls: list[dict], nr_pages: int,
-                 profile: str, part: str = "page"):
+                 profile: str, part: str = "page", page_policy: str = "buddy"):
         self.divergence = divergence
         self.part = part
+        self.page_policy = page_policy          # the flat machine's (conform --page-policy)
         self.calls = [dict(c) for c in calls]
         self.nr_pages = nr_pages
         self.profile = profile
@@ -91,6 +92,8 @@ class PageChecker:
     # subclass per run holds its own dict (stateful.machine_for)
     allowed: frozenset = frozenset()
     waived: dict = {}
+    # the flat machine's page policy (`conform --page-policy`): "buddy" or "2.6.12"
+    page_policy: str = "buddy"
 
     def __init__(self, driver, mode: str = "refine", *, profile: str = DEFAULT_PROFILE,
                  check_free_counts: bool = True):
@@ -105,7 +108,11 @@ class PageChecker:
         self.max_order = (self.model_max_order if self.max_order_cap is None
                           else min(self.max_order_cap, self.model_max_order))
         self.check_free_counts = check_free_counts
-        self.model = self.model_class(profile)
+        if self.part == "highmem":
+            # kmap runs on the highmem machine, which boots "buddy" whatever the policy
+            # (spec/conformance.md section 3); its flat machine only stands by
+            self.page_policy = "buddy"
+        self.model = self.model_class(profile, page_policy=self.page_policy)
         self.calls: list[dict] = []
         self.nr_pages = 0
         self.shadow: Shadow | None = None
@@ -120,7 +127,8 @@ class PageChecker:
             self.waived[rule] = self.waived.get(rule, 0) + 1
             return
         div = Divergence(len(self.calls) - 1, op, args, reason, expected, actual, self.mode)
-        raise ConformanceFailure(div, self.calls, self.nr_pages, self.profile, self.part)
+        raise ConformanceFailure(div, self.calls, self.nr_pages, self.profile, self.part,
+                                 self.page_policy)
 
     def _call(self, op: str, args: dict, method: str, *argv):
         try:
@@ -166,6 +174,9 @@ class PageChecker:
         self.block_orders = (self.part == "page" and self.check_free_counts
                              and "block_order" in info["optional"])
         self.model.init(nr_pages, self.model_max_order)
+        # page policy 2.6.12: frames a per-CPU list may hold, and the zone's pages_min
+        # (refine's R5 and R8 allow what they explain; spec/conformance.md section 3a)
+        self.shadow.pcp_high, self.shadow.pages_min = self.model.watermark_limits()
         self._call("init", args, "init", nr_pages, self.max_order)
         self._started(args)
         self._check_counts("init", args)
@@ -561,7 +572,8 @@ def _flat_bases(nr_pages: int, profile: str, need_vmalloc: bool) -> tuple[int, i
 
 
 def scenario_lines(calls: list[dict], *, profile: str = DEFAULT_PROFILE,
-                   failing_step: int | None = None, actual=None) -> list[str]:
+                   failing_step: int | None = None, actual=None,
+                   page_policy: str = "buddy") -> list[str]:
     """The calls as a model scenario (JSON Lines), replayable with `kmemspec run`.
 
     Each allocation expects the model's answer; the failing step carries a comment
@@ -570,10 +582,11 @@ def scenario_lines(calls: list[dict], *, profile: str = DEFAULT_PROFILE,
     + b); a vm area at offset a is at VMALLOC_START + a.
     """
     init = calls[0]
-    lines = [f"# kmemspec conform: flat machine, implementation frame p = model pfn "
-             f"{FLAT_BASE} + p", json.dumps(flat_boot_line(init["nr_pages"], profile))]
     if any(c["op"] == "kmap" for c in calls):
         return _highmem_scenario_lines(calls, profile, failing_step, actual)
+    lines = [f"# kmemspec conform: flat machine ({page_policy} page policy), implementation "
+             f"frame p = model pfn {FLAT_BASE} + p",
+             json.dumps(flat_boot_line(init["nr_pages"], profile, page_policy))]
     kbase, vstart = _flat_bases(init["nr_pages"], profile,
                                 any(c["op"] == "vmalloc" for c in calls))
     alloc_ops = {"alloc_pages": (FLAT_BASE, {"gfp": "GFP_KERNEL"}, "order"),
@@ -702,12 +715,14 @@ class Report:
     def scenario(self) -> str:
         div = self.divergence
         return "\n".join(scenario_lines(self.failure.calls, profile=self.failure.profile,
-                                        failing_step=div.step, actual=div.actual)) + "\n"
+                                        failing_step=div.step, actual=div.actual,
+                                        page_policy=self.failure.page_policy)) + "\n"
 
     def prefix_scenario(self) -> str:
         """The scenario up to (not including) the failing call: the state there."""
         calls = self.failure.calls[:max(1, self.divergence.step)]
-        return "\n".join(scenario_lines(calls, profile=self.failure.profile)) + "\n"
+        return "\n".join(scenario_lines(calls, profile=self.failure.profile,
+                                        page_policy=self.failure.page_policy)) + "\n"
 
     def calls_text(self) -> list[str]:
         out = []
@@ -785,7 +800,7 @@ class Report:
         return self._model_after().machine
 
     def _model_after(self) -> ModelAllocator:
-        model = ModelAllocator(self.failure.profile)
+        model = ModelAllocator(self.failure.profile, page_policy=self.failure.page_policy)
         model.init(self.failure.nr_pages, get_profile(self.failure.profile).MAX_ORDER)
         live: dict[str, int | None] = {}
         for call in self.failure.calls[1:self.divergence.step + 1]:

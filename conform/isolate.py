@@ -299,7 +299,7 @@ def run_batch(factory, payload: dict) -> dict:
     """Run one encoded page call sequence (check.drive_bytes) through a checker here.
 
     `payload`: mode, profile, nr_pages, data, check_free_counts, part, max_order_cap,
-    allowed. Returns the calls made (for the driver's log), the rules waived, and the
+    allowed, page_policy. Returns the calls made (for the driver's log), the rules waived, and the
     failure's parts (divergence, calls, nr_pages, profile, part) or None.
     """
     from .check import CHECKERS, ConformanceFailure, drive_bytes
@@ -307,7 +307,9 @@ def run_batch(factory, payload: dict) -> dict:
     waived: dict = {}
     checker = type("BatchChecker", (base,), {"max_order_cap": payload["max_order_cap"],
                                              "allowed": frozenset(payload["allowed"]),
-                                             "waived": waived})
+                                             "waived": waived,
+                                             "page_policy": payload.get("page_policy",
+                                                                        "buddy")})
     driver = _RecordingDriver(factory)
     failure = drive_bytes(checker(driver, payload["mode"], profile=payload["profile"],
                                   check_free_counts=payload["check_free_counts"]),
@@ -315,7 +317,7 @@ def run_batch(factory, payload: dict) -> dict:
     parts = None
     if isinstance(failure, ConformanceFailure):
         parts = (failure.divergence, failure.calls, failure.nr_pages, failure.profile,
-                 failure.part)
+                 failure.part, failure.page_policy)
     return {"calls": driver.made, "waived": waived, "failure": parts}
 
 

@@ -18,15 +18,22 @@ import pytest
 @pytest.fixture
 def kmemspec_conform(tmp_path):
     """A function `check(factory, mode="refine", examples=100, seed=None, isolate=True,
-    timeout=2.0, part="page")` that fails the test on a divergence; returns None when it
-    conforms. `part`: page, object, vmalloc, cache or highmem."""
+    timeout=2.0, part="page", page_policy="buddy")` that fails the test on a divergence;
+    returns None when it conforms. `part`: page, object, vmalloc, cache or highmem;
+    `page_policy`: the flat machine's, "buddy" or "2.6.12" (spec/conformance.md)."""
 
     def check(factory, mode: str = "refine", examples: int = 100, seed: int | None = None,
-              isolate: bool = True, timeout: float = 2.0, part: str = "page") -> None:
+              isolate: bool = True, timeout: float = 2.0, part: str = "page",
+              page_policy: str = "buddy") -> None:
+        from .adapter import FLAT_PAGE_POLICIES
         from .stateful import check_conformance
+        if page_policy not in FLAT_PAGE_POLICIES:
+            raise ValueError(f"page_policy must be one of {', '.join(FLAT_PAGE_POLICIES)}, "
+                             f"not {page_policy!r}")
         name = getattr(factory, "__name__", type(factory).__name__)
         report = check_conformance(factory, mode=mode, max_examples=examples, seed=seed,
-                                   isolate=isolate, timeout=timeout, name=name, part=part)
+                                   isolate=isolate, timeout=timeout, name=name, part=part,
+                                   page_policy=page_policy)
         if report is None:
             return None
         scenario = tmp_path / f"{name}-{part}-{mode}.jsonl"

@@ -18,13 +18,22 @@ has handed out (live blocks) and asks, for every answer:
   unique completely-merged decomposition of the free frames (merge_completeness and
   conservation, observed through /proc/buddyinfo-style counts).
 
+With page policy 2.6.12 (`conform --page-policy 2.6.12`) the shadow knows the
+flat machine's `pcp_high` (frames CPU 0's hot list may hold) and `pages_min`, and two
+rules allow what 2.6.12's per-CPU lists and watermarks explain (spec/conformance.md
+section 3a): R5 allows NULL also where some parking of at most `pcp_high` free order-0
+frames on the list would make zone_watermark_ok(order, pages_min) fail; R8 allows
+free counts that leave out at most `pcp_high` parked frames, completely merged
+otherwise.
+
 Each check is a plain function returning a reason (str) when the answer is not
 allowed, or None.
 """
 
 from __future__ import annotations
 
-__all__ = ["Shadow", "check_alloc", "check_counts", "canonical_counts", "fits_somewhere"]
+__all__ = ["Shadow", "check_alloc", "check_counts", "canonical_counts", "fits_somewhere",
+           "watermark_could_fail", "frames_at_or_above"]
 
 
 class Shadow:
@@ -35,6 +44,9 @@ class Shadow:
         self.max_order = max_order
         self.live: dict[int, int] = {}          # head pfn -> order
         self.used = bytearray(nr_pages)         # 1 where a live block holds the frame
+        # page policy 2.6.12 (0, 0 otherwise): the hot list's `high` and pages_min
+        self.pcp_high = 0
+        self.pages_min = 0
 
     def add(self, pfn: int, order: int) -> None:
         size = 1 << order
@@ -80,6 +92,14 @@ def check_alloc(shadow: Shadow, order: int, ret) -> str | None:
         return None
     if ret is None:
         where = fits_somewhere(shadow, order)
+        if where is not None and shadow.pcp_high:
+            # page policy 2.6.12: a NULL the watermark could explain is allowed
+            if watermark_could_fail(shadow, order) is not None:
+                return None
+            return (f"R5: returned NULL but frames {where}..{where + (1 << order) - 1} "
+                    f"form a free aligned run of 2^{order} frames, and even with "
+                    f"{shadow.pcp_high} free frames parked on a per-CPU list the zone "
+                    f"would stay above its watermark (pages_min {shadow.pages_min})")
         if where is not None:
             return (f"R5: returned NULL but frames {where}..{where + (1 << order) - 1} "
                     f"form a free aligned run of 2^{order} frames")
@@ -123,6 +143,32 @@ def canonical_counts(shadow: Shadow) -> list[int]:
     return counts
 
 
+def frames_at_or_above(counts, order: int) -> int:
+    """Frames held in blocks of `order` or larger, by nr_free per order."""
+    return sum(c << o for o, c in enumerate(counts) if o >= order)
+
+
+def watermark_could_fail(shadow: Shadow, order: int) -> int | None:
+    """Page policy 2.6.12: could zone_watermark_ok(zone, order, pages_min, ...) fail for
+    GFP_KERNEL (can_try_harder 0, gfp_high 0, lowmem_reserve 0 in ZONE_NORMAL) when up to
+    `pcp_high` of the free frames sit on the per-CPU list, outside zone->free_pages?
+
+    2.6.12 mm/page_alloc.c zone_watermark_ok fails when, for some j in 0..order, the
+    frames in free blocks of order >= j, less 2^order - 1, are at most pages_min >> j.
+    The buddy lists hold the free frames less the parked ones, completely merged; one
+    parked frame takes at most 2^j frames out of the blocks of order >= j (its block
+    splits into one block of each lower order). So the least count the kernel can see
+    is A_j - pcp_high * 2^j, A_j of the completely merged free frames. Returns the j
+    at which it can fail, or None.
+    """
+    merged = canonical_counts(shadow)
+    for j in range(order + 1):
+        least = frames_at_or_above(merged, j) - shadow.pcp_high * (1 << j)
+        if least - (1 << order) + 1 <= shadow.pages_min >> j:
+            return j
+    return None
+
+
 def check_counts(shadow: Shadow, counts) -> str | None:
     """R8: the implementation's nr_free per order against the merged free set."""
     want = canonical_counts(shadow)
@@ -132,6 +178,8 @@ def check_counts(shadow: Shadow, counts) -> str | None:
         return (f"R8: free_counts() reports {len(counts)} orders {list(counts)}; the spec "
                 f"has orders 0..{len(want) - 1} (max_order {len(want)}), completely merged "
                 f"{want}")
+    if shadow.pcp_high and list(counts) != want:
+        return _check_parked_counts(shadow, list(counts), want)
     if list(counts) != want:
         return (f"R8: nr_free per order is {list(counts)}; the free frames, completely "
                 f"merged, make {want}")
@@ -510,4 +558,29 @@ def check_pkmap_count(shadow: PkmapShadow, counts) -> str | None:
         elif count not in (0, 1):
             return (f"H6: pkmap_count[{slot}] is {count} but no page mapped there has users: "
                     f"it must be 0 (free) or 1 (unused, awaiting a flush)")
+    return None
+
+
+def _check_parked_counts(shadow: Shadow, counts: list[int], want: list[int]) -> str | None:
+    """R8 under page policy 2.6.12: the counts are the buddy lists', which leave out
+    the p <= pcp_high frames parked on the per-CPU list and are completely merged
+    otherwise: so for every order j, A_j(merged) - p * 2^j <= A_j(counts) <= A_j(merged)
+    (necessary conditions: see watermark_could_fail). p = 0 means nothing is parked,
+    and then the counts must be the merged ones exactly."""
+    free = frames_at_or_above(want, 0)
+    parked = free - frames_at_or_above(counts, 0)
+    if parked == 0:
+        return (f"R8: nr_free per order is {counts}; no frame is parked on a per-CPU "
+                f"list, so the free frames, completely merged, make {want}")
+    if not 0 < parked <= shadow.pcp_high:
+        return (f"R8: nr_free per order is {counts}: {free - parked} frames; the free "
+                f"frames are {free}, completely merged {want}, and at most "
+                f"{shadow.pcp_high} of them may sit on a per-CPU list")
+    for j in range(1, len(want)):
+        have, most = frames_at_or_above(counts, j), frames_at_or_above(want, j)
+        if not most - parked * (1 << j) <= have <= most:
+            return (f"R8: nr_free per order is {counts}: {have} frames in blocks of order "
+                    f">= {j}; the free frames, completely merged ({want}), less {parked} "
+                    f"parked on a per-CPU list, leave {max(0, most - parked * (1 << j))}.."
+                    f"{most}")
     return None

@@ -28,9 +28,11 @@ class ScenarioError(ValueError):
     """The scenario is not a flat-machine page-allocator scenario (says where)."""
 
 
-def load_flat_scenario(text: str, where: str = "scenario") -> tuple[int, str, list[tuple]]:
-    """(nr_pages, profile, ops) of a flat-machine scenario; ScenarioError if not one."""
+def load_flat_scenario(text: str, where: str = "scenario", *, with_policy: bool = False):
+    """(nr_pages, profile, ops) of a flat-machine scenario -- with `with_policy`,
+    (nr_pages, profile, ops, page_policy); ScenarioError if not one."""
     nr_pages = profile = None
+    policy = "buddy"
     ops: list[tuple] = []
     names = 0
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -47,8 +49,9 @@ def load_flat_scenario(text: str, where: str = "scenario") -> tuple[int, str, li
                 raise ScenarioError(f"{where}:{number}: the first step must boot the machine")
             profile = step.get("profile", "linux-2.6-i386")
             nr_pages = step.get("phys_pages", 0) - FLAT_BASE
+            policy = step.get("page_policy", "buddy")
             try:
-                flat = flat_boot_line(nr_pages, profile)
+                flat = flat_boot_line(nr_pages, profile, policy)
             except (ValueError, KeyError):
                 flat = None
             if flat is None or any(step.get(k, flat[k]) != flat[k] for k in flat):
@@ -74,6 +77,8 @@ def load_flat_scenario(text: str, where: str = "scenario") -> tuple[int, str, li
                                 "__free_pages)")
     if nr_pages is None:
         raise ScenarioError(f"{where}: empty scenario (no boot line)")
+    if with_policy:
+        return nr_pages, profile, ops, policy
     return nr_pages, profile, ops
 
 

@@ -34,7 +34,7 @@ from .isolate import AdapterFault, make_driver, run_prefix, sequences_before_las
 
 __all__ = ["PageAllocatorMachine", "ObjectAllocatorMachine", "VmallocMachine",
            "CacheAllocatorMachine", "HighmemMachine", "NR_PAGES", "MAX_NR_PAGES",
-           "machine_sizes", "prologue_ops", "run_prologue",
+           "NR_PAGES_2612", "default_sizes", "machine_sizes", "prologue_ops", "run_prologue",
            "check_conformance", "machine_for", "PARTS"]
 
 # Machine sizes: small ones first (Hypothesis shrinks towards the first), then sizes
@@ -43,6 +43,15 @@ __all__ = ["PageAllocatorMachine", "ObjectAllocatorMachine", "VmallocMachine",
 # model's boot needs two free low-memory frames for the slab bootstrap (model/slab.py).
 NR_PAGES = (16, 12, 4, 2, 7, 40, 1024, 1536, 2048, 2051)
 MAX_NR_PAGES = 65536          # kms.h: nr_pages is at most 65536
+# Under page policy 2.6.12 the flat machine has whole bootmem words of 32 frames
+# (adapter.check_flat_size): 32, 64 and 96 frames have pages_min 1, 3, 5 in ZONE_NORMAL
+# (watermarks reached in a few calls), 8192 has per-CPU batch 2 (high 12).
+NR_PAGES_2612 = (32, 64, 96, 1024, 1536, 2048, 8192)
+
+
+def default_sizes(page_policy: str = "buddy") -> tuple[int, ...]:
+    """The page part's default machine sizes for a page policy."""
+    return NR_PAGES_2612 if page_policy == "2.6.12" else NR_PAGES
 
 
 def _is_power_of_two(n: int) -> bool:
@@ -50,25 +59,34 @@ def _is_power_of_two(n: int) -> bool:
 
 
 def machine_sizes(pages=None, pages_range=None, power_of_two: bool = False,
-                  supported=None) -> tuple[int, ...]:
+                  supported=None, page_policy: str = "buddy") -> tuple[int, ...]:
     """The machine sizes the page strategy and the prologue use, small ones first.
 
     `pages`: exactly these sizes (`conform --pages N,N`). `pages_range`: (lo, hi),
     the sizes of NR_PAGES in it plus lo and hi (and, with power_of_two, every power of
     two in it). `power_of_two`: keep only powers of two. `supported`: a predicate the
-    implementation declared (kms_supported_pages / supported_pages). Raises
-    ValueError, naming the constraint, when no size is left.
+    implementation declared (kms_supported_pages / supported_pages). `page_policy`
+    "2.6.12": whole bootmem words only (a size of `pages` that is not one is an
+    error; a range keeps its multiples of the word). Raises ValueError, naming the
+    constraint, when no size is left.
     """
+    from .adapter import bootmem_word
+    word = bootmem_word() if page_policy == "2.6.12" else 1
+    defaults = default_sizes(page_policy)
     if pages:
         sizes = list(dict.fromkeys(pages))
+        for n in sizes:
+            if n % word:
+                raise ValueError(f"machine size {n} is not a multiple of {word}: with page "
+                                 f"policy 2.6.12 the flat machine has whole bootmem words")
     elif pages_range is not None:
         lo, hi = pages_range
-        sizes = [n for n in NR_PAGES if lo <= n <= hi] + [lo, hi]
+        sizes = [n for n in defaults if lo <= n <= hi] + [lo, hi]
         if power_of_two:
             sizes += [1 << k for k in range(1, 17) if lo <= 1 << k <= hi]
-        sizes = list(dict.fromkeys(sizes))
+        sizes = list(dict.fromkeys(n for n in sizes if n % word == 0))
     else:
-        sizes = list(NR_PAGES)
+        sizes = list(defaults)
     for n in sizes:
         if not 2 <= n <= MAX_NR_PAGES:
             # no 1: the model's boot needs two low-memory frames (see NR_PAGES)
@@ -79,7 +97,8 @@ def machine_sizes(pages=None, pages_range=None, power_of_two: bool = False,
         sizes = [n for n in sizes if supported(n)]
     if not sizes:
         raise ValueError("no machine size is left to check: the sizes asked "
-                         f"({', '.join(map(str, pages or pages_range or NR_PAGES))}), "
+                         f"({', '.join(map(str, pages or pages_range or defaults))}), "
+                         f"{'whole bootmem words only, ' if word > 1 else ''}"
                          f"{'powers of two only, ' if power_of_two else ''}"
                          f"{'and what the implementation supports ' if supported else ''}"
                          "have nothing in common")
@@ -118,11 +137,14 @@ class ConformanceMachine(RuleBasedStateMachine):
 
     Class attributes a subclass sets: `factory` (required), `mode` ("refine" or
     "strict"), `isolate` (run the implementation in a child process, default True),
-    `timeout` (seconds per call), `nr_pages` (a strategy), `profile`.
+    `timeout` (seconds per call), `nr_pages` (a strategy), `profile`, `page_policy`
+    ("buddy" or "2.6.12": the flat machine's; with "2.6.12" the page machine's default
+    sizes are NR_PAGES_2612).
     """
 
     factory = None
     mode = "refine"
+    page_policy = "buddy"
     isolate = True
     timeout = 2.0
     profile = DEFAULT_PROFILE
@@ -149,8 +171,12 @@ class ConformanceMachine(RuleBasedStateMachine):
             # example makes a fresh adapter in it (a crash or hang restarts it).
             driver = make_driver(cls.factory, isolate=cls.isolate, timeout=cls.timeout)
             cls._driver = driver
-        self.checker = cls.checker_class(driver, cls.mode, profile=cls.profile,
-                                         check_free_counts=cls.check_free_counts)
+        checker_class = cls.checker_class
+        if checker_class.page_policy != cls.page_policy:
+            checker_class = type(checker_class.__name__, (checker_class,),
+                                 {"page_policy": cls.page_policy})
+        self.checker = checker_class(driver, cls.mode, profile=cls.profile,
+                                     check_free_counts=cls.check_free_counts)
 
     def _checked(self, call, *args):
         try:
@@ -162,7 +188,10 @@ class ConformanceMachine(RuleBasedStateMachine):
 
     @initialize(data=st.data())
     def init(self, data):
-        nr_pages = data.draw(type(self).nr_pages, label="nr_pages")
+        strategy = type(self).nr_pages
+        if strategy is PageAllocatorMachine.nr_pages and self.checker.page_policy != "buddy":
+            strategy = _SIZES_2612          # whole bootmem words (adapter.check_flat_size)
+        nr_pages = data.draw(strategy, label="nr_pages")
         self._checked(self.checker.start, nr_pages)
 
     @classmethod
@@ -171,6 +200,9 @@ class ConformanceMachine(RuleBasedStateMachine):
         if driver is not None:
             driver.close()
             cls._driver = None
+
+
+_SIZES_2612 = st.sampled_from(NR_PAGES_2612)
 
 
 class PageAllocatorMachine(ConformanceMachine):
@@ -326,26 +358,28 @@ def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
                 timeout: float = 2.0, name: str = "Target",
                 introspect: bool = True, part: str = "page", sizes=None,
                 max_order: int | None = None, allow=(),
-                object_sizes=None, aligns=None, flags=None) -> type[ConformanceMachine]:
+                object_sizes=None, aligns=None, flags=None,
+                page_policy: str = "buddy") -> type[ConformanceMachine]:
     """A fresh machine subclass (of PARTS[part]) for one implementation.
 
     `sizes` (page part): the machine sizes to draw (see machine_sizes);
     `max_order`: the implementation's declared MAX_ORDER, if below the profile's.
     `object_sizes` (lo, hi): the kmalloc and kmem_cache_create sizes asked; `aligns`,
     `flags`: the kmem_cache_create alignments and flag sets asked (`conform --sizes
-    --align --flags`).
+    --align --flags`). `page_policy`: the flat machine's ("buddy" or "2.6.12").
     """
     base = PARTS[part]
     attrs = {"factory": staticmethod(factory) if not isinstance(factory, type) else factory,
              "mode": mode, "isolate": isolate, "timeout": timeout, "last_failure": None,
              "_driver": None, "check_free_counts": introspect}
-    if sizes and part == "page":
-        attrs["nr_pages"] = st.sampled_from(tuple(sizes))
-    if max_order is not None or allow:
+    if part == "page" and (sizes or page_policy != "buddy"):
+        attrs["nr_pages"] = st.sampled_from(tuple(sizes or default_sizes(page_policy)))
+    if max_order is not None or allow or page_policy != "buddy":
         attrs["checker_class"] = type(f"Constrained{base.checker_class.__name__}",
                                       (base.checker_class,),
                                       {"max_order_cap": max_order, "waived": {},
-                                       "allowed": frozenset(allow or ())})
+                                       "allowed": frozenset(allow or ()),
+                                       "page_policy": page_policy})
     if object_sizes is not None:
         lo, hi = object_sizes
         attrs["kmalloc_sizes"] = restricted_sizes(lo, hi, KMALLOC_BOUNDARIES)
@@ -373,7 +407,7 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
                       max_order: int | None = None, fresh: bool = False, allow=(),
                       waived: dict | None = None, on_sequence=None,
                       stats: dict | None = None, object_sizes=None, aligns=None,
-                      flags=None) -> Report | None:
+                      flags=None, page_policy: str = "buddy") -> Report | None:
     """Run the machine on one implementation: a Report of the minimal divergence, or None.
 
     `part` is "page", "object", "vmalloc", "cache" or "highmem". `introspect=False`
@@ -386,6 +420,9 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     (alloc/free/init; "queries": free_counts). `sizes` and `max_order`
     are machine constraints (page part; machine_sizes builds `sizes`); sizes the
     implementation declares unsupported (supported_pages) are left out.
+    `page_policy`: the flat machine's page policy, "buddy" (default: 2.6.12's buddy
+    core) or "2.6.12" (GFP_KERNEL with watermarks and CPU 0's per-CPU lists; the
+    page part's sizes are then whole bootmem words, NR_PAGES_2612 by default).
 
     The page part first runs a fixed prologue on every machine size (run_prologue),
     so what it finds does not depend on the seed or on the target's name; then the
@@ -394,7 +431,7 @@ def check_conformance(factory, *, mode: str = "refine", max_examples: int = 200,
     machine = machine_for(factory, mode=mode, isolate=isolate, timeout=timeout, name=name,
                           introspect=introspect, part=part, sizes=sizes,
                           max_order=max_order, allow=allow, object_sizes=object_sizes,
-                          aligns=aligns, flags=flags)
+                          aligns=aligns, flags=flags, page_policy=page_policy)
     machine.object_sizes = object_sizes
     if on_sequence is not None:
         machine.on_sequence = staticmethod(on_sequence)
@@ -417,7 +454,8 @@ def _check(machine, factory, mode, max_examples, seed, isolate, timeout, name, s
         machine._driver = make_driver(factory, isolate=isolate, timeout=timeout, fresh=fresh)
     if part == "page":
         driver = machine._driver
-        sizes = supported_sizes(driver, sizes or NR_PAGES)
+        sizes = supported_sizes(driver, sizes or default_sizes(
+            machine.checker_class.page_policy))
         machine.nr_pages = st.sampled_from(sizes)
         failure = run_prologue(driver, mode, sizes, checker_class=machine.checker_class,
                                check_free_counts=introspect)
@@ -442,7 +480,7 @@ def _check(machine, factory, mode, max_examples, seed, isolate, timeout, name, s
             # a crash, hang or leaked state: shrink with a fresh process per candidate
             driver.fresh = getattr(driver, "isolated", False)
         failure = minimise(found, driver, mode,
-                           sizes=(sizes or NR_PAGES) if part == "page" else (),
+                           sizes=tuple(sizes) if part == "page" else (),
                            check_free_counts=introspect,
                            checker_class=machine.checker_class,
                            object_sizes=getattr(machine, "object_sizes", None))
@@ -503,13 +541,14 @@ def _batched_search(machine, driver, sizes, max_examples: int, seed: int | None,
 
     checker_class = machine.checker_class
     cap = checker_class.max_order_cap
-    sizes = tuple(sizes or NR_PAGES)
+    sizes = tuple(sizes or default_sizes(checker_class.page_policy))
     faults: list = []
 
     def payload(nr_pages, data):
         return {"mode": mode, "profile": machine.profile, "nr_pages": nr_pages,
                 "data": data, "check_free_counts": introspect, "part": "page",
-                "max_order_cap": cap, "allowed": sorted(checker_class.allowed)}
+                "max_order_cap": cap, "allowed": sorted(checker_class.allowed),
+                "page_policy": checker_class.page_policy}
 
     @settings(max_examples=max_examples, deadline=None, database=None,
               derandomize=seed is None, phases=[Phase.generate, Phase.shrink],

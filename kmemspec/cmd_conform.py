@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .conform.adapter import TargetError, load_target
+from .conform.adapter import FLAT_PAGE_POLICIES, TargetError, load_target
 from .conform.check import MODES, PageChecker
 from .conform.ctypes_adapter import ABIError
 from .conform.isolate import AdapterFault, make_driver
@@ -79,6 +79,11 @@ PARTS = ("page", "object", "vmalloc", "cache", "highmem")
               help="The bytes of one of the implementation's frames (its smallest "
                    "block; a power of two), if not 4096; also declarable by the target "
                    "(kms_page_size / page_size). Only the page part is checked then.")
+@click.option("--page-policy", "page_policy", default=None, metavar="buddy|2.6.12",
+              help="The flat machine's page policy: buddy (default: 2.6.12's buddy core) "
+                   "or 2.6.12 (GFP_KERNEL with watermarks and CPU 0's per-CPU hot list; "
+                   "machine sizes are multiples of 32 frames). With --replay, default: "
+                   "the scenario's. See spec/conformance.md.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="kmemspec-conform",
               show_default=True, help="Where a divergence's scenario and picture go.")
 def command(target: str, mode: str, only: str, as_json: bool, examples: int,
@@ -86,17 +91,25 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             pages_spec: str | None, power_of_two: bool, max_order: int | None,
             replay_path: str | None, after_path: str | None, fresh: bool,
             allow_spec: str | None, sizes_spec: str | None, align_spec: str | None,
-            flags_spec: str | None, page_size: int | None, out_dir: str) -> None:
+            flags_spec: str | None, page_size: int | None, page_policy: str | None,
+            out_dir: str) -> None:
     """Check TARGET (module:factory, file.py:factory, a kms.h shared library .so, or
     `model`) against the spec: every part it implements (page allocator, kmalloc,
     vmalloc, kmem_cache_*, kmap/kunmap). Exit 0 if it conforms, 1 on a divergence (the minimal call sequence is
     written as a scenario with an SVG of the model state), 2 on bad input."""
+    asked_policy = page_policy
+    page_policy = page_policy or "buddy"
+    if page_policy not in FLAT_PAGE_POLICIES:
+        _fail_usage(f"--page-policy: {page_policy!r} is not a page policy (known: "
+                    f"{', '.join(FLAT_PAGE_POLICIES)})", as_json)
+    if replay_path is not None and asked_policy is None:
+        page_policy = _scenario_policy(replay_path)
     try:
-        loaded = load_target(target)
+        loaded = load_target(target, page_policy)
     except (TargetError, ABIError) as exc:
         _fail_usage(str(exc), as_json)
     try:
-        sizes = _parse_pages(pages_spec, power_of_two)
+        sizes = _parse_pages(pages_spec, power_of_two, page_policy)
     except ValueError as exc:
         _fail_usage(f"--pages: {exc}", as_json)
     allow = _parse_allow(allow_spec, as_json)
@@ -111,7 +124,8 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         probe.close()
     unit = _unit(page_size, info.get("page_size"), target, as_json)
     if replay_path is not None:
-        _replay(loaded, replay_path, after_path, mode, isolate, timeout, max_order, as_json)
+        _replay(loaded, replay_path, after_path, mode, isolate, timeout, max_order, as_json,
+                page_policy)
     parts = [p for p in PARTS if p in info["parts"] and only in ("all", p)]
     unchecked = []
     if unit is not None:
@@ -136,6 +150,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                                        name=loaded.name, step_count=steps, part=part,
                                        sizes=sizes, max_order=max_order, fresh=fresh,
                                    allow=allow, waived=waived, **asked,
+                                   page_policy=page_policy,
                                    on_sequence=None if bar is None else bar.step)
         except ValueError as exc:          # no machine size left to check
             _fail_usage(f"{target}: {exc}", as_json)
@@ -144,7 +159,8 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                 bar.close()
         if report is not None:
             report.unit = unit
-            _write_files(report, loaded.name, part, mode, out_dir)
+            _write_files(report, loaded.name, part, mode, out_dir,
+                         "" if page_policy == "buddy" else f"-{page_policy}")
             reports.append(report)
         misuse = (_misuse(loaded, part, isolate, timeout, max_order, asked["object_sizes"])
                   if info.get("detects_misuse") else None)
@@ -154,7 +170,7 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
         results.append({"part": part, "result": "conforms" if ok else "diverges",
                         "waived": waived, **({} if misuse is None else {"misuse": misuse}),
                         **({} if report is None else report.to_json())})
-    summary = {"target": target, "mode": mode, "parts": parts,
+    summary = {"target": target, "mode": mode, "page_policy": page_policy, "parts": parts,
                "introspection": [m for m in info["optional"]], "examples": examples,
                "seed": seed, "page_size": unit or 4096, "unchecked_parts": unchecked,
                "asked": {"sizes": asked["object_sizes"], "align": asked["aligns"],
@@ -169,7 +185,9 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
             click.echo(f"{target}: asked only {restricted}")
         for entry, part in zip(results, parts):
             if entry["result"] == "conforms":
-                click.echo(f"{target}: {part} part conforms ({mode} mode, {examples} examples"
+                policy = "" if page_policy == "buddy" else f", {page_policy} page policy"
+                click.echo(f"{target}: {part} part conforms ({mode} mode{policy}, "
+                           f"{examples} examples"
                            f"{_introspection(part, info)}"
                            f"{'' if unit is None else f', {unit}-byte frames'})")
             if "misuse" in entry:
@@ -199,6 +217,22 @@ def command(target: str, mode: str, only: str, as_json: bool, examples: int,
                 click.echo(f"  against the target: kmemspec conform {target} --replay "
                            f"{report.files['scenario']}{after}")
     sys.exit(1 if reports or misuse_failed else 0)
+
+
+def _scenario_policy(path: str) -> str:
+    """The page policy a scenario's boot line names ("buddy" if it names none or the
+    file cannot be read: _replay reports that)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for raw in handle:
+                line = raw.strip()
+                if line and not line.startswith("#"):
+                    step = json.loads(line)
+                    policy = step.get("page_policy") if isinstance(step, dict) else None
+                    return policy if policy in FLAT_PAGE_POLICIES else "buddy"
+    except (OSError, ValueError):
+        pass
+    return "buddy"
 
 
 def _unit(option: int | None, declared: int | None, target: str, as_json: bool):
@@ -280,12 +314,14 @@ def _misuse(loaded, part: str, isolate: bool, timeout: float, max_order: int | N
 
 
 def _replay(loaded, path: str, after: str | None, mode: str, isolate: bool, timeout: float,
-            max_order: int | None, as_json: bool) -> None:
-    """`--replay`: the scenario's calls on the target and the model; exit 0/1/2."""
+            max_order: int | None, as_json: bool, page_policy: str = "buddy") -> None:
+    """`--replay`: the scenario's calls on the target and the model; exit 0/1/2. The
+    scenario's boot line names its page policy; --page-policy must agree with it."""
     prefix = []
     try:
         with open(path, encoding="utf-8") as handle:
-            nr_pages, profile, ops = load_flat_scenario(handle.read(), path)
+            nr_pages, profile, ops, policy = load_flat_scenario(handle.read(), path,
+                                                                with_policy=True)
         if after is not None:
             with open(after, encoding="utf-8") as handle:
                 prefix = load_prefix(handle.read(), after)
@@ -293,8 +329,11 @@ def _replay(loaded, path: str, after: str | None, mode: str, isolate: bool, time
         _fail_usage(f"cannot read {exc.filename}: {exc.strerror}", as_json)
     except ScenarioError as exc:
         _fail_usage(str(exc), as_json)
-    checker = PageChecker if max_order is None else type(
-        "CappedPageChecker", (PageChecker,), {"max_order_cap": max_order})
+    if policy != page_policy:
+        _fail_usage(f"{path}: the scenario boots page policy {policy}, --page-policy is "
+                    f"{page_policy} (give --page-policy {policy})", as_json)
+    checker = type("ReplayPageChecker", (PageChecker,),
+                   {"max_order_cap": max_order, "page_policy": policy})
     driver = make_driver(loaded.factory, isolate=isolate, timeout=timeout)
     try:
         result = replay_scenario(driver, mode, nr_pages, profile, ops, checker_class=checker,
@@ -303,7 +342,8 @@ def _replay(loaded, path: str, after: str | None, mode: str, isolate: bool, time
         driver.close()
     failure = result.failure
     if as_json:
-        click.echo(json.dumps({"target": loaded.spec, "mode": mode, "scenario": path,
+        click.echo(json.dumps({"target": loaded.spec, "mode": mode, "page_policy": policy,
+                               "scenario": path,
                                "result": "conforms" if failure is None else "diverges",
                                "calls": result.calls, **({} if failure is None else
                                {"divergence": failure.divergence.to_json()})}, indent=1))
@@ -354,19 +394,21 @@ def _parse_allow(spec: str | None, as_json: bool) -> frozenset:
     return frozenset(rules)
 
 
-def _parse_pages(spec: str | None, power_of_two: bool):
+def _parse_pages(spec: str | None, power_of_two: bool, page_policy: str = "buddy"):
     """`--pages` and `--power-of-two` as the machine sizes to draw (machine_sizes)."""
     if spec is None:
-        return machine_sizes(power_of_two=power_of_two) if power_of_two else None
+        return (machine_sizes(power_of_two=power_of_two, page_policy=page_policy)
+                if power_of_two else None)
     spec = spec.strip()
     try:
         if ".." in spec:
             lo, hi = (int(part) for part in spec.split("..", 1))
             if lo > hi:
                 raise ValueError(f"the range {spec!r} is empty")
-            return machine_sizes(pages_range=(lo, hi), power_of_two=power_of_two)
+            return machine_sizes(pages_range=(lo, hi), power_of_two=power_of_two,
+                                 page_policy=page_policy)
         return machine_sizes([int(part) for part in spec.split(",")],
-                             power_of_two=power_of_two)
+                             power_of_two=power_of_two, page_policy=page_policy)
     except ValueError as exc:
         if "invalid literal" in str(exc):
             raise ValueError(f"{spec!r} is not N[,N...] or MIN..MAX (frame counts)") from None
@@ -380,21 +422,22 @@ def _introspection(part: str, info: dict) -> str:
             else f", answers only: no {wanted}")
 
 
-def _write_files(report, name: str, part: str, mode: str, out_dir: str) -> None:
+def _write_files(report, name: str, part: str, mode: str, out_dir: str,
+                 suffix: str = "") -> None:
     # the file's own name, without the directories it was given with (no "../" parts)
     safe = "".join(c if c.isalnum() or c in "-_." else "_"
                    for c in name.replace("\\", "/").rsplit("/", 1)[-1])
     try:
         os.makedirs(out_dir, exist_ok=True)
-        scenario_path = os.path.join(out_dir, f"{safe}-{part}-{mode}.jsonl")
-        svg_path = os.path.join(out_dir, f"{safe}-{part}-{mode}.svg")
+        scenario_path = os.path.join(out_dir, f"{safe}-{part}-{mode}{suffix}.jsonl")
+        svg_path = os.path.join(out_dir, f"{safe}-{part}-{mode}{suffix}.svg")
         with open(scenario_path, "w", encoding="utf-8") as handle:
             handle.write(report.scenario())
         with open(svg_path, "w", encoding="utf-8") as handle:
             handle.write(report.svg())
         report.files = {"scenario": scenario_path, "picture": svg_path}
         if report.prefix:
-            prefix_path = os.path.join(out_dir, f"{safe}-{part}-{mode}-prefix.jsonl")
+            prefix_path = os.path.join(out_dir, f"{safe}-{part}-{mode}{suffix}-prefix.jsonl")
             with open(prefix_path, "w", encoding="utf-8") as handle:
                 handle.write(report.prefix_lines())
             report.files["prefix"] = prefix_path
