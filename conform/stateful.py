@@ -371,7 +371,7 @@ def machine_for(factory, *, mode: str = "refine", isolate: bool = True,
     base = PARTS[part]
     attrs = {"factory": staticmethod(factory) if not isinstance(factory, type) else factory,
              "mode": mode, "isolate": isolate, "timeout": timeout, "last_failure": None,
-             "_driver": None, "check_free_counts": introspect}
+             "_driver": None, "check_free_counts": introspect, "page_policy": page_policy}
     if part == "page" and (sizes or page_policy != "buddy"):
         attrs["nr_pages"] = st.sampled_from(tuple(sizes or default_sizes(page_policy)))
     if max_order is not None or allow or page_policy != "buddy":
