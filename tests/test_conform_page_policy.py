@@ -389,3 +389,61 @@ def test_the_batch_payload_carries_the_policy():
     # and a whole isolated run of the 2.6.12 reference conforms
     assert check_conformance(pcp_buddy(), mode="strict", max_examples=40, isolate=True,
                              name="PcpBuddy", page_policy="2.6.12") is None
+
+
+@pytest.mark.parametrize("make", [lambda: ModelPageAllocator(page_policy="2.6.12"),
+                                  lambda: pcp_buddy()()])
+def test_the_watermark_refuses_the_last_frames(make):
+    # 32 frames, batch 1: each order-0 request refills the hot list with the head of
+    # the order-0 list (expand leaves the next frame there), so frames 0, 1, 2, ...
+    # come out in turn. Before request k (1-based) the buddy lists hold 33 - k frames;
+    # zone_watermark_ok(order 0, pages_min 1) needs 33 - k > 1: k = 32 is refused.
+    alloc = make()
+    alloc.init(32, MAX_ORDER)
+    assert [alloc.alloc_pages(0) for _ in range(32)] == list(range(31)) + [None]
+    # 1024 frames: order 10 needs 1024 - 1024 + 1 = 1 > pages_min 45: refused;
+    # order 9: 1024 - 512 + 1 = 513 > 45, and o = 0..8 subtract nothing: pfn 0
+    alloc.init(1024, MAX_ORDER)
+    assert (alloc.alloc_pages(10), alloc.alloc_pages(9)) == (None, 0)
+
+
+# --- the C example built with -DKMS_PCP_2612 ---------------------------------------
+
+def _build_c(tmp_path_factory, *defines):
+    import os
+    import shutil
+    import subprocess
+
+    from kmemspec.conform.ctypes_adapter import HEADER_PATH
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler (cc, gcc or clang) on PATH: the C example cannot be built")
+    source = Path(__file__).resolve().parents[1] / "examples" / "c_buddy" / "buddy.c"
+    out = tmp_path_factory.mktemp("c_buddy_2612") / "libbuddy.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror",
+                    "-I", os.path.dirname(HEADER_PATH), *defines, "-o", str(out),
+                    str(source)], check=True, capture_output=True)
+    return str(out)
+
+
+def test_c_example_with_the_pcp_policy_passes_strict_2612(tmp_path_factory):
+    lib = _build_c(tmp_path_factory, "-DKMS_PCP_2612")
+    factory = load_target(lib).factory
+    for mode in ("strict", "refine"):
+        assert check_conformance(factory, mode=mode, max_examples=60, isolate=True,
+                                 name="libbuddy2612", page_policy="2.6.12",
+                                 step_count=60) is None
+    # under the default policy it parks frame 0 where complete merging is asked (R8)
+    failure = _replay(factory, "strict", 32, [A(0, "b1"), F("b1"), A(1, "b2")],
+                      checker=PageChecker)
+    assert failure is not None and failure.divergence.reason.startswith("R8")
+
+
+def test_c_example_without_it_fails_strict_2612_and_passes_the_default(tmp_path_factory):
+    factory = load_target(_build_c(tmp_path_factory)).factory
+    failure = _replay(factory, "strict", 32, [A(0, "b1"), F("b1"), A(1, "b2")],
+                      introspect=False)
+    assert (failure.divergence.step, failure.divergence.expected,
+            failure.divergence.actual) == (3, 2, 0)
+    assert _replay(factory, "strict", 32, [A(0, "b1"), F("b1"), A(1, "b2")],
+                   checker=PageChecker) is None

@@ -18,6 +18,17 @@
  * last_pkmap_nr whose count is 0, flushing the count-1 slots when the scan wraps to
  * slot 0; the count is users + 1; kunmap drops it.
  *
+ * Define KMS_PCP_2612 for the page policy `kmemspec conform --page-policy 2.6.12`
+ * holds a target to (spec/conformance.md section 3a): 2.6.12 __alloc_pages for
+ * GFP_KERNEL on CPU 0 of the flat machine -- order-0 frames through a hot list
+ * (buffered_rmqueue: rmqueue_bulk adds `batch` frames at the tail when count <= low,
+ * the head is taken; free_hot_cold_page: free_pages_bulk gives `batch` back from the
+ * tail when count >= high, the frame goes on the head) and zone_watermark_ok at
+ * pages_min, with the flat machine's numbers (1024 reserved DMA frames before ours).
+ * It then manages only multiples of 32 frames (kms_supported_pages).
+ *   cc -shared -fPIC -O2 -DKMS_PCP_2612 -I../../conform -o libbuddy2612.so buddy.c
+ *   kmemspec conform ./libbuddy2612.so --part page --page-policy 2.6.12 --mode strict
+ *
  * Define KMS_BUG_NO_ORDER_CHECK (merge without the order check), KMS_BUG_NO_GUARD
  * (vmalloc areas without a guard page) or KMS_BUG_PKMAP_LEAK (kunmap without the
  * decrement) to get a faulty variant, used by the tests to show that the checker
@@ -37,7 +48,12 @@ static long *next, *prev;          /* free-list links, by pfn */
 static int *order_of;              /* order at a free block's head, -1 otherwise */
 static long head[MAX_ORDER_LIMIT]; /* free_area[order].free_list head */
 static unsigned long nr_free[MAX_ORDER_LIMIT];
+static unsigned long zone_free;    /* zone->free_pages: frames on the buddy lists */
 static void kmap_init(void);
+#ifdef KMS_PCP_2612
+static void pcp_init(unsigned long pages);
+int kms_supported_pages(unsigned long pages) { return pages && pages % 32 == 0; }
+#endif
 
 int kms_abi_version(void) { return KMS_ABI_VERSION; }
 
@@ -71,6 +87,11 @@ int kms_init(unsigned long pages, unsigned int orders)
 
 	if (orders == 0 || orders > MAX_ORDER_LIMIT || pages == 0)
 		return 1;
+#ifdef KMS_PCP_2612
+	if (!kms_supported_pages(pages))
+		return 1;
+	pcp_init(pages);
+#endif
 	free(next); free(prev); free(order_of);
 	next = malloc(pages * sizeof(*next));
 	prev = malloc(pages * sizeof(*prev));
@@ -95,15 +116,15 @@ int kms_init(unsigned long pages, unsigned int orders)
 		list_add((long)pfn, o);
 		pfn += 1UL << o;
 	}
+	zone_free = pages;
 	return 0;
 }
 
-long kms_alloc_pages(unsigned int order)
+/* __rmqueue: the head of the first non-empty list at or above the order */
+static long rmqueue(unsigned int order)
 {
 	unsigned int current;
 
-	if (order >= max_order)        /* __alloc_pages: order >= MAX_ORDER fails */
-		return -1;
 	for (current = order; current < max_order; current++) {
 		long pfn = head[current];
 		if (pfn == NONE)
@@ -113,10 +134,117 @@ long kms_alloc_pages(unsigned int order)
 			current--;
 			list_add(pfn + (1L << current), current);
 		}
+		zone_free -= 1UL << order;
 		return pfn;
 	}
 	return -1;
 }
+
+#ifdef KMS_PCP_2612
+#define HOT_MAX 96                 /* high = 6 * batch, batch at most 16 */
+static long hot[HOT_MAX];          /* CPU 0's hot list, hot[0] the head */
+static unsigned long hot_count, batch, hot_low, hot_high, pages_min;
+static void free_bulk(unsigned long pfn, unsigned int order);
+
+static unsigned long int_sqrt(unsigned long x)
+{
+	unsigned long r = 0;
+
+	while ((r + 1) * (r + 1) <= x)
+		r++;
+	return r;
+}
+
+static void pcp_init(unsigned long pages)
+{
+	/* init_per_zone_pages_min: lowmem = 1024 DMA frames + ours, 4 KiB each */
+	unsigned long kbytes = (1024 + pages) * 4, min_kb = int_sqrt(kbytes * 16);
+
+	if (min_kb < 128)
+		min_kb = 128;
+	if (min_kb > 65536)
+		min_kb = 65536;
+	/* setup_per_zone_pages_min: ZONE_NORMAL's share of min_free_kbytes / 4 pages */
+	pages_min = (min_kb / 4) * pages / (1024 + pages);
+	/* zone_batchsize, free_area_init_core */
+	batch = pages / 1024;
+	if (batch > 64)
+		batch = 64;
+	batch /= 4;
+	if (batch < 1)
+		batch = 1;
+	hot_low = 2 * batch;
+	hot_high = 6 * batch;
+	hot_count = 0;
+}
+
+/* zone_watermark_ok(zone, order, pages_min, NORMAL, 0, 0): GFP_KERNEL's second pass;
+ * the first, at pages_low >= pages_min, succeeds only where this one does */
+static int watermark_ok(unsigned int order)
+{
+	long free_pages = (long)zone_free - (1L << order) + 1, min = (long)pages_min;
+	unsigned int o;
+
+	if (free_pages <= min)
+		return 0;
+	for (o = 0; o < order; o++) {
+		free_pages -= (long)(nr_free[o] << o);
+		min >>= 1;
+		if (free_pages <= min)
+			return 0;
+	}
+	return 1;
+}
+
+long kms_alloc_pages(unsigned int order)
+{
+	unsigned long i;
+	long pfn;
+
+	if (order >= max_order || !watermark_ok(order))
+		return -1;
+	if (order == 0) {          /* buffered_rmqueue */
+		if (hot_count <= hot_low)
+			for (i = 0; i < batch && (pfn = rmqueue(0)) != -1; i++)
+				hot[hot_count++] = pfn;      /* list_add_tail */
+		if (hot_count) {
+			pfn = hot[0];
+			for (i = 1; i < hot_count; i++)
+				hot[i - 1] = hot[i];
+			hot_count--;
+			return pfn;
+		}
+	}
+	return rmqueue(order);
+}
+
+int kms_free_pages(unsigned long pfn, unsigned int order)
+{
+	unsigned long i;
+
+	if (pfn >= nr_pages || order >= max_order)
+		return 1;
+	if (order) {
+		free_bulk(pfn, order);
+		return 0;
+	}
+	if (hot_count >= hot_high)         /* free_pages_bulk from the tail */
+		for (i = 0; i < batch && hot_count; i++)
+			free_bulk((unsigned long)hot[--hot_count], 0);
+	for (i = hot_count; i > 0; i--)    /* list_add at the head */
+		hot[i] = hot[i - 1];
+	hot[0] = (long)pfn;
+	hot_count++;
+	return 0;
+}
+#else
+long kms_alloc_pages(unsigned int order)
+{
+	if (order >= max_order)        /* __alloc_pages: order >= MAX_ORDER fails */
+		return -1;
+	return rmqueue(order);
+}
+#endif
 
 static int page_is_buddy(unsigned long buddy, unsigned int order)
 {
@@ -130,10 +258,10 @@ static int page_is_buddy(unsigned long buddy, unsigned int order)
 #endif
 }
 
-int kms_free_pages(unsigned long pfn, unsigned int order)
+/* __free_pages_bulk: merge with the buddy while it is a free block of the order */
+static void free_bulk(unsigned long pfn, unsigned int order)
 {
-	if (pfn >= nr_pages || order >= max_order)
-		return 1;
+	zone_free += 1UL << order;
 	while (order < max_order - 1) {
 		unsigned long buddy = pfn ^ (1UL << order);
 		if (!page_is_buddy(buddy, order))
@@ -143,8 +271,17 @@ int kms_free_pages(unsigned long pfn, unsigned int order)
 		order++;
 	}
 	list_add((long)pfn, order);
+}
+
+#ifndef KMS_PCP_2612
+int kms_free_pages(unsigned long pfn, unsigned int order)
+{
+	if (pfn >= nr_pages || order >= max_order)
+		return 1;
+	free_bulk(pfn, order);
 	return 0;
 }
+#endif
 
 int kms_free_counts(unsigned long *counts, unsigned int capacity)
 {
