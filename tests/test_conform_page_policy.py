@@ -447,3 +447,22 @@ def test_c_example_without_it_fails_strict_2612_and_passes_the_default(tmp_path_
             failure.divergence.actual) == (3, 2, 0)
     assert _replay(factory, "strict", 32, [A(0, "b1"), F("b1"), A(1, "b2")],
                    checker=PageChecker) is None
+
+
+@pytest.mark.parametrize("bug", [
+    "MergeAcrossZoneBoundary", "MergeWithoutOrderCheck", "WrongBuddyIndex",
+    "ExpandReturnsLowerHalf", "MissingNrFreeUpdate", "OffByOneTopOrder", "NoCoalescing",
+    "RmqueueWithoutListDel", "RmqueueNoFallback", "NrFreeCountsFrames",
+    "MergeStopsOneEarly", "SplitWrongOrder"])
+def test_relaxed_refine_still_catches_every_catalogue_page_bug(bug):
+    # the 2.6.12 relaxations allow parked frames and watermark NULLs, nothing more:
+    # each faulty buddy of the catalogue still fails refine under --page-policy 2.6.12
+    report = check_conformance(getattr(catalogue, bug), mode="refine", max_examples=200,
+                               isolate=False, name=bug, page_policy="2.6.12")
+    assert report is not None, bug
+
+
+@pytest.mark.parametrize("variant", ["UpperHalfPolicy", "FifoFreeLists"])
+def test_relaxed_refine_accepts_the_legal_variants(variant):
+    assert check_conformance(getattr(catalogue, variant), mode="refine", max_examples=100,
+                             isolate=False, name=variant, page_policy="2.6.12") is None
