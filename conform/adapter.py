@@ -27,7 +27,10 @@ calls, except in test vectors for adapters that say `detects_misuse = True` -- t
 reject a misuse by raising an exception (its `rule` attribute, if any, names it).
 
 The reference for strict mode is the model itself, booted as a *flat machine*
-(`flat_config`): the adapter's frame `p` is the model's pfn `FLAT_BASE + p`.
+(`flat_config`): the adapter's frame `p` is the model's pfn `FLAT_BASE + p`. Its page
+policy is "buddy" by default; "2.6.12" (`conform --page-policy 2.6.12`) adds
+GFP_KERNEL's watermarks and CPU 0's per-CPU hot list, on whole bootmem words of
+frames so that the lists start empty (spec/conformance.md section 3a).
 """
 
 from __future__ import annotations
