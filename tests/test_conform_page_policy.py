@@ -466,3 +466,27 @@ def test_relaxed_refine_still_catches_every_catalogue_page_bug(bug):
 def test_relaxed_refine_accepts_the_legal_variants(variant):
     assert check_conformance(getattr(catalogue, variant), mode="refine", max_examples=100,
                              isolate=False, name=variant, page_policy="2.6.12") is None
+
+
+@pytest.mark.parametrize("which", ["model", "python", "c"])
+def test_the_hot_list_drains_batch_from_its_tail_at_high(which, tmp_path_factory):
+    # 32 frames: batch 1, high 6. Seven order-0 allocations give 0..6 (each refill
+    # takes the order-0 list's head; expand leaves 1, 3, 5 and 7 there in turn); the
+    # buddy lists then hold 7 (order 0), 8 (order 3), 16 (order 4). Freeing 0..5 puts
+    # them on the hot list's head: [5, 4, 3, 2, 1, 0], count 6. Freeing 6: count >= high,
+    # so free_pages_bulk gives batch = 1 frame back from the tail, frame 0 (its buddy 1
+    # is on the list: no merge), and 6 goes on the head: [6, 5, 4, 3, 2, 1]. nr_free
+    # [2, 0, 0, 1, 1, 0, ...]; the next alloc_pages(0) (count 6 > low 2: no refill)
+    # takes the head, 6.
+    if which == "model":
+        alloc = ModelPageAllocator(page_policy="2.6.12")
+    elif which == "python":
+        alloc = pcp_buddy()()
+    else:
+        alloc = load_target(_build_c(tmp_path_factory, "-DKMS_PCP_2612")).factory()
+    alloc.init(32, MAX_ORDER)
+    assert [alloc.alloc_pages(0) for _ in range(7)] == list(range(7))
+    for pfn in range(7):
+        alloc.free_pages(pfn, 0)
+    assert list(alloc.free_counts()) == [2, 0, 0, 1, 1] + [0] * 6
+    assert alloc.alloc_pages(0) == 6
