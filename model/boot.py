@@ -20,14 +20,17 @@ The sequence the model follows (each step cites its kernel source):
    goal 0) for the other profile and the flat conformance machine. Both go through
    mm/bootmem.c __alloc_bootmem_core (`alloc_bootmem_core` below); those frames, and
    the configured reserved frames, stay Reserved.
-5. Every other low frame is freed into the buddy allocator (mm/bootmem.c:
-   free_all_bootmem_core) and every high frame one by one (arch/i386/mm/init.c:
-   set_highmem_pages_init). The model frees them in increasing pfn order, which gives
-   the same set of free blocks as the kernel (complete merging makes the set
-   independent of the order of frees); only the order of blocks within a list can
-   differ from 2.6.12, whose bootmem frees go through order-5 chunks and the per-CPU
-   hot list. `free_bootmem_range` produces, in O(blocks), exactly the state that
-   frame-by-frame __free_pages calls in that order produce (tests/test_boot.py).
+5. Every other low frame is freed (mm/bootmem.c: free_all_bootmem_core, from
+   arch/i386/mm/init.c mem_init) and then every high frame one by one
+   (arch/i386/mm/init.c: set_highmem_pages_init), before kmem_cache_init (init/main.c
+   start_kernel). Page policy "2.6.12": as 2.6.12 does, whole free bitmap words as
+   order-5 (order-6 on a 64-bit profile) blocks straight to the buddy lists and single
+   frames through CPU 0's hot lists, which drain `batch` frames from their tail at
+   `high` -- so boot leaves frames on the hot lists (`free_all_bootmem_core`,
+   `set_highmem_pages_init` below; spec/buddy.md section 2). Page policy "buddy":
+   every frame straight to the buddy lists in increasing pfn order;
+   `free_bootmem_range` produces, in O(blocks), exactly the state that frame-by-frame
+   __free_pages calls in that order produce (tests/test_boot.py).
 """
 
 from __future__ import annotations
