@@ -234,8 +234,9 @@ def _encoded_alloc(S, m, pre, ret, penc, refilled):
 
 
 def _run_workload(m, S, penc=zp.PcpEncoding(), check=True):
-    """Allocate 4 frames, free 7 (the 7th finds the hot list at high: a drain of batch
-    first), allocate 1 (count above low: no refill), drain_local_pages; after each
+    """Allocate 4 frames (from the 6 boot left on the hot list), 3 more (refills), free
+    the 7 (the 5th..7th find the hot list at high: a drain of batch first), allocate 1
+    (count above low: no refill), drain_local_pages; after each
     call the encoded steps from alpha(pre) must give alpha(post)."""
     mismatches = []
 
