@@ -377,7 +377,13 @@ def test_mem_map_rule_per_profile_and_boot_key():
     # after pfn 0 on the seed machine
     m = boot(mem_map_alloc="init_maps")
     assert m.mem_map_pfns == range(1, 1 + 262144 * 32 // 4096)
-    assert pa.buddyinfo(m)["DMA"] == [1] * 11        # 2049..4095 = 1 + 2 + ... + 1024
+    # 2.6.12 boot (mm/bootmem.c free_all_bootmem_core): word 64 (2048..2079) holds
+    # mem_map's last frame, so 2049..2079 go one by one to CPU 0's DMA hot list (batch
+    # 1, high 6): 2049..2073 drained in order -- 2049 o0, 2050 o1, 2052 o2, 2056 o3,
+    # 2064 o3, 2072 o1 -- and 2079..2074 stay listed; words 65..127 are whole: 2080 o5,
+    # 2112 o6, 2176 o7, 2304 o8, 2560 o9, 3072 o10
+    assert pa.buddyinfo(m)["DMA"] == [1, 2, 1, 2, 0, 1, 1, 1, 1, 1, 1]
+    assert list(m.zones[0].pageset[0].pcp[0].list) == list(range(2079, 2073, -1))
     # linux-6.x-x86_64 keeps the init_maps rule: 64-byte struct pages, goal 0
     m = boot(profile="linux-6.x-x86_64", phys_pages=65536, highmem_pages=0)
     assert m.mem_map_pfns == range(1, 1 + 65536 * 64 // 4096)
