@@ -461,6 +461,31 @@ WM_MACHINES = [
 ]
 
 
+# Frames each zone's boot frees one by one through CPU 0's hot list (DMA, Normal,
+# HighMem), by hand from 2.6.12 (torvalds/linux 1da177e4): mm/bootmem.c
+# free_all_bootmem_core frees a 32-frame bitmap word with every frame free as one
+# order-5 block (no hot list) and each free frame of a word with reserved ones by
+# __free_page; arch/i386/mm/init.c set_highmem_pages_init frees every highmem frame by
+# __free_page. Reserved: pfn 0, and mem_map = ceil((frames + 1) * 32 / 4096) frames
+# from pfn 4096 (mm/page_alloc.c alloc_node_mem_map, goal 16 MiB), or from pfn 1 when
+# low memory ends below the goal:
+#   seed: mem_map 4096..6144 -> DMA word 0: 1..31 (31); Normal word 192: 6145..6175
+#     (31); HighMem 32768.
+#   64 MiB: 16385 * 32 B -> 129 frames 4096..4224 -> Normal word 132: 4225..4255 (31).
+#   512+256 MiB: 196609 * 32 B -> 1537 frames 4096..5632 -> word 176: 5633..5663 (31);
+#     HighMem 65536.
+#   512 MiB+1 GiB: 393217 * 32 B -> 3073 frames 4096..7168 -> word 224: 31; HighMem
+#     262144.
+#   256 KiB: all DMA; 65 * 32 B -> 1 frame at pfn 1 -> word 0: 2..31 (30); word 1 whole.
+K_BOOT_SINGLES = {
+    "seed 896+128 MiB": (31, 31, 32768),
+    "64 MiB": (31, 31, 0),
+    "512+256 MiB, 2 CPUs": (31, 31, 65536),
+    "512 MiB+1 GiB": (31, 31, 262144),
+    "256 KiB": (30, 0, 0),
+}
+
+
 def _wm_expected(kw):
     from .model.boot import DEFAULT_HIGHMEM_PAGES, DEFAULT_PHYS_PAGES
     sizes = k_zone_sizes(kw.get("phys_pages", DEFAULT_PHYS_PAGES),
@@ -498,10 +523,16 @@ def _watermark_facts() -> list[Fact]:
             return [[tuple((p.count, p.low, p.high, p.batch) for p in pset.pcp)
                      for pset in z.pageset] for z in machine().zones]
 
-        def pageset_expected(kw=kw):
+        def pageset_expected(kw=kw, label=label):
             sizes = _wm_expected(kw)[0]
-            return [[tuple((0, *pcp) for pcp in k_pageset(s, 4096))] * kw.get("cpus", 1)
-                    for s in sizes]
+            out = []
+            for singles, size in zip(K_BOOT_SINGLES[label], sizes):
+                hot, cold = k_pageset(size, 4096)
+                # boot frees `singles` frames one by one onto CPU 0's empty hot list
+                count = k_pcp_counts("f" * singles, *hot)[-1] if singles else 0
+                cpu0 = ((count, *hot), (0, *cold))
+                out.append([cpu0] + [((0, *hot), (0, *cold))] * (kw.get("cpus", 1) - 1))
+            return out
         facts += [
             Fact(f"min_free_kbytes, pages_min/low/high: {label}",
                  "arch/i386/mm/init.c zone_sizes_init; mm/page_alloc.c "
@@ -747,12 +778,13 @@ def _mutation_min_free_kbytes_facts() -> list[Fact]:
                  expected, lambda: [m.min_free_kbytes for m in machines])]
 
 
-def k_pcp_counts(ops: str, low: int, high: int, batch: int) -> list[int]:
+def k_pcp_counts(ops: str, low: int, high: int, batch: int, start: int = 0) -> list[int]:
     """pcp->count after each order-0 call on one CPU list (2.6.12 mm/page_alloc.c):
     'a' buffered_rmqueue -- refill `batch` frames (rmqueue_bulk) when count <= low,
     then take one; 'f' free_hot_cold_page -- give `batch` back (free_pages_bulk) when
-    count >= high, then add one. The zone is assumed to have frames to spare."""
-    count, out = 0, []
+    count >= high, then add one. The zone is assumed to have frames to spare. The list
+    holds `start` frames before the first call."""
+    count, out = start, []
     for op in ops:
         if op == "a":
             if count <= low:
@@ -807,7 +839,10 @@ def _mutation_pcp_facts() -> list[Fact]:
         return [marks, counts, final, back]
 
     def expected():
-        counts = k_pcp_counts(ops, 2 * batch, 6 * batch, batch)
+        # boot left 31 frames on this hot list (6145..6175, the free frames of the bitmap
+        # word holding mem_map's last frame 6144, freed one by one by 2.6.12 mm/bootmem.c
+        # free_all_bootmem_core; K_BOOT_SINGLES), and 31 < high: count 31 to start
+        counts = k_pcp_counts(ops, 2 * batch, 6 * batch, batch, start=31)
         return [[2 * batch, 6 * batch, batch], counts[:195], counts[-1],
                 list(reversed(state["took"]))]
     return [Fact("per-CPU hot list: batch, counts through 130 allocs and frees, LIFO",

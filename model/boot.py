@@ -20,14 +20,17 @@ The sequence the model follows (each step cites its kernel source):
    goal 0) for the other profile and the flat conformance machine. Both go through
    mm/bootmem.c __alloc_bootmem_core (`alloc_bootmem_core` below); those frames, and
    the configured reserved frames, stay Reserved.
-5. Every other low frame is freed into the buddy allocator (mm/bootmem.c:
-   free_all_bootmem_core) and every high frame one by one (arch/i386/mm/init.c:
-   set_highmem_pages_init). The model frees them in increasing pfn order, which gives
-   the same set of free blocks as the kernel (complete merging makes the set
-   independent of the order of frees); only the order of blocks within a list can
-   differ from 2.6.12, whose bootmem frees go through order-5 chunks and the per-CPU
-   hot list. `free_bootmem_range` produces, in O(blocks), exactly the state that
-   frame-by-frame __free_pages calls in that order produce (tests/test_boot.py).
+5. Every other low frame is freed (mm/bootmem.c: free_all_bootmem_core, from
+   arch/i386/mm/init.c mem_init) and then every high frame one by one
+   (arch/i386/mm/init.c: set_highmem_pages_init), before kmem_cache_init (init/main.c
+   start_kernel). Page policy "2.6.12": as 2.6.12 does, whole free bitmap words as
+   order-5 (order-6 on a 64-bit profile) blocks straight to the buddy lists and single
+   frames through CPU 0's hot lists, which drain `batch` frames from their tail at
+   `high` -- so boot leaves frames on the hot lists (`free_all_bootmem_core`,
+   `set_highmem_pages_init` below; spec/buddy.md section 2). Page policy "buddy":
+   every frame straight to the buddy lists in increasing pfn order;
+   `free_bootmem_range` produces, in O(blocks), exactly the state that frame-by-frame
+   __free_pages calls in that order produce (tests/test_boot.py).
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 from .mem_map import NO_ZONE, PG_highmem, PG_reserved, MemMap
-from .page_alloc import (PerCpuPageset, Zone, init_per_zone_pages_min, list_add,
-                         set_page_order, zone_batchsize)
+from .page_alloc import (PerCpuPageset, Zone, free_hot_cold_page, init_per_zone_pages_min,
+                         list_add, set_page_order, zone_batchsize)
 from .pgtable import paging_init
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
 from .slab import kmem_cache_init
@@ -263,14 +266,22 @@ def boot(config: MachineConfig | None = None, **overrides) -> Machine:
         cursor = max(cursor, r_end)
     if cursor < config.phys_pages:
         free_ranges.append((cursor, config.phys_pages))
-    for zone in machine.zones:
-        if zone.name == "HighMem" and zone.spanned_pages:
+    highmem = [z for z in machine.zones if z.name == "HighMem" and z.spanned_pages]
+    if machine.pcp:
+        # page_policy 2.6.12: mem_init -> free_all_bootmem, then set_highmem_pages_init,
+        # with order-0 frees through CPU 0's hot lists
+        free_all_bootmem_core(machine, free_ranges)
+        for zone in highmem:
+            set_highmem_pages_init(machine, zone)
+    else:
+        # page_policy buddy: every free frame straight into the buddy lists, pfn order
+        for zone in highmem:
             free_ranges.append((zone.zone_start_pfn, zone.zone_end_pfn))
-    for lo, hi in free_ranges:
-        for zone in machine.zones:
-            a, b = max(lo, zone.zone_start_pfn), min(hi, zone.zone_end_pfn)
-            if a < b:
-                free_bootmem_range(machine, zone, a, b)
+        for lo, hi in free_ranges:
+            for zone in machine.zones:
+                a, b = max(lo, zone.zone_start_pfn), min(hi, zone.zone_end_pfn)
+                if a < b:
+                    free_bootmem_range(machine, zone, a, b)
     # module_init(init_per_zone_pages_min): min_free_kbytes, watermarks, reserves
     init_per_zone_pages_min(machine, config.min_free_kbytes)
     # kernel page tables, vmalloc list, pkmap state (i386 layout only; model/pgtable.py)
@@ -339,3 +350,105 @@ def free_bootmem_range(machine: Machine, zone: Zone, start: int, end: int) -> No
         pfn += 1 << order
     zone.free_pages += n
     zone.freed_at_boot += n
+
+
+def free_all_bootmem_core(machine: Machine, free_ranges: list[tuple[int, int]]) -> None:
+    """Free low memory the way 2.6.12 mm/bootmem.c free_all_bootmem_core does on node 0.
+
+    The bootmem bitmap covers [0, max_low_pfn) from pfn 0, so its words are aligned
+    (`gofast`). Word by word (BITS_PER_LONG frames: 32 on a 32-bit profile, 64 on a
+    64-bit one): a word whose frames are all free goes to __free_pages as one block of
+    order ffs(BITS_PER_LONG) - 1, which __free_pages_ok hands straight to the buddy
+    lists; a word with some free frames has each of them, in pfn order, freed by
+    __free_page, i.e. free_hot_page on the boot CPU (0): onto the head of its zone's
+    hot list, `batch` frames going from the list's tail to the buddy lists first when
+    the list is at `high` (mm/page_alloc.c free_hot_cold_page, free_pages_bulk); a
+    word with no free frame is skipped. The bitmap's bits past max_low_pfn stay set
+    (init_bootmem_core fills the map with ones), so a last, short word is freed frame
+    by frame. The kernel then frees the bitmap's own pages, one by one; the model has
+    no bootmem bitmap (spec/buddy.md section 2).
+
+    Runs of whole free words are built by free_bootmem_range, which gives the state
+    that freeing their order-5 (order-6) blocks in pfn order gives: a word holding a
+    reserved frame never becomes a whole free block, so no block the hot-list drains
+    make can merge across into such a run, and nothing is added to a list while a
+    run is freed. A word that the max_dma_pfn test knob splits between two zones, or
+    that is not aligned to its size within its zone, is freed frame by frame (2.6.12's
+    zone boundaries are 16 MiB and max_low_pfn aligned: it never has one).
+    """
+    mem_map = machine.mem_map
+    zone_id, flags, count = mem_map.zone_id, mem_map.flags, mem_map.count
+    bits = machine.profile.VIRT_BITS                  # BITS_PER_LONG
+    idx = machine.config.phys_pages                   # node_low_pfn - node_boot_start
+    free = bytearray(idx)                             # 1: the bitmap bit is clear
+    for lo, hi in free_ranges:
+        free[lo:hi] = b"\x01" * (hi - lo)
+    run_zone, run_start, run_end = None, 0, 0
+    for word in range(0, idx, bits):
+        end = min(word + bits, idx)
+        nfree = free.count(1, word, end)
+        if not nfree:
+            continue
+        zone = machine.zones[zone_id[word]]
+        if (end - word == bits and nfree == bits and zone_id[end - 1] == zone.index
+                and (word - zone.zone_start_pfn) % bits == 0):
+            if run_zone is zone and run_end == word:
+                run_end = end
+            else:
+                if run_zone is not None:
+                    free_bootmem_range(machine, run_zone, run_start, run_end)
+                run_zone, run_start, run_end = zone, word, end
+            continue
+        if run_zone is not None:
+            free_bootmem_range(machine, run_zone, run_start, run_end)
+            run_zone = None
+        for pfn in range(word, end):
+            if free[pfn]:
+                # __ClearPageReserved, set_page_refs(page, 0), __free_page: the last
+                # reference goes, free_hot_page
+                flags[pfn] &= PG_highmem
+                count[pfn] = 0
+                machine.zones[zone_id[pfn]].freed_at_boot += 1
+                free_hot_cold_page(machine, pfn, 0, 0)
+    if run_zone is not None:
+        free_bootmem_range(machine, run_zone, run_start, run_end)
+
+
+def boot_hot_list_length(n: int, high: int, batch: int) -> int:
+    """Frames left on an empty hot list after n frames are freed onto it one by one.
+
+    free_hot_cold_page (2.6.12) drains `batch` frames when the list is at `high`
+    before it adds a frame, so the list reaches `high` after `high` frees and every
+    `batch` frees after that; in between it holds high - batch + 1 .. high frames.
+    """
+    if n <= high:
+        return n
+    return high - batch + (n - high - 1) % batch + 1
+
+
+def set_highmem_pages_init(machine: Machine, zone: Zone) -> None:
+    """2.6.12 arch/i386/mm/init.c set_highmem_pages_init: one_highpage_init frees every
+    highmem frame, in increasing pfn order, by __free_page -> free_hot_page on CPU 0.
+
+    The hot list drains from its tail, the oldest frames, so the buddy lists receive
+    the frames in increasing pfn order, one at a time: they end as freeing the first
+    n - c frames one by one leaves them (free_bootmem_range, list order included),
+    and the hot list holds the last c frames (`boot_hot_list_length`), the highest
+    pfn at its head. Built directly, so a 3 GiB highmem zone boots in O(blocks).
+    """
+    mem_map = machine.mem_map
+    start, end = zone.zone_start_pfn, zone.zone_end_pfn
+    pcp = zone.pageset[0].pcp[0]
+    if pcp.count:
+        raise AssertionError("set_highmem_pages_init expects an empty hot list")
+    kept = boot_hot_list_length(end - start, pcp.high, pcp.batch)
+    split = end - kept
+    if split > start:
+        free_bootmem_range(machine, zone, start, split)
+    # ClearPageReserved, PG_highmem, set_page_count(page, 1), __free_page: count 0
+    mem_map.flags[split:end] = bytes([PG_highmem]) * kept
+    mem_map.count[split:end] = array("i", bytes(4 * kept))
+    pcp.list.extendleft(range(split, end))
+    pcp.count = kept
+    machine.pcp_pages.update(dict.fromkeys(range(split, end), 0))
+    zone.freed_at_boot += kept

@@ -1,9 +1,11 @@
 """Compound pages (2.6.12 mm/page_alloc.c prep_compound_page, destroy_compound_page;
 mm/swap.c put_page with CONFIG_HUGETLB_PAGE): __GFP_COMP blocks, their frees, and the
 misuse bad_page() catches. Expected frames are worked out by hand: the default
-machine's first order-2 GFP_KERNEL block is pfn 6148, the free order-2 block just after
-mem_map (4096..6144; __rmqueue takes the smallest order with a block; see
-tests/test_boot.py and tests/test_pcp.py)."""
+machine's first order-2 GFP_KERNEL block is pfn 6176: after a 2.6.12 boot Normal's
+frames 6145..6175 wait on CPU 0's hot list and its smallest buddy block is the order-5
+block 6176 (mm/bootmem.c free_all_bootmem_core; __rmqueue takes the smallest order with
+a block, expand hands back 6192 o4, 6184 o3, 6180 o2; see tests/test_boot.py and
+tests/test_pcp.py)."""
 
 import pytest
 
@@ -16,7 +18,7 @@ from kmemspec.spec import buddy as inv
 from kmemspec.spec import catalogue
 from misuse import misuse
 
-HEAD = 6148
+HEAD = 6176
 
 
 def compound(order=2):
@@ -49,8 +51,9 @@ def test_free_destroys_the_compound_page():
     info = pa.buddyinfo(m)["Normal"]
     pa.__free_pages(m, page, 2)
     assert m.page_index == {} and not any(f & PG_compound for f in m.mem_map.flags)
-    # back as the order-2 block 6148 (its buddy 6144 is mem_map): boot's Normal layout
-    assert pa.buddyinfo(m)["Normal"] == [1] * 10 + [217] != info
+    # merges with 6180 (o2), 6184 (o3), 6192 (o4) back into the o5 block 6176, whose
+    # buddy 6208 is an o6 block: boot's Normal layout
+    assert pa.buddyinfo(m)["Normal"] == [0] * 5 + [1] * 5 + [217] != info
     assert not any(catalogue.check_all(m).values())
 
 

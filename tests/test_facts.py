@@ -139,8 +139,11 @@ def test_comma_list_runs_each_method_once(methods):
 
 
 def _top_machine():
+    # page_policy "buddy", as the whole-model campaign that runs top_order_prefix boots
+    # (kmemspec/campaign/base.py): the prefix is about the buddy core's orders
     from kmemspec.model import boot
-    return boot(phys_pages=600 + 2400, highmem_pages=1024, max_dma_pfn=600)
+    return boot(phys_pages=600 + 2400, highmem_pages=1024, max_dma_pfn=600,
+                page_policy="buddy")
 
 
 def test_top_order_prefix_runs_in_the_quick_campaign():

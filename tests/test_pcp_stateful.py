@@ -13,6 +13,7 @@ import pytest
 from campaigns import must_fail, must_pass
 from pcp_bugs import BUGS
 
+from kmemspec.model.page_alloc import drain_local_pages
 from kmemspec.campaign import alloc_oracle as oracle
 from kmemspec.campaign.pcp import PcpMachine
 from kmemspec.model import page_alloc as pa
@@ -82,6 +83,9 @@ def test_oracle_hot_list_head_and_refill_by_hand():
     """An empty hot list (count 0 <= low) is refilled with `batch` frames taken by
     __rmqueue (the zone's lowest free list head first) and the head is handed out."""
     machine = _machine()
+    # boot leaves frames on CPU 0's hot lists (mm/bootmem.c free_all_bootmem_core);
+    # this test is about a refill from an empty list: drain them first
+    drain_local_pages(machine, 0)
     normal = machine.zones[1]
     shadow = oracle.Shadow(machine)
     pcp = normal.pageset[0].pcp[0]
@@ -177,6 +181,7 @@ def test_oracle_refill_takes_batch_frames_with_batch_two():
     an empty hot list gets 2 frames from __rmqueue, the first is handed out."""
     machine = boot(MachineConfig(phys_pages=9000, max_dma_pfn=16, cpus=1))
     assert machine.zones[1].pageset[0].pcp[0].batch == 2
+    drain_local_pages(machine, 0)      # boot's hot-list frames: start from an empty list
     shadow = oracle.Shadow(machine)
     before = shadow.zones[1].free_pages
     pfn, _, _ = oracle.alloc_pages(shadow, machine, GFP_KERNEL, 0, 0)

@@ -18,9 +18,11 @@ worked out in tests/test_slab_arraycache_memory.py from kmem_cache_init): on 1 C
 kmem_cache 2, size-32 1, size-64 1, size-128 1, size-256 1, size-512 2, size-1024 1,
 size-2048 5 (the array_cache memory); CPU_UP_PREPARE of CPU 1 needs 27 more arrays, of
 which the 9 of 496 bytes take size-512's 3 parked objects and a third size-512 slab: 15
-on 2 CPUs. Order-0 frames come in ascending pfn order (34 splits the order-1 block
-34..35, and so on). A later cache's k-th slab (k = 1, 2, ...) is pfn 33 + BOOT_PAGES + k
-when nothing else takes pages (its descriptor and arrays come from objects already parked).
+on 2 CPUs. After a 2.6.12 boot the first 14 order-0 frames are 63..58 (CPU 0's DMA hot
+list), 56, 57, 34..39 (one-frame refills; slab_colour.jsonl's header), then the refills
+walk up the o3 block 48..55 in pfn order. So a later cache's k-th slab (k = 1, 2, ...)
+is pfn 33 + BOOT_PAGES + k while that is at most 55 and nothing else takes pages (its
+descriptor and arrays come from objects already parked).
 """
 
 import pickle

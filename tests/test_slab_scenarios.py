@@ -27,8 +27,11 @@ def test_colour_scenario_expectations_are_checked():
     # the file's numbers, derived here independently from 2.6.12 mm/slab.c: slabs at pfn
     # 48..53 (after mem_map 1..33 -- (4096 + 1) * 32 bytes, mm/page_alloc.c
     # alloc_node_mem_map, first fit from pfn 0 as the 16 MiB goal is not in this machine's
-    # low memory -- and the bootstrap's 14 slabs 34..47: kmem_cache 2, array_cache memory
-    # 12, tests/test_slab_arraycache_memory.py) with colour offsets 0,128,256,384,512,0
+    # low memory -- and the bootstrap's 14 slabs: kmem_cache 2, array_cache memory 12,
+    # tests/test_slab_arraycache_memory.py; after a 2.6.12 boot they are 63..58 from CPU
+    # 0's DMA hot list, then one-frame refills 56, 57, 34..39, and the next refills split
+    # the o3 block 48, the head of its list: slab_colour.jsonl's header) with colour
+    # offsets 0,128,256,384,512,0
     # (colour 5), object i at offset + 32 (struct slab + 3 bufctls) + i*1100; each refill
     # takes one new slab's 3 objects and __cache_alloc pops them 2, 1, 0; after shrink,
     # pfn 53 at offset 128
@@ -81,7 +84,8 @@ def _expected(name):
 
 def test_arrays_scenario_is_cache_alloc_refills_order():
     """Independently of the file: 64-byte objects at 0xC0030000 + 148 + 64*i (pfn 48,
-    after mem_map 1..33 and the bootstrap's 14 slabs 34..47); the first refill takes 16
+    after mem_map 1..33 and the bootstrap's 14 slabs 34..47, once the scenario has drained
+    boot's hot list into the buddy lists); the first refill takes 16
     (BATCHREFILL_LIMIT), popped 15..0; the second takes the other 45 and pops 60; a
     freed 15 comes back first, then 59; kmalloc(20) pops the object the bootstrap left
     parked in size-32's array: size-32's own head array of kmem_cache_init step 4, the
@@ -96,7 +100,7 @@ def test_arrays_scenario_is_cache_alloc_refills_order():
 
 def test_smp_scenario_hand_values():
     """Slab k of the 2000-byte cache is pfn 48 + k (mem_map 1..33, 15 bootstrap slabs
-    34..48 on 2 CPUs), object i at + 28 + 2000*i; CPU 0
+    34..48 on 2 CPUs, after the scenario's drain of boot's hot list), object i at + 28 + 2000*i; CPU 0
     gets objects 1, 0 of each new slab; CPU 1's refill from the shared array pops a10
     (slab 6, object 1); CPU 0 pops a24 (slab 13, object 1); the object CPU 1 got, freed
     on CPU 0, is CPU 0's next."""

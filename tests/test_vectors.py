@@ -44,7 +44,7 @@ def test_export_and_replay_on_the_model_agree_100_percent(tmp_path):
     result = runner.invoke(main, ["vectors", str(out)])
     assert result.exit_code == 0, result.output
     index = json.loads((out / "index.json").read_text())
-    assert index["format"] == "kmemspec-vectors" and index["version"] == 3
+    assert index["format"] == "kmemspec-vectors" and index["version"] == 4
     assert (out / "FORMAT.md").read_text().count("| op |") == 6
     replay = runner.invoke(main, ["vectors", str(out), "--replay", "--json"])
     assert replay.exit_code == 0, replay.output

@@ -87,9 +87,18 @@ def test_optional_per_cpu_lists_and_array_caches_are_pictured():
     from types import SimpleNamespace as NS
     machine = boot(phys_pages=64, highmem_pages=0, max_dma_pfn=16)
     plain = pic.picture(machine)
-    # the model's pagesets exist from boot (free_area_init_core), all lists empty
-    assert plain["pcp"]["Normal:0:hot"] == [0, 2, 6, 1, []]     # 48 frames: batch 1
-    assert "pcp" not in {r for _, r in plain["blocks"].values()}
+    # the model's pagesets exist from boot (free_area_init_core; 48 frames: batch 1,
+    # low 2, high 6); a 2.6.12 boot leaves 63..58 on Normal's hot list and 15..10 on
+    # DMA's (free_all_bootmem_core frees 2..63 one by one, each list drains one frame
+    # from its tail at 6; tests/test_watermarks.py), pictured one frame per run
+    assert plain["pcp"]["Normal:0:hot"] == [6, 2, 6, 1, [[p, 1] for p in range(63, 57, -1)]]
+    assert {int(p) for p, (_, r) in plain["blocks"].items() if r == "pcp"} == \
+        set(range(58, 64)) | set(range(10, 16))
+    machine.pcp_pages.clear()
+    for zone in machine.zones:                       # empty lists for what follows
+        for pcp in zone.pageset[0].pcp:
+            pcp.list.clear()
+            pcp.count = 0
     normal = machine.zones[1]
     saved = normal.pageset
     normal.pageset = [[NS(count=2, low=0, high=6, batch=1, list=[40, 41]),

@@ -12,8 +12,9 @@ The expected states are worked out by hand from Linux 2.6.12, not read from the 
   free and of the same order (mm/page_alloc.c __free_pages_bulk).
 - slab_colour.jsonl: the header comment works the geometry out from mm/slab.c
   (cache_grow: colour offset = colour_next * colour_off, s_mem after 32 bytes of
-  on-slab management); vmalloc_seed.jsonl: three order-0 HighMem pages split off the
-  top HighMem block (0x3fc00) and one guard page (mm/vmalloc.c get_vm_area).
+  on-slab management); vmalloc_seed.jsonl: three order-0 HighMem pages taken from the
+  head of CPU 0's HighMem hot list after boot (0x3ffff, 0x3fffe, 0x3fffd) and one guard
+  page (mm/vmalloc.c get_vm_area).
 
 "No browser, no pass": under CI=true a missing Chromium fails these tests.
 """
@@ -131,5 +132,5 @@ def test_slab_colour_and_vmalloc_pages(driver, tmp_path):
     driver.find_element("id", "next").click()
     area = driver.find_element("css selector", "#vm .area[data-addr='4169138176']")
     ptes = [p.text for p in area.find_elements("class name", "pte")]
-    assert ptes == [f"{0xf8800000 + i * 4096:#x}\u2192pfn {0x3fc00 + i:#x}" for i in range(3)]
+    assert ptes == [f"{0xf8800000 + i * 4096:#x}\u2192pfn {0x3ffff - i:#x}" for i in range(3)]
     assert area.find_element("class name", "guard").text.startswith("0xf8803000 guard page")
