@@ -19,7 +19,10 @@ afterwards), then judged by
   `--methods` narrows verify to some methods; `--by-reach` runs only the methods that
   can execute the mutated function (reaching() below: same verdict, minutes sooner);
 - pytest: `CI=true pytest -x -q -p no:randomly` over the file's test modules (TESTS),
-  then, for a mutant those survive, over the wider set WIDER (`--no-pytest` skips both).
+  then, for a mutant those survive, over the wider set WIDER (`--no-pytest` skips both,
+  `--no-wider` the second stage). With `--pytest-subset` the second stage is the whole
+  suite (`pytest -x tests`): the pytest score. A mutant the file's modules kill is
+  killed by pytest, so only their survivors pay for a whole-suite run (minutes each).
 `--only I,J` judges only those sample indices, `--no-verify` only pytest, `--list`
 prints the sample. A mutant that times out is counted killed (it made the model hang). Do not run other
 checks in this work tree while it runs: the mutant is on disk (copy the tree and run
@@ -70,6 +73,8 @@ WIDER = ["tests/test_facts_mutants.py", "tests/test_boot.py", "tests/test_buddy.
          "tests/test_z3_slab.py", "tests/test_z3_vmalloc.py", "tests/test_scenario.py",
          "tests/test_stateful.py", "tests/test_vmalloc_campaign.py",
          "tests/test_pcp_stateful.py", "tests/test_conform_slab_highmem.py"]
+# --pytest-subset's second stage: the whole suite, as CI runs it (`pytest -x`)
+SUITE = ["tests"]
 # The verify methods that can execute a mutated function, read from the call graph:
 # the Z3 method reaches the model only through kmalloc_index (proofs/lemmas.py);
 # CrossHair's targets (proofs/contracts.py) reach kmalloc_index and slab.cache_estimate
@@ -200,7 +205,13 @@ def main() -> int:
                         help="run only the methods that can reach the mutated function")
     parser.add_argument("--no-pytest", action="store_true")
     parser.add_argument("--no-verify", action="store_true")
-    parser.add_argument("--no-wider", action="store_true", help="no WIDER pytest rerun")
+    parser.add_argument("--no-wider", action="store_true",
+                        help="no second pytest stage (WIDER, or the suite)")
+    parser.add_argument("--pytest-subset", action="store_true",
+                        help="pytest -x on the file's modules, then on the whole suite "
+                             "(tests/) for a mutant they miss")
+    parser.add_argument("--suite-timeout", type=float, default=1800,
+                        help="seconds for the whole-suite stage")
     parser.add_argument("--only", help="comma-separated indices of the sample to run")
     parser.add_argument("--list", action="store_true", help="print the sample and stop")
     parser.add_argument("--jsonl", help="append one line per mutant; resume from it")
@@ -232,8 +243,14 @@ def main() -> int:
             cmd = VERIFY + ["--method", reaching(rel, where)] if args.by_reach else verify_cmd
             by_verify, t_verify, out = (None, 0.0, "") if args.no_verify else run(
                 cmd, args.timeout)
-            by_pytest, t_pytest, wider = None, 0.0, None
-            if not args.no_pytest:
+            by_pytest, t_pytest, wider, suite = None, 0.0, None, None
+            if not args.no_pytest and args.pytest_subset:
+                # the file's modules first; the whole suite only for a mutant they miss
+                by_pytest, t_pytest, _ = run(pytest_cmd(TESTS[rel]), args.timeout)
+                if by_pytest is False and not args.no_wider:
+                    suite, t_suite, _ = run(pytest_cmd(SUITE), args.suite_timeout)
+                    t_pytest += t_suite
+            elif not args.no_pytest:
                 by_pytest, t_pytest, _ = run(pytest_cmd(TESTS[rel]), args.timeout)
                 if by_pytest is False and not args.no_wider:
                     wider, t_wider, _ = run(pytest_cmd(WIDER), args.timeout)
@@ -245,6 +262,7 @@ def main() -> int:
                "killed_by": None if by_verify is None else killer(by_verify, out),
                "pytest": None if by_pytest is None else bool(by_pytest),
                "pytest_wider": None if wider is None else bool(wider),
+               "pytest_suite": None if suite is None else bool(suite),
                "verify_seconds": round(t_verify, 1), "pytest_seconds": round(t_pytest, 1)}
         results.append(row)
         print(json.dumps(row), flush=True)
@@ -255,8 +273,8 @@ def main() -> int:
         return 0
     total = len(results)
     summary = {"mutants": total, "verify_killed": sum(bool(r["verify"]) for r in results),
-               "pytest_killed": sum(bool(r["pytest"] or r.get("pytest_wider"))
-                                    for r in results)}
+               "pytest_killed": sum(bool(r["pytest"] or r.get("pytest_wider")
+                                         or r.get("pytest_suite")) for r in results)}
     print(json.dumps(summary))
     return 0
 
