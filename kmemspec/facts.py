@@ -1133,3 +1133,120 @@ def _mutation_kmap_facts() -> list[Fact]:
 FACT_GROUPS.extend([_mutation_min_free_kbytes_facts, _mutation_pcp_facts,
                     _mutation_bulk_facts, _mutation_compound_facts, _mutation_slub_facts,
                     _mutation_cpucache_facts, _mutation_vmalloc_facts, _mutation_kmap_facts])
+
+
+# --- issue 17, second sample: the three survivors of the first one ------------------------
+
+def _mutation_reap_facts() -> list[Fact]:
+    """How many free slabs a cache_reap destroys (2.6.12 mm/slab.c cache_reap,
+    drain_array_locked, free_block). One CPU, a cache of 5000-byte objects created
+    after boot: objects above a page give limit 8, batchcount 4 and no shared array
+    (enable_cpucache), one object per order-1 slab (kmem_cache_create), so free_limit
+    (1 + 1) * 4 + 1 = 9. 20 allocations grow 20 slabs (every refill finds no partial
+    slab: free_touched set; the array is touched). 20 frees: frees 9, 13 and 17 find
+    the array full and flush its first 4 (cache_flusharray): objects 1..12 go back;
+    the slabs of 1..9 stay on slabs_free (free_objects 9 <= 9), those of 10..12 are
+    destroyed (free_objects 10 > 9); the array keeps 13..20. So 9 free slabs, 17 in
+    all, array avail 8.
+    Reap 1: the array was touched: only the mark goes; free_touched: cleared, nothing
+    destroyed. Reap 2: (8 + 4) / 5 = 2 objects leave the array (13, 14: free_objects
+    would pass 9, both slabs destroyed), then tofree = (9 + 5*1 - 1) / (5*1) = 2 slabs
+    from slabs_free: 7 free, 13 in all, avail 6. Reap 3: objects 15, 16 refill
+    slabs_free to 9, then 2 go: 7 free, 11 in all, avail 4. Reap 4: 7 free, 9, avail 2."""
+    from .model import slab
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+
+    def model():
+        m = boot(cpus=1)
+        c = slab.kmem_cache_create(m, "reap5000", 5000, 0, 0)
+        objs = [slab.kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(20)]
+        for addr in objs:
+            slab.kmem_cache_free(m, c, addr)
+        out = [(c.slabs_free.nr, len(c.slabs), c.array[0].avail)]
+        for _ in range(4):
+            slab.cache_reap(m)
+            out.append((c.slabs_free.nr, len(c.slabs), c.array[0].avail))
+        return out
+    return [Fact("cache_reap destroys (free_limit + 5*num - 1) / (5*num) free slabs (4 reaps)",
+                 "mm/slab.c cache_reap, drain_array_locked, free_block, cache_flusharray",
+                 lambda: [(9, 17, 8), (9, 17, 8), (7, 13, 6), (7, 11, 4), (7, 9, 2)],
+                 model)]
+
+
+def k_slub_order(size: int, page_size: int, nr_cpus: int = 8, max_order: int = 3) -> int:
+    """Linux 6.1 mm/slub.c calculate_order with slub_min_objects, slub_min_order 0 and
+    slub_max_order PAGE_ALLOC_COSTLY_ORDER (3): min_objects 4 * (fls(nr_cpus) + 1),
+    capped by the objects of an order-max_order slab; for each min_objects from there
+    down to 2, accept the smallest order from get_order(min_objects * size) whose
+    left-over is at most 1/16, then 1/8, then 1/4 of the slab; else one object per slab
+    (calc_slab_order with fraction 1)."""
+    def get_order(n):
+        order = 0
+        while page_size << order < n:
+            order += 1
+        return order
+
+    def calc(min_objects, fract):
+        order = get_order(min_objects * size)
+        while order <= max_order and (page_size << order) % size > (page_size << order) // fract:
+            order += 1
+        return order
+    min_objects = min(4 * (nr_cpus.bit_length() + 1), (page_size << max_order) // size)
+    while min_objects > 1:
+        for fract in (16, 8, 4):
+            if calc(min_objects, fract) <= max_order:
+                return calc(min_objects, fract)
+        min_objects -= 1
+    return calc(1, 1)
+
+
+def _mutation_slub_order_facts() -> list[Fact]:
+    """The SLUB profile's slab order for the kmalloc caches (8 CPUs, x86_64 4 KiB
+    pages; Linux 6.1 mm/slub.c calculate_order, k_slub_order): min_objects 20, so
+    kmalloc-8 .. -192 take order 0, -256 order 1, -512 order 2, -1k .. -8k order 3 (the
+    objects-per-slab figures 512 .. 4 of /proc/slabinfo on such a machine). The 6.1
+    rule and the later one (6.7: one pass of fractions down to 1/2 from the min_objects
+    order) agree on these sizes; the model follows the later one."""
+    from .model.boot import boot
+    machine = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+    page_size = machine.profile.PAGE_SIZE
+    caches = [c for c in machine.slab.cache_chain if "kmalloc-" in c.name]
+    return [Fact("SLUB profile: kmalloc caches' slab order (calculate_order, 8 CPUs)",
+                 "Linux 6.1 mm/slub.c calculate_order, calc_slab_order",
+                 lambda: {c.name: k_slub_order(c.objsize, page_size) for c in caches},
+                 lambda: {c.name: c.gfporder for c in caches})]
+
+
+def _mutation_vmalloc_to_page_facts() -> list[Fact]:
+    """vmalloc_to_page's misuse rules (2.6.12 mm/memory.c vmalloc_to_page takes an
+    unsigned long, an i386 virtual address, meant for the vmalloc area): NULL and other
+    addresses below or in the direct map are addresses, outside the vmalloc area
+    (not_vmalloc_address); only non-integers and values outside 0..2^32-1 are not
+    addresses at all (bad_address). A page-aligned vmalloc address that is mapped gives
+    its page, the guard page after it gives NULL."""
+    from .model import vmalloc as vm
+    from .model.boot import boot
+    from .model.errors import KernelBug
+
+    def rule(m, addr):
+        try:
+            page = vm.vmalloc_to_page(m, addr)
+        except KernelBug as exc:
+            return exc.rule
+        return "page" if page is not None else None
+
+    def model():
+        m = boot()
+        size = m.profile.PAGE_SIZE
+        addr = vm.vmalloc(m, size)
+        return [rule(m, a) for a in (0, 1, m.profile.PAGE_OFFSET - 1, m.profile.PAGE_OFFSET,
+                                     -1, 1 << 32, addr, addr + size)]
+    return [Fact("vmalloc_to_page: NULL and the direct map are not_vmalloc_address",
+                 "mm/memory.c vmalloc_to_page (an unsigned long vmalloc address)",
+                 lambda: ["not_vmalloc_address"] * 4 + ["bad_address"] * 2 + ["page", None],
+                 model)]
+
+
+FACT_GROUPS.extend([_mutation_reap_facts, _mutation_slub_order_facts,
+                    _mutation_vmalloc_to_page_facts])

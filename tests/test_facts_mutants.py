@@ -278,3 +278,71 @@ def test_vmalloc_to_page_of_null_is_below_the_direct_map():
     m = boot()
     misuse(m, "not_vmalloc_address", vm.vmalloc_to_page, 0)
     misuse(m, "bad_address", vm.vmalloc_to_page, 1 << 32)
+
+
+# --- the second sample (spec/mutants.md): the first sample's three verify survivors ------
+
+def mutate(monkeypatch, module, name: str, old: str, new: str) -> None:
+    """Replace `module.name` by a copy whose source has `old` changed to `new` (the
+    mutation driver's change, applied to one function for the test's duration)."""
+    import __future__
+    import inspect
+    import textwrap
+    source = textwrap.dedent(inspect.getsource(getattr(module, name)))
+    assert source.count(old) == 1, (name, old)
+    code = compile(source.replace(old, new), module.__file__, "exec",
+                   flags=__future__.annotations.compiler_flag, dont_inherit=True)
+    space: dict = {}
+    exec(code, module.__dict__, space)
+    monkeypatch.setattr(module, name, space[name])
+
+
+SECOND = {"reap": facts._mutation_reap_facts,
+          "slub_order": facts._mutation_slub_order_facts,
+          "vmalloc_to_page": facts._mutation_vmalloc_to_page_facts}
+
+
+def test_the_second_sample_groups_are_registered_and_hold():
+    assert all(g in facts.FACT_GROUPS for g in SECOND.values())
+    for name, group in SECOND.items():
+        assert failing(group) == [], name
+
+
+def test_reap_fails_when_tofree_drops_the_rounding(monkeypatch):
+    # first sample's #25, slab.py cache_reap: free_limit + 5 * num - 1 -> free_limit - 5 * ...
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "cache_reap", "(cachep.free_limit + 5 * cachep.num - 1)",
+           "(cachep.free_limit - 5 * cachep.num - 1)")
+    assert failing(SECOND["reap"])
+
+
+def test_reap_fails_when_every_free_slab_goes(monkeypatch):
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "cache_reap", "if tofree <= 0:", "if tofree < -1000:")
+    assert failing(SECOND["reap"])
+
+
+def test_slub_order_by_hand():
+    # 6.1 calculate_order, 8 CPUs: min_objects 4 * (fls(8) + 1) = 20. 2048 B: 8 pages
+    # hold 16 < 20, so min_objects 16, get_order(16 * 2048) = 3, no waste: order 3.
+    # 192 B: get_order(20 * 192 = 3840) = 0, 4096 % 192 = 64 <= 4096/16: order 0.
+    # 11000 B: min_objects 2, order 3 wastes 10768 > 1/4 of 32 KiB; with 1 object,
+    # order 2 (fraction 1).
+    assert facts.k_slub_order(2048, 4096) == 3 and facts.k_slub_order(192, 4096) == 0
+    assert facts.k_slub_order(256, 4096) == 1 and facts.k_slub_order(11000, 4096) == 2
+
+
+def test_slub_order_fails_when_order_objects_multiplies(monkeypatch):
+    # first sample's #38, slab.py _slub_order's order_objects: page_size << order -> *
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "_slub_order", "return (page_size << order) // size",
+           "return (page_size * order) // size")
+    assert failing(SECOND["slub_order"])
+
+
+def test_vmalloc_to_page_row_fails_when_null_is_a_bad_address(monkeypatch):
+    # first sample's #54, vmalloc.py vmalloc_to_page: 0 <= addr -> 0 < addr
+    from kmemspec.model import vmalloc as vm
+    mutate(monkeypatch, vm, "vmalloc_to_page", "not 0 <= addr < 1 << 32",
+           "not 0 < addr < 1 << 32")
+    assert failing(SECOND["vmalloc_to_page"])
