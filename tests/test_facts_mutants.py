@@ -346,3 +346,11 @@ def test_vmalloc_to_page_row_fails_when_null_is_a_bad_address(monkeypatch):
     mutate(monkeypatch, vm, "vmalloc_to_page", "not 0 <= addr < 1 << 32",
            "not 0 < addr < 1 << 32")
     assert failing(SECOND["vmalloc_to_page"])
+
+
+def test_bulk_fails_when_the_first_pass_ignores_the_lowmem_reserve(monkeypatch):
+    # second sample's #6, page_alloc.py _order0_passes: pages_low + lowmem_reserve ->
+    # pages_low >> lowmem_reserve (a fall-back zone is drained below its first-pass mark)
+    mutate(monkeypatch, pa, "_order0_passes", "z.pages_low + z.lowmem_reserve[classzone_idx]",
+           "z.pages_low >> z.lowmem_reserve[classzone_idx]")
+    assert failing(GROUPS["bulk"])
