@@ -1253,5 +1253,37 @@ def _mutation_vmalloc_to_page_facts() -> list[Fact]:
                  model)]
 
 
+def _mutation_consecutive_facts() -> list[Fact]:
+    """free_pages_bulk of a whole zone's frames in ascending order (the model's
+    consecutive-run path: blocks of at most order MAX_ORDER - 1, 2.6.12
+    __free_pages_bulk) leaves the state of __free_page on each frame. A machine
+    without reserved frames, DMA zone [0, 4096): GFP_DMA takes all 4096 frames, so the
+    run holds two 2048-aligned halves, each at most one order-10 block."""
+    import hashlib
+    import pickle
+
+    from .model import page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_DMA
+
+    def side(bulk: bool):
+        out = []
+        for policy in ("buddy", "2.6.12"):
+            m = boot(phys_pages=12288, highmem_pages=0, reserved=(), max_dma_pfn=4096,
+                     page_policy=policy)
+            pfns = sorted(pa.alloc_pages_bulk(m, GFP_DMA, 4096))
+            if bulk:
+                pa.free_pages_bulk(m, pfns)
+            else:
+                for pfn in pfns:
+                    pa.__free_page(m, m.mem_map + pfn)
+            out.append((policy, len(pfns), [z.free_area[10].nr_free for z in m.zones[:1]],
+                        hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()[:16]))
+        return out
+    return [Fact("free_pages_bulk of a whole 4096-frame zone = the __free_page loop",
+                 "mm/page_alloc.c __free_pages_bulk (MAX_ORDER 11), __free_page loop",
+                 lambda: side(False), lambda: side(True))]
+
+
 FACT_GROUPS.extend([_mutation_reap_facts, _mutation_slub_order_facts,
-                    _mutation_vmalloc_to_page_facts])
+                    _mutation_vmalloc_to_page_facts, _mutation_consecutive_facts])

@@ -299,7 +299,8 @@ def mutate(monkeypatch, module, name: str, old: str, new: str) -> None:
 
 SECOND = {"reap": facts._mutation_reap_facts,
           "slub_order": facts._mutation_slub_order_facts,
-          "vmalloc_to_page": facts._mutation_vmalloc_to_page_facts}
+          "vmalloc_to_page": facts._mutation_vmalloc_to_page_facts,
+          "consecutive": facts._mutation_consecutive_facts}
 
 
 def test_the_second_sample_groups_are_registered_and_hold():
@@ -354,3 +355,10 @@ def test_bulk_fails_when_the_first_pass_ignores_the_lowmem_reserve(monkeypatch):
     mutate(monkeypatch, pa, "_order0_passes", "z.pages_low + z.lowmem_reserve[classzone_idx]",
            "z.pages_low >> z.lowmem_reserve[classzone_idx]")
     assert failing(GROUPS["bulk"])
+
+
+def test_consecutive_fails_when_a_run_merges_to_order_max_order(monkeypatch):
+    # second sample's #7, page_alloc.py _free_consecutive: order < top - 1 -> order < top * 1
+    mutate(monkeypatch, pa, "_free_consecutive", "order < top - 1 and", "order < top * 1 and")
+    assert failing(SECOND["consecutive"])
+
