@@ -1285,5 +1285,42 @@ def _mutation_consecutive_facts() -> list[Fact]:
                  lambda: side(False), lambda: side(True))]
 
 
+def _mutation_bad_cpu_facts() -> list[Fact]:
+    """A CPU number is an index of this machine's CPUs, 0..cpus-1 (2.6.12 mm/slab.c
+    reaches its per-CPU arrays as cachep->array[smp_processor_id()], an online CPU):
+    the model refuses any other value as bad input (ValueError, the state unchanged)
+    in the slab calls that take one; -1 must not reach the last CPU's array."""
+    import hashlib
+    import pickle
+
+    from .model import slab
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+
+    def model():
+        m = boot(cpus=2)
+        c = slab.kmem_cache_create(m, "cpu100", 100, 0, 0)
+        addr = slab.kmem_cache_alloc(m, c, GFP_KERNEL, 1)
+        before = hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()
+        out = []
+        for cpu in (-1, 2, 7, True, "0", None):
+            for call in (lambda: slab.kmem_cache_alloc(m, c, GFP_KERNEL, cpu),
+                         lambda: slab.kmem_cache_free(m, c, addr, cpu),
+                         lambda: slab.cache_reap(m, cpu)):
+                try:
+                    call()
+                    out.append("accepted")
+                except ValueError:
+                    out.append("ValueError")
+                except Exception as exc:       # anything else is not the bad-input error
+                    out.append(type(exc).__name__)
+        unchanged = hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest() == before
+        return out, unchanged
+    return [Fact("slab calls refuse a CPU outside 0..cpus-1 (-1, 2, 7, True, '0', None)",
+                 "mm/slab.c cachep->array[smp_processor_id()] (an online CPU)",
+                 lambda: (["ValueError"] * 18, True), model)]
+
+
 FACT_GROUPS.extend([_mutation_reap_facts, _mutation_slub_order_facts,
-                    _mutation_vmalloc_to_page_facts, _mutation_consecutive_facts])
+                    _mutation_vmalloc_to_page_facts, _mutation_consecutive_facts,
+                    _mutation_bad_cpu_facts])

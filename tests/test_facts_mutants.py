@@ -300,7 +300,8 @@ def mutate(monkeypatch, module, name: str, old: str, new: str) -> None:
 SECOND = {"reap": facts._mutation_reap_facts,
           "slub_order": facts._mutation_slub_order_facts,
           "vmalloc_to_page": facts._mutation_vmalloc_to_page_facts,
-          "consecutive": facts._mutation_consecutive_facts}
+          "consecutive": facts._mutation_consecutive_facts,
+          "bad_cpu": facts._mutation_bad_cpu_facts}
 
 
 def test_the_second_sample_groups_are_registered_and_hold():
@@ -362,3 +363,18 @@ def test_consecutive_fails_when_a_run_merges_to_order_max_order(monkeypatch):
     mutate(monkeypatch, pa, "_free_consecutive", "order < top - 1 and", "order < top * 1 and")
     assert failing(SECOND["consecutive"])
 
+
+
+def test_bad_cpu_fails_when_an_int_cpu_is_not_range_checked(monkeypatch):
+    # second sample's #28, slab.py check_cpu: `type(cpu) is not int or not 0 <= cpu < ...`
+    # -> `and` (an int CPU passes unchecked: -1 reaches the last CPU's array)
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "check_cpu", "type(cpu) is not int or not",
+           "type(cpu) is not int and not")
+    assert failing(SECOND["bad_cpu"])
+
+
+def test_bad_cpu_fails_when_bool_is_a_cpu(monkeypatch):
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "check_cpu", "type(cpu) is not int", "not isinstance(cpu, int)")
+    assert failing(SECOND["bad_cpu"])
