@@ -24,7 +24,8 @@ afterwards), then judged by
   suite (`pytest -x tests`): the pytest score. A mutant the file's modules kill is
   killed by pytest, so only their survivors pay for a whole-suite run (minutes each);
   `--suite-only` skips the modules (for mutants an earlier `--no-wider` run saw them
-  let through), and the row names the suite's first failing test (`suite_failure`).
+  let through), `--modules` replaces the file's modules by others, and the row names
+  the suite's first failing test (`suite_failure`).
 `--only I,J` judges only those sample indices, `--no-verify` only pytest, `--list`
 prints the sample. A mutant that times out is counted killed (it made the model hang). Do not run other
 checks in this work tree while it runs: the mutant is on disk (copy the tree and run
@@ -217,6 +218,8 @@ def main() -> int:
                              "(tests/) for a mutant they miss")
     parser.add_argument("--suite-timeout", type=float, default=1800,
                         help="seconds for the whole-suite stage")
+    parser.add_argument("--modules", help="with --pytest-subset: comma-separated test "
+                        "modules instead of the file's TESTS (a kill by any is a kill)")
     parser.add_argument("--suite-only", action="store_true",
                         help="with --pytest-subset: skip the file's modules (for mutants "
                              "an earlier run saw them let through)")
@@ -254,8 +257,9 @@ def main() -> int:
             by_pytest, t_pytest, wider, suite, first_failure = None, 0.0, None, None, None
             if not args.no_pytest and args.pytest_subset:
                 # the file's modules first; the whole suite only for a mutant they miss
+                modules = args.modules.split(",") if args.modules else TESTS[rel]
                 by_pytest, t_pytest = (None, 0.0) if args.suite_only else run(
-                    pytest_cmd(TESTS[rel]), args.timeout)[:2]
+                    pytest_cmd(modules), args.timeout)[:2]
                 if (by_pytest is False or args.suite_only) and not args.no_wider:
                     suite, t_suite, suite_out = run(pytest_cmd(SUITE), args.suite_timeout,
                                                     both=True)
