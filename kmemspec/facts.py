@@ -1321,6 +1321,29 @@ def _mutation_bad_cpu_facts() -> list[Fact]:
                  lambda: (["ValueError"] * 18, True), model)]
 
 
+def _mutation_vmalloc_large_facts() -> list[Fact]:
+    """A vmalloc of more than 1024 pages (i386: its struct page pointer array, 4 bytes
+    each, passes a page) vmallocs that array too (2.6.12 mm/vmalloc.c __vmalloc:
+    array_size > PAGE_SIZE), and vfree frees both (__vunmap). vmalloc(1025 pages) takes
+    offset 0 and 1025 + 1 guard pages; its 2-page array the next 2 + 1 pages, so a
+    1-page vmalloc goes to 1029. After vfree of the first, a 1-page vmalloc reuses 0
+    and the next one 2 (first fit, mm/vmalloc.c __get_vm_area)."""
+    from .model import vmalloc as vm
+    from .model.boot import boot
+
+    def model():
+        m = boot()
+        page_size, start = m.profile.PAGE_SIZE, m.vmalloc_start
+        big = vm.vmalloc(m, 1025 * page_size)
+        addrs = [big, vm.vmalloc(m, page_size)]
+        vm.vfree(m, big)
+        addrs += [vm.vmalloc(m, page_size), vm.vmalloc(m, page_size)]
+        return [(a - start) // page_size for a in addrs]
+    return [Fact("vmalloc of 1025 pages vmallocs its page array; vfree frees both",
+                 "mm/vmalloc.c __vmalloc (array_size > PAGE_SIZE), __vunmap",
+                 lambda: [0, 1029, 0, 2], model)]
+
+
 FACT_GROUPS.extend([_mutation_reap_facts, _mutation_slub_order_facts,
                     _mutation_vmalloc_to_page_facts, _mutation_consecutive_facts,
-                    _mutation_bad_cpu_facts])
+                    _mutation_bad_cpu_facts, _mutation_vmalloc_large_facts])

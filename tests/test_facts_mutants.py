@@ -301,7 +301,8 @@ SECOND = {"reap": facts._mutation_reap_facts,
           "slub_order": facts._mutation_slub_order_facts,
           "vmalloc_to_page": facts._mutation_vmalloc_to_page_facts,
           "consecutive": facts._mutation_consecutive_facts,
-          "bad_cpu": facts._mutation_bad_cpu_facts}
+          "bad_cpu": facts._mutation_bad_cpu_facts,
+          "vmalloc_large": facts._mutation_vmalloc_large_facts}
 
 
 def test_the_second_sample_groups_are_registered_and_hold():
@@ -378,3 +379,18 @@ def test_bad_cpu_fails_when_bool_is_a_cpu(monkeypatch):
     from kmemspec.model import slab
     mutate(monkeypatch, slab, "check_cpu", "type(cpu) is not int", "not isinstance(cpu, int)")
     assert failing(SECOND["bad_cpu"])
+
+
+def test_vmalloc_large_fails_when_the_page_array_call_breaks(monkeypatch):
+    # second sample's #38, vmalloc.py __vmalloc: caller + " (pages)" -> caller % " (pages)"
+    # (a TypeError on every vmalloc of more than 1024 pages)
+    from kmemspec.model import vmalloc as vm
+    mutate(monkeypatch, vm, "__vmalloc", 'caller + " (pages)"', 'caller % " (pages)"')
+    assert failing(SECOND["vmalloc_large"])
+
+
+def test_vmalloc_large_fails_when_the_page_array_is_kmalloced(monkeypatch):
+    from kmemspec.model import vmalloc as vm
+    mutate(monkeypatch, vm, "__vmalloc", "if array_size > page_size:",
+           "if array_size > 2 * page_size:")
+    assert failing(SECOND["vmalloc_large"])
