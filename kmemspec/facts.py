@@ -1173,10 +1173,31 @@ def _mutation_reap_facts() -> list[Fact]:
             slab.cache_reap(m)
             out.append((c.slabs_free.nr, len(c.slabs), c.array[0].avail))
         return out
+    def arrays():
+        # a 1000-byte cache: limit 54, batchcount 27, shared array 27 * 8 = 216, 4
+        # objects per slab. 60 allocations: every refill finds the slabs used up and
+        # grows one, so the array ends empty. 60 frees: the 55th finds it full (54) and
+        # moves 27 to the shared array: (CPU array, shared) = (33, 27). Reap 1: the CPU
+        # array was touched (mark cleared); the shared one gives (216 + 4) / 5 = 44 >
+        # 27, so (27 + 1) / 2 = 14: (33, 13). Reap 2: (54 + 4) / 5 = 11 from the CPU
+        # array, (13 + 1) / 2 = 7 from the shared: (22, 6). Reap 3: (11, 3).
+        m = boot(cpus=1)
+        c = slab.kmem_cache_create(m, "reap1000", 1000, 0, 0)
+        objs = [slab.kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(60)]
+        for addr in objs:
+            slab.kmem_cache_free(m, c, addr)
+        out = [(c.array[0].avail, c.shared_array.avail)]
+        for _ in range(3):
+            slab.cache_reap(m)
+            out.append((c.array[0].avail, c.shared_array.avail))
+        return out
     return [Fact("cache_reap destroys (free_limit + 5*num - 1) / (5*num) free slabs (4 reaps)",
                  "mm/slab.c cache_reap, drain_array_locked, free_block, cache_flusharray",
                  lambda: [(9, 17, 8), (9, 17, 8), (7, 13, 6), (7, 11, 4), (7, 9, 2)],
-                 model)]
+                 model),
+            Fact("cache_reap drains (limit + 4) / 5 per array, half of a shorter one (3 reaps)",
+                 "mm/slab.c cache_reap, drain_array_locked, cache_flusharray",
+                 lambda: [(33, 27), (33, 13), (22, 6), (11, 3)], arrays)]
 
 
 def k_slub_order(size: int, page_size: int, nr_cpus: int = 8, max_order: int = 3) -> int:
@@ -1344,6 +1365,31 @@ def _mutation_vmalloc_large_facts() -> list[Fact]:
                  lambda: [0, 1029, 0, 2], model)]
 
 
+def _mutation_slub_free_facts() -> list[Fact]:
+    """SLUB frees (Linux 6.1 mm/slub.c do_slab_free: an object freed on the CPU whose
+    slab it is in goes to the head of that slab's freelist, and slab_alloc_node takes
+    the head): kmalloc(100) three times (kmalloc-128), kfree the second, and kmalloc
+    returns it; kfree the first and the third, and kmalloc returns the third, then the
+    first (without CONFIG_SLAB_FREELIST_RANDOM, which only shuffles a new slab)."""
+    from .model import kmalloc as km
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+
+    def model():
+        m = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+        a = [km.kmalloc(m, 100, GFP_KERNEL) for _ in range(3)]
+        km.kfree(m, a[1])
+        out = [a.index(km.kmalloc(m, 100, GFP_KERNEL))]
+        km.kfree(m, a[0])
+        km.kfree(m, a[2])
+        out += [a.index(km.kmalloc(m, 100, GFP_KERNEL)), a.index(km.kmalloc(m, 100, GFP_KERNEL))]
+        return out
+    return [Fact("SLUB profile: kfree then kmalloc returns the freed object (LIFO)",
+                 "Linux 6.1 mm/slub.c do_slab_free, slab_alloc_node",
+                 lambda: [1, 2, 0], model)]
+
+
 FACT_GROUPS.extend([_mutation_reap_facts, _mutation_slub_order_facts,
                     _mutation_vmalloc_to_page_facts, _mutation_consecutive_facts,
-                    _mutation_bad_cpu_facts, _mutation_vmalloc_large_facts])
+                    _mutation_bad_cpu_facts, _mutation_vmalloc_large_facts,
+                    _mutation_slub_free_facts])

@@ -282,7 +282,7 @@ def test_vmalloc_to_page_of_null_is_below_the_direct_map():
 
 # --- the second sample (spec/mutants.md): the first sample's three verify survivors ------
 
-def mutate(monkeypatch, module, name: str, old: str, new: str) -> None:
+def mutate(monkeypatch, module, name: str, old: str, new: str):
     """Replace `module.name` by a copy whose source has `old` changed to `new` (the
     mutation driver's change, applied to one function for the test's duration)."""
     import __future__
@@ -295,6 +295,7 @@ def mutate(monkeypatch, module, name: str, old: str, new: str) -> None:
     space: dict = {}
     exec(code, module.__dict__, space)
     monkeypatch.setattr(module, name, space[name])
+    return space[name]
 
 
 SECOND = {"reap": facts._mutation_reap_facts,
@@ -302,7 +303,8 @@ SECOND = {"reap": facts._mutation_reap_facts,
           "vmalloc_to_page": facts._mutation_vmalloc_to_page_facts,
           "consecutive": facts._mutation_consecutive_facts,
           "bad_cpu": facts._mutation_bad_cpu_facts,
-          "vmalloc_large": facts._mutation_vmalloc_large_facts}
+          "vmalloc_large": facts._mutation_vmalloc_large_facts,
+          "slub_free": facts._mutation_slub_free_facts}
 
 
 def test_the_second_sample_groups_are_registered_and_hold():
@@ -394,3 +396,20 @@ def test_vmalloc_large_fails_when_the_page_array_is_kmalloced(monkeypatch):
     mutate(monkeypatch, vm, "__vmalloc", "if array_size > page_size:",
            "if array_size > 2 * page_size:")
     assert failing(SECOND["vmalloc_large"])
+
+
+def test_reap_fails_when_the_array_drain_is_limit_or_4(monkeypatch):
+    # second sample's #23, slab.py drain_array_locked: (ac.limit + 4) // 5 -> (ac.limit | 4)
+    # // 5 (differs only for limit 54: 10 instead of 11)
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "drain_array_locked", "(ac.limit + 4) // 5", "(ac.limit | 4) // 5")
+    assert failing(SECOND["reap"])
+
+
+def test_slub_free_fails_when_the_object_index_is_wrong(monkeypatch):
+    # second sample's #21, slab.py _cache_free (SLUB, no arrays): addr - s_mem -> addr * s_mem
+    from kmemspec.model import kmalloc as km, slab
+    broken = mutate(monkeypatch, slab, "_cache_free", "(addr - slab.s_mem) // cachep.objsize",
+                    "(addr * slab.s_mem) // cachep.objsize")
+    monkeypatch.setattr(km, "_cache_free", broken)     # kmalloc.py's own import of it
+    assert failing(SECOND["slub_free"])
