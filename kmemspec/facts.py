@@ -1389,7 +1389,35 @@ def _mutation_slub_free_facts() -> list[Fact]:
                  lambda: [1, 2, 0], model)]
 
 
+def _mutation_kunmap_low_facts() -> list[Fact]:
+    """kmap of a low page is its direct-map address and kunmap of it does nothing
+    (2.6.12 include/linux/highmem.h kmap / mm/highmem.c: `if (!PageHighMem(page))`),
+    whatever its other flags: an order-0 page, and the head and a tail of a __GFP_COMP
+    order-2 block (PG_compound), leave the whole state unchanged."""
+    import hashlib
+    import pickle
+
+    from .model import highmem as hm, page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL, __GFP_COMP
+
+    def model():
+        m = boot()
+        plain = pa.alloc_pages(m, GFP_KERNEL, 0)
+        head = pa.alloc_pages(m, GFP_KERNEL | __GFP_COMP, 2)
+        before = hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()
+        out = []
+        for pfn in (plain.pfn, head.pfn, head.pfn + 3):
+            addr = hm.kmap(m, m.mem_map + pfn)
+            hm.kunmap(m, m.mem_map + pfn)
+            out.append(addr == m.profile.PAGE_OFFSET + (pfn << m.profile.PAGE_SHIFT))
+        return out, hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest() == before
+    return [Fact("kmap / kunmap of low pages (order 0, a compound head and tail) change nothing",
+                 "include/linux/highmem.h kmap, mm/highmem.c kunmap (PageHighMem)",
+                 lambda: ([True, True, True], True), model)]
+
+
 FACT_GROUPS.extend([_mutation_reap_facts, _mutation_slub_order_facts,
                     _mutation_vmalloc_to_page_facts, _mutation_consecutive_facts,
                     _mutation_bad_cpu_facts, _mutation_vmalloc_large_facts,
-                    _mutation_slub_free_facts])
+                    _mutation_slub_free_facts, _mutation_kunmap_low_facts])

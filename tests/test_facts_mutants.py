@@ -304,7 +304,8 @@ SECOND = {"reap": facts._mutation_reap_facts,
           "consecutive": facts._mutation_consecutive_facts,
           "bad_cpu": facts._mutation_bad_cpu_facts,
           "vmalloc_large": facts._mutation_vmalloc_large_facts,
-          "slub_free": facts._mutation_slub_free_facts}
+          "slub_free": facts._mutation_slub_free_facts,
+          "kunmap_low": facts._mutation_kunmap_low_facts}
 
 
 def test_the_second_sample_groups_are_registered_and_hold():
@@ -413,3 +414,11 @@ def test_slub_free_fails_when_the_object_index_is_wrong(monkeypatch):
                     "(addr * slab.s_mem) // cachep.objsize")
     monkeypatch.setattr(km, "_cache_free", broken)     # kmalloc.py's own import of it
     assert failing(SECOND["slub_free"])
+
+
+def test_kunmap_low_fails_when_any_higher_flag_means_highmem(monkeypatch):
+    # second sample's #47, highmem.py kunmap: flags & PG_highmem -> flags // PG_highmem
+    # (PG_compound, above PG_highmem, made a low compound page "high")
+    from kmemspec.model import highmem as hm
+    mutate(monkeypatch, hm, "kunmap", "flags[pfn] & PG_highmem", "flags[pfn] // PG_highmem")
+    assert failing(SECOND["kunmap_low"])
