@@ -19,7 +19,13 @@ afterwards), then judged by
   `--methods` narrows verify to some methods; `--by-reach` runs only the methods that
   can execute the mutated function (reaching() below: same verdict, minutes sooner);
 - pytest: `CI=true pytest -x -q -p no:randomly` over the file's test modules (TESTS),
-  then, for a mutant those survive, over the wider set WIDER (`--no-pytest` skips both).
+  then, for a mutant those survive, over the wider set WIDER (`--no-pytest` skips both,
+  `--no-wider` the second stage). With `--pytest-subset` the second stage is the whole
+  suite (`pytest -x tests`): the pytest score. A mutant the file's modules kill is
+  killed by pytest, so only their survivors pay for a whole-suite run (minutes each);
+  `--suite-only` skips the modules (for mutants an earlier `--no-wider` run saw them
+  let through), `--modules` replaces the file's modules by others, and the row names
+  the suite's first failing test (`suite_failure`).
 `--only I,J` judges only those sample indices, `--no-verify` only pytest, `--list`
 prints the sample. A mutant that times out is counted killed (it made the model hang). Do not run other
 checks in this work tree while it runs: the mutant is on disk (copy the tree and run
@@ -70,6 +76,8 @@ WIDER = ["tests/test_facts_mutants.py", "tests/test_boot.py", "tests/test_buddy.
          "tests/test_z3_slab.py", "tests/test_z3_vmalloc.py", "tests/test_scenario.py",
          "tests/test_stateful.py", "tests/test_vmalloc_campaign.py",
          "tests/test_pcp_stateful.py", "tests/test_conform_slab_highmem.py"]
+# --pytest-subset's second stage: the whole suite, as CI runs it (`pytest -x`)
+SUITE = ["tests"]
 # The verify methods that can execute a mutated function, read from the call graph:
 # the Z3 method reaches the model only through kmalloc_index (proofs/lemmas.py);
 # CrossHair's targets (proofs/contracts.py) reach kmalloc_index and slab.cache_estimate
@@ -145,8 +153,9 @@ def draw(seed: int, sample: int | None, per_file: int | None, floor: int) -> lis
     return [(rel, *point) for rel in FILES for point in rng.sample(points[rel], share[rel])]
 
 
-def run(cmd: list[str], timeout: float) -> tuple[bool | str, float, str]:
-    """(killed, seconds, stdout): killed is "timeout" when the command did not end."""
+def run(cmd: list[str], timeout: float, both: bool = False) -> tuple[bool | str, float, str]:
+    """(killed, seconds, stdout): killed is "timeout" when the command did not end;
+    `both`: stdout and stderr whatever the exit code."""
     start = time.perf_counter()
     env = dict(os.environ, CI="true")
     try:
@@ -156,6 +165,8 @@ def run(cmd: list[str], timeout: float) -> tuple[bool | str, float, str]:
         out = done.stdout if done.returncode != 1 or "{" in done.stdout else done.stderr
         if done.returncode not in (0, 1):
             out = (done.stdout + done.stderr)[-400:]
+        if both:
+            out = done.stdout + done.stderr
     except subprocess.TimeoutExpired:
         killed, out = "timeout", ""
     return killed, time.perf_counter() - start, out
@@ -200,7 +211,18 @@ def main() -> int:
                         help="run only the methods that can reach the mutated function")
     parser.add_argument("--no-pytest", action="store_true")
     parser.add_argument("--no-verify", action="store_true")
-    parser.add_argument("--no-wider", action="store_true", help="no WIDER pytest rerun")
+    parser.add_argument("--no-wider", action="store_true",
+                        help="no second pytest stage (WIDER, or the suite)")
+    parser.add_argument("--pytest-subset", action="store_true",
+                        help="pytest -x on the file's modules, then on the whole suite "
+                             "(tests/) for a mutant they miss")
+    parser.add_argument("--suite-timeout", type=float, default=1800,
+                        help="seconds for the whole-suite stage")
+    parser.add_argument("--modules", help="with --pytest-subset: comma-separated test "
+                        "modules instead of the file's TESTS (a kill by any is a kill)")
+    parser.add_argument("--suite-only", action="store_true",
+                        help="with --pytest-subset: skip the file's modules (for mutants "
+                             "an earlier run saw them let through)")
     parser.add_argument("--only", help="comma-separated indices of the sample to run")
     parser.add_argument("--list", action="store_true", help="print the sample and stop")
     parser.add_argument("--jsonl", help="append one line per mutant; resume from it")
@@ -232,8 +254,20 @@ def main() -> int:
             cmd = VERIFY + ["--method", reaching(rel, where)] if args.by_reach else verify_cmd
             by_verify, t_verify, out = (None, 0.0, "") if args.no_verify else run(
                 cmd, args.timeout)
-            by_pytest, t_pytest, wider = None, 0.0, None
-            if not args.no_pytest:
+            by_pytest, t_pytest, wider, suite, first_failure = None, 0.0, None, None, None
+            if not args.no_pytest and args.pytest_subset:
+                # the file's modules first; the whole suite only for a mutant they miss
+                modules = args.modules.split(",") if args.modules else TESTS[rel]
+                by_pytest, t_pytest = (None, 0.0) if args.suite_only else run(
+                    pytest_cmd(modules), args.timeout)[:2]
+                if (by_pytest is False or args.suite_only) and not args.no_wider:
+                    suite, t_suite, suite_out = run(pytest_cmd(SUITE), args.suite_timeout,
+                                                    both=True)
+                    t_pytest += t_suite
+                    # the test that failed first (to tell a kill from a broken suite)
+                    first_failure = next((ln for ln in suite_out.splitlines()
+                                          if ln.startswith(("FAILED", "ERROR"))), None)
+            elif not args.no_pytest:
                 by_pytest, t_pytest, _ = run(pytest_cmd(TESTS[rel]), args.timeout)
                 if by_pytest is False and not args.no_wider:
                     wider, t_wider, _ = run(pytest_cmd(WIDER), args.timeout)
@@ -245,6 +279,8 @@ def main() -> int:
                "killed_by": None if by_verify is None else killer(by_verify, out),
                "pytest": None if by_pytest is None else bool(by_pytest),
                "pytest_wider": None if wider is None else bool(wider),
+               "pytest_suite": None if suite is None else bool(suite),
+               "suite_failure": first_failure,
                "verify_seconds": round(t_verify, 1), "pytest_seconds": round(t_pytest, 1)}
         results.append(row)
         print(json.dumps(row), flush=True)
@@ -255,8 +291,8 @@ def main() -> int:
         return 0
     total = len(results)
     summary = {"mutants": total, "verify_killed": sum(bool(r["verify"]) for r in results),
-               "pytest_killed": sum(bool(r["pytest"] or r.get("pytest_wider"))
-                                    for r in results)}
+               "pytest_killed": sum(bool(r["pytest"] or r.get("pytest_wider")
+                                         or r.get("pytest_suite")) for r in results)}
     print(json.dumps(summary))
     return 0
 

@@ -895,6 +895,11 @@ def _mutation_bulk_facts() -> list[Fact]:
                  ("small", GFP_KERNEL, 40, "ascending"), ("small", GFP_HIGHUSER, 150, "reversed"),
                  ("small", GFP_KERNEL, 300, "interleaved"), ("small", GFP_DMA, 30, "ascending"),
                  ("small", GFP_HIGHUSER, 290, "ascending"),
+                 # more than the first pass gives: it ends at each zone's pages_low +
+                 # lowmem_reserve[classzone] (DMA +1 under Normal; Normal +3 under
+                 # HighMem), the later passes at the lowered pages_min (+ reserve)
+                 ("small", GFP_KERNEL, 340, "ascending"),
+                 ("small", GFP_HIGHUSER, 460, "interleaved"),
                  ("default", GFP_KERNEL, 37, "ascending"),
                  ("default", GFP_KERNEL, 100, "reversed"))]
 
@@ -922,7 +927,7 @@ def _mutation_bulk_facts() -> list[Fact]:
                     pa.__free_page(m, m.mem_map + pfn)
             out.append((policy, len(got), got[:3], after_alloc, digest(m)))
         return out
-    return [Fact("alloc_pages_bulk / free_pages_bulk = the one-frame loops (14 workloads)",
+    return [Fact("alloc_pages_bulk / free_pages_bulk = the one-frame loops (18 workloads)",
                  "mm/page_alloc.c alloc_page loop, __free_page loop (model shorthand)",
                  lambda: side(False), lambda: side(True))]
 
@@ -1168,3 +1173,286 @@ def _mutation_kmap_facts() -> list[Fact]:
 FACT_GROUPS.extend([_mutation_min_free_kbytes_facts, _mutation_pcp_facts,
                     _mutation_bulk_facts, _mutation_compound_facts, _mutation_slub_facts,
                     _mutation_cpucache_facts, _mutation_vmalloc_facts, _mutation_kmap_facts])
+
+
+# --- issue 17, second sample: the three survivors of the first one ------------------------
+
+def _mutation_reap_facts() -> list[Fact]:
+    """How many free slabs a cache_reap destroys (2.6.12 mm/slab.c cache_reap,
+    drain_array_locked, free_block). One CPU, a cache of 5000-byte objects created
+    after boot: objects above a page give limit 8, batchcount 4 and no shared array
+    (enable_cpucache), one object per order-1 slab (kmem_cache_create), so free_limit
+    (1 + 1) * 4 + 1 = 9. 20 allocations grow 20 slabs (every refill finds no partial
+    slab: free_touched set; the array is touched). 20 frees: frees 9, 13 and 17 find
+    the array full and flush its first 4 (cache_flusharray): objects 1..12 go back;
+    the slabs of 1..9 stay on slabs_free (free_objects 9 <= 9), those of 10..12 are
+    destroyed (free_objects 10 > 9); the array keeps 13..20. So 9 free slabs, 17 in
+    all, array avail 8.
+    Reap 1: the array was touched: only the mark goes; free_touched: cleared, nothing
+    destroyed. Reap 2: (8 + 4) / 5 = 2 objects leave the array (13, 14: free_objects
+    would pass 9, both slabs destroyed), then tofree = (9 + 5*1 - 1) / (5*1) = 2 slabs
+    from slabs_free: 7 free, 13 in all, avail 6. Reap 3: objects 15, 16 refill
+    slabs_free to 9, then 2 go: 7 free, 11 in all, avail 4. Reap 4: 7 free, 9, avail 2."""
+    from .model import slab
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+
+    def model():
+        m = boot(cpus=1)
+        c = slab.kmem_cache_create(m, "reap5000", 5000, 0, 0)
+        objs = [slab.kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(20)]
+        for addr in objs:
+            slab.kmem_cache_free(m, c, addr)
+        out = [(c.slabs_free.nr, len(c.slabs), c.array[0].avail)]
+        for _ in range(4):
+            slab.cache_reap(m)
+            out.append((c.slabs_free.nr, len(c.slabs), c.array[0].avail))
+        return out
+    def arrays():
+        # a 1000-byte cache: limit 54, batchcount 27, shared array 27 * 8 = 216, 4
+        # objects per slab. 60 allocations: every refill finds the slabs used up and
+        # grows one, so the array ends empty. 60 frees: the 55th finds it full (54) and
+        # moves 27 to the shared array: (CPU array, shared) = (33, 27). Reap 1: the CPU
+        # array was touched (mark cleared); the shared one gives (216 + 4) / 5 = 44 >
+        # 27, so (27 + 1) / 2 = 14: (33, 13). Reap 2: (54 + 4) / 5 = 11 from the CPU
+        # array, (13 + 1) / 2 = 7 from the shared: (22, 6). Reap 3: (11, 3).
+        m = boot(cpus=1)
+        c = slab.kmem_cache_create(m, "reap1000", 1000, 0, 0)
+        objs = [slab.kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(60)]
+        for addr in objs:
+            slab.kmem_cache_free(m, c, addr)
+        out = [(c.array[0].avail, c.shared_array.avail)]
+        for _ in range(3):
+            slab.cache_reap(m)
+            out.append((c.array[0].avail, c.shared_array.avail))
+        return out
+    return [Fact("cache_reap destroys (free_limit + 5*num - 1) / (5*num) free slabs (4 reaps)",
+                 "mm/slab.c cache_reap, drain_array_locked, free_block, cache_flusharray",
+                 lambda: [(9, 17, 8), (9, 17, 8), (7, 13, 6), (7, 11, 4), (7, 9, 2)],
+                 model),
+            Fact("cache_reap drains (limit + 4) / 5 per array, half of a shorter one (3 reaps)",
+                 "mm/slab.c cache_reap, drain_array_locked, cache_flusharray",
+                 lambda: [(33, 27), (33, 13), (22, 6), (11, 3)], arrays)]
+
+
+def k_slub_order(size: int, page_size: int, nr_cpus: int = 8, max_order: int = 3) -> int:
+    """Linux 6.1 mm/slub.c calculate_order with slub_min_objects, slub_min_order 0 and
+    slub_max_order PAGE_ALLOC_COSTLY_ORDER (3): min_objects 4 * (fls(nr_cpus) + 1),
+    capped by the objects of an order-max_order slab; for each min_objects from there
+    down to 2, accept the smallest order from get_order(min_objects * size) whose
+    left-over is at most 1/16, then 1/8, then 1/4 of the slab; else one object per slab
+    (calc_slab_order with fraction 1)."""
+    def get_order(n):
+        order = 0
+        while page_size << order < n:
+            order += 1
+        return order
+
+    def calc(min_objects, fract):
+        order = get_order(min_objects * size)
+        while order <= max_order and (page_size << order) % size > (page_size << order) // fract:
+            order += 1
+        return order
+    min_objects = min(4 * (nr_cpus.bit_length() + 1), (page_size << max_order) // size)
+    while min_objects > 1:
+        for fract in (16, 8, 4):
+            if calc(min_objects, fract) <= max_order:
+                return calc(min_objects, fract)
+        min_objects -= 1
+    return calc(1, 1)
+
+
+def _mutation_slub_order_facts() -> list[Fact]:
+    """The SLUB profile's slab order for the kmalloc caches (8 CPUs, x86_64 4 KiB
+    pages; Linux 6.1 mm/slub.c calculate_order, k_slub_order): min_objects 20, so
+    kmalloc-8 .. -192 take order 0, -256 order 1, -512 order 2, -1k .. -8k order 3 (the
+    objects-per-slab figures 512 .. 4 of /proc/slabinfo on such a machine). The 6.1
+    rule and the later one (6.7: one pass of fractions down to 1/2 from the min_objects
+    order) agree on these sizes; the model follows the later one."""
+    from .model.boot import boot
+    machine = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+    page_size = machine.profile.PAGE_SIZE
+    caches = [c for c in machine.slab.cache_chain if "kmalloc-" in c.name]
+    return [Fact("SLUB profile: kmalloc caches' slab order (calculate_order, 8 CPUs)",
+                 "Linux 6.1 mm/slub.c calculate_order, calc_slab_order",
+                 lambda: {c.name: k_slub_order(c.objsize, page_size) for c in caches},
+                 lambda: {c.name: c.gfporder for c in caches})]
+
+
+def _mutation_vmalloc_to_page_facts() -> list[Fact]:
+    """vmalloc_to_page's misuse rules (2.6.12 mm/memory.c vmalloc_to_page takes an
+    unsigned long, an i386 virtual address, meant for the vmalloc area): NULL and other
+    addresses below or in the direct map are addresses, outside the vmalloc area
+    (not_vmalloc_address); only non-integers and values outside 0..2^32-1 are not
+    addresses at all (bad_address). A page-aligned vmalloc address that is mapped gives
+    its page, the guard page after it gives NULL."""
+    from .model import vmalloc as vm
+    from .model.boot import boot
+    from .model.errors import KernelBug
+
+    def rule(m, addr):
+        try:
+            page = vm.vmalloc_to_page(m, addr)
+        except KernelBug as exc:
+            return exc.rule
+        return "page" if page is not None else None
+
+    def model():
+        m = boot()
+        size = m.profile.PAGE_SIZE
+        addr = vm.vmalloc(m, size)
+        return [rule(m, a) for a in (0, 1, m.profile.PAGE_OFFSET - 1, m.profile.PAGE_OFFSET,
+                                     -1, 1 << 32, addr, addr + size)]
+    return [Fact("vmalloc_to_page: NULL and the direct map are not_vmalloc_address",
+                 "mm/memory.c vmalloc_to_page (an unsigned long vmalloc address)",
+                 lambda: ["not_vmalloc_address"] * 4 + ["bad_address"] * 2 + ["page", None],
+                 model)]
+
+
+def _mutation_consecutive_facts() -> list[Fact]:
+    """free_pages_bulk of a whole zone's frames in ascending order (the model's
+    consecutive-run path: blocks of at most order MAX_ORDER - 1, 2.6.12
+    __free_pages_bulk) leaves the state of __free_page on each frame. A machine
+    without reserved frames, DMA zone [0, 4096): GFP_DMA takes all 4096 frames, so the
+    run holds two 2048-aligned halves, each at most one order-10 block."""
+    import hashlib
+    import pickle
+
+    from .model import page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_DMA
+
+    def side(bulk: bool):
+        out = []
+        for policy in ("buddy", "2.6.12"):
+            m = boot(phys_pages=12288, highmem_pages=0, reserved=(), max_dma_pfn=4096,
+                     page_policy=policy)
+            pfns = sorted(pa.alloc_pages_bulk(m, GFP_DMA, 4096))
+            if bulk:
+                pa.free_pages_bulk(m, pfns)
+            else:
+                for pfn in pfns:
+                    pa.__free_page(m, m.mem_map + pfn)
+            out.append((policy, len(pfns), [z.free_area[10].nr_free for z in m.zones[:1]],
+                        hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()[:16]))
+        return out
+    return [Fact("free_pages_bulk of a whole 4096-frame zone = the __free_page loop",
+                 "mm/page_alloc.c __free_pages_bulk (MAX_ORDER 11), __free_page loop",
+                 lambda: side(False), lambda: side(True))]
+
+
+def _mutation_bad_cpu_facts() -> list[Fact]:
+    """A CPU number is an index of this machine's CPUs, 0..cpus-1 (2.6.12 mm/slab.c
+    reaches its per-CPU arrays as cachep->array[smp_processor_id()], an online CPU):
+    the model refuses any other value as bad input (ValueError, the state unchanged)
+    in the slab calls that take one; -1 must not reach the last CPU's array."""
+    import hashlib
+    import pickle
+
+    from .model import slab
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+
+    def model():
+        m = boot(cpus=2)
+        c = slab.kmem_cache_create(m, "cpu100", 100, 0, 0)
+        addr = slab.kmem_cache_alloc(m, c, GFP_KERNEL, 1)
+        before = hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()
+        out = []
+        for cpu in (-1, 2, 7, True, "0", None):
+            for call in (lambda: slab.kmem_cache_alloc(m, c, GFP_KERNEL, cpu),
+                         lambda: slab.kmem_cache_free(m, c, addr, cpu),
+                         lambda: slab.cache_reap(m, cpu)):
+                try:
+                    call()
+                    out.append("accepted")
+                except ValueError:
+                    out.append("ValueError")
+                except Exception as exc:       # anything else is not the bad-input error
+                    out.append(type(exc).__name__)
+        unchanged = hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest() == before
+        return out, unchanged
+    return [Fact("slab calls refuse a CPU outside 0..cpus-1 (-1, 2, 7, True, '0', None)",
+                 "mm/slab.c cachep->array[smp_processor_id()] (an online CPU)",
+                 lambda: (["ValueError"] * 18, True), model)]
+
+
+def _mutation_vmalloc_large_facts() -> list[Fact]:
+    """A vmalloc of more than 1024 pages (i386: its struct page pointer array, 4 bytes
+    each, passes a page) vmallocs that array too (2.6.12 mm/vmalloc.c __vmalloc:
+    array_size > PAGE_SIZE), and vfree frees both (__vunmap). vmalloc(1025 pages) takes
+    offset 0 and 1025 + 1 guard pages; its 2-page array the next 2 + 1 pages, so a
+    1-page vmalloc goes to 1029. After vfree of the first, a 1-page vmalloc reuses 0
+    and the next one 2 (first fit, mm/vmalloc.c __get_vm_area)."""
+    from .model import vmalloc as vm
+    from .model.boot import boot
+
+    def model():
+        m = boot()
+        page_size, start = m.profile.PAGE_SIZE, m.vmalloc_start
+        big = vm.vmalloc(m, 1025 * page_size)
+        addrs = [big, vm.vmalloc(m, page_size)]
+        vm.vfree(m, big)
+        addrs += [vm.vmalloc(m, page_size), vm.vmalloc(m, page_size)]
+        return [(a - start) // page_size for a in addrs]
+    return [Fact("vmalloc of 1025 pages vmallocs its page array; vfree frees both",
+                 "mm/vmalloc.c __vmalloc (array_size > PAGE_SIZE), __vunmap",
+                 lambda: [0, 1029, 0, 2], model)]
+
+
+def _mutation_slub_free_facts() -> list[Fact]:
+    """SLUB frees (Linux 6.1 mm/slub.c do_slab_free: an object freed on the CPU whose
+    slab it is in goes to the head of that slab's freelist, and slab_alloc_node takes
+    the head): kmalloc(100) three times (kmalloc-128), kfree the second, and kmalloc
+    returns it; kfree the first and the third, and kmalloc returns the third, then the
+    first (without CONFIG_SLAB_FREELIST_RANDOM, which only shuffles a new slab)."""
+    from .model import kmalloc as km
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL
+
+    def model():
+        m = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+        a = [km.kmalloc(m, 100, GFP_KERNEL) for _ in range(3)]
+        km.kfree(m, a[1])
+        out = [a.index(km.kmalloc(m, 100, GFP_KERNEL))]
+        km.kfree(m, a[0])
+        km.kfree(m, a[2])
+        out += [a.index(km.kmalloc(m, 100, GFP_KERNEL)), a.index(km.kmalloc(m, 100, GFP_KERNEL))]
+        return out
+    return [Fact("SLUB profile: kfree then kmalloc returns the freed object (LIFO)",
+                 "Linux 6.1 mm/slub.c do_slab_free, slab_alloc_node",
+                 lambda: [1, 2, 0], model)]
+
+
+def _mutation_kunmap_low_facts() -> list[Fact]:
+    """kmap of a low page is its direct-map address and kunmap of it does nothing
+    (2.6.12 include/linux/highmem.h kmap / mm/highmem.c: `if (!PageHighMem(page))`),
+    whatever its other flags: an order-0 page, and the head and a tail of a __GFP_COMP
+    order-2 block (PG_compound), leave the whole state unchanged."""
+    import hashlib
+    import pickle
+
+    from .model import highmem as hm, page_alloc as pa
+    from .model.boot import boot
+    from .model.gfp import GFP_KERNEL, __GFP_COMP
+
+    def model():
+        m = boot()
+        plain = pa.alloc_pages(m, GFP_KERNEL, 0)
+        head = pa.alloc_pages(m, GFP_KERNEL | __GFP_COMP, 2)
+        before = hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()
+        out = []
+        for pfn in (plain.pfn, head.pfn, head.pfn + 3):
+            addr = hm.kmap(m, m.mem_map + pfn)
+            hm.kunmap(m, m.mem_map + pfn)
+            out.append(addr == m.profile.PAGE_OFFSET + (pfn << m.profile.PAGE_SHIFT))
+        return out, hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest() == before
+    return [Fact("kmap / kunmap of low pages (order 0, a compound head and tail) change nothing",
+                 "include/linux/highmem.h kmap, mm/highmem.c kunmap (PageHighMem)",
+                 lambda: ([True, True, True], True), model)]
+
+
+FACT_GROUPS.extend([_mutation_reap_facts, _mutation_slub_order_facts,
+                    _mutation_vmalloc_to_page_facts, _mutation_consecutive_facts,
+                    _mutation_bad_cpu_facts, _mutation_vmalloc_large_facts,
+                    _mutation_slub_free_facts, _mutation_kunmap_low_facts])

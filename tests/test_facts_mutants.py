@@ -278,3 +278,147 @@ def test_vmalloc_to_page_of_null_is_below_the_direct_map():
     m = boot()
     misuse(m, "not_vmalloc_address", vm.vmalloc_to_page, 0)
     misuse(m, "bad_address", vm.vmalloc_to_page, 1 << 32)
+
+
+# --- the second sample (spec/mutants.md): the first sample's three verify survivors ------
+
+def mutate(monkeypatch, module, name: str, old: str, new: str):
+    """Replace `module.name` by a copy whose source has `old` changed to `new` (the
+    mutation driver's change, applied to one function for the test's duration)."""
+    import __future__
+    import inspect
+    import textwrap
+    source = textwrap.dedent(inspect.getsource(getattr(module, name)))
+    assert source.count(old) == 1, (name, old)
+    code = compile(source.replace(old, new), module.__file__, "exec",
+                   flags=__future__.annotations.compiler_flag, dont_inherit=True)
+    space: dict = {}
+    exec(code, module.__dict__, space)
+    monkeypatch.setattr(module, name, space[name])
+    return space[name]
+
+
+SECOND = {"reap": facts._mutation_reap_facts,
+          "slub_order": facts._mutation_slub_order_facts,
+          "vmalloc_to_page": facts._mutation_vmalloc_to_page_facts,
+          "consecutive": facts._mutation_consecutive_facts,
+          "bad_cpu": facts._mutation_bad_cpu_facts,
+          "vmalloc_large": facts._mutation_vmalloc_large_facts,
+          "slub_free": facts._mutation_slub_free_facts,
+          "kunmap_low": facts._mutation_kunmap_low_facts}
+
+
+def test_the_second_sample_groups_are_registered_and_hold():
+    assert all(g in facts.FACT_GROUPS for g in SECOND.values())
+    for name, group in SECOND.items():
+        assert failing(group) == [], name
+
+
+def test_reap_fails_when_tofree_drops_the_rounding(monkeypatch):
+    # first sample's #25, slab.py cache_reap: free_limit + 5 * num - 1 -> free_limit - 5 * ...
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "cache_reap", "(cachep.free_limit + 5 * cachep.num - 1)",
+           "(cachep.free_limit - 5 * cachep.num - 1)")
+    assert failing(SECOND["reap"])
+
+
+def test_reap_fails_when_every_free_slab_goes(monkeypatch):
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "cache_reap", "if tofree <= 0:", "if tofree < -1000:")
+    assert failing(SECOND["reap"])
+
+
+def test_slub_order_by_hand():
+    # 6.1 calculate_order, 8 CPUs: min_objects 4 * (fls(8) + 1) = 20. 2048 B: 8 pages
+    # hold 16 < 20, so min_objects 16, get_order(16 * 2048) = 3, no waste: order 3.
+    # 192 B: get_order(20 * 192 = 3840) = 0, 4096 % 192 = 64 <= 4096/16: order 0.
+    # 11000 B: min_objects 2, order 3 wastes 10768 > 1/4 of 32 KiB; with 1 object,
+    # order 2 (fraction 1).
+    assert facts.k_slub_order(2048, 4096) == 3 and facts.k_slub_order(192, 4096) == 0
+    assert facts.k_slub_order(256, 4096) == 1 and facts.k_slub_order(11000, 4096) == 2
+
+
+def test_slub_order_fails_when_order_objects_multiplies(monkeypatch):
+    # first sample's #38, slab.py _slub_order's order_objects: page_size << order -> *
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "_slub_order", "return (page_size << order) // size",
+           "return (page_size * order) // size")
+    assert failing(SECOND["slub_order"])
+
+
+def test_vmalloc_to_page_row_fails_when_null_is_a_bad_address(monkeypatch):
+    # first sample's #54, vmalloc.py vmalloc_to_page: 0 <= addr -> 0 < addr
+    from kmemspec.model import vmalloc as vm
+    mutate(monkeypatch, vm, "vmalloc_to_page", "not 0 <= addr < 1 << 32",
+           "not 0 < addr < 1 << 32")
+    assert failing(SECOND["vmalloc_to_page"])
+
+
+def test_bulk_fails_when_the_first_pass_ignores_the_lowmem_reserve(monkeypatch):
+    # second sample's #6, page_alloc.py _order0_passes: pages_low + lowmem_reserve ->
+    # pages_low >> lowmem_reserve (a fall-back zone is drained below its first-pass mark)
+    mutate(monkeypatch, pa, "_order0_passes", "z.pages_low + z.lowmem_reserve[classzone_idx]",
+           "z.pages_low >> z.lowmem_reserve[classzone_idx]")
+    assert failing(GROUPS["bulk"])
+
+
+def test_consecutive_fails_when_a_run_merges_to_order_max_order(monkeypatch):
+    # second sample's #7, page_alloc.py _free_consecutive: order < top - 1 -> order < top * 1
+    mutate(monkeypatch, pa, "_free_consecutive", "order < top - 1 and", "order < top * 1 and")
+    assert failing(SECOND["consecutive"])
+
+
+
+def test_bad_cpu_fails_when_an_int_cpu_is_not_range_checked(monkeypatch):
+    # second sample's #28, slab.py check_cpu: `type(cpu) is not int or not 0 <= cpu < ...`
+    # -> `and` (an int CPU passes unchecked: -1 reaches the last CPU's array)
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "check_cpu", "type(cpu) is not int or not",
+           "type(cpu) is not int and not")
+    assert failing(SECOND["bad_cpu"])
+
+
+def test_bad_cpu_fails_when_bool_is_a_cpu(monkeypatch):
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "check_cpu", "type(cpu) is not int", "not isinstance(cpu, int)")
+    assert failing(SECOND["bad_cpu"])
+
+
+def test_vmalloc_large_fails_when_the_page_array_call_breaks(monkeypatch):
+    # second sample's #38, vmalloc.py __vmalloc: caller + " (pages)" -> caller % " (pages)"
+    # (a TypeError on every vmalloc of more than 1024 pages)
+    from kmemspec.model import vmalloc as vm
+    mutate(monkeypatch, vm, "__vmalloc", 'caller + " (pages)"', 'caller % " (pages)"')
+    assert failing(SECOND["vmalloc_large"])
+
+
+def test_vmalloc_large_fails_when_the_page_array_is_kmalloced(monkeypatch):
+    from kmemspec.model import vmalloc as vm
+    mutate(monkeypatch, vm, "__vmalloc", "if array_size > page_size:",
+           "if array_size > 2 * page_size:")
+    assert failing(SECOND["vmalloc_large"])
+
+
+def test_reap_fails_when_the_array_drain_is_limit_or_4(monkeypatch):
+    # second sample's #23, slab.py drain_array_locked: (ac.limit + 4) // 5 -> (ac.limit | 4)
+    # // 5 (differs only for limit 54: 10 instead of 11)
+    from kmemspec.model import slab
+    mutate(monkeypatch, slab, "drain_array_locked", "(ac.limit + 4) // 5", "(ac.limit | 4) // 5")
+    assert failing(SECOND["reap"])
+
+
+def test_slub_free_fails_when_the_object_index_is_wrong(monkeypatch):
+    # second sample's #21, slab.py _cache_free (SLUB, no arrays): addr - s_mem -> addr * s_mem
+    from kmemspec.model import kmalloc as km, slab
+    broken = mutate(monkeypatch, slab, "_cache_free", "(addr - slab.s_mem) // cachep.objsize",
+                    "(addr * slab.s_mem) // cachep.objsize")
+    monkeypatch.setattr(km, "_cache_free", broken)     # kmalloc.py's own import of it
+    assert failing(SECOND["slub_free"])
+
+
+def test_kunmap_low_fails_when_any_higher_flag_means_highmem(monkeypatch):
+    # second sample's #47, highmem.py kunmap: flags & PG_highmem -> flags // PG_highmem
+    # (PG_compound, above PG_highmem, made a low compound page "high")
+    from kmemspec.model import highmem as hm
+    mutate(monkeypatch, hm, "kunmap", "flags[pfn] & PG_highmem", "flags[pfn] // PG_highmem")
+    assert failing(SECOND["kunmap_low"])
