@@ -12,6 +12,7 @@ from bisect import bisect_left
 from ..model.mem_map import PG_buddy, PG_highmem, PG_reserved, PG_slab
 from ..model.slab import (CFLGS_OFF_SLAB, FREE, FULL, LIST_NAMES, PARTIAL, SIZEOF_ARRAY_CACHE,
                           kmem_find_general_cachep)
+from ..model.cpu import cpu_online
 from .catalogue import Report, invariant
 
 
@@ -70,12 +71,19 @@ def _check_arrays(machine, c, report, seen: dict) -> None:
     count as handed out, each in one array at most once."""
     profile = machine.profile
     state = _state(machine)
-    arrays = [(f"CPU {i}", ac) for i, ac in enumerate(c.array)]
+    arrays = [(f"CPU {i}", ac) for i, ac in enumerate(c.array) if ac is not None]
     if c.shared_array is not None:
         arrays.append(("shared", c.shared_array))
     if state.ready and len(c.array) != machine.cpus:
         report.add(f"cache {c.name}: {len(c.array)} per-CPU arrays on a {machine.cpus}-CPU "
                    "machine")
+    elif state.ready:
+        # an online CPU has its array, an offline one none (2.6.12 cpuup_callback:
+        # CPU_UP_PREPARE allocates it, CPU_DEAD kfrees it and leaves NULL)
+        for i, ac in enumerate(c.array):
+            if (ac is None) == cpu_online(machine, i):
+                report.add(f"cache {c.name}: CPU {i} is "
+                           f"{'online without' if ac is None else 'offline with'} an array")
     word = profile.VIRT_BITS // 8
     for label, ac in arrays:
         where = f"cache {c.name} {label} array"
