@@ -167,7 +167,8 @@ def inv_colour_within_slack(machine) -> list[str]:
            "inuse + free = num; free lists acyclic on object boundaries; list membership "
            "matches inuse; objects inside their slab pages; objects parked in per-CPU and "
            "shared arrays count as handed out, within each array's limit, in one array "
-           "at most and not on a free list")
+           "at most and not on a free list; an online CPU has an array in every cache, "
+           "an offline one none; no array_cache memory outlives its array")
 def inv_slab_accounting(machine) -> list[str]:
     report = Report()
     profile = machine.profile
@@ -237,6 +238,14 @@ def inv_slab_accounting(machine) -> list[str]:
             report.add(f"cache {c.name}: free_objects {c.free_objects}, slabs hold "
                        f"{free_objects} free objects")
     state = _state(machine)
+    if state is not None and state.ready:
+        # every kmalloc'ed array_cache is some cache's array: CPU_DEAD, do_tune_cpucache
+        # and kmem_cache_destroy kfree the arrays they drop (2.6.12 mm/slab.c)
+        held = {ac.addr for c in _caches(machine) if c.array is not None
+                for ac in [*c.array, c.shared_array] if ac is not None}
+        for addr, what in state.internal.items():
+            if "array_cache" in what and addr not in held:
+                report.add(f"{what} at {addr:#x} is no cache's array any more (leaked)")
     if state is not None and set(seen) != state.parked:
         report.add(f"{len(state.parked)} objects recorded as parked, the arrays hold "
                    f"{len(seen)} (differing: {sorted(set(seen) ^ state.parked)[:4]})")
