@@ -8,6 +8,8 @@ the slab at pfn p is at 0xC0000000 + p*4096 + 28 + 2000*i; enable_cpucache gives
 limit 24, batchcount 12 and a shared array of 12*8 entries.
 """
 
+import os
+
 import pytest
 
 from kmemspec.model import KernelBug, boot
@@ -16,7 +18,7 @@ from kmemspec.model import kmalloc as km
 from kmemspec.model import page_alloc, slab
 from kmemspec.model.gfp import GFP_KERNEL
 from kmemspec.model.mem_map import PG_slab
-from kmemspec.scenario import parse_scenario, run_scenario
+from kmemspec.scenario import format_text, parse_file, parse_scenario, run_scenario
 from kmemspec.spec import catalogue
 
 from .misuse import misuse, snapshot
@@ -330,3 +332,57 @@ def test_array_of_wrong_online_state_is_caught():
     m.cpu_online_map = [0, 1]
     assert any("online without an array" in v for v in catalogue.check(m, "slab_accounting"))
 
+
+
+# --- the example scenarios ---------------------------------------------------------------
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples", "scenarios")
+
+
+def _run(name):
+    scenario = parse_file(os.path.join(EXAMPLES, name))
+    run = run_scenario(scenario)
+    assert run.exit_code == 0, format_text(run)
+    assert all(e.get("as_expected", True) for e in run.results)
+    names = {step.line: step.bind for step in scenario.steps if step.bind}
+    return run, {names[e["line"]]: e.get("ret") for e in run.results if e["line"] in names}
+
+
+def _c2000(run):
+    return next(c for c in run.to_json()["state"]["slabinfo"] if c["name"] == "c2000")
+
+
+def test_cpu_down_example_hand_values():
+    """slab_cpu_down.jsonl: slab k holds a(2k) = object 1 and a(2k+1) = object 0 (each
+    refill on CPU 1 grows a slab and takes both). After CPU_DEAD (derivation in
+    test_cpu_down_returns_the_dead_cpus_array_through_free_block): slab 2 destroyed,
+    slabs 3, 1, 0 free, slab 4 full. cpu_up, then one allocation on CPU 1 refills from
+    slab 3 and pops its object 1, which a6 was: slabs 4 and 3 full (4 objects, one of
+    them parked), 4 slabs in all; free_limit (1 + 1) * 2 + 2 = 6; tunables 4 2 0."""
+    run, v = _run("slab_cpu_down.jsonl")
+    for k in range(5):
+        assert v[f"a{2 * k}"] - v[f"a{2 * k + 1}"] == 2000
+        assert _pfn(v[f"a{2 * k}"]) == _pfn(v[f"a{2 * k + 1}"])
+    assert v["b"] == v["a6"]
+    info = _c2000(run)
+    assert (info["active_objs"], info["num_objs"], info["active_slabs"], info["num_slabs"]) \
+        == (4, 8, 2, 4)
+    assert info["tunables"] == {"limit": 4, "batchcount": 2, "sharedfactor": 0}
+    assert info["free_limit"] == 6
+    assert [(e["cpu"], e["avail"], e["limit"]) for e in info["arrays"]] == [(0, 0, 4),
+                                                                              (1, 1, 4)]
+
+
+def test_retune_example_hand_values():
+    """slab_retune.jsonl: a0, a1 = objects 1, 0 of slab 1; a2 = object 1 of slab 2,
+    whose object 0 stays parked on CPU 0. The retunes drain it back (slab 2 partial);
+    after "c2000 8 4 2" the refill takes slab 2's object 0 = a2 - 2000 (slabs_partial
+    before slabs_free). slabinfo: tunables 8 4 2 (shared limit 4*2 = 8, / batchcount 4),
+    free_limit (1 + 2) * 4 + 2 = 14, 2 slabs both full, 4 objects active."""
+    run, v = _run("slab_retune.jsonl")
+    assert v["a0"] - v["a1"] == 2000 and v["b"] == v["a2"] - 2000
+    info = _c2000(run)
+    assert info["tunables"] == {"limit": 8, "batchcount": 4, "sharedfactor": 2}
+    assert info["free_limit"] == 14 and info["shared"]["limit"] == 8
+    assert (info["active_objs"], info["num_objs"], info["active_slabs"], info["num_slabs"]) \
+        == (4, 4, 2, 2)
