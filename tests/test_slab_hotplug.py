@@ -11,8 +11,12 @@ limit 24, batchcount 12 and a shared array of 12*8 entries.
 import os
 
 import pytest
+from campaigns import must_fail, must_pass
 
-from kmemspec.model import KernelBug, boot
+from kmemspec.campaign.base import ModelMachine
+from kmemspec.campaign.buddy import BuddyRules
+from kmemspec.campaign.slab import SlabRules
+from kmemspec.model import boot
 from kmemspec.model import cpu as hotplug
 from kmemspec.model import kmalloc as km
 from kmemspec.model import page_alloc, slab
@@ -386,3 +390,51 @@ def test_retune_example_hand_values():
     assert info["free_limit"] == 14 and info["shared"]["limit"] == 8
     assert (info["active_objs"], info["num_objs"], info["active_slabs"], info["num_slabs"]) \
         == (4, 4, 2, 2)
+
+
+# --- the campaign drives the new calls, and fails on a broken hotplug ------------------
+
+class HotplugCampaign(SlabRules, BuddyRules, ModelMachine):
+    pass
+
+
+def test_campaign_holds_with_hotplug_and_retuning():
+    must_pass(HotplugCampaign, examples=25, steps=30)
+
+
+_real_callback = slab.cpuup_callback
+_real_do_tune = slab.do_tune_cpucache
+
+
+def dead_cpu_objects_vanish(machine, action, cpu, this_cpu):
+    """Bug: CPU_DEAD forgets the dead CPU's objects (the array is emptied unfreed)."""
+    if action == "CPU_DEAD":
+        for c in machine.slab.cache_chain:
+            if c.array is not None and c.array[cpu] is not None:
+                c.array[cpu].entry = []
+    return _real_callback(machine, action, cpu, this_cpu)
+
+
+def retune_keeps_old_array_memory(machine, cachep, limit, batchcount, shared, online, cpu):
+    """Bug: do_tune_cpucache forgets to kfree the old per-CPU arrays."""
+    old = {ac.addr for ac in cachep.array if ac is not None}
+    ok = _real_do_tune(machine, cachep, limit, batchcount, shared, online, cpu)
+    for addr in old:
+        if ok and addr not in machine.slab.internal:
+            machine.slab.internal[addr] = "array_cache kept"
+            # back out the kfree: the object is in some general cache's array again
+            for c in machine.slab.cache_chain:
+                for ac in c.array or []:
+                    if ac is not None and addr in ac.entry:
+                        ac.entry.remove(addr)
+                        machine.slab.parked.discard(addr)
+    return ok
+
+
+@pytest.mark.parametrize("name, bug", [
+    ("cpuup_callback", dead_cpu_objects_vanish),
+    ("do_tune_cpucache", retune_keeps_old_array_memory),
+])
+def test_campaign_catches_a_broken_hotplug(monkeypatch, name, bug):
+    monkeypatch.setattr(slab, name, bug)
+    must_fail(HotplugCampaign, examples=150, steps=30)
