@@ -438,3 +438,28 @@ def retune_keeps_old_array_memory(machine, cachep, limit, batchcount, shared, on
 def test_campaign_catches_a_broken_hotplug(monkeypatch, name, bug):
     monkeypatch.setattr(slab, name, bug)
     must_fail(HotplugCampaign, examples=150, steps=30)
+
+
+# --- the Z3 encoding (parked flags) agrees on states after cpu_down and a retune ---------
+
+def test_z3_abstraction_agrees_after_cpu_down_and_retune():
+    """spec/z3_slab.py abstracts the arrays as parked flags; an offline CPU's empty
+    slot is no array. After cpu_down, cpu_up and a retune the Python slab parts and
+    the Z3 predicates give the same verdict (both hold) on every cache with a slab,
+    and every parked flag of the abstraction is an object some array holds."""
+    from kmemspec.spec import z3_agreement_slab as agree
+    from kmemspec.spec import z3_slab as zs
+
+    m, c, a, s = _cpu1_state()
+    assert hotplug.cpu_down(m, 1) == 0
+    conc = zs.alpha(m, c)
+    parked = {k for k, o in conc.objects.items() if o["parked"]}
+    assert parked == set()          # CPU 1's a4..a7 went back; CPU 0 holds none of c2000
+    assert slab.slabinfo_write(m, "c2000 8 4 1", 0) == len("c2000 8 4 1")
+    assert hotplug.cpu_up(m, 1) == 0
+    slab.kmem_cache_alloc(m, c, GFP_KERNEL, 1)
+    caches = agree.checked_caches(m, c)
+    states = agree.abstractions(m, caches)
+    for name in zs.INVARIANTS:
+        assert not agree.slab_violations(m, name)
+        assert agree.z3_verdict(m, name, caches, states), name
