@@ -262,6 +262,21 @@ def test_retune_after_cpu_down_skips_the_offline_cpu():
     _clean(m)
 
 
+def test_retune_a_general_cache():
+    """2.6.12 lets any cache be retuned, size-32 included. size-32 on i386 (L1 128):
+    num 119 (ALIGN(24 + 2*119, 32) + 119*32 = 288 + 3808 = 4096; 120 needs 4128);
+    "size-32 30 15 2" on 2 CPUs: free_limit (1 + 2) * 15 + 119 = 164, a shared array
+    of 15*2 = 30 entries (sharedfactor 30 / 15 = 2)."""
+    m = _machine()
+    s32 = slab.find_cache(m, "size-32")
+    assert slab.slabinfo_write(m, "size-32 30 15 2", 0) == 15     # bytes written
+    assert (s32.limit, s32.batchcount, s32.free_limit, s32.num) == (30, 15, 164, 119)
+    assert s32.shared_array.limit == 30 and s32.array[0].limit == s32.array[1].limit == 30
+    info = next(e for e in slab.slabinfo(m) if e["name"] == "size-32")
+    assert info["tunables"] == {"limit": 30, "batchcount": 15, "sharedfactor": 2}
+    _clean(m)
+
+
 @pytest.mark.parametrize("line", [
     "c2000 0 1 1",          # limit < 1
     "c2000 4 0 1",          # batchcount < 1

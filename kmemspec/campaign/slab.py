@@ -49,7 +49,6 @@ def _cpu(self, cpu: int) -> int:
 LIMITS = st.sampled_from([0, 1, 2, 4, 8, 24, 120, 40000])
 BATCHES = st.sampled_from([0, 1, 2, 3, 12, 60])
 SHAREDS = st.sampled_from([-1, 0, 1, 2, 8])
-GENERAL = st.sampled_from(["size-32", "size-512", "size-4096", "size-131072", "kmem_cache"])
 
 
 class SlabRules:
@@ -331,9 +330,3 @@ class SlabRules:
             return
         self._slabinfo_write(name, limit, batchcount, shared, cpu)
 
-    @precondition(_ready)
-    @rule(name=GENERAL, limit=LIMITS, batchcount=BATCHES, shared=SHAREDS, cpu=CPUS)
-    def slabinfo_write_general(self, name, limit, batchcount, shared, cpu):
-        """Retune a general cache or cache_cache (the kernel allows it)."""
-        self._slab_book()
-        self._slabinfo_write(name, limit, batchcount, shared, cpu)
