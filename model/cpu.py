@@ -90,7 +90,7 @@ def cpu_down(machine, cpu: int, this_cpu: int | None = None) -> int:
         return -EBUSY
     # the slab's arrays must exist before a CPU can lose them (kmem_cache_init runs
     # long before any hotplug); a machine whose slab bootstrap cannot finish would
-    # have panicked at boot: nothing changes
+    # have panicked at boot: every CPU stays online (_bootstrap_undo gives the pages back)
     state = machine.slab
     if not state.ready and not slab._bootstrap(machine):
         return -EBUSY
