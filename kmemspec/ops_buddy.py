@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .model import cpu as hotplug
 from .model import page_alloc
 from .model.addr import pfn_to_page
 from .model.gfp import parse_gfp
@@ -13,11 +14,14 @@ def _page(machine, value):
     return pfn_to_page(machine, as_int(value, "page (a pfn)"))
 
 
-def _cpu(machine, value) -> int:
-    """The optional "cpu" argument: a CPU of the booted machine (default 0)."""
+def _cpu(machine, value, online: bool = True) -> int:
+    """The optional "cpu" argument: a CPU of the booted machine (default 0); one that
+    is down (cpu_down) is KernelBug `cpu_offline` unless `online` is False."""
     cpu = as_int(value, "cpu")
     if not 0 <= cpu < machine.cpus:
         raise ValueError(f"cpu {cpu} is not a CPU of this machine (0..{machine.cpus - 1})")
+    if online:
+        hotplug.check_cpu_online(machine, cpu)
     return cpu
 
 
@@ -87,8 +91,9 @@ def _drain_local_pages(machine, cpu=0):
 
 @op("__drain_pages", "cpu", void=True)
 def _drain_pages(machine, cpu):
-    """What page_alloc_cpu_notify does for a CPU going down (CPU_DEAD)."""
-    getattr(page_alloc, "__drain_pages")(machine, _cpu(machine, cpu))
+    """What page_alloc_cpu_notify does for a CPU going down (CPU_DEAD); the CPU may
+    be offline (its lists are empty then)."""
+    getattr(page_alloc, "__drain_pages")(machine, _cpu(machine, cpu, online=False))
 
 
 @op("get_page", "page", void=True)

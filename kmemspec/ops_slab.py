@@ -96,6 +96,17 @@ def _cache_reap(machine, cpu=0):
     slab.cache_reap(machine, _cpu(machine, cpu))
 
 
+@op("slabinfo_write", "name", "limit", "batchcount", "shared", "cpu", optional=("cpu",))
+def _slabinfo_write(machine, name, limit, batchcount, shared, cpu=0):
+    """`echo "name limit batchcount shared" > /proc/slabinfo` (2.6.12 slabinfo_write):
+    the byte count written, or -EINVAL / -ENOMEM."""
+    if not isinstance(name, str):
+        raise ValueError(f"name must be a cache name, not {name!r}")
+    line = (f"{name} {as_int(limit, 'limit')} {as_int(batchcount, 'batchcount')} "
+            f"{as_int(shared, 'shared')}\n")
+    return slab.slabinfo_write(machine, line, _cpu(machine, cpu))
+
+
 @op("kmalloc", "size", "gfp", "cpu", optional=("cpu",))
 def _kmalloc(machine, size, gfp, cpu=0):
     cpu = _cpu(machine, cpu)

@@ -308,6 +308,6 @@ def format_text(run: RunResult) -> str:
 
 
 # Layer modules register their ops and state views on import.
-OP_MODULES = ("ops_buddy", "ops_slab", "ops_vmalloc")
+OP_MODULES = ("ops_buddy", "ops_slab", "ops_vmalloc", "ops_cpu")
 for _name in OP_MODULES:
     importlib.import_module(f".{_name}", __package__)

@@ -46,13 +46,15 @@ from .gfp import (GFP_DMA, GFP_KERNEL, __GFP_COLD, __GFP_COMP, __GFP_DMA, __GFP_
                   __GFP_NOWARN, __GFP_REPEAT, __GFP_WAIT, check_gfp)
 from .mem_map import PG_slab
 from .page_alloc import __free_pages, alloc_pages
+from . import cpu as _cpu
 
 __all__ = [
     "KmemCache", "Slab", "SlabState", "cache_estimate", "cache_geometry", "kmem_cache_init",
     "kmem_cache_create", "kmem_cache_alloc", "kmem_cache_free", "kmem_cache_shrink",
     "kmem_cache_destroy", "kmem_cache_size", "cache_reap", "ArrayCache", "BATCHREFILL_LIMIT",
     "BOOT_CPUCACHE_ENTRIES", "SIZEOF_ARRAY_CACHE", "alloc_arraycache", "do_tune_cpucache",
-    "enable_cpucache", "kmem_find_general_cachep", "find_cache",
+    "enable_cpucache", "kmem_find_general_cachep", "find_cache", "cpuup_callback",
+    "slabinfo_write", "MAX_SLABINFO_WRITE",
     "slabinfo", "SLAB_HWCACHE_ALIGN", "SLAB_CACHE_DMA", "SLAB_NO_REAP",
     "SLAB_MUST_HWCACHE_ALIGN", "SLAB_RECLAIM_ACCOUNT", "SLAB_PANIC", "SLAB_DESTROY_BY_RCU",
     "CFLGS_OFF_SLAB", "SLAB_FLAG_NAMES",
@@ -465,18 +467,20 @@ def alloc_arraycache(machine, node_cpu: int, entries: int, batchcount: int, cpu:
 
 
 def do_tune_cpucache(machine, cachep: KmemCache, limit: int, batchcount: int, shared: int,
-                     online: int, cpu: int) -> bool:
+                     online: list[int], cpu: int) -> bool:
     """Replace a cache's per-CPU arrays and shared array (2.6.12 mm/slab.c:
     do_tune_cpucache); False (-ENOMEM) if a CPU's new array cannot be allocated.
 
-    New arrays for the `online` CPUs first; the swap; the tunables; each old array's
-    objects back to the slabs and the old array kfree'd; then the new shared array
-    (kmalloc), swapped in, the old one's objects freed and the old one kfree'd. Every
-    allocation and free runs on the calling CPU `cpu`.
+    New arrays for the `online` CPUs (cpu_online_map, increasing) first; the swap
+    (do_ccupdate_local on each online CPU; an offline CPU keeps no array); the
+    tunables, free_limit from num_online_cpus(); each old array's objects back to the
+    slabs and the old array kfree'd, CPU by CPU; then the new shared array (kmalloc),
+    swapped in, the old one's objects freed and the old one kfree'd. Every allocation
+    and free runs on the calling CPU `cpu`.
     """
     name = cachep.name
     new = []
-    for i in range(online):
+    for i in online:
         nc = alloc_arraycache(machine, i, limit, batchcount, cpu,
                               f"array_cache of cache {name} (CPU {i})")
         if nc is None:
@@ -485,10 +489,16 @@ def do_tune_cpucache(machine, cachep: KmemCache, limit: int, batchcount: int, sh
             return False
         new.append(nc)
     old = cachep.array
-    cachep.array = new + old[online:]
+    array = list(old)
+    for i, nc in zip(online, new):
+        array[i] = nc
+    cachep.array = array
     cachep.limit, cachep.batchcount = limit, batchcount
-    cachep.free_limit = (1 + online) * batchcount + cachep.num
-    for ac in old[:online]:
+    cachep.free_limit = (1 + len(online)) * batchcount + cachep.num
+    for i in online:
+        ac = old[i]
+        if ac is None:
+            continue            # kmem_cache_create: no array yet (kfree(NULL))
         objs, ac.entry = ac.entry, []
         free_block(machine, cachep, objs, cpu)
         _kfree_internal(machine, ac.addr, cpu)
@@ -507,10 +517,10 @@ def do_tune_cpucache(machine, cachep: KmemCache, limit: int, batchcount: int, sh
     return True
 
 
-def enable_cpucache(machine, cachep: KmemCache, online: int, cpu: int = 0) -> bool:
+def enable_cpucache(machine, cachep: KmemCache, online: list[int], cpu: int = 0) -> bool:
     """Give a cache its real per-CPU and shared arrays (2.6.12 mm/slab.c: enable_cpucache):
     the tunables from the object size, then do_tune_cpucache. `online` is
-    num_online_cpus(); `cpu` the calling CPU. False if do_tune_cpucache fails."""
+    cpu_online_map; `cpu` the calling CPU. False if do_tune_cpucache fails."""
     profile = machine.profile
     size = cachep.objsize
     limit = (1 if size > 131072 else 8 if size > profile.PAGE_SIZE else
@@ -518,6 +528,130 @@ def enable_cpucache(machine, cachep: KmemCache, online: int, cpu: int = 0) -> bo
     # CONFIG_SMP (both profiles' kernels are SMP builds): a shared array for small objects
     shared = 8 if size <= profile.PAGE_SIZE else 0
     return do_tune_cpucache(machine, cachep, limit, (limit + 1) // 2, shared, online, cpu)
+
+
+def cpuup_callback(machine, action: str, cpu: int, this_cpu: int) -> bool:
+    """The slab's CPU notifier (2.6.12 mm/slab.c: cpuup_callback), run on `this_cpu`
+    for `cpu`; False is NOTIFY_BAD (CPU_UP_PREPARE could not allocate an array).
+
+    CPU_UP_PREPARE: for every cache in cache_chain order, a new array for `cpu` of the
+    cache's current limit and batchcount (alloc_arraycache), and free_limit set from
+    num_online_cpus(), which does not count `cpu` yet. CPU_DEAD and CPU_UP_CANCELED:
+    for every cache, the CPU's array leaves the cache, free_limit drops by batchcount,
+    the array's objects go back through free_block (in array order), and the array is
+    kfree'd. A cache without an array for `cpu` is skipped: in CPU_UP_CANCELED after a
+    failed CPU_UP_PREPARE, 2.6.12 dereferences the missing array (an oops) instead.
+    """
+    state = machine.slab
+    if action == "CPU_UP_PREPARE":
+        online = _cpu.num_online_cpus(machine)
+        for cachep in list(state.cache_chain):
+            if cachep.array is None:
+                continue
+            nc = alloc_arraycache(machine, cpu, cachep.limit, cachep.batchcount, this_cpu,
+                                  f"array_cache of cache {cachep.name} (CPU {cpu})")
+            if nc is None:
+                return False
+            cachep.array[cpu] = nc
+            cachep.free_limit = (1 + online) * cachep.batchcount + cachep.num
+        return True
+    if action not in ("CPU_DEAD", "CPU_UP_CANCELED"):
+        raise ValueError(f"cpuup_callback: unknown action {action!r}")
+    for cachep in list(state.cache_chain):
+        if cachep.array is None or cachep.array[cpu] is None:
+            continue
+        nc = cachep.array[cpu]
+        cachep.array[cpu] = None
+        cachep.free_limit -= cachep.batchcount
+        objs, nc.entry = nc.entry, []
+        free_block(machine, cachep, objs, this_cpu)
+        _kfree_internal(machine, nc.addr, this_cpu)
+    return True
+
+
+# mm/slab.c (2.6.12): the longest line slabinfo_write takes
+MAX_SLABINFO_WRITE = 128
+EINVAL, ENOMEM = 22, 12
+_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def _scan_int(text: str, pos: int) -> tuple[int, int] | None:
+    """One %d of the kernel's vsscanf (2.6.12 lib/vsprintf.c): spaces skipped, an
+    optional '-', decimal digits read by simple_strtol (wrapping in 32 bits, no
+    overflow check), stored in an int. (value, next position) or None."""
+    while pos < len(text) and text[pos] in " \t\n\v\f\r":
+        pos += 1
+    neg = text.startswith("-", pos)
+    start = pos + 1 if neg else pos
+    end = start
+    while end < len(text) and "0" <= text[end] <= "9":
+        end += 1
+    if end == start:
+        return None
+    value = int(text[start:end]) % (1 << 32)
+    if neg:
+        value = -value % (1 << 32)
+    return (value - (1 << 32) if value > _INT_MAX else value), end
+
+
+def _arraycache_fits(machine, entries: int) -> bool:
+    """alloc_arraycache's memsize = sizeof(void *) * entries + 16 does not wrap around
+    the machine's size_t (and entries itself is a C int)."""
+    word = machine.profile.VIRT_BITS // 8
+    return (entries <= _INT_MAX
+            and SIZEOF_ARRAY_CACHE + word * entries < 1 << machine.profile.VIRT_BITS)
+
+
+def slabinfo_write(machine, buffer: str, cpu: int = 0) -> int:
+    """A write of `buffer` to /proc/slabinfo (2.6.12 mm/slab.c: slabinfo_write) on
+    `cpu`: "name limit batchcount shared" retunes that cache through do_tune_cpucache.
+
+    Returns the byte count written, or -EINVAL: a line longer than MAX_SLABINFO_WRITE,
+    no space after the name, fewer than three integers (vsscanf " %d %d %d"), no cache
+    of that name on cache_chain, limit < 1, batchcount < 1, batchcount > limit or
+    shared < 0; -ENOMEM when a CPU's new array cannot be allocated (the arrays made so
+    far are kfree'd and the cache keeps its old arrays and tunables).
+    """
+    # CHECK
+    if machine.profile.slab_flavour != "slab":
+        raise ValueError("slabinfo_write is 2.6.12 SLAB's tuning interface; SLUB has none")
+    if not isinstance(buffer, str):
+        raise ValueError(f"slabinfo_write takes the text written, not {buffer!r}")
+    check_cpu(machine, cpu)
+    count = len(buffer.encode())
+    if count > MAX_SLABINFO_WRITE:
+        return -EINVAL
+    name, sep, rest = buffer.partition(" ")
+    if not sep:
+        return -EINVAL
+    values, pos = [], 0
+    for _ in range(3):
+        scanned = _scan_int(rest, pos)
+        if scanned is None:
+            return -EINVAL
+        value, pos = scanned
+        values.append(value)
+    limit, batchcount, shared = values
+    # FIND: the first cache of that name on cache_chain
+    cachep = find_cache(machine, name)
+    if cachep is None or limit < 1 or batchcount < 1 or batchcount > limit or shared < 0:
+        return -EINVAL
+    if not _arraycache_fits(machine, limit) or not _arraycache_fits(machine,
+                                                                     batchcount * shared):
+        # the kernel's int/size_t arithmetic wraps and it allocates an array too small
+        # for its limit, which later overruns it; the model refuses (stricter than the
+        # kernel)
+        raise KernelBug("arraycache_size_overflow", f"limit {limit}, batchcount "
+                        f"{batchcount}, shared {shared}: an array_cache size wraps around",
+                        addr=cachep.addr)
+    # OPERATION
+    state = machine.slab
+    if not state.ready and not _bootstrap(machine):
+        return -ENOMEM
+    if not do_tune_cpucache(machine, cachep, limit, batchcount, shared,
+                            _cpu.cpu_online_map(machine), cpu):
+        return -ENOMEM
+    return count
 
 
 def _general_names(profile, size: int) -> tuple[str, str]:
@@ -646,7 +780,7 @@ def _bootstrap(machine) -> bool:
             cachep.array[0].addr = head
         # 5) the real arrays, one CPU online (kmem_cache_init runs before smp_init)
         for cachep in list(state.cache_chain):
-            if not enable_cpucache(machine, cachep, 1, 0):
+            if not enable_cpucache(machine, cachep, [0], 0):
                 return _bootstrap_undo(machine)
         # CPU_UP_PREPARE of CPU c: an array for c in every cache, c CPUs online
         for c in range(1, machine.cpus):
@@ -760,8 +894,9 @@ def kmem_cache_create(machine, name: str, size: int, align: int, flags: int,
     cachep.addr = addr
     state.internal[addr] = f"descriptor of cache {name}"
     if profile.slab_flavour == "slab":
-        cachep.array, cachep.shared_array = [], None      # memset: no arrays yet
-        if not enable_cpucache(machine, cachep, machine.cpus, cpu):
+        # memset: no arrays yet, one slot per CPU
+        cachep.array, cachep.shared_array = [None] * machine.cpus, None
+        if not enable_cpucache(machine, cachep, _cpu.cpu_online_map(machine), cpu):
             # 2.6.12 prints "enable_cpucache failed" and returns a cache without arrays
             # (its first use dereferences NULL); the model fails the create instead
             state.cache_chain.remove(cachep)
@@ -920,12 +1055,14 @@ def drain_cpu_caches(machine, cachep: KmemCache, cpu: int = 0) -> None:
     """Empty every CPU's array, then the shared one (2.6.12: drain_cpu_caches, do_drain).
 
     smp_call_function_all_cpus runs do_drain on the calling CPU first; the model then
-    drains the other CPUs in increasing order.
+    drains the other online CPUs in increasing order (an offline CPU has no array).
     """
     if cachep.array is None:
         return
     for c in [cpu] + [c for c in range(len(cachep.array)) if c != cpu]:
         ac = cachep.array[c]
+        if ac is None:
+            continue
         objs, ac.entry = ac.entry, []
         free_block(machine, cachep, objs, cpu)
     if cachep.shared_array is not None:
@@ -947,6 +1084,7 @@ def __cache_shrink(machine, cachep: KmemCache, cpu: int = 0) -> int:
 def kmem_cache_shrink(machine, cachep: KmemCache, cpu: int = 0) -> int:
     """Release the free slabs of a cache; 0 when no slab is left (2.6.12 return value)."""
     _bug_if_not_cache(machine, cachep)
+    check_cpu(machine, cpu)
     if not machine.slab.ready and not _bootstrap(machine):
         return int(cachep.slabs_full.nr > 0 or cachep.slabs_partial.nr > 0)
     return __cache_shrink(machine, cachep, cpu)
@@ -968,6 +1106,7 @@ def kmem_cache_destroy(machine, cachep: KmemCache, cpu: int = 0) -> int:
     if cachep.general:
         raise KernelBug("destroy_general_cache", f"{cachep.name} is a kmalloc cache",
                         addr=cachep.addr)
+    check_cpu(machine, cpu)
     if not state.ready and not _bootstrap(machine):
         return 1
     # FIND: off the chain, then shrink
@@ -978,7 +1117,8 @@ def kmem_cache_destroy(machine, cachep: KmemCache, cpu: int = 0) -> int:
     # ACCOUNT: every CPU's array, then the shared one, kfree'd; the descriptor freed
     if cachep.array is not None:
         for ac in cachep.array:
-            _kfree_internal(machine, ac.addr, cpu)
+            if ac is not None:          # kfree(NULL) for an offline CPU
+                _kfree_internal(machine, ac.addr, cpu)
         if cachep.shared_array is not None:
             _kfree_internal(machine, cachep.shared_array.addr, cpu)
         cachep.shared_array = None
@@ -1112,9 +1252,11 @@ def _check_alloc(cachep: KmemCache, flags: int, cpu: int) -> None:
 
 
 def check_cpu(machine, cpu) -> int:
-    """A CPU number of this machine; ValueError (bad input, not a kernel event) if not."""
+    """An online CPU of this machine: ValueError (bad input, not a kernel event) for a
+    number that is no CPU of it; KernelBug `cpu_offline` for a CPU that is down."""
     if type(cpu) is not int or not 0 <= cpu < machine.cpus:
         raise ValueError(f"cpu {cpu!r} is not a CPU of this machine (0..{machine.cpus - 1})")
+    _cpu.check_cpu_online(machine, cpu)
     return cpu
 
 
@@ -1305,7 +1447,8 @@ def slabinfo(machine) -> list[dict]:
             "free_limit": c.free_limit,
             "arrays": ([{"cpu": i, "avail": len(ac.entry), "limit": ac.limit,
                          "batchcount": ac.batchcount, "touched": ac.touched}
-                        for i, ac in enumerate(c.array)] if c.array is not None else []),
+                        for i, ac in enumerate(c.array) if ac is not None]
+                       if c.array is not None else []),
             "shared": ({"avail": len(c.shared_array.entry), "limit": c.shared_array.limit,
                         "touched": c.shared_array.touched}
                        if c.shared_array is not None else None),

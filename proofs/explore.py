@@ -168,8 +168,8 @@ class SlabLayer:
             cachep.objsize, cachep.colour_next,
             tuple(sorted((s.id, s.colouroff, s.inuse, s.free) for s in cachep.slabs.values())),
             # the objects parked in its per-CPU and shared arrays, in order
-            tuple(tuple(ac.entry) for ac in [*(cachep.array or []),
-                                             *filter(None, [cachep.shared_array])]))
+            tuple(tuple(ac.entry) for ac in filter(None, [*(cachep.array or []),
+                                                          cachep.shared_array])))
         return _key(machine), cache, None if live is None else tuple(live)
 
     def scenario(self, calls, final) -> list[dict]:

@@ -12,6 +12,7 @@ from bisect import bisect_left
 from ..model.mem_map import PG_buddy, PG_highmem, PG_reserved, PG_slab
 from ..model.slab import (CFLGS_OFF_SLAB, FREE, FULL, LIST_NAMES, PARTIAL, SIZEOF_ARRAY_CACHE,
                           kmem_find_general_cachep)
+from ..model.cpu import cpu_online
 from .catalogue import Report, invariant
 
 
@@ -70,12 +71,19 @@ def _check_arrays(machine, c, report, seen: dict) -> None:
     count as handed out, each in one array at most once."""
     profile = machine.profile
     state = _state(machine)
-    arrays = [(f"CPU {i}", ac) for i, ac in enumerate(c.array)]
+    arrays = [(f"CPU {i}", ac) for i, ac in enumerate(c.array) if ac is not None]
     if c.shared_array is not None:
         arrays.append(("shared", c.shared_array))
     if state.ready and len(c.array) != machine.cpus:
         report.add(f"cache {c.name}: {len(c.array)} per-CPU arrays on a {machine.cpus}-CPU "
                    "machine")
+    elif state.ready:
+        # an online CPU has its array, an offline one none (2.6.12 cpuup_callback:
+        # CPU_UP_PREPARE allocates it, CPU_DEAD kfrees it and leaves NULL)
+        for i, ac in enumerate(c.array):
+            if (ac is None) == cpu_online(machine, i):
+                report.add(f"cache {c.name}: CPU {i} is "
+                           f"{'online without' if ac is None else 'offline with'} an array")
     word = profile.VIRT_BITS // 8
     for label, ac in arrays:
         where = f"cache {c.name} {label} array"
@@ -159,7 +167,8 @@ def inv_colour_within_slack(machine) -> list[str]:
            "inuse + free = num; free lists acyclic on object boundaries; list membership "
            "matches inuse; objects inside their slab pages; objects parked in per-CPU and "
            "shared arrays count as handed out, within each array's limit, in one array "
-           "at most and not on a free list")
+           "at most and not on a free list; an online CPU has an array in every cache, "
+           "an offline one none; no array_cache memory outlives its array")
 def inv_slab_accounting(machine) -> list[str]:
     report = Report()
     profile = machine.profile
@@ -229,6 +238,14 @@ def inv_slab_accounting(machine) -> list[str]:
             report.add(f"cache {c.name}: free_objects {c.free_objects}, slabs hold "
                        f"{free_objects} free objects")
     state = _state(machine)
+    if state is not None and state.ready:
+        # every kmalloc'ed array_cache is some cache's array: CPU_DEAD, do_tune_cpucache
+        # and kmem_cache_destroy kfree the arrays they drop (2.6.12 mm/slab.c)
+        held = {ac.addr for c in _caches(machine) if c.array is not None
+                for ac in [*c.array, c.shared_array] if ac is not None}
+        for addr, what in state.internal.items():
+            if "array_cache" in what and addr not in held:
+                report.add(f"{what} at {addr:#x} is no cache's array any more (leaked)")
     if state is not None and set(seen) != state.parked:
         report.add(f"{len(state.parked)} objects recorded as parked, the arrays hold "
                    f"{len(seen)} (differing: {sorted(set(seen) ^ state.parked)[:4]})")

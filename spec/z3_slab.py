@@ -1005,7 +1005,8 @@ def alpha(machine, cachep) -> Concrete:
             if i not in chain:
                 objects[(sid, i)] = {"alloc": True, "km": False, "req": 0, "parked": False}
     profile = machine.profile
-    arrays = [*(cachep.array or []), *([cachep.shared_array] if cachep.shared_array else [])]
+    # an offline CPU (cpu_down) has no array: None in its slot
+    arrays = [ac for ac in [*(cachep.array or []), cachep.shared_array] if ac is not None]
     for ac in arrays:
         for addr in ac.entry:
             slab = state.page_slab.get((addr - profile.PAGE_OFFSET) >> profile.PAGE_SHIFT)

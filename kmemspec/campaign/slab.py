@@ -2,7 +2,10 @@
 
 Interleaved with the page-level rules in WholeModelMachine: caches are created and
 destroyed, objects of random sizes (0 and too large included) come and go, shrink runs
-while slabs are fragmented; the base machine checks every invariant after every step.
+while slabs are fragmented, CPUs go down and come back (cpu_down / cpu_up, 2.6.12
+kernel/cpu.c) and caches are retuned (slabinfo_write); the base machine checks every
+invariant after every step. Calls run on online CPUs only; calls naming an offline CPU
+are checked as misuse.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, consumes, precondition, rule
 
+from kmemspec.model import cpu as hotplug
 from kmemspec.model import kmalloc as km
 from kmemspec.model import slab
 from kmemspec.model.gfp import (GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, __GFP_ZERO,
                                 format_gfp)
+
+from .base import snapshot
 
 SIZES = st.one_of(st.sampled_from([4, 24, 100, 256, 600, 1100, 4096, 9000]),
                   st.integers(4, 20000))
@@ -33,8 +39,16 @@ def _ready(self):
 
 
 def _cpu(self, cpu: int) -> int:
-    """A drawn CPU folded onto the machine's CPUs."""
-    return cpu % self.machine.cpus
+    """A drawn CPU folded onto the machine's online CPUs."""
+    online = hotplug.cpu_online_map(self.machine)
+    return online[cpu % len(online)]
+
+
+# slabinfo_write tunables: valid, invalid (0, negative, batchcount > limit) and too
+# large for any general cache (40000: 16 + 4*40000 bytes > 131072)
+LIMITS = st.sampled_from([0, 1, 2, 4, 8, 24, 120, 40000])
+BATCHES = st.sampled_from([0, 1, 2, 3, 12, 60])
+SHAREDS = st.sampled_from([-1, 0, 1, 2, 8])
 
 
 class SlabRules:
@@ -158,7 +172,9 @@ class SlabRules:
         # every array is drained first, so only objects callers hold keep a slab
         assert busy == int(self._slab_live[name] > 0)
         assert cachep.slabs_free.nr == 0
-        assert not any(ac.entry for ac in cachep.array) and not cachep.shared_array.entry
+        assert not any(ac.entry for ac in cachep.array if ac is not None)
+        # (no shared array if do_tune_cpucache's kmalloc of it failed: ignored, as 2.6.12)
+        assert cachep.shared_array is None or not cachep.shared_array.entry
 
     @precondition(_ready)
     @rule(cpu=CPUS)
@@ -212,3 +228,105 @@ class SlabRules:
     @rule()
     def kmalloc_from_highmem_is_a_bug(self):
         self.expect_misuse({"highmem_slab"}, km.kmalloc, 64, GFP_HIGHUSER)
+
+    # --- CPU hotplug and retuning (2.6.12 kernel/cpu.c, mm/slab.c) -----------------------
+
+    @precondition(_ready)
+    @rule(cpu=CPUS)
+    def cpu_down(self, cpu):
+        """Return codes as 2.6.12 cpu_down gives them; on success the CPU has no array
+        in any cache and empty page lists, and calls on it are misuse."""
+        self._slab_book()
+        m = self.machine
+        cpu %= m.cpus
+        online = hotplug.cpu_online_map(m)
+        was_ready = m.slab.ready
+        self.call({"op": "cpu_down", "cpu": cpu})
+        before = snapshot(m)
+        ret = hotplug.cpu_down(m, cpu)
+        if len(online) == 1 or cpu == 0:
+            want = -hotplug.EBUSY
+        elif cpu not in online:
+            want = -hotplug.EINVAL
+        elif not was_ready and not m.slab.ready:
+            # the slab bootstrap could not finish: it gave its pages back (the kernel
+            # would have panicked at boot), so the page lists may differ
+            assert ret == -hotplug.EBUSY and hotplug.cpu_online_map(m) == online
+            return
+        else:
+            want = 0
+        assert ret == want, f"cpu_down({cpu}) = {ret}, 2.6.12 gives {want}"
+        if ret:
+            unchanged = snapshot(m) == before
+            assert unchanged, "a failed cpu_down changed the state"
+            return
+        assert hotplug.cpu_online_map(m) == [c for c in online if c != cpu]
+        assert all(c.array[cpu] is None for c in m.slab.cache_chain if c.array is not None)
+        assert all(p.count == 0 for z in m.zones if z.pageset for p in z.pageset[cpu].pcp)
+        self.call({"op": "kmalloc", "size": 32, "gfp": "GFP_KERNEL", "cpu": cpu,
+                   "expect": {"error": "cpu_offline"}})
+        self.expect_misuse({"cpu_offline"}, km.kmalloc, 32, GFP_KERNEL, cpu)
+
+    @precondition(_ready)
+    @rule(cpu=CPUS)
+    def cpu_up(self, cpu):
+        """-EINVAL for an online CPU; else CPU_UP_PREPARE gives it an array in every
+        cache with the cache's limit and batchcount (or, short of memory, -EINVAL and
+        the CPU stays offline without arrays)."""
+        self._slab_book()
+        m = self.machine
+        cpu %= m.cpus
+        online = hotplug.cpu_online_map(m)
+        self.call({"op": "cpu_up", "cpu": cpu})
+        before = snapshot(m)
+        ret = hotplug.cpu_up(m, cpu)
+        if cpu in online:
+            unchanged = snapshot(m) == before
+            assert ret == -hotplug.EINVAL and unchanged
+            return
+        arrays = [c for c in m.slab.cache_chain if c.array is not None]
+        if ret:
+            assert ret == -hotplug.EINVAL and hotplug.cpu_online_map(m) == online
+            assert all(c.array[cpu] is None for c in arrays)
+            return
+        assert hotplug.cpu_online_map(m) == sorted(online + [cpu])
+        for c in arrays:
+            ac = c.array[cpu]
+            assert (ac.avail, ac.limit, ac.batchcount) == (0, c.limit, c.batchcount)
+
+    def _slabinfo_write(self, name, limit, batchcount, shared, cpu):
+        m = self.machine
+        cpu = _cpu(self, cpu)
+        cachep = self._cache(name)
+        self.call({"op": "slabinfo_write", "name": name, "limit": limit,
+                   "batchcount": batchcount, "shared": shared, "cpu": cpu})
+        line = f"{name} {limit} {batchcount} {shared}\n"
+        before = snapshot(m)
+        # before the slab bootstrap the tunables are the boot head arrays' (1, 1)
+        tunables = (cachep.limit, cachep.batchcount) if m.slab.ready else None
+        ret = slab.slabinfo_write(m, line, cpu)
+        if limit < 1 or batchcount < 1 or batchcount > limit or shared < 0:
+            unchanged = snapshot(m) == before
+            assert ret == -slab.EINVAL and unchanged
+            return
+        if ret == -slab.ENOMEM:
+            # a CPU's new array found no memory: the old arrays stay
+            assert tunables is None or (cachep.limit, cachep.batchcount) == tunables
+            return
+        assert ret == len(line)
+        online = hotplug.cpu_online_map(m)
+        assert (cachep.limit, cachep.batchcount) == (limit, batchcount)
+        assert cachep.free_limit == (1 + len(online)) * batchcount + cachep.num
+        for c, ac in enumerate(cachep.array):
+            if c in online:
+                assert (ac.limit, ac.batchcount) == (limit, batchcount)
+            else:
+                assert ac is None
+
+    @rule(name=caches, limit=LIMITS, batchcount=BATCHES, shared=SHAREDS, cpu=CPUS)
+    def slabinfo_write(self, name, limit, batchcount, shared, cpu):
+        """Retune a created cache: kernel return codes; the new tunables in place."""
+        if name is None or name in self._slab_dead:
+            return
+        self._slabinfo_write(name, limit, batchcount, shared, cpu)
+
