@@ -24,53 +24,60 @@ SLOW_MODULES = ("test_z3_", "test_crosshair", "test_conform_stateful", "test_vie
                 "test_trace_kernels", "_catches_bugs", "test_verify", "test_explore",
                 "test_prove_cli", "test_trace_watch", "test_pcp_stateful")
 
-# Under pytest-xdist (pyproject: -n auto --dist loadgroup) the modules that drive Z3 run
-# as two groups, each in one worker in a fixed order. How long Z3 takes on a query
-# depends on what the process asked Z3 before (one seeded-bug row: 1.2 s alone, 206 s
-# in a worker that had run other Z3 modules before it in an order set by timing), so
-# what precedes each group must not depend on which worker is free: group A runs first
-# in its worker; group B after the fast modules (which do not use Z3), then the other
-# slow modules. A fast failure under -x is still reported early (from the other
-# worker), and group A, the longest chain, starts at once.
+# Under pytest-xdist (pyproject: -n auto) the tests are shared out in units (GroupedLoad
+# below): one test each, except two groups of the modules that drive Z3 and a few
+# modules whose module fixture is worth setting up once. Each Z3 group runs in one
+# worker, in a fixed order, because how long Z3 takes on a query depends on what the
+# process asked Z3 before (one seeded-bug row: 1.2 s alone, 206 s in a worker that had
+# run other Z3 modules before it in an order set by timing). Group A starts at once
+# in its worker (it is the longest chain); group B follows the fast modules (which do
+# not use Z3), then the other slow modules; a fast failure under -x is still reported
+# early, from the other worker.
 Z3_GROUP_A = ("test_facts", "test_prove_cli", "test_z3_agreement", "test_z3_slab")
 Z3_GROUP_B = ("test_verify", "test_z3_lemmas", "test_z3_pcp", "test_z3_seeded",
               "test_z3_vmalloc")
+WHOLE_MODULES = ("test_view_browser.py", "test_conform_c.py", "test_conform_examples.py")
+
+
+def _named(name, parts):
+    return any(part in name for part in parts)
 
 
 def _in(item, parts):
-    return any(part in item.path.name for part in parts)
+    return _named(item.path.name, parts)
 
 
-def _module_fixture(item) -> bool:
-    """Whether the item uses a fixture of module (or class) scope: such modules stay in
-    one worker, so their fixture (a browser, a compiled library, a booted machine) is
-    set up once."""
-    info = getattr(item, "_fixtureinfo", None)
-    for name in item.fixturenames:
-        defs = info.name2fixturedefs.get(name) if info is not None else None
-        if defs and defs[-1].scope in ("module", "class", "package"):
-            return True
-    return False
-
-
-@pytest.hookimpl(tryfirst=True)       # the xdist_group marks before xdist reads them
 def pytest_collection_modifyitems(session, config, items):
     if not hasattr(config, "workerinput"):        # one process: fast, then slow
         items[:] = ([i for i in items if not _in(i, SLOW_MODULES)]
                     + [i for i in items if _in(i, SLOW_MODULES)])
         return
-    for item in items:
-        if _in(item, Z3_GROUP_A):
-            item.add_marker(pytest.mark.xdist_group("z3-a"))
-        elif _in(item, Z3_GROUP_B):
-            item.add_marker(pytest.mark.xdist_group("z3-b"))
-        elif _module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
     z3 = Z3_GROUP_A + Z3_GROUP_B
     items[:] = ([i for i in items if _in(i, Z3_GROUP_A)]
                 + [i for i in items if not _in(i, z3 + SLOW_MODULES)]
                 + [i for i in items if _in(i, Z3_GROUP_B)]
                 + [i for i in items if _in(i, SLOW_MODULES) and not _in(i, z3)])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scheduler for whole units of tests, in the order collected (above)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupedLoad(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0]
+            name = module.rsplit("/", 1)[-1]
+            if _named(name, Z3_GROUP_A):
+                return "z3-a"
+            if _named(name, Z3_GROUP_B):
+                return "z3-b"
+            return module if name in WHOLE_MODULES else nodeid
+
+    if config.getoption("dist") != "load":
+        return None
+    config.option.loadscopereorder = False       # units in collection order
+    return GroupedLoad(config, log)
 
 
 def pytest_configure(config):
