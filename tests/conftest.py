@@ -28,11 +28,11 @@ SLOW_MODULES = ("test_z3_", "test_crosshair", "test_conform_stateful", "test_vie
 # below): one test each, except two groups of the modules that drive Z3 and a few
 # modules whose module fixture is worth setting up once. Each Z3 group runs in one
 # worker, in a fixed order, because how long Z3 takes on a query depends on what the
-# process asked Z3 before (one seeded-bug row: 1.2 s alone, 206 s in one run where xdist had
-# put other Z3 modules before it in an order set by timing). Group A starts at once
-# in its worker (it is the longest chain); group B follows the fast modules (which do
-# not use Z3), then the other slow modules; a fast failure under -x is still reported
-# early, from the other worker.
+# process asked Z3 before (one seeded-bug row: 1.2 s alone, 206 s in one run where
+# xdist had put other Z3 modules before it in an order set by timing). Group A starts
+# at once in its worker (it is the longest chain); group B follows the fast modules
+# (which do not use Z3), then the other slow modules; a fast failure under -x is still
+# reported early, from the other worker.
 Z3_GROUP_A = ("test_facts", "test_prove_cli", "test_z3_agreement", "test_z3_slab")
 Z3_GROUP_B = ("test_verify", "test_z3_lemmas", "test_z3_pcp", "test_z3_seeded",
               "test_z3_vmalloc")
