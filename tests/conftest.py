@@ -5,6 +5,7 @@ Select with HYPOTHESIS_PROFILE=thorough or pytest --hypothesis-profile=thorough.
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -23,9 +24,80 @@ SLOW_MODULES = ("test_z3_", "test_crosshair", "test_conform_stateful", "test_vie
                 "test_trace_kernels", "_catches_bugs", "test_verify", "test_explore",
                 "test_prove_cli", "test_trace_watch", "test_pcp_stateful")
 
+# Under pytest-xdist (pyproject: -n auto) the tests are shared out in units (GroupedLoad
+# below): one test each, except two groups of the modules that drive Z3 and a few
+# modules whose module fixture is worth setting up once. Each Z3 group runs in one
+# worker, in a fixed order, because how long Z3 takes on a query depends on what the
+# process asked Z3 before (one seeded-bug row: 1.2 s alone, 206 s in one run where
+# xdist had put other Z3 modules before it in an order set by timing). Group A starts
+# at once in its worker (it is the longest chain); group B follows the fast modules
+# (which do not use Z3), then the other slow modules; a fast failure under -x is still
+# reported early, from the other worker.
+Z3_GROUP_A = ("test_facts", "test_prove_cli", "test_z3_agreement", "test_z3_slab")
+Z3_GROUP_B = ("test_verify", "test_z3_lemmas", "test_z3_pcp", "test_z3_seeded",
+              "test_z3_vmalloc")
+WHOLE_MODULES = ("test_view_browser.py", "test_conform_c.py", "test_conform_examples.py")
+
+
+def _named(name, parts):
+    return any(part in name for part in parts)
+
+
+def _in(item, parts):
+    return _named(item.path.name, parts)
+
 
 def pytest_collection_modifyitems(session, config, items):
-    def slow(item):
-        name = item.path.name
-        return any(part in name for part in SLOW_MODULES)
-    items[:] = [i for i in items if not slow(i)] + [i for i in items if slow(i)]
+    if not hasattr(config, "workerinput"):        # one process: fast, then slow
+        items[:] = ([i for i in items if not _in(i, SLOW_MODULES)]
+                    + [i for i in items if _in(i, SLOW_MODULES)])
+        return
+    z3 = Z3_GROUP_A + Z3_GROUP_B
+    items[:] = ([i for i in items if _in(i, Z3_GROUP_A)]
+                + [i for i in items if not _in(i, z3 + SLOW_MODULES)]
+                + [i for i in items if _in(i, Z3_GROUP_B)]
+                + [i for i in items if _in(i, SLOW_MODULES) and not _in(i, z3)])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scheduler for whole units of tests, in the order collected (above)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupedLoad(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0]
+            name = module.rsplit("/", 1)[-1]
+            if _named(name, Z3_GROUP_A):
+                return "z3-a"
+            if _named(name, Z3_GROUP_B):
+                return "z3-b"
+            return module if name in WHOLE_MODULES else nodeid
+
+    if config.getoption("dist") != "load":
+        return None
+    config.option.loadscopereorder = False       # units in collection order
+    return GroupedLoad(config, log)
+
+
+def pytest_configure(config):
+    """Workers start with PYTHONHASHSEED=0 (unless it is set), so that whatever the
+    Z3 encodings build by iterating over sets of names comes out the same in every
+    run (one process run by hand keeps Python's random hash seed)."""
+    if config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput"):
+        os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+def pytest_sessionstart(session):
+    """Under pytest-xdist, the controller compiles the numba trace engine into numba's
+    on-disk cache before the workers start (a cold cache costs about 24 s of CPU; each
+    worker would otherwise compile it again); on a warm cache this loads it (~1 s)."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("dist", "no") == "no":
+        return
+    import io
+    from kmemspec.trace.check import check_stream, compiled_available
+    if compiled_available():
+        check_stream(io.StringIO(
+            "x-1 [000] ..... 1.0: kmalloc: call_site=f ptr=ffff888000001000 bytes_req=8 "
+            "bytes_alloc=8 gfp_flags=GFP_KERNEL node=-1 accounted=false\n"), engine="compiled")

@@ -626,7 +626,7 @@ def test_junk_lines_are_counted_and_memory_stays_bounded():
 def test_huge_bytes_alloc_is_a_size_class_violation_at_once():
     """bytes_alloc=68719476736 (64 GiB) is larger than any block (order 10: 4 MiB):
     a size_class violation, and the object is not placed page by page."""
-    lines = lines_of(GCC)
+    lines = lines_of(GCC)[:2000]     # the start of the real trace: its first kmalloc is line 5
     i = first(lines, r" kmalloc: ")
     for event, fields in (
             ("kmalloc", "call_site=f+0x1/0x2 ptr=ffff888123400000 bytes_req=68719476736 "
