@@ -195,7 +195,9 @@ def changed_line(original: str, mutated: str, line: int) -> str:
 
 
 def pytest_cmd(modules: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly",
+    # -n0: one process per mutant (pyproject's addopts would start a worker per core;
+    # parallel mutants, e.g. --only even/odd, already use the cores)
+    return [sys.executable, "-m", "pytest", "-n0", "-x", "-q", "-p", "no:randomly",
             "-p", "no:cacheprovider", *modules]
 
 
