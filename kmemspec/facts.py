@@ -1456,3 +1456,97 @@ FACT_GROUPS.extend([_mutation_reap_facts, _mutation_slub_order_facts,
                     _mutation_vmalloc_to_page_facts, _mutation_consecutive_facts,
                     _mutation_bad_cpu_facts, _mutation_vmalloc_large_facts,
                     _mutation_slub_free_facts, _mutation_kunmap_low_facts])
+
+
+# --- issue 17, third sample (seed 2512): verify's non-equivalent survivors ---------------
+
+def _mutation_misuse_order_gfp_facts() -> list[Fact]:
+    """Two misuse rules of the spec (spec/buddy.md, spec/slab.md), each in both
+    directions: a block freed with another order than it was allocated with is
+    wrong_order whether the order is smaller or LARGER (2.6.12 mm/page_alloc.c
+    __free_pages_bulk would merge a buddy that is not free: the kernel trusts the
+    caller), and kmalloc with a gfp mask holding a bit no 2.6.12 flag defines
+    (include/linux/gfp.h: all flags below 0x10000) is bad_gfp, for a positive mask as
+    for a negative one, also for a size past the largest cache (where a good mask
+    gets NULL). Each misuse leaves the state unchanged."""
+    import hashlib
+    import pickle
+
+    from .model import kmalloc as km, page_alloc as pa
+    from .model.boot import boot
+    from .model.errors import KernelBug
+    from .model.gfp import GFP_KERNEL
+
+    def model():
+        m = boot()
+        one = pa.alloc_pages(m, GFP_KERNEL, 1)
+        # an order-0 frame whose pfn is 4-aligned, so that a free with order 1 or 2
+        # is not misaligned_free first
+        zero = next(p for p in (pa.alloc_pages(m, GFP_KERNEL, 0) for _ in range(4))
+                    if p.pfn % 4 == 0)
+        before = hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()
+        calls = [lambda: pa.__free_pages(m, m.mem_map + one.pfn, 0),
+                 lambda: pa.__free_pages(m, m.mem_map + zero.pfn, 1),
+                 lambda: pa.__free_pages(m, m.mem_map + zero.pfn, 2),
+                 lambda: km.kmalloc(m, 32, GFP_KERNEL | 0x10000),
+                 lambda: km.kmalloc(m, 32, GFP_KERNEL | 1 << 20),
+                 lambda: km.kmalloc(m, 32, -1),
+                 lambda: km.kmalloc(m, 1 << 20, GFP_KERNEL | 0x10000)]
+        out = []
+        for call in calls:
+            try:
+                call()
+                out.append("accepted")
+            except KernelBug as exc:
+                out.append(exc.rule)
+        return out, hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest() == before
+    return [Fact("misuse: free with a smaller or larger order; kmalloc with undefined gfp bits",
+                 "mm/page_alloc.c __free_pages (order as allocated); include/linux/gfp.h",
+                 lambda: (["wrong_order"] * 3 + ["bad_gfp"] * 4, True), model)]
+
+
+def _mutation_vmalloc_cross_facts() -> list[Fact]:
+    """An area that starts inside a page table and crosses into the next (2.6.12
+    mm/vmalloc.c map_area_pte fills one pte table up to its end, PTRS_PER_PTE = 1024
+    on i386 without PAE, then map_area_pmd moves to the next table): vmalloc of one
+    page takes offsets 0-1 (with its guard page; VMALLOC_START is 8 MiB aligned), a
+    1023-page vmalloc offsets 2..1024, so its last page is the first pte of the next
+    table. Every one of its pages maps a distinct frame, the guard page after it none."""
+    from .model import vmalloc as vm
+    from .model.boot import boot
+
+    def model():
+        m = boot()
+        page_size = m.profile.PAGE_SIZE
+        vm.vmalloc(m, page_size)
+        addr = vm.vmalloc(m, 1023 * page_size)
+        pages = [vm.vmalloc_to_page(m, addr + i * page_size) for i in range(1023)]
+        mapped = [p.pfn for p in pages if p is not None]
+        return [(addr - m.vmalloc_start) // page_size, len(mapped), len(set(mapped)),
+                vm.vmalloc_to_page(m, addr + 1023 * page_size) is None]
+    return [Fact("vmalloc area across a page-table boundary maps every page (1023 pages)",
+                 "mm/vmalloc.c map_vm_area, map_area_pmd, map_area_pte",
+                 lambda: [2, 1023, 1023, True], model)]
+
+
+def _mutation_kmap_reserved_facts() -> list[Fact]:
+    """kmap of a low page that is in no buddy block (a reserved frame: pfn 0, the BIOS
+    page the i386 boot keeps out of the allocator) is its direct-map address (2.6.12
+    arch/i386/mm/highmem.c kmap: !PageHighMem -> page_address), like any low page."""
+    from .model import highmem as hm
+    from .model.boot import boot
+
+    def model():
+        from .model import page_alloc as pa
+        from .model.gfp import GFP_KERNEL
+        m = boot()
+        low = pa.alloc_pages(m, GFP_KERNEL, 0).pfn
+        return [hm.kmap(m, m.mem_map + pfn) - m.profile.PAGE_OFFSET - (pfn << 12)
+                for pfn in (0, low)]
+    return [Fact("kmap of a reserved low frame (pfn 0) is its direct-map address",
+                 "arch/i386/mm/highmem.c kmap (PageHighMem), page_address",
+                 lambda: [0, 0], model)]
+
+
+FACT_GROUPS.extend([_mutation_misuse_order_gfp_facts, _mutation_vmalloc_cross_facts,
+                    _mutation_kmap_reserved_facts])

@@ -422,3 +422,77 @@ def test_kunmap_low_fails_when_any_higher_flag_means_highmem(monkeypatch):
     from kmemspec.model import highmem as hm
     mutate(monkeypatch, hm, "kunmap", "flags[pfn] & PG_highmem", "flags[pfn] // PG_highmem")
     assert failing(SECOND["kunmap_low"])
+
+
+# --- the third sample (seed 2512, spec/mutants.md): verify's non-equivalent survivors -----
+
+THIRD = {"misuse": facts._mutation_misuse_order_gfp_facts,
+         "vmalloc_cross": facts._mutation_vmalloc_cross_facts,
+         "kmap_reserved": facts._mutation_kmap_reserved_facts}
+
+
+def test_the_third_sample_groups_are_registered_and_hold():
+    assert all(g in facts.FACT_GROUPS for g in THIRD.values())
+    for name, group in THIRD.items():
+        assert failing(group) == [], name
+
+
+def test_misuse_fails_when_a_larger_free_order_is_accepted(monkeypatch):
+    # third sample's #4, page_alloc.py _check_free: owned != order -> owned >= order
+    mutate(monkeypatch, pa, "_check_free", "if owned != order:", "if owned >= order:")
+    assert failing(THIRD["misuse"])
+
+
+def test_misuse_fails_when_positive_bad_gfp_bits_pass_kmalloc(monkeypatch):
+    # third sample's #20, kmalloc.py kmalloc: `gfp_mask < 0 or gfp_mask & _NOT_GFP` -> `and`
+    from kmemspec.model import kmalloc as km
+    mutate(monkeypatch, km, "kmalloc", "gfp_mask < 0 or gfp_mask & _NOT_GFP",
+           "gfp_mask < 0 and gfp_mask & _NOT_GFP")
+    assert failing(THIRD["misuse"])
+
+
+def test_vmalloc_cross_fails_when_the_pte_count_overruns_the_table(monkeypatch):
+    # third sample's #25, vmalloc.py map_vm_area: PTRS_PER_PTE - first -> PTRS_PER_PTE | first
+    from kmemspec.model import vmalloc as vm
+    mutate(monkeypatch, vm, "map_vm_area", "min(PTRS_PER_PTE - first, n - i)",
+           "min(PTRS_PER_PTE | first, n - i)")
+    assert failing(THIRD["vmalloc_cross"])
+
+
+def test_kmap_reserved_fails_when_a_frame_in_no_block_breaks_kmap(monkeypatch):
+    # third sample's #29, highmem.py kmap: `where is not None and` -> `where is None and`
+    from kmemspec.model import highmem as hm
+    mutate(monkeypatch, hm, "kmap", 'if where is not None and where[0] == "free":',
+           'if where is None and where[0] == "free":')
+    assert failing(THIRD["kmap_reserved"])
+
+
+def test_third_sample_equivalents_by_enumeration():
+    # #14, slab.py _slub_order: `while order <= SLUB_MAX_ORDER` -> `==` returns the same
+    # order for every size 1..39999 on 4, 16 and 64 KiB pages (spec/mutants.md argues why);
+    # #18, kmalloc.py kmalloc: `gfp & _NOT_GFP` -> `gfp / _NOT_GFP` decides the same masks
+    import inspect
+    import textwrap
+    from kmemspec.model import slab
+    from kmemspec.model.gfp import GFP_VALID_MASK, check_gfp
+    from kmemspec.model.errors import KernelBug
+    src = textwrap.dedent(inspect.getsource(slab._slub_order))
+    space: dict = {}
+    exec(src.replace("while order <= SLUB_MAX_ORDER:", "while order == SLUB_MAX_ORDER:"),
+         slab.__dict__, space)
+    for page_size, shift in ((4096, 12), (16384, 14), (65536, 16)):
+        for size in range(1, 40000, 7):
+            assert space["_slub_order"](size, page_size, shift) == \
+                slab._slub_order(size, page_size, shift)
+    not_gfp = ~GFP_VALID_MASK
+
+    def rejects(gfp, guard):
+        try:
+            if guard(gfp):
+                check_gfp(gfp)
+        except KernelBug:
+            return True
+        return False
+    for gfp in [0, 1, 0xD0, 0xFFFF, 0x10000, 1 << 40, -1, -0x10000]:
+        assert rejects(gfp, lambda g: g < 0 or g & not_gfp) == \
+            rejects(gfp, lambda g: g < 0 or g / not_gfp)
