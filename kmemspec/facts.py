@@ -1468,11 +1468,13 @@ def _mutation_misuse_order_gfp_facts() -> list[Fact]:
     caller), and kmalloc with a gfp mask holding a bit no 2.6.12 flag defines
     (include/linux/gfp.h: all flags below 0x10000) is bad_gfp, for a positive mask as
     for a negative one, also for a size past the largest cache (where a good mask
-    gets NULL). Each misuse leaves the state unchanged."""
+    gets NULL). And only NULL is a vfree that does nothing (2.6.12 mm/vmalloc.c
+    __vunmap: `if (!addr) return`); -1, as an unsigned long 0xffffffff, is a misaligned
+    "bad address" and -4096 starts no area. Each misuse leaves the state unchanged."""
     import hashlib
     import pickle
 
-    from .model import kmalloc as km, page_alloc as pa
+    from .model import kmalloc as km, page_alloc as pa, vmalloc as vm
     from .model.boot import boot
     from .model.errors import KernelBug
     from .model.gfp import GFP_KERNEL
@@ -1491,7 +1493,8 @@ def _mutation_misuse_order_gfp_facts() -> list[Fact]:
                  lambda: km.kmalloc(m, 32, GFP_KERNEL | 0x10000),
                  lambda: km.kmalloc(m, 32, GFP_KERNEL | 1 << 20),
                  lambda: km.kmalloc(m, 32, -1),
-                 lambda: km.kmalloc(m, 1 << 20, GFP_KERNEL | 0x10000)]
+                 lambda: km.kmalloc(m, 1 << 20, GFP_KERNEL | 0x10000),
+                 lambda: vm.vfree(m, -1), lambda: vm.vfree(m, -4096)]
         out = []
         for call in calls:
             try:
@@ -1500,9 +1503,10 @@ def _mutation_misuse_order_gfp_facts() -> list[Fact]:
             except KernelBug as exc:
                 out.append(exc.rule)
         return out, hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest() == before
-    return [Fact("misuse: free with a smaller or larger order; kmalloc with undefined gfp bits",
-                 "mm/page_alloc.c __free_pages (order as allocated); include/linux/gfp.h",
-                 lambda: (["wrong_order"] * 3 + ["bad_gfp"] * 4, True), model)]
+    return [Fact("misuse: free with a smaller or larger order; undefined gfp bits; vfree(-1)",
+                 "mm/page_alloc.c __free_pages; include/linux/gfp.h; mm/vmalloc.c __vunmap",
+                 lambda: (["wrong_order"] * 3 + ["bad_gfp"] * 4
+                         + ["vfree_bad_address", "vfree_nonexistent"], True), model)]
 
 
 def _mutation_vmalloc_cross_facts() -> list[Fact]:

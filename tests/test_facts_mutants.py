@@ -496,3 +496,11 @@ def test_third_sample_equivalents_by_enumeration():
     for gfp in [0, 1, 0xD0, 0xFFFF, 0x10000, 1 << 40, -1, -0x10000]:
         assert rejects(gfp, lambda g: g < 0 or g & not_gfp) == \
             rejects(gfp, lambda g: g < 0 or g / not_gfp)
+
+
+def test_misuse_fails_when_a_negative_vfree_is_ignored(monkeypatch):
+    # third sample's #24, vmalloc.py _area_to_free: addr == 0 -> addr <= 0
+    from kmemspec.model import vmalloc as vm
+    mutate(monkeypatch, vm, "_area_to_free", "if addr is None or addr == 0:",
+           "if addr is None or addr <= 0:")
+    assert failing(THIRD["misuse"])
