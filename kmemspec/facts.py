@@ -1547,9 +1547,17 @@ def _mutation_kmap_reserved_facts() -> list[Fact]:
         low = pa.alloc_pages(m, GFP_KERNEL, 0).pfn
         return [hm.kmap(m, m.mem_map + pfn) - m.profile.PAGE_OFFSET - (pfn << 12)
                 for pfn in (0, low)]
+    def slots():
+        m = boot()
+        return [hm.PKMAP_NR(m, m.pkmap_base + k * 4096 + off)
+                for k, off in ((0, 0), (1, 0), (5, 123), (1023, 4095))]
+    # PKMAP_NR(virt) = (virt - PKMAP_BASE) >> PAGE_SHIFT (include/asm-i386/highmem.h)
     return [Fact("kmap of a reserved low frame (pfn 0) is its direct-map address",
                  "arch/i386/mm/highmem.c kmap (PageHighMem), page_address",
-                 lambda: [0, 0], model)]
+                 lambda: [0, 0], model),
+            Fact("PKMAP_NR: the pkmap slot of an address (slots 0, 1, 5, 1023)",
+                 "include/asm-i386/highmem.h PKMAP_NR",
+                 lambda: [0, 1, 5, 1023], slots)]
 
 
 FACT_GROUPS.extend([_mutation_misuse_order_gfp_facts, _mutation_vmalloc_cross_facts,

@@ -504,3 +504,12 @@ def test_misuse_fails_when_a_negative_vfree_is_ignored(monkeypatch):
     mutate(monkeypatch, vm, "_area_to_free", "if addr is None or addr == 0:",
            "if addr is None or addr <= 0:")
     assert failing(THIRD["misuse"])
+
+
+def test_pkmap_nr_row_fails_on_a_power(monkeypatch):
+    # third sample's #30, highmem.py PKMAP_NR: (vaddr - pkmap_base) >> 12 -> ** 12
+    # (PKMAP_NR is public but no model call uses it, so only a direct row can see it)
+    from kmemspec.model import highmem as hm
+    mutate(monkeypatch, hm, "PKMAP_NR", "(vaddr - machine.pkmap_base) >> 12",
+           "(vaddr - machine.pkmap_base) ** 12")
+    assert failing(THIRD["kmap_reserved"])
