@@ -89,6 +89,9 @@ class PcpEncoding:
     # list loops do not nest: __drain_pages runs with interrupts off, not inside a
     # refill (else a drain may start while rmqueue_bulk is still filling a list)
     loops_exclusive: bool = True
+    # free_all_bootmem_core / one_highpage_init: set_page_refs(page, 0) gives the
+    # released frame _count 1 before __free_page drops it (else it keeps its count)
+    bootmem_hot_sets_count: bool = True
 
 
 SEEDED_BUGS = {
@@ -109,6 +112,8 @@ SEEDED_BUGS = {
                                    "leaves it as the block in flight too"),
     "pcp_drain_inside_refill": ("loops_exclusive", "__drain_pages may start while "
                                 "rmqueue_bulk is filling a list"),
+    "pcp_bootmem_hot_no_count": ("bootmem_hot_sets_count", "a frame released at boot "
+                                 "for free_hot_page keeps its count (no set_page_refs)"),
 }
 
 
@@ -436,6 +441,23 @@ def op_pcp_drain_end(S, enc: PcpEncoding, s: PState, case=None) -> Step:
     return Step("pcp_drain_end", cond, s.but(dr=z3.BoolVal(False)), [], {}, [])
 
 
+def op_free_bootmem_hot(S, enc: PcpEncoding, s: PState, case=None) -> Step:
+    """Boot's single-frame release (2.6.12 mm/bootmem.c free_all_bootmem_core for a
+    frame of a partly free bitmap word, arch/i386/mm/init.c one_highpage_init for a
+    high frame): __ClearPageReserved and set_page_refs(page, 0), i.e. _count 1. The
+    frame is then an order-0 block holding one reference, which __free_page drops:
+    free_hot_cold_page, i.e. pcp_free (count < high) or pcp_free_drain ; ... ;
+    pcp_free_finish, already proved for every list, CPU 0's hot list (lid 0)
+    included. This step records the frame as allocated at order 0 (the abstraction's
+    name for "not reserved, _count > 0, on no list") so those steps apply to it."""
+    p = z3.Const("p", S.PFN)
+    cond = z3.And(z3.Not(s.fl), s.reserved[p], s.zone[p] != zidv(zb.NO_ZONE))
+    post = s.but(reserved=_set(s.reserved, p, z3.BoolVal(False)),
+                 count=_set(s.count, p, cntv(1)) if enc.bootmem_hot_sets_count else s.count,
+                 alloc=_set(s.alloc, p, z3.BoolVal(True)), aorder=_set(s.aorder, p, ordv(0)))
+    return Step("free_bootmem_hot", cond, post, [p], {"p": p}, [p])
+
+
 OPERATIONS = {
     "pcp_refill_start": op_pcp_refill_start,
     "pcp_refill_add": op_pcp_refill_add,
@@ -447,6 +469,7 @@ OPERATIONS = {
     "pcp_drain_start": op_pcp_drain_start,
     "pcp_drain_step": op_pcp_drain_step,
     "pcp_drain_end": op_pcp_drain_end,
+    "free_bootmem_hot": op_free_bootmem_hot,
 }
 
 
