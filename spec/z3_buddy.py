@@ -83,6 +83,11 @@ class Encoding:
     # ... and only if all its frames are in the head's zone (the model's test; 2.6.12's
     # zone boundaries guarantee it)
     bootmem_block_one_zone: bool = True
+    # ... and only if every frame of the word is free, i.e. reserved until now (else
+    # the head's bit is skipped: an off-by-one in the word test)
+    bootmem_block_whole_word: bool = True
+    # the tail frames end with _count 0 like the head (else they keep boot's count)
+    bootmem_block_tail_counts: bool = True
 
     @classmethod
     def seeded(cls, bug: str) -> "Encoding":
@@ -109,6 +114,8 @@ SEEDED_BUGS = {
     "free_pages_not_updated": "free_counts_pages",
     "bootmem_block_unaligned": "bootmem_block_aligned",
     "bootmem_block_across_zones": "bootmem_block_one_zone",
+    "bootmem_block_partial_word": "bootmem_block_whole_word",
+    "bootmem_block_tails_keep_count": "bootmem_block_tail_counts",
 }
 
 
@@ -608,14 +615,17 @@ def op_free_bootmem_block(S: Sorts, enc: Encoding, s: State, case: dict | None =
     n = 1 << BOOTMEM_BLOCK_ORDER
     frames = [p] + [p + i for i in range(1, n)]
     z = s.zone[p]
-    cond = [z3.Not(s.fl), z != zidv(NO_ZONE)] + [s.reserved[f] for f in frames]
+    tested = frames if enc.bootmem_block_whole_word else frames[1:]
+    cond = [z3.Not(s.fl), z != zidv(NO_ZONE)] + [s.reserved[f] for f in tested]
     if enc.bootmem_block_aligned:
         cond.append((p - zbase(S, s, z)) & (n - 1) == 0)
     if enc.bootmem_block_one_zone:
         cond += [s.zone[f] == z for f in frames[1:]]
     reserved, count = s.reserved, s.count
     for f in frames:
-        reserved, count = _set(reserved, f, False), _set(count, f, cntv(0))
+        reserved = _set(reserved, f, False)
+        if enc.bootmem_block_tail_counts or f is p:
+            count = _set(count, f, cntv(0))
     free_pages = s.free_pages
     if enc.free_counts_pages:
         free_pages = _add(free_pages, z, cntv(n))

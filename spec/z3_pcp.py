@@ -92,6 +92,17 @@ class PcpEncoding:
     # free_all_bootmem_core / one_highpage_init: set_page_refs(page, 0) gives the
     # released frame _count 1 before __free_page drops it (else it keeps its count)
     bootmem_hot_sets_count: bool = True
+    # ... and releases only a frame the bootmem bitmap had free, i.e. reserved until now
+    # (else any frame)
+    bootmem_hot_checks_reserved: bool = True
+    # ... of a zone (the node's frames all are; else a frame in no zone, a hole)
+    bootmem_hot_checks_zone: bool = True
+    # the release leaves zone->free_pages alone: per-CPU frames are not counted free
+    # (else it counts the frame free at release)
+    bootmem_hot_leaves_free_pages: bool = True
+    # __free_page goes through free_hot_cold_page (else the frame is listed on the
+    # buddy lists as a free order-0 block at once, without merging)
+    bootmem_hot_via_pcp: bool = True
 
 
 SEEDED_BUGS = {
@@ -114,6 +125,14 @@ SEEDED_BUGS = {
                                 "rmqueue_bulk is filling a list"),
     "pcp_bootmem_hot_no_count": ("bootmem_hot_sets_count", "a frame released at boot "
                                  "for free_hot_page keeps its count (no set_page_refs)"),
+    "pcp_bootmem_hot_any_frame": ("bootmem_hot_checks_reserved", "boot releases a frame "
+                                  "that was not reserved"),
+    "pcp_bootmem_hot_no_zone": ("bootmem_hot_checks_zone", "boot releases a frame in no "
+                                "zone"),
+    "pcp_bootmem_hot_counts_free": ("bootmem_hot_leaves_free_pages", "boot's release "
+                                    "counts the frame in zone->free_pages"),
+    "pcp_bootmem_hot_to_buddy": ("bootmem_hot_via_pcp", "boot lists the released frame "
+                                 "on the buddy lists at order 0 without merging"),
 }
 
 
@@ -451,10 +470,25 @@ def op_free_bootmem_hot(S, enc: PcpEncoding, s: PState, case=None) -> Step:
     included. This step records the frame as allocated at order 0 (the abstraction's
     name for "not reserved, _count > 0, on no list") so those steps apply to it."""
     p = z3.Const("p", S.PFN)
-    cond = z3.And(z3.Not(s.fl), s.reserved[p], s.zone[p] != zidv(zb.NO_ZONE))
-    post = s.but(reserved=_set(s.reserved, p, z3.BoolVal(False)),
-                 count=_set(s.count, p, cntv(1)) if enc.bootmem_hot_sets_count else s.count,
-                 alloc=_set(s.alloc, p, z3.BoolVal(True)), aorder=_set(s.aorder, p, ordv(0)))
+    z = s.zone[p]
+    cond = [z3.Not(s.fl)]
+    if enc.bootmem_hot_checks_reserved:
+        cond.append(s.reserved[p])
+    if enc.bootmem_hot_checks_zone:
+        cond.append(z != zidv(zb.NO_ZONE))
+    common = dict(reserved=_set(s.reserved, p, z3.BoolVal(False)))
+    if not enc.bootmem_hot_leaves_free_pages:
+        common["free_pages"] = zb._add(s.free_pages, z, cntv(1))
+    if enc.bootmem_hot_via_pcp:
+        post = s.but(count=_set(s.count, p, cntv(1)) if enc.bootmem_hot_sets_count
+                     else s.count, alloc=_set(s.alloc, p, z3.BoolVal(True)),
+                     aorder=_set(s.aorder, p, ordv(0)), **common)
+    else:
+        common["free_pages"] = zb._add(common.get("free_pages", s.free_pages), z, cntv(1))
+        post = s.but(count=_set(s.count, p, cntv(0)), buddy=_set(s.buddy, p, z3.BoolVal(True)),
+                     order=_set(s.order, p, ordv(0)),
+                     nr_free=zb._add(s.nr_free, zb.key(z, ordv(0)), cntv(1)), **common)
+    cond = z3.And(*cond)
     return Step("free_bootmem_hot", cond, post, [p], {"p": p}, [p])
 
 
