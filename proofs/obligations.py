@@ -196,7 +196,8 @@ class Prover:
 
     def _scope(self, invariant, operation, engines, ncases):
         if operation == "boot":
-            how = "initial state (the boot frees are the free_bootmem_page row)"
+            how = ("initial state (the boot frees are the free_bootmem_page and "
+                   "free_bootmem_block rows)")
         elif "quantified" in engines:
             how = "hypothesis as ForAll over pfn (MBQI)"
         else:

@@ -76,6 +76,18 @@ class Encoding:
     merge_checks_zone: bool = True
     # __free_pages_bulk: zone->free_pages += 1 << order
     free_counts_pages: bool = True
+    # free_all_bootmem_core: a whole bitmap word goes to __free_pages as one order-5
+    # block only if it is aligned to its size within its zone (__free_pages_bulk's
+    # BUG_ON(page_idx & (order_size - 1)); 2.6.12's zone boundaries guarantee it)
+    bootmem_block_aligned: bool = True
+    # ... and only if all its frames are in the head's zone (the model's test; 2.6.12's
+    # zone boundaries guarantee it)
+    bootmem_block_one_zone: bool = True
+    # ... and only if every frame of the word is free, i.e. reserved until now (else
+    # the head's bit is skipped: an off-by-one in the word test)
+    bootmem_block_whole_word: bool = True
+    # the tail frames end with _count 0 like the head (else they keep boot's count)
+    bootmem_block_tail_counts: bool = True
 
     @classmethod
     def seeded(cls, bug: str) -> "Encoding":
@@ -100,6 +112,10 @@ SEEDED_BUGS = {
     "merge_without_order_check": "merge_checks_order",
     "merge_across_zones": "merge_checks_zone",
     "free_pages_not_updated": "free_counts_pages",
+    "bootmem_block_unaligned": "bootmem_block_aligned",
+    "bootmem_block_across_zones": "bootmem_block_one_zone",
+    "bootmem_block_partial_word": "bootmem_block_whole_word",
+    "bootmem_block_tails_keep_count": "bootmem_block_tail_counts",
 }
 
 
@@ -583,6 +599,42 @@ def op_free_bootmem_page(S: Sorts, enc: Encoding, s: State, case: dict | None = 
     return Step("free_bootmem_page", cond, post, [p], {"p": p}, [p])
 
 
+BOOTMEM_BLOCK_ORDER = 5     # ffs(BITS_PER_LONG) - 1 with BITS_PER_LONG = 32 (i386)
+
+
+def op_free_bootmem_block(S: Sorts, enc: Encoding, s: State, case: dict | None = None) -> Step:
+    """free_all_bootmem_core, a bitmap word whose 32 frames are all free: each frame
+    loses PG_reserved and the head goes to __free_pages(page, 5) as its last reference
+    (set_page_refs then put_page_testzero), so __free_pages_ok / __free_pages_bulk
+    (free_pages += 32) starts the merge loop with the order-5 block in flight
+    (Linux 2.6.12 mm/bootmem.c free_all_bootmem_core). The tail frames end with _count
+    0, as the model leaves them. Precondition, as model/boot.py tests it: the 32
+    frames are reserved, the head is aligned to 32 from its zone's start and every
+    frame is in the head's zone."""
+    p = z3.Const("p", S.PFN)
+    n = 1 << BOOTMEM_BLOCK_ORDER
+    frames = [p] + [p + i for i in range(1, n)]
+    z = s.zone[p]
+    tested = frames if enc.bootmem_block_whole_word else frames[1:]
+    cond = [z3.Not(s.fl), z != zidv(NO_ZONE)] + [s.reserved[f] for f in tested]
+    if enc.bootmem_block_aligned:
+        cond.append((p - zbase(S, s, z)) & (n - 1) == 0)
+    if enc.bootmem_block_one_zone:
+        cond += [s.zone[f] == z for f in frames[1:]]
+    reserved, count = s.reserved, s.count
+    for f in frames:
+        reserved = _set(reserved, f, False)
+        if enc.bootmem_block_tail_counts or f is p:
+            count = _set(count, f, cntv(0))
+    free_pages = s.free_pages
+    if enc.free_counts_pages:
+        free_pages = _add(free_pages, z, cntv(n))
+    post = s.but(reserved=reserved, count=count, free_pages=free_pages,
+                 fl=z3.BoolVal(True), fl_alloc=z3.BoolVal(False), fl_pfn=p,
+                 fl_order=ordv(BOOTMEM_BLOCK_ORDER))
+    return Step("free_bootmem_block", z3.And(*cond), post, frames, {"p": p}, [p])
+
+
 def cases(shape: Shape, op: str) -> list[dict]:
     """Concrete values of an operation's order parameters, one query each.
 
@@ -608,6 +660,7 @@ OPERATIONS: dict[str, Callable[..., Step]] = {
     "merge_step": op_merge_step,
     "free_finish": op_free_finish,
     "free_bootmem_page": op_free_bootmem_page,
+    "free_bootmem_block": op_free_bootmem_block,
 }
 
 

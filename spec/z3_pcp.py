@@ -89,6 +89,20 @@ class PcpEncoding:
     # list loops do not nest: __drain_pages runs with interrupts off, not inside a
     # refill (else a drain may start while rmqueue_bulk is still filling a list)
     loops_exclusive: bool = True
+    # free_all_bootmem_core / one_highpage_init: set_page_refs(page, 0) gives the
+    # released frame _count 1 before __free_page drops it (else it keeps its count)
+    bootmem_hot_sets_count: bool = True
+    # ... and releases only a frame the bootmem bitmap had free, i.e. reserved until now
+    # (else any frame)
+    bootmem_hot_checks_reserved: bool = True
+    # ... of a zone (the node's frames all are; else a frame in no zone, a hole)
+    bootmem_hot_checks_zone: bool = True
+    # the release leaves zone->free_pages alone: per-CPU frames are not counted free
+    # (else it counts the frame free at release)
+    bootmem_hot_leaves_free_pages: bool = True
+    # __free_page goes through free_hot_cold_page (else the frame is listed on the
+    # buddy lists as a free order-0 block at once, without merging)
+    bootmem_hot_via_pcp: bool = True
 
 
 SEEDED_BUGS = {
@@ -109,6 +123,16 @@ SEEDED_BUGS = {
                                    "leaves it as the block in flight too"),
     "pcp_drain_inside_refill": ("loops_exclusive", "__drain_pages may start while "
                                 "rmqueue_bulk is filling a list"),
+    "pcp_bootmem_hot_no_count": ("bootmem_hot_sets_count", "a frame released at boot "
+                                 "for free_hot_page keeps its count (no set_page_refs)"),
+    "pcp_bootmem_hot_any_frame": ("bootmem_hot_checks_reserved", "boot releases a frame "
+                                  "that was not reserved"),
+    "pcp_bootmem_hot_no_zone": ("bootmem_hot_checks_zone", "boot releases a frame in no "
+                                "zone"),
+    "pcp_bootmem_hot_counts_free": ("bootmem_hot_leaves_free_pages", "boot's release "
+                                    "counts the frame in zone->free_pages"),
+    "pcp_bootmem_hot_to_buddy": ("bootmem_hot_via_pcp", "boot lists the released frame "
+                                 "on the buddy lists at order 0 without merging"),
 }
 
 
@@ -436,6 +460,38 @@ def op_pcp_drain_end(S, enc: PcpEncoding, s: PState, case=None) -> Step:
     return Step("pcp_drain_end", cond, s.but(dr=z3.BoolVal(False)), [], {}, [])
 
 
+def op_free_bootmem_hot(S, enc: PcpEncoding, s: PState, case=None) -> Step:
+    """Boot's single-frame release (2.6.12 mm/bootmem.c free_all_bootmem_core for a
+    frame of a partly free bitmap word, arch/i386/mm/init.c one_highpage_init for a
+    high frame): __ClearPageReserved and set_page_refs(page, 0), i.e. _count 1. The
+    frame is then an order-0 block holding one reference, which __free_page drops:
+    free_hot_cold_page, i.e. pcp_free (count < high) or pcp_free_drain ; ... ;
+    pcp_free_finish, already proved for every list, CPU 0's hot list (lid 0)
+    included. This step records the frame as allocated at order 0 (the abstraction's
+    name for "not reserved, _count > 0, on no list") so those steps apply to it."""
+    p = z3.Const("p", S.PFN)
+    z = s.zone[p]
+    cond = [z3.Not(s.fl)]
+    if enc.bootmem_hot_checks_reserved:
+        cond.append(s.reserved[p])
+    if enc.bootmem_hot_checks_zone:
+        cond.append(z != zidv(zb.NO_ZONE))
+    common = dict(reserved=_set(s.reserved, p, z3.BoolVal(False)))
+    if not enc.bootmem_hot_leaves_free_pages:
+        common["free_pages"] = zb._add(s.free_pages, z, cntv(1))
+    if enc.bootmem_hot_via_pcp:
+        post = s.but(count=_set(s.count, p, cntv(1)) if enc.bootmem_hot_sets_count
+                     else s.count, alloc=_set(s.alloc, p, z3.BoolVal(True)),
+                     aorder=_set(s.aorder, p, ordv(0)), **common)
+    else:
+        common["free_pages"] = zb._add(common.get("free_pages", s.free_pages), z, cntv(1))
+        post = s.but(count=_set(s.count, p, cntv(0)), buddy=_set(s.buddy, p, z3.BoolVal(True)),
+                     order=_set(s.order, p, ordv(0)),
+                     nr_free=zb._add(s.nr_free, zb.key(z, ordv(0)), cntv(1)), **common)
+    cond = z3.And(*cond)
+    return Step("free_bootmem_hot", cond, post, [p], {"p": p}, [p])
+
+
 OPERATIONS = {
     "pcp_refill_start": op_pcp_refill_start,
     "pcp_refill_add": op_pcp_refill_add,
@@ -447,6 +503,7 @@ OPERATIONS = {
     "pcp_drain_start": op_pcp_drain_start,
     "pcp_drain_step": op_pcp_drain_step,
     "pcp_drain_end": op_pcp_drain_end,
+    "free_bootmem_hot": op_free_bootmem_hot,
 }
 
 

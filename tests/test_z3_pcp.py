@@ -34,7 +34,24 @@ EXPECTED = {
     "pcp_refill_stays_in_flight": ("pcp_lists", "pcp_refill_add",
                                    {"on_list_free", "outside_blocks", "roles"}),
     "pcp_drain_inside_refill": ("pcp_lists", "pcp_drain_start", {"loops"}),
+    # 2.6.12 boot, a single frame released for free_hot_page (mm/bootmem.c
+    # free_all_bootmem_core, arch/i386/mm/init.c one_highpage_init)
+    "pcp_bootmem_hot_no_count": ("page_state", "free_bootmem_hot", {"alloc_head"}),
+    "pcp_bootmem_hot_any_frame": ("pcp_lists", "free_bootmem_hot", {"on_list_free", "roles"}),
+    "pcp_bootmem_hot_no_zone": ("buddy_alignment", "free_bootmem_hot", {"in_zone"}),
+    "pcp_bootmem_hot_counts_free": ("conservation", "free_bootmem_hot", {"free_pages"}),
+    "pcp_bootmem_hot_to_buddy": ("merge_completeness", "free_bootmem_hot",
+                                 {"no_free_buddy_pair"}),
 }
+
+# the buddy encoding's seeded bugs on the rows this layer adds for a buddy operation,
+# and a per-CPU bug on a second row: (bug, layer of the bug, invariant, operation,
+# conjuncts)
+ALSO = [
+    ("bootmem_block_partial_word", "buddy", "pcp_lists", "free_bootmem_block",
+     {"on_list_free", "outside_blocks", "roles"}),
+    ("pcp_bootmem_hot_any_frame", "pcp", "no_overlap", "free_bootmem_hot", {"one_role"}),
+]
 
 
 def test_every_seeded_bug_has_an_expectation():
@@ -51,10 +68,24 @@ def test_seeded_bug_is_refuted(bug):
     assert cx["frames"] and "list L*" in cx
 
 
+@pytest.mark.parametrize("bug,layer,invariant,operation,allowed", ALSO)
+def test_seeded_bug_is_refuted_on_another_row(bug, layer, invariant, operation, allowed):
+    if layer == "pcp":
+        prover = po.PcpProver(enc=zp.seeded(bug), timeout_ms=30000)
+    else:
+        prover = po.PcpProver(timeout_ms=30000)
+        prover.enc = zb.Encoding.seeded(bug)
+    row = prover.prove(invariant, operation)
+    assert row.status == "refuted", row
+    assert allowed & set(row.detail["failing_conjuncts"]), row.detail["failing_conjuncts"]
+
+
 @pytest.mark.parametrize("invariant,operation", [
     ("pcp_lists", "boot"), ("pcp_lists", "pcp_free"), ("pcp_lists", "pcp_refill_start"),
     ("page_state", "pcp_alloc"), ("merge_completeness", "pcp_drain_step"),
     ("pcp_lists", "pcp_drain_start"), ("pcp_lists", "free_finish"),
+    ("pcp_lists", "free_bootmem_hot"), ("page_state", "free_bootmem_hot"),
+    ("pcp_lists", "free_bootmem_block"),
 ])
 def test_correct_encoding_proves_the_same_obligations(invariant, operation):
     row = po.PcpProver(timeout_ms=30000).prove(invariant, operation)

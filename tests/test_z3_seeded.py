@@ -18,7 +18,19 @@ EXPECTED = {
     "merge_without_order_check": ("conservation", "merge_step", {"nr_free", "roles"}),
     "merge_across_zones": ("buddy_alignment", "merge_step", "inside_zone"),
     "free_pages_not_updated": ("conservation", "free_start", "free_pages"),
+    # 2.6.12 boot, a wholly free bitmap word as one order-5 block (mm/bootmem.c
+    # free_all_bootmem_core): each bug breaks one invariant of the new row
+    "bootmem_block_unaligned": ("buddy_alignment", "free_bootmem_block", "aligned"),
+    "bootmem_block_across_zones": ("buddy_alignment", "free_bootmem_block", "inside_zone"),
+    "bootmem_block_partial_word": ("no_overlap", "free_bootmem_block", "one_role"),
+    "bootmem_block_tails_keep_count": ("page_state", "free_bootmem_block", "referenced"),
 }
+
+# further (bug, invariant, operation, conjuncts): an existing switch that also governs a
+# new row (__free_pages_bulk's free_pages += 1 << order, order 5 at boot)
+ALSO = [
+    ("free_pages_not_updated", "conservation", "free_bootmem_block", {"free_pages"}),
+]
 
 
 def test_every_seeded_bug_has_an_expectation():
@@ -37,9 +49,18 @@ def test_seeded_bug_is_refuted(bug):
     assert all("before" in f and "after" in f for f in cx["frames"].values())
 
 
+@pytest.mark.parametrize("bug,invariant,operation,allowed", ALSO)
+def test_seeded_bug_is_refuted_on_another_row(bug, invariant, operation, allowed):
+    row = Prover(enc=Encoding.seeded(bug), timeout_ms=20000).prove(invariant, operation)
+    assert row.status == "refuted", row
+    assert allowed & set(row.detail["failing_conjuncts"]), row.detail["failing_conjuncts"]
+
+
 @pytest.mark.parametrize("invariant,operation", [
     ("page_state", "alloc_finish"), ("conservation", "free_start"),
     ("no_overlap", "rmqueue"), ("merge_completeness", "free_bootmem_page"),
+    ("no_overlap", "free_bootmem_block"), ("buddy_alignment", "free_bootmem_block"),
+    ("page_state", "free_bootmem_block"),
 ])
 def test_correct_encoding_proves_the_same_obligation(invariant, operation):
     row = Prover(timeout_ms=20000).prove(invariant, operation)
