@@ -26,6 +26,9 @@ afterwards), then judged by
   `--suite-only` skips the modules (for mutants an earlier `--no-wider` run saw them
   let through), `--modules` replaces the file's modules by others, and the row names
   the suite's first failing test (`suite_failure`).
+`--files` and `--functions` narrow the points (to probe one area while writing its
+checks: `--files model/kmalloc.py --functions ksize,kfree --per-file 100000 --methods
+facts` judges every mutant of those two functions; such a narrowed run is not a score).
 `--only I,J` judges only those sample indices, `--no-verify` only pytest, `--list`
 prints the sample. A mutant that times out is counted killed (it made the model hang). Do not run other
 checks in this work tree while it runs: the mutant is on disk (copy the tree and run
@@ -142,15 +145,20 @@ def allocate(counts: dict[str, int], total: int, floor: int) -> dict[str, int]:
     return {f: min(share[f], counts[f]) for f in counts}
 
 
-def draw(seed: int, sample: int | None, per_file: int | None, floor: int) -> list[tuple]:
-    """The seeded sample: (file, operator, occurrence, line, function) in file order."""
+def draw(seed: int, sample: int | None, per_file: int | None, floor: int,
+         files: list[str] | None = None, functions: set[str] | None = None) -> list[tuple]:
+    """The seeded sample: (file, operator, occurrence, line, function) in file order.
+    `files` / `functions` narrow the points first (for probing one area while writing
+    checks; a score is only a score on the unnarrowed draw)."""
     rng = random.Random(seed)
-    points = {rel: mutation_points(ROOT / rel) for rel in FILES}
+    points = {rel: [p for p in mutation_points(ROOT / rel)
+                    if functions is None or p[3] in functions]
+              for rel in (files or FILES)}
     if sample is None:
         share = {rel: min(per_file or 4, len(p)) for rel, p in points.items()}
     else:
         share = allocate({rel: len(p) for rel, p in points.items()}, sample, floor)
-    return [(rel, *point) for rel in FILES for point in rng.sample(points[rel], share[rel])]
+    return [(rel, *point) for rel in points for point in rng.sample(points[rel], share[rel])]
 
 
 def run(cmd: list[str], timeout: float, both: bool = False) -> tuple[bool | str, float, str]:
@@ -207,6 +215,10 @@ def main() -> int:
     parser.add_argument("--min-per-file", type=int, default=4)
     parser.add_argument("--per-file", type=int, help="instead of --sample: N per file")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--files", help="comma-separated model files to draw from "
+                        "(default: all five); for probing, not for the score")
+    parser.add_argument("--functions", help="comma-separated function names: only "
+                        "their points (with --per-file 100000: every one of them)")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--methods", help="verify --method (default: all)")
     parser.add_argument("--by-reach", action="store_true",
@@ -231,7 +243,9 @@ def main() -> int:
     args = parser.parse_args()
     from cosmic_ray.mutating import use_mutation
     from cosmic_ray.plugins import get_operator
-    sample = draw(args.seed, args.sample, args.per_file, args.min_per_file)
+    sample = draw(args.seed, args.sample, args.per_file, args.min_per_file,
+                  args.files.split(",") if args.files else None,
+                  set(args.functions.split(",")) if args.functions else None)
     verify_cmd = VERIFY + (["--method", args.methods] if args.methods else [])
     done: dict[int, dict] = {}
     if args.jsonl and Path(args.jsonl).exists():

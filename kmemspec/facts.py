@@ -1562,3 +1562,9 @@ def _mutation_kmap_reserved_facts() -> list[Fact]:
 
 FACT_GROUPS.extend([_mutation_misuse_order_gfp_facts, _mutation_vmalloc_cross_facts,
                     _mutation_kmap_reserved_facts])
+
+
+# --- sweeps: each model function's boundaries and misuse rules (kmemspec/sweeps/) -------
+from .sweeps import fact_groups as _sweep_groups  # noqa: E402  (after Fact is defined)
+
+FACT_GROUPS.extend(_sweep_groups())
