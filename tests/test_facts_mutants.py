@@ -15,6 +15,7 @@ from kmemspec import facts
 from kmemspec.facts import check_facts, k_pcp_counts
 from kmemspec.model import page_alloc as pa
 from kmemspec.verify import METHODS, Row, verify
+from mutants import failing, mutate
 
 boot_mod = importlib.import_module("kmemspec.model.boot")
 
@@ -28,19 +29,6 @@ GROUPS = {
     "vmalloc": facts._mutation_vmalloc_facts,
     "kmap": facts._mutation_kmap_facts,
 }
-
-
-def failing(group) -> list[str]:
-    """The names of the group's facts that do not hold (a raising model side fails)."""
-    out = []
-    for fact in group():
-        try:
-            ok = fact.model() == fact.expected()
-        except Exception:             # the model side raising is a failure of the row
-            ok = False
-        if not ok:
-            out.append(fact.name)
-    return out
 
 
 def test_the_new_groups_are_registered_and_hold():
@@ -281,22 +269,6 @@ def test_vmalloc_to_page_of_null_is_below_the_direct_map():
 
 
 # --- the second sample (spec/mutants.md): the first sample's three verify survivors ------
-
-def mutate(monkeypatch, module, name: str, old: str, new: str):
-    """Replace `module.name` by a copy whose source has `old` changed to `new` (the
-    mutation driver's change, applied to one function for the test's duration)."""
-    import __future__
-    import inspect
-    import textwrap
-    source = textwrap.dedent(inspect.getsource(getattr(module, name)))
-    assert source.count(old) == 1, (name, old)
-    code = compile(source.replace(old, new), module.__file__, "exec",
-                   flags=__future__.annotations.compiler_flag, dont_inherit=True)
-    space: dict = {}
-    exec(code, module.__dict__, space)
-    monkeypatch.setattr(module, name, space[name])
-    return space[name]
-
 
 SECOND = {"reap": facts._mutation_reap_facts,
           "slub_order": facts._mutation_slub_order_facts,
