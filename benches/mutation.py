@@ -29,6 +29,7 @@ afterwards), then judged by
 `--files` and `--functions` narrow the points (to probe one area while writing its
 checks: `--files model/kmalloc.py --functions ksize,kfree --per-file 100000 --methods
 facts` judges every mutant of those two functions; such a narrowed run is not a score).
+`--table A.jsonl B.jsonl` prints judged mutants as a markdown table.
 `--only I,J` judges only those sample indices, `--no-verify` only pytest, `--list`
 prints the sample. A mutant that times out is counted killed (it made the model hang). Do not run other
 checks in this work tree while it runs: the mutant is on disk (copy the tree and run
@@ -209,6 +210,21 @@ def pytest_cmd(modules: list[str]) -> list[str]:
             "-p", "no:cacheprovider", *modules]
 
 
+def table(rows: list[dict]) -> str:
+    """Markdown: one line per mutant (verify's verdict, its first failing row, seconds)."""
+    out = ["| # | file:line, function | mutation | verify | s |", "|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: r["index"]):
+        change = r["change"].replace("|", "\\|")
+        change = change if len(change) <= 110 else change[:107] + "..."
+        verdict = ("survived" if r["verify"] is False else
+                   f"killed: {r['killed_by']}" if r["verify"] else "not run")
+        out.append(f"| {r['index']} | {Path(r['file']).name}:{r['line']} `{r['function']}` "
+                   f"| `{change}` | {verdict} | {r['verify_seconds']} |")
+    killed = sum(bool(r["verify"]) for r in rows)
+    out.append(f"\nverify killed {killed} of {len(rows)}")
+    return "\n".join(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sample", type=int, help="total mutants (weighted by points)")
@@ -240,7 +256,14 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated indices of the sample to run")
     parser.add_argument("--list", action="store_true", help="print the sample and stop")
     parser.add_argument("--jsonl", help="append one line per mutant; resume from it")
+    parser.add_argument("--table", nargs="+", metavar="JSONL",
+                        help="print the judged mutants of these files as a markdown "
+                        "table (index order) and stop")
     args = parser.parse_args()
+    if args.table:
+        print(table([json.loads(text) for name in args.table
+                     for text in Path(name).read_text().splitlines() if text.strip()]))
+        return 0
     from cosmic_ray.mutating import use_mutation
     from cosmic_ray.plugins import get_operator
     sample = draw(args.seed, args.sample, args.per_file, args.min_per_file,
