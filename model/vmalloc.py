@@ -152,14 +152,23 @@ def __get_vm_area(machine, size: int, flags: int, start: int, end: int, *,
                   caller: str = "get_vm_area", check_end: bool = True) -> VmStruct | None:
     """Reserve `size` bytes plus a guard page of the range [start, end); None if full.
 
-    Linux 2.6.12 mm/vmalloc.c: __get_vm_area -- kmalloc the descriptor first, add the
-    guard page, take the first hole that fits, insert the area in address order.
+    Linux 2.6.12 mm/vmalloc.c: __get_vm_area -- kmalloc the descriptor first; a size
+    of 0 after PAGE_ALIGN gives it back (NULL); add the guard page, take the first hole
+    that fits, insert the area in address order. A negative size, an unsigned long
+    within a page of 4 GiB in the kernel, fits nowhere: NULL (2.6.12's size + PAGE_SIZE
+    wraps there).
     """
+    # CHECK
+    if type(size) is not int:
+        raise KernelBug("bad_size", f"size {size!r} is not an integer")
     page_size = machine.profile.PAGE_SIZE
-    size = -(-size // page_size) * page_size
+    size = -(-size // page_size) * page_size if size > 0 else 0
     # FIND: the descriptor comes from the slab allocator (the seed)
     kaddr = kmalloc(machine, SIZEOF_VM_STRUCT, GFP_KERNEL)
     if kaddr is None:
+        return None
+    if not size:
+        kfree(machine, kaddr)
         return None
     size += page_size                   # the guard page
     found = _take_hole(machine, size, start, end, check_end)
@@ -199,7 +208,11 @@ def unmap_vm_area(machine, area: VmStruct) -> None:
 
 
 def remove_vm_area(machine, addr: int) -> VmStruct | None:
-    """Unlink the area starting at `addr` and unmap it; None if no area starts there."""
+    """Unlink the area starting at `addr` and unmap it; None if no area starts there.
+
+    Linux 2.6.12 mm/vmalloc.c: remove_vm_area returns the descriptor (for the caller to
+    kfree) with the guard page taken off its size.
+    """
     area = machine.vm_areas.pop(addr, None)
     if area is None:
         return None
@@ -208,6 +221,7 @@ def remove_vm_area(machine, addr: int) -> VmStruct | None:
     del machine.vmlist_starts[i]
     del machine.vmlist[i]
     _release(machine, area.addr, area.size)
+    area.size -= machine.profile.PAGE_SIZE
     return area
 
 
