@@ -255,7 +255,7 @@ def _sweep_first_fit_facts() -> list[Fact]:
                 [("g", PAGE), ("g", PAGE), ("c", PAGE, 1, 10), ("c", PAGE, 3, 5),
                  ("c", PAGE, 10, 12), ("c", PAGE, 12, 13), ("c", 3 * PAGE, 14, 30),
                  ("r", 0), ("c", PAGE, 0, 2), ("c", 1, 0, 40), ("c", 2 * PAGE, 0, 40),
-                 ("r", 2), ("c", 2 * PAGE, 2, 7), ("c", 0, 0, 40), ("c", PAGE, 40, 44)])]
+                 ("r", 2), ("c", PAGE, 7, 9), ("c", 2 * PAGE, 2, 7), ("c", 0, 0, 40), ("c", PAGE, 40, 44)])]
     facts = []
     for label, ops in scripts:
         def model(ops=ops):
