@@ -76,6 +76,8 @@ class KVmlist:
                 return None
         if check_end and addr + size > end:
             return None
+        if addr + size > 1 << 32:
+            return None                         # past 4 GiB (2.6.12's unsigned long wraps)
         self.areas.append((addr, size))
         self.areas.sort()
         return addr
@@ -153,7 +155,8 @@ def _script_random(seed: int, n: int):
     """A fixed pseudo-random mix of get_vm_area sizes (0, 1, PAGE-1, PAGE, PAGE+1, ...)
     and removals of any live area (first, middle, last), of non-start addresses too."""
     rnd = random.Random(seed)
-    sizes = [0, 1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE, 3 * PAGE, 3 * PAGE + 1, 5 * PAGE, -1]
+    sizes = [0, 1, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE, 3 * PAGE, 3 * PAGE + 1, 5 * PAGE, -1,
+             -PAGE, -(1 << 40)]
     ops, live = [], []
     for _ in range(n):
         if live and rnd.random() < 0.42:
@@ -169,9 +172,17 @@ def _script_random(seed: int, n: int):
 def _script_range(span: int):
     """The whole range: exactly (span - guard), one page more, the 2.6.12 quirk of an
     empty vmlist (check_end=False), and a last area that fits exactly behind another."""
-    return [("g", span - PAGE), ("g", 1), ("r", 0), ("g", span), ("G", span, False),
-            ("r", 3), ("g", span - 2 * PAGE), ("g", 1), ("r", 4), ("g", PAGE),
-            ("g", span - 3 * PAGE), ("g", 1), ("r", 6), ("g", PAGE), ("r", 7),
+    top = (1 << 32) - k_vmalloc_start(8192)     # VMALLOC_START to 4 GiB
+    # gets, numbered for the removes: 0 span unchecked (fresh machine), 1 up to 4 GiB
+    # exactly, 2 one page past 4 GiB, 3 __get_vm_area past a custom end, 4 span - guard,
+    # 5 one more, 6 span, 7 span unchecked, 8 span - 2 pages, 9 one more, 10 a page,
+    # 11 exactly the rest, 12 one more, 13 a page in 10's hole, 14 unchecked after an
+    # area (checked), 15 exactly the rest, 16 unchecked: full, 17 full
+    return [("G", span, False), ("r", 0), ("G", top - PAGE, False), ("r", 1),
+            ("G", top, False), ("c", 3 * PAGE, 0, 2),
+            ("g", span - PAGE), ("g", 1), ("r", 4), ("g", span), ("G", span, False),
+            ("r", 7), ("g", span - 2 * PAGE), ("g", 1), ("r", 8), ("g", PAGE),
+            ("g", span - 3 * PAGE), ("g", 1), ("r", 10), ("g", PAGE), ("r", 11),
             ("G", PAGE, False), ("g", span - 5 * PAGE), ("G", PAGE, False), ("g", 1)]
 
 
@@ -192,9 +203,10 @@ def _run_get_script(m, k: KVmlist | None, ops):
                 if kind == "c":
                     area = vm.__get_vm_area(m, size, VM_ALLOC, base + op[2] * PAGE,
                                             base + op[3] * PAGE)
+                elif kind == "G":
+                    area = vm.get_vm_area(m, size, VM_ALLOC, check_end=op[2])
                 else:
-                    area = vm.get_vm_area(m, size, VM_ALLOC,
-                                          check_end=op[2] if kind == "G" else True)
+                    area = vm.get_vm_area(m, size, VM_ALLOC)
                 addr = None if area is None else area.addr
                 if area is not None:
                     fields = (area.flags, area.pages, area.nr_pages, area.phys_addr,
@@ -234,6 +246,30 @@ def _run_get_script(m, k: KVmlist | None, ops):
     return out
 
 
+def _many_holes_model():
+    """600 one-page areas (2 pages each with the guard), one filling the rest of the
+    range exactly, every other small one removed (300 holes), then the last one; a
+    3-page area (4 with the guard) then fits only at the freed tail."""
+    from ..model import vmalloc as vm
+    m = _s_machine()
+    base = m.vmalloc_start
+    small = [vm.get_vm_area(m, PAGE, VM_ALLOC).addr for _ in range(600)]
+    last = vm.get_vm_area(m, m.vmalloc_end - base - 1201 * PAGE, VM_ALLOC)
+    full = dict(m.vmalloc_holes)
+    for addr in small[::2]:
+        vm.remove_vm_area(m, addr)
+    area = vm.remove_vm_area(m, last.addr)
+    new = vm.get_vm_area(m, 3 * PAGE, VM_ALLOC)
+    return full, area.size // PAGE, (new.addr - base) // PAGE, _model_layout(m, base)
+
+
+def _many_holes_expected():
+    span = (K_VMALLOC_END - k_vmalloc_start(8192)) // PAGE
+    areas = [(4 * k + 2, 2) for k in range(300)] + [(1200, 4)]
+    holes = [(4 * k, 4 * k + 2) for k in range(300)] + [(1204, span)]
+    return {}, span - 1201, 1200, (areas, holes)
+
+
 def _sweep_first_fit_facts() -> list[Fact]:
     """get_vm_area / __get_vm_area / remove_vm_area against KVmlist (2.6.12
     mm/vmalloc.c): sizes 0 (NULL: the descriptor is kfree'd), 1, PAGE-1, PAGE, PAGE+1
@@ -256,7 +292,9 @@ def _sweep_first_fit_facts() -> list[Fact]:
                  ("c", PAGE, 10, 12), ("c", PAGE, 12, 13), ("c", 3 * PAGE, 14, 30),
                  ("r", 0), ("c", PAGE, 0, 2), ("c", 1, 0, 40), ("c", 2 * PAGE, 0, 40),
                  ("r", 2), ("c", PAGE, 7, 9), ("c", 2 * PAGE, 2, 7), ("c", 0, 0, 40), ("c", PAGE, 40, 44)])]
-    facts = []
+    facts = [Fact("sweep vmalloc: release after 300 holes, the range full (a big index)",
+                  "mm/vmalloc.c __get_vm_area, remove_vm_area", _many_holes_expected,
+                  _many_holes_model)]
     for label, ops in scripts:
         def model(ops=ops):
             return _run_get_script(_s_machine(), None, ops)
@@ -477,6 +515,14 @@ def _sweep_page_table_facts() -> list[Fact]:
         vm.vfree(m, addrs[2])
         out.append([(a.addr - start) // PAGE for a in m.vmlist])
         out.append(ptes(m, 0, 3614) == want())
+        # 100 pages at 2, 1 page at 103, free the first: 3 pages at 2 are mapped in
+        # front of a live area of the same table
+        x = vm.vmalloc(m, 100 * PAGE)
+        vm.vmalloc(m, PAGE)
+        vm.vfree(m, x)
+        vm.vmalloc(m, 3 * PAGE)
+        out.append([(a.addr - start) // PAGE for a in m.vmlist])
+        out.append(ptes(m, 0, 3614) == want())
         # a get_vm_area area 64 MiB in (a table never made) removed: tables unchanged
         far = vm.__get_vm_area(m, PAGE, VM_ALLOC, start + (16 << 20), K_VMALLOC_END)
         tables = dict(m.pte_table_pfns)
@@ -488,7 +534,8 @@ def _sweep_page_table_facts() -> list[Fact]:
         # B's 6000-byte and C's 8400-byte page arrays are __vmalloc'ed (2 and 3 pages
         # + guard) right after them
         return [[(0, 2, 1), (2, 1501, 1500), (1503, 3, 2), (1506, 2101, 2100), (3607, 4, 3),
-                 (3611, 2, 1)], True, True, [0, 3611], True, 4096, True, PAGE, True]
+                 (3611, 2, 1)], True, True, [0, 3611], True, [0, 2, 103, 3611], True,
+                4096, True, PAGE, True]
     return [Fact("sweep vmalloc: ptes across pte tables, unmap clears only its area",
                  "mm/vmalloc.c map_vm_area, unmap_vm_area; include/asm-i386/pgtable.h",
                  expected, model)]
@@ -601,6 +648,8 @@ def _sweep_vmap_facts() -> list[Fact]:
         other = vm.vmap(m, pages[:2], 0)
         out += [(other - start) // PAGE, m.vm_areas[other].flags, vm.vfree(m, other),
                 list(m.vmlist), [pa.find_block(m, p.pfn)[0] for p in pages]]
+        third = vm.vmap(m, pages)                # VM_MAP
+        out += [vm.vfree(m, third), list(m.vmlist), [pa.find_block(m, p.pfn)[0] for p in pages]]
         whole = vm.vmap(m, [pages[0]] * m.nr_pages)
         out += [(whole - start) // PAGE, vm.vmalloc_to_pfn(m, whole + (m.nr_pages - 1) * PAGE)
                 == pages[0].pfn, vm.vmalloc_to_pfn(m, whole + m.nr_pages * PAGE)]
@@ -612,6 +661,7 @@ def _sweep_vmap_facts() -> list[Fact]:
                 "vmap_vm_alloc", ("ok", None), True,
                 None, [], True, ["allocated"] * 3,
                 0, 0, None, [], ["allocated"] * 3,
+                None, [], ["allocated"] * 3,
                 0, True, None]
 
     state = {}
@@ -666,11 +716,13 @@ def _sweep_lookup_facts() -> list[Fact]:
         got2 = [None if p is None else p.pfn for p in (vm.vmalloc_to_page(m, a + o) for o in offs)]
         want = [pfns[0], pfns[0], pfns[0], pfns[1], pfns[2], None, None, None]
         out = [got == want, got2 == want]
+        before = _digest(m)
         out += [vm.vmalloc_to_pfn(m, K_VMALLOC_END - 1), vm.vmalloc_to_pfn(m, 0xFFFFFFFF),
                 vm.vmalloc_to_pfn(m, 0xC2000000), vm.vmalloc_to_pfn(m, start - 1)]
         out += [_rule(lambda: vm.vmalloc_to_page(m, x)) for x in
-                (0xC2000000 - 1, K_PAGE_OFFSET, K_PAGE_OFFSET - 1, 0, 1 << 32, -1, 1.0 * a,
-                 str(a), None, True)]
+                (0xC2000000 - 1, K_PAGE_OFFSET, K_PAGE_OFFSET - 1, 0, 1 << 32, (1 << 32) + PAGE,
+                 1 << 33, -1, 1.0 * a, str(a), None, True)]
+        out.append(_digest(m) == before)        # a lookup makes no pte table
         hp = pa.alloc_pages(m, K_GFP_KERNEL | K_GFP_HIGHMEM, 0)
         vaddr = hm.kmap(m, hp)
         out += [vm.vmalloc_to_pfn(m, vaddr) == hp.pfn, vm.vmalloc_to_pfn(m, vaddr + PAGE)]
@@ -724,7 +776,7 @@ def _sweep_lookup_facts() -> list[Fact]:
         Fact("sweep vmalloc: vmalloc_to_page/pfn at page edges, guard, no table, misuse",
              "mm/memory.c vmalloc_to_page, vmalloc_to_pfn; arch/i386/mm/init.c",
              lambda: [True, True, None, None, None, None]
-             + ["not_vmalloc_address"] * 4 + ["bad_address"] * 6 + [True, None]
+             + ["not_vmalloc_address"] * 4 + ["bad_address"] * 8 + [True, True, None]
              + [None, None, None, "not_vmalloc_address"], page_model),
         Fact("sweep vmalloc: vmallocinfo and repr of vmalloc, vmap and get_vm_area areas",
              "mm/vmalloc.c __get_vm_area, vmap, vfree (/proc/vmallocinfo's fields)",
