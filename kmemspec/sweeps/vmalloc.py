@@ -291,7 +291,8 @@ def _sweep_first_fit_facts() -> list[Fact]:
                 [("g", PAGE), ("g", PAGE), ("c", PAGE, 1, 10), ("c", PAGE, 3, 5),
                  ("c", PAGE, 10, 12), ("c", PAGE, 12, 13), ("c", 3 * PAGE, 14, 30),
                  ("r", 0), ("c", PAGE, 0, 2), ("c", 1, 0, 40), ("c", 2 * PAGE, 0, 40),
-                 ("r", 2), ("c", PAGE, 7, 9), ("c", 2 * PAGE, 2, 7), ("c", 0, 0, 40), ("c", PAGE, 40, 44)])]
+                 ("r", 2), ("c", PAGE, 7, 9), ("c", 2 * PAGE, 2, 7), ("c", 0, 0, 40),
+                 ("c", PAGE, 40, 44)])]
     facts = [Fact("sweep vmalloc: release after 300 holes, the range full (a big index)",
                   "mm/vmalloc.c __get_vm_area, remove_vm_area", _many_holes_expected,
                   _many_holes_model)]
@@ -313,8 +314,8 @@ def _sweep_vmalloc_sizes_facts() -> list[Fact]:
     """__vmalloc (2.6.12 mm/vmalloc.c): size = PAGE_ALIGN(size); 0 or more pages than
     num_physpages is NULL; the area is PAGE_ALIGN(size) + a guard page, first fit.
     The page pointer array (4 bytes a page) is kmalloc'ed up to PAGE_SIZE (1024 pages)
-    and __vmalloc'ed above (1025 pages: an 8-byte... no: a 4100-byte array, 2 pages +
-    guard, placed after the area, caller "(pages)"); vmalloc takes GFP_KERNEL |
+    and __vmalloc'ed above (1025 pages: a 4100-byte array, 2 pages + guard placed
+    after the area, caller "vmalloc (pages)"); vmalloc takes GFP_KERNEL |
     __GFP_HIGHMEM (highmem first: pfns >= 8192 on S), vmalloc_32 GFP_KERNEL (low
     memory only). Sizes that are no integer, or a gfp with undefined bits, are misuse
     (bad_size, bad_gfp: the model's rules, spec/vmalloc.md) with the state unchanged;
