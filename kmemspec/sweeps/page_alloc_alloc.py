@@ -1,0 +1,522 @@
+"""Sweep rows for model/page_alloc.py: zones, watermarks and the allocation path.
+
+Every function of the allocation side of the buddy allocator, with its arguments swept
+over their boundaries and misuse rules, and __alloc_pages driven down through each of
+its passes to the exact frame where each pass stops. Expected values come from Linux
+2.6.12 (torvalds/linux 1da177e4c3f4) mm/page_alloc.c, include/linux/mmzone.h,
+include/linux/gfp.h and lib/int_sqrt.c, computed here by a few lines written from the
+kernel's formula, or by the campaign's independent oracle
+(kmemspec/campaign/alloc_oracle.py: a copy of the free lists and per-CPU lists that
+applies __alloc_pages / buffered_rmqueue / rmqueue_bulk / __rmqueue / expand as 2.6.12
+does, never calling the model's allocator). The model's functions are always looked up
+through the module (`pa.f`), so a test's monkeypatched mutant is the one called.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import pickle
+from types import SimpleNamespace
+
+from ..facts import Fact
+
+# include/linux/gfp.h (2.6.12)
+K_DMA, K_HIGHMEM, K_WAIT, K_HIGH, K_IO, K_FS = 0x01, 0x02, 0x10, 0x20, 0x40, 0x80
+K_COLD, K_COMP, K_ZERO = 0x100, 0x4000, 0x8000
+K_GFP_KERNEL = K_WAIT | K_IO | K_FS
+K_GFP_ATOMIC = K_HIGH
+K_PF_MEMALLOC = 0x00000800                 # include/linux/sched.h
+K_MAX_ORDER = 11                           # include/linux/mmzone.h (i386)
+K_PAGE_OFFSET = 0xC0000000                 # include/asm-i386/page.h __PAGE_OFFSET
+K_SWAP_CLUSTER_MAX = 32                    # include/linux/swap.h
+K_RATIO = (256, 32)                        # mm/page_alloc.c sysctl_lowmem_reserve_ratio
+
+# A small machine with all three i386 zones (DMA 128, Normal 384, HighMem 256 frames):
+# every pass of __alloc_pages is reached in a few hundred allocations.
+TINY = {"phys_pages": 512, "highmem_pages": 256, "max_dma_pfn": 128}
+# Larger zones, so that the per-CPU `batch` is above 1 (Normal 3, HighMem 2); the
+# min_free_kbytes sysctl puts pages_low a few hundred frames below the boot free count.
+WIDE = {"phys_pages": 16384, "highmem_pages": 8192, "min_free_kbytes": 50000}
+
+
+def _pa():
+    from ..model import page_alloc
+    return page_alloc
+
+
+def _boot(**kw):
+    from ..model.boot import boot
+    return boot(**kw)
+
+
+def _cached(kw):
+    box = {}
+
+    def get():
+        if "m" not in box:
+            box["m"] = _boot(**kw)
+        return copy.deepcopy(box["m"])
+    return get
+
+
+def _digest(m) -> str:
+    return hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()
+
+
+def _outcome(call):
+    """The call's result, or the KernelBug rule / exception type it raised (a wrong
+    exception type then fails the row)."""
+    from ..model.errors import KernelBug
+    try:
+        return ("ok", call())
+    except KernelBug as exc:
+        return ("KernelBug", exc.rule)
+    except Exception as exc:                  # noqa: BLE001 - the type is the answer
+        return (type(exc).__name__,)
+
+
+# --- struct zone, free_area, per_cpu_pageset ------------------------------------------
+
+def _zone_struct_facts() -> list[Fact]:
+    """include/linux/mmzone.h (2.6.12) struct zone / free_area / per_cpu_pageset as
+    free_area_init_core leaves them: every free_area list empty with nr_free 0 (one
+    list per order, MAX_ORDER of them, each its own), present_pages = spanned (no
+    holes), free_pages and the watermarks 0, lowmem_reserve[] one 0 per zone;
+    is_highmem() is ZONE_HIGHMEM only; zone_end_pfn = start + spanned. The per-CPU
+    pageset: hot low 2*batch high 6*batch, cold low 0 high 2*batch, count 0."""
+    pa = _pa()
+
+    def fields():
+        out = []
+        for idx, name, start, span, orders, nz in ((2, "HighMem", 0x100, 0x40, 11, 3),
+                                                   (0, "DMA", 0, 4096, 11, 3),
+                                                   (1, "Normal", 7, 0, 4, 4)):
+            z = pa.Zone(idx, name, start, span, orders, nz)
+            z.free_area[0].nr_free = 5              # one list changed, the others not
+            z.free_area[-1].head = 9
+            out.append((z.index, z.name, z.zone_start_pfn, z.spanned_pages, z.present_pages,
+                        z.freed_at_boot, z.free_pages, z.pages_min, z.pages_low,
+                        z.pages_high, list(z.lowmem_reserve), list(z.pageset),
+                        [(a.head, a.nr_free) for a in z.free_area],
+                        z.is_highmem, z.zone_end_pfn, repr(z)))
+        z = pa.Zone(1, "Normal", 0, 8, 11)
+        out.append(list(z.lowmem_reserve))          # nr_zones defaults to 3
+        area = pa.FreeArea()
+        out.append((area.head, area.nr_free))
+        out.append([pa.Zone(0, n, 0, 1, 1).is_highmem
+                    for n in ("HighMem", "Normal", "DMA", "DMA32", "highmem", "HIGHMEM")])
+        return out
+
+    def fields_expected():
+        return [(2, "HighMem", 0x100, 0x40, 0x40, 0, 0, 0, 0, 0, [0, 0, 0], [],
+                 [(-1, 5)] + [(-1, 0)] * 9 + [(9, 0)], True, 0x140,
+                 "Zone(HighMem, pfn 0x100-0x140, free_pages=0)"),
+                (0, "DMA", 0, 4096, 4096, 0, 0, 0, 0, 0, [0, 0, 0], [],
+                 [(-1, 5)] + [(-1, 0)] * 9 + [(9, 0)], False, 4096,
+                 "Zone(DMA, pfn 0x0-0x1000, free_pages=0)"),
+                (1, "Normal", 7, 0, 0, 0, 0, 0, 0, 0, [0, 0, 0, 0], [],
+                 [(-1, 5), (-1, 0), (-1, 0), (9, 0)], False, 7,
+                 "Zone(Normal, pfn 0x7-0x7, free_pages=0)"),
+                [0, 0, 0], (-1, 0), [True, False, False, False, False, False]]
+
+    def pagesets():
+        out = []
+        for batch in (1, 3, 16):
+            pset = pa.PerCpuPageset(batch)
+            out.append([(p.count, p.low, p.high, p.batch, list(p.list)) for p in pset])
+            out.append([repr(p) for p in pset])
+        return out
+
+    def pagesets_expected():
+        out = []
+        for b in (1, 3, 16):
+            out.append([(0, 2 * b, 6 * b, b, []), (0, 0, 2 * b, b, [])])
+            out.append([f"PerCpuPages(count=0, low={2 * b}, high={6 * b}, batch={b})",
+                        f"PerCpuPages(count=0, low=0, high={2 * b}, batch={b})"])
+        return out
+    return [Fact("struct zone / free_area as free_area_init_core leaves them, is_highmem, "
+                 "zone_end_pfn, repr", "include/linux/mmzone.h struct zone, is_highmem; "
+                 "mm/page_alloc.c free_area_init_core", fields_expected, fields),
+            Fact("per_cpu_pageset hot/cold (count, low, high, batch) for batch 1, 3, 16",
+                 "mm/page_alloc.c free_area_init_core (2.6.12)", pagesets_expected,
+                 pagesets)]
+
+
+# --- int_sqrt, zone_batchsize ---------------------------------------------------------
+
+def k_int_sqrt(x: int) -> int:
+    """lib/int_sqrt.c: the largest r with r*r <= x, by bisection here."""
+    lo, hi = 0, x + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if mid * mid <= x else (lo, mid)
+    return lo
+
+
+def k_batchsize(present: int, page_size: int) -> int:
+    """2.6.12 free_area_init_core: batch = present/1024; if batch*PAGE_SIZE > 256 KiB,
+    batch = 256 KiB / PAGE_SIZE; batch /= 4; if batch < 1, batch = 1."""
+    batch = present // 1024
+    if batch * page_size > 256 * 1024:
+        batch = 256 * 1024 // page_size
+    batch //= 4
+    return batch if batch >= 1 else 1
+
+
+INT_SQRT_POINTS = sorted(set(list(range(0, 300)) + [n * n + d for n in
+                                                    (17, 128, 1000, 65535, 65536, 1 << 20)
+                                                    for d in (-1, 0, 1)]
+                             + [(1 << 32) - 64, 1 << 32, (1 << 40) + 12345]))
+BATCH_PRESENT = [0, 1, 1023, 1024, 2047, 4095, 4096, 4097, 5119, 8191, 8192, 12288,
+                 16383, 16384, 20480, 32768, 65535, 65536, 66560, 67584, 131072,
+                 229376 - 4096, 1 << 20]
+
+
+def _sqrt_batch_facts() -> list[Fact]:
+    """int_sqrt at 0..299, at n*n-1, n*n, n*n+1 for n up to 2^20 and past 2^32
+    (lib/int_sqrt.c, by bisection); zone_batchsize for 23 zone sizes across each
+    rounding step and the 256 KiB clamp, at PAGE_SIZE 4096, 8192 and 65536."""
+    pa = _pa()
+
+    def batch_model():
+        return [pa.zone_batchsize(pa.Zone(0, "Normal", 0, p, 11), ps)
+                for ps in (4096, 8192, 65536) for p in BATCH_PRESENT]
+    return [Fact(f"int_sqrt at {len(INT_SQRT_POINTS)} points", "lib/int_sqrt.c int_sqrt",
+                 lambda: [k_int_sqrt(x) for x in INT_SQRT_POINTS],
+                 lambda: [pa.int_sqrt(x) for x in INT_SQRT_POINTS]),
+            Fact(f"zone_batchsize at {3 * len(BATCH_PRESENT)} (present, PAGE_SIZE) points",
+                 "mm/page_alloc.c free_area_init_core (batch)",
+                 lambda: [k_batchsize(p, ps) for ps in (4096, 8192, 65536)
+                          for p in BATCH_PRESENT], batch_model)]
+
+
+# --- watermarks and reserves ----------------------------------------------------------
+
+def k_pages_min(zones, min_free_kbytes: int, page_shift: int):
+    """2.6.12 setup_per_zone_pages_min: zones = [(present, is_highmem)]; lowmem zones
+    share min_free_kbytes >> (PAGE_SHIFT - 10) pages by present_pages; a highmem
+    zone: present/1024 clamped to SWAP_CLUSTER_MAX..128; low = min + min/4, high =
+    min + min/2 (i.e. min*5/4, min*6/4 rounded down)."""
+    pages_min = min_free_kbytes >> (page_shift - 10)
+    lowmem = sum(p for p, high in zones if not high)
+    out = []
+    for present, high in zones:
+        if high:
+            m = present // 1024
+            m = K_SWAP_CLUSTER_MAX if m < K_SWAP_CLUSTER_MAX else 128 if m > 128 else m
+        else:
+            m = pages_min * present // lowmem if lowmem else 0
+        out.append((m, m + m // 4, m + m // 2))
+    return out
+
+
+def k_lowmem_reserve(sizes, before):
+    """2.6.12 setup_per_zone_lowmem_reserve: for each zone j, its own entry 0 and, for
+    each lower zone idx, the present pages of zones idx+1..j over ratio[idx]; entries
+    above the diagonal's other side (a higher zone's reserve for a lower class) are
+    not written."""
+    out = [list(row) for row in before]
+    for j in range(len(sizes)):
+        present = sizes[j]
+        out[j][j] = 0
+        for idx in range(j - 1, -1, -1):
+            out[idx][j] = present // K_RATIO[idx]
+            present += sizes[idx]
+    return out
+
+
+# (zones as (name, present), min_free_kbytes, page_shift)
+PAGES_MIN_CASES = [
+    ((("DMA", 4096), ("Normal", 12288), ("HighMem", 8192)), 1024, 12),
+    ((("DMA", 4096), ("Normal", 225280), ("HighMem", 32768)), 3831, 12),
+    ((("DMA", 4096), ("Normal", 12287), ("HighMem", 32767)), 1027, 12),
+    ((("DMA", 4096), ("Normal", 0), ("HighMem", 32768)), 1023, 12),
+    ((("DMA", 4096), ("Normal", 4096), ("HighMem", 33792)), 4, 12),
+    ((("DMA", 4096), ("Normal", 4096), ("HighMem", 131072)), 128, 12),
+    ((("DMA", 4096), ("Normal", 4096), ("HighMem", 132095)), 129, 12),
+    ((("DMA", 4096), ("Normal", 4096), ("HighMem", 132096)), 130, 12),
+    ((("DMA", 4096), ("Normal", 4096), ("HighMem", 1 << 20)), 131, 12),
+    ((("DMA", 3000), ("Normal", 7000), ("HighMem", 0)), 1000, 13),
+    ((("DMA", 3000), ("Normal", 7000), ("HighMem", 100)), 65536, 16),
+    ((("DMA", 0), ("Normal", 0), ("HighMem", 8192)), 512, 12),
+    ((("DMA", 1), ("Normal", 0), ("HighMem", 0)), 0, 12),
+] + [((("DMA", 1),), 4 * m + r, 12) for m in range(10) for r in (0, 3)]
+
+# lowmem_reserve: (sizes, initial matrix)
+RESERVE_CASES = [
+    ((4096, 12288, 8192), [[7] * 3 for _ in range(3)]),
+    ((4096, 225280, 32768), [[0] * 3 for _ in range(3)]),
+    ((4096, 255, 31), [[1, 2, 3], [4, 5, 6], [7, 8, 9]]),
+    ((4096, 256, 32), [[0] * 3 for _ in range(3)]),
+    ((4096, 0, 65536), [[0] * 3 for _ in range(3)]),
+    ((128, 384, 256), [[5] * 3 for _ in range(3)]),
+    ((100, 7000), [[3, 3], [3, 3]]),
+    ((100,), [[9]]),
+]
+
+
+def _marks_facts() -> list[Fact]:
+    """setup_per_zone_pages_min on made-up zones: the highmem clamp below 32 and above
+    128 and each step between, a highmem zone with no low memory, no zones of low
+    memory at all, PAGE_SHIFT 12, 13 and 16, uneven shares, and min 0..9 (low and high
+    rounding); setup_per_zone_lowmem_reserve on 1, 2 and 3 zones, each ratio's
+    rounding step, an empty middle zone, and entries it must not write.
+    init_per_zone_pages_min on made-up machines (2.6.12: min_free_kbytes = int_sqrt(
+    lowmem_kbytes * 16) clamped to 128..65536, lowmem counted over the GFP_USER
+    zonelist, i.e. without HighMem; the sysctl value used as given): the 128 clamp at
+    255/256/257 frames, the 65536 clamp at 2^26 - 1 / 2^26 / 2^26 + 1 frames, 8 KiB
+    pages, and the sysctl values 0, 5, 1000."""
+    pa = _pa()
+
+    def zones_of(spec):
+        return [pa.Zone(i, name, 0, present, 11, len(spec))
+                for i, (name, present) in enumerate(spec)]
+
+    def pages_min_model():
+        out = []
+        for spec, mfk, shift in PAGES_MIN_CASES:
+            zones = zones_of(spec)
+            pa.setup_per_zone_pages_min(zones, mfk, shift)
+            out.append([(z.pages_min, z.pages_low, z.pages_high) for z in zones])
+        return out
+
+    def pages_min_expected():
+        return [k_pages_min([(p, n == "HighMem") for n, p in spec], mfk, shift)
+                for spec, mfk, shift in PAGES_MIN_CASES]
+
+    def reserve_model():
+        out = []
+        names = ("DMA", "Normal", "HighMem")
+        for sizes, before in RESERVE_CASES:
+            zones = zones_of(list(zip(names, sizes)))
+            for z, row in zip(zones, before):
+                z.lowmem_reserve = list(row)
+            pa.setup_per_zone_lowmem_reserve(zones)
+            out.append([list(z.lowmem_reserve) for z in zones])
+        return out
+
+    def fake(sizes, page_shift=12):
+        zones = zones_of(list(zip(("DMA", "Normal", "HighMem"), sizes)))
+        # build_zonelists: GFP_USER (no zone bits) is Normal, DMA; empty zones left out
+        user = [z for z in reversed(zones[:2]) if z.present_pages]
+        return SimpleNamespace(zones=zones, zonelists=[zones[:1], user, user],
+                               profile=SimpleNamespace(PAGE_SIZE=1 << page_shift,
+                                                       PAGE_SHIFT=page_shift),
+                               min_free_kbytes=None)
+
+    init_cases = [((4096, 12288, 8192), 12, None), ((255, 0, 100000), 12, None),
+                  ((200, 56, 0), 12, None), ((256, 1, 0), 12, None),
+                  ((4096, (1 << 26) - 4097, 0), 12, None), ((4096, (1 << 26) - 4096, 0), 12,
+                                                            None),
+                  ((4096, (1 << 26) - 4095, 0), 12, None), ((4096, 1 << 30, 0), 12, None),
+                  ((4096, 12288, 8192), 13, None), ((4096, 12288, 8192), 12, 0),
+                  ((4096, 12288, 8192), 12, 5), ((64, 0, 0), 12, 1000)]
+
+    def init_model():
+        out = []
+        for sizes, shift, given in init_cases:
+            m = fake(sizes, shift)
+            got = pa.init_per_zone_pages_min(m, given)
+            out.append((got, m.min_free_kbytes,
+                        [(z.pages_min, z.pages_low, z.pages_high, list(z.lowmem_reserve))
+                         for z in m.zones]))
+        return out
+
+    def init_expected():
+        out = []
+        for sizes, shift, given in init_cases:
+            if given is None:
+                kbytes = (sizes[0] + sizes[1]) * ((1 << shift) >> 10)
+                mfk = min(max(k_int_sqrt(kbytes * 16), 128), 65536)
+            else:
+                mfk = given
+            marks = k_pages_min([(sizes[0], False), (sizes[1], False), (sizes[2], True)],
+                                mfk, shift)
+            res = k_lowmem_reserve(sizes, [[0] * 3 for _ in range(3)])
+            out.append((mfk, mfk, [(*mk, r) for mk, r in zip(marks, res)]))
+        return out
+    return [Fact(f"setup_per_zone_pages_min: {len(PAGES_MIN_CASES)} zone sets",
+                 "mm/page_alloc.c setup_per_zone_pages_min", pages_min_expected,
+                 pages_min_model),
+            Fact(f"setup_per_zone_lowmem_reserve: {len(RESERVE_CASES)} zone sets",
+                 "mm/page_alloc.c setup_per_zone_lowmem_reserve",
+                 lambda: [k_lowmem_reserve(s, b) for s, b in RESERVE_CASES], reserve_model),
+            Fact(f"init_per_zone_pages_min: {len(init_cases)} machines (clamps, sysctl)",
+                 "mm/page_alloc.c init_per_zone_pages_min, nr_free_buffer_pages",
+                 init_expected, init_model)]
+
+
+# --- zone_watermark_ok ----------------------------------------------------------------
+
+def k_watermark_ok(free_pages, nr_free, order, mark, reserve, harder, high) -> bool:
+    """2.6.12 zone_watermark_ok: free = free_pages - 2^order + 1 (may go negative);
+    min = mark, less min/2 for __GFP_HIGH, then less min/4 for can_try_harder; no
+    if free <= min + reserve; then for each order o below the request: free -= the
+    frames in order-o blocks, min /= 2, no if free <= min."""
+    low = mark
+    free = free_pages - (1 << order) + 1
+    if high:
+        low = low - low // 2
+    if harder:
+        low = low - low // 4
+    if free <= low + reserve:
+        return False
+    for o in range(order):
+        free -= nr_free[o] << o
+        low //= 2
+        if free <= low:
+            return False
+    return True
+
+
+WM_ZONES = [[3, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 1],
+            [40, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0]]
+WM_RESERVE = [0, 3, 17]
+
+
+def _watermark_sweep_facts() -> list[Fact]:
+    """zone_watermark_ok over three zones (19 free frames in small blocks; 1056 in
+    order-3 and order-10 blocks; 52 in order 0 and 2), marks 0..60 (odd and even, so
+    each halving's rounding shows), orders 0..4 and 10 (free going negative), each
+    classzone of lowmem_reserve [0, 3, 17], and the four __GFP_HIGH / can_try_harder
+    combinations: one character per point, 1 = ok."""
+    pa = _pa()
+    points = [(zi, order, mark, cz, harder, high)
+              for zi in range(len(WM_ZONES)) for order in (0, 1, 2, 3, 4, 10)
+              for mark in range(0, 61) for cz in range(3)
+              for harder in (False, True) for high in (False, True)]
+
+    def total(nr_free):
+        return sum(n << o for o, n in enumerate(nr_free))
+
+    def model():
+        zones = []
+        for nr_free in WM_ZONES:
+            z = pa.Zone(0, "DMA", 0, 4096, 11)
+            z.free_pages = total(nr_free)
+            for o, n in enumerate(nr_free):
+                z.free_area[o].nr_free = n
+            z.lowmem_reserve = list(WM_RESERVE)
+            zones.append(z)
+        return "".join("1" if pa.zone_watermark_ok(zones[zi], order, mark, cz, harder, high)
+                       else "0" for zi, order, mark, cz, harder, high in points)
+
+    def expected():
+        return "".join("1" if k_watermark_ok(total(WM_ZONES[zi]), WM_ZONES[zi], order, mark,
+                                             WM_RESERVE[cz], harder, high)
+                       else "0" for zi, order, mark, cz, harder, high in points)
+    return [Fact(f"zone_watermark_ok sweep: {len(points)} points", "mm/page_alloc.c "
+                 "zone_watermark_ok", expected, model)]
+
+
+# --- __alloc_pages, driven through its passes -----------------------------------------
+
+def _oracle():
+    from ..campaign import alloc_oracle
+    return alloc_oracle
+
+
+def _run(machine, calls, memalloc=False):
+    """Model side: each (gfp, order, cpu) call of alloc_pages; the pfn or the NULL
+    reason, then every returned block's reference count / recorded order / compound
+    marks, and the allocator state as the oracle's Shadow copies it."""
+    pa = _pa()
+    from ..model.mem_map import PG_compound
+    machine.current_flags = K_PF_MEMALLOC if memalloc else 0
+    out, blocks = [], []
+    for gfp, order, cpu in calls:
+        page = pa.alloc_pages(machine, gfp, order, cpu)
+        if page is None:
+            out.append(machine.alloc_failure)
+        else:
+            out.append(page.pfn)
+            blocks.append((page.pfn, order, gfp))
+    mm = machine.mem_map
+    bad = [p for p, order, gfp in blocks
+           if mm.count[p] != 1 or machine.page_owner.get(p) != order
+           or (order and gfp & K_COMP and not (
+               machine.page_index.get(p + 1) == order
+               and all(mm.flags[q] & PG_compound and mm.private[q] == p
+                       for q in range(p, p + (1 << order)))))]
+    return out, bad, _oracle().Shadow(machine)
+
+
+def _run_expected(machine, calls, memalloc=False):
+    """Oracle side: the same calls applied by the campaign oracle to a Shadow copy of
+    the same starting machine (2.6.12 __alloc_pages / buffered_rmqueue / __rmqueue)."""
+    ao = _oracle()
+    machine.current_flags = K_PF_MEMALLOC if memalloc else 0
+    shadow = ao.Shadow(machine)
+    out = []
+    for gfp, order, cpu in calls:
+        pfn, reason, _ = ao.alloc_pages(shadow, machine, gfp, order, cpu)
+        out.append(reason if pfn is None else pfn)
+    return out, [], shadow
+
+
+# (label, machine, gfp, orders cycled, calls, PF_MEMALLOC, cpu)
+ALLOC_RUNS = [
+    ("no flags (can_try_harder only), order 0", "tiny", 0, (0,), 700, False, 0),
+    ("GFP_KERNEL, order 0", "tiny", K_GFP_KERNEL, (0,), 700, False, 0),
+    ("GFP_ATOMIC, order 0", "tiny", K_GFP_ATOMIC, (0,), 700, False, 0),
+    ("__GFP_WAIT|__GFP_HIGH, order 0", "tiny", K_WAIT | K_HIGH, (0,), 700, False, 0),
+    ("GFP_KERNEL|__GFP_DMA, order 0", "tiny", K_GFP_KERNEL | K_DMA, (0,), 200, False, 0),
+    ("GFP_ATOMIC|__GFP_DMA, order 0", "tiny", K_GFP_ATOMIC | K_DMA, (0,), 200, False, 0),
+    ("GFP_HIGHUSER, order 0", "tiny", K_GFP_KERNEL | K_HIGHMEM, (0,), 900, False, 0),
+    ("__GFP_HIGHMEM|__GFP_HIGH, order 0", "tiny", K_HIGHMEM | K_HIGH, (0,), 900, False, 0),
+    ("__GFP_DMA|__GFP_HIGHMEM (DMA wins), order 0", "tiny",
+     K_GFP_KERNEL | K_DMA | K_HIGHMEM, (0,), 200, False, 0),
+    ("GFP_KERNEL|__GFP_COLD, order 0", "tiny", K_GFP_KERNEL | K_COLD, (0,), 700, False, 0),
+    ("GFP_KERNEL, PF_MEMALLOC, order 0", "tiny", K_GFP_KERNEL, (0,), 700, True, 0),
+    ("GFP_ATOMIC|__GFP_HIGHMEM, PF_MEMALLOC, orders 0,2", "tiny", K_GFP_ATOMIC | K_HIGHMEM,
+     (0, 2), 500, True, 0),
+    ("GFP_KERNEL, orders 1,0,2,0,3", "tiny", K_GFP_KERNEL, (1, 0, 2, 0, 3), 400, False, 0),
+    ("GFP_ATOMIC, orders 3,1,4,0", "tiny", K_GFP_ATOMIC, (3, 1, 4, 0), 300, False, 0),
+    ("no flags, orders 2,5,1", "tiny", 0, (2, 5, 1), 200, False, 0),
+    ("GFP_HIGHUSER|__GFP_COMP, orders 1,3,0,2", "tiny",
+     K_GFP_KERNEL | K_HIGHMEM | K_COMP, (1, 3, 0, 2), 300, False, 0),
+    ("GFP_KERNEL, orders 10,9,8,10 then 0", "64m", K_GFP_KERNEL, (10, 9, 8, 10, 0), 20,
+     False, 0),
+    ("GFP_KERNEL, CPU 1 of 2, order 0", "tiny2", K_GFP_KERNEL, (0,), 700, False, 1),
+    ("GFP_ATOMIC|__GFP_COLD, CPU 1 of 2, order 0", "tiny2", K_GFP_ATOMIC | K_COLD, (0,),
+     700, False, 1),
+    ("GFP_KERNEL, batch 3/2, order 0", "wide", K_GFP_KERNEL, (0,), 500, False, 0),
+    ("GFP_ATOMIC|__GFP_HIGHMEM, batch 2, order 0", "wide", K_GFP_ATOMIC | K_HIGHMEM, (0,),
+     400, False, 0),
+]
+
+MACHINES = {"tiny": TINY, "tiny2": dict(TINY, cpus=2), "wide": WIDE,
+            "64m": {"phys_pages": 16384, "highmem_pages": 0}}
+
+
+def _alloc_run_facts() -> list[Fact]:
+    """__alloc_pages, a fixed sequence of calls per row on a fresh machine, run past
+    the point where every pass has stopped: the pfn of each block (or the NULL
+    reason), each block's count / page_owner / compound marks (prep_new_page,
+    prep_compound_page), and the free lists and per-CPU lists after, against the
+    campaign oracle (2.6.12 mm/page_alloc.c __alloc_pages: pass 1 at pages_low, pass
+    2 at pages_min eased by __GFP_HIGH and !__GFP_WAIT, pass 3 for PF_MEMALLOC; the
+    zonelist from build_zonelists' table, __GFP_DMA winning over __GFP_HIGHMEM;
+    buffered_rmqueue's per-CPU refill of `batch` at count <= low, hot or cold, on the
+    calling CPU). Orders 0..5 mixed, and 8..10 on a 64 MiB machine."""
+    machines = {k: _cached(v) for k, v in MACHINES.items()}
+    facts = []
+    for label, mk, gfp, orders, n, memalloc, cpu in ALLOC_RUNS:
+        calls = [(gfp, orders[i % len(orders)], cpu) for i in range(n)]
+
+        def model(mk=mk, calls=calls, memalloc=memalloc):
+            out, bad, shadow = _run(machines[mk](), calls, memalloc)
+            return out, bad, shadow.zones
+
+        def expected(mk=mk, calls=calls, memalloc=memalloc):
+            out, bad, shadow = _run_expected(machines[mk](), calls, memalloc)
+            return out, bad, shadow.zones
+        facts.append(Fact(f"__alloc_pages run: {label} ({n} calls, {mk})",
+                          "mm/page_alloc.c __alloc_pages, zone_watermark_ok, "
+                          "buffered_rmqueue, rmqueue_bulk, __rmqueue, expand", expected, model))
+    return facts
+
+
+FACT_GROUPS = [_zone_struct_facts, _sqrt_batch_facts, _marks_facts, _watermark_sweep_facts,
+               _alloc_run_facts]
