@@ -476,7 +476,7 @@ ALLOC_RUNS = [
     ("no flags, orders 2,5,1", "tiny", 0, (2, 5, 1), 200, False, 0),
     ("GFP_HIGHUSER|__GFP_COMP, orders 1,3,0,2", "tiny",
      K_GFP_KERNEL | K_HIGHMEM | K_COMP, (1, 3, 0, 2), 300, False, 0),
-    ("GFP_KERNEL, orders 10,9,8,10 then 0", "64m", K_GFP_KERNEL, (10, 9, 8, 10, 0), 20,
+    ("GFP_KERNEL, orders 10,9,8,10 then 0", "64m", K_GFP_KERNEL, (10, 9, 8, 10, 0), 60,
      False, 0),
     ("GFP_KERNEL, CPU 1 of 2, order 0", "tiny2", K_GFP_KERNEL, (0,), 700, False, 1),
     ("GFP_ATOMIC|__GFP_COLD, CPU 1 of 2, order 0", "tiny2", K_GFP_ATOMIC | K_COLD, (0,),
@@ -518,5 +518,377 @@ def _alloc_run_facts() -> list[Fact]:
     return facts
 
 
+# --- alloc_pages_bulk, rmqueue_bulk ---------------------------------------------------
+
+def _buddy_marks(m) -> list[int]:
+    """Heads on a free list without PG_buddy or with another order in private (each
+    free block's head carries both: 2.6.12 set_page_order)."""
+    from ..model.mem_map import PG_buddy
+    mm, bad = m.mem_map, []
+    for zone in m.zones:
+        for order, area in enumerate(zone.free_area):
+            pfn = area.head
+            while pfn >= 0:
+                if not mm.flags[pfn] & PG_buddy or mm.private[pfn] != order:
+                    bad.append(pfn)
+                pfn = mm.lru_next[pfn]
+    return bad
+
+
+def k_first_fit(shadow, machine, gfp: int, n: int):
+    """page_policy "buddy" (spec/buddy.md: the bare buddy core, no watermarks, no
+    per-CPU lists): each order-0 request takes __rmqueue of the first zone of the
+    zonelist that has a frame."""
+    ao = _oracle()
+    from ..campaign.oracle import zonelist
+    out = []
+    for zone in zonelist(machine, gfp):
+        copy_ = shadow.zones[zone.index]
+        while len(out) < n:
+            pfn = ao.rmqueue(copy_, 0)
+            if pfn is None:
+                break
+            out.append(pfn)
+    return out
+
+
+# (label, machine, gfp, nr_pages or "avail" / "avail+1", PF_MEMALLOC, cpu)
+BULK_CASES = [
+    ("GFP_KERNEL, 0 pages", "tiny", K_GFP_KERNEL, 0, False, 0),
+    ("GFP_KERNEL, 1 page", "tiny", K_GFP_KERNEL, 1, False, 0),
+    ("GFP_KERNEL, 4 pages (hot count 6 down to low 2)", "tiny", K_GFP_KERNEL, 4, False, 0),
+    ("GFP_KERNEL, 5 pages (one refill)", "tiny", K_GFP_KERNEL, 5, False, 0),
+    ("GFP_KERNEL, 9 pages", "tiny", K_GFP_KERNEL, 9, False, 0),
+    ("GFP_KERNEL, all it gives", "tiny", K_GFP_KERNEL, "avail", False, 0),
+    ("GFP_KERNEL, one more than it gives", "tiny", K_GFP_KERNEL, "avail+1", False, 0),
+    ("GFP_ATOMIC (mark halved, then less a quarter)", "tiny", K_GFP_ATOMIC, 1000, False, 0),
+    ("GFP_ATOMIC, all it gives", "tiny", K_GFP_ATOMIC, "avail", False, 0),
+    ("__GFP_WAIT|__GFP_HIGH (mark halved only)", "tiny", K_WAIT | K_HIGH, 1000, False, 0),
+    ("no flags (less a quarter only)", "tiny", 0, 1000, False, 0),
+    ("GFP_ATOMIC|__GFP_DMA", "tiny", K_GFP_ATOMIC | K_DMA, 1000, False, 0),
+    ("GFP_KERNEL|__GFP_DMA|__GFP_HIGHMEM (DMA wins)", "tiny", K_GFP_KERNEL | K_DMA | K_HIGHMEM,
+     1000, False, 0),
+    ("__GFP_HIGHMEM|__GFP_HIGH", "tiny", K_HIGHMEM | K_HIGH, 1000, False, 0),
+    ("GFP_HIGHUSER|__GFP_COLD", "tiny", K_GFP_KERNEL | K_HIGHMEM | K_COLD, 1000, False, 0),
+    ("GFP_KERNEL, PF_MEMALLOC (every zone to empty)", "tiny", K_GFP_KERNEL, 1000, True, 0),
+    ("GFP_ATOMIC|__GFP_HIGHMEM, PF_MEMALLOC, all it gives", "tiny", K_GFP_ATOMIC | K_HIGHMEM,
+     "avail", True, 0),
+    ("GFP_ATOMIC|__GFP_COLD on CPU 1 of 2", "tiny2", K_GFP_ATOMIC | K_COLD, 1000, False, 1),
+    ("GFP_KERNEL, batch 3", "wide", K_GFP_KERNEL, 700, False, 0),
+    ("GFP_KERNEL, batch 3, 17 pages", "wide", K_GFP_KERNEL, 17, False, 0),
+    ("GFP_HIGHUSER|__GFP_COLD, batch 2, 11 pages", "wide", K_GFP_KERNEL | K_HIGHMEM | K_COLD,
+     11, False, 0),
+    ("page_policy buddy: GFP_KERNEL", "tiny-buddy", K_GFP_KERNEL, 1000, False, 0),
+    ("page_policy buddy: GFP_DMA, 30 pages", "tiny-buddy", K_DMA, 30, False, 0),
+    ("page_policy buddy: GFP_HIGHUSER, all it gives", "tiny-buddy", K_GFP_KERNEL | K_HIGHMEM,
+     "avail", False, 0),
+]
+MACHINES["tiny-buddy"] = dict(TINY, page_policy="buddy")
+
+
+def _bulk_facts() -> list[Fact]:
+    """alloc_pages_bulk(gfp, n) is what n calls of alloc_page would do, stopping at the
+    first NULL (its docstring; 2.6.12 mm/page_alloc.c __alloc_pages at order 0 for
+    each, applied by the campaign oracle, or the first-fit __rmqueue of page_policy
+    "buddy"): the pfns in order, the NULL reason only when it fell short, every
+    frame's count 1 and order 0, the free and per-CPU lists after. n = 0, 1, the
+    per-CPU low/refill boundaries, exactly what the passes give and one more, and
+    past every floor for each __GFP_HIGH / __GFP_WAIT combination, both zone bits,
+    PF_MEMALLOC, __GFP_COLD, a second CPU, batch 2 and 3."""
+    machines = {k: _cached(v) for k, v in MACHINES.items()}
+    ao = _oracle()
+
+    def oracle_loop(m, gfp, n, cpu, memalloc):
+        m.current_flags = K_PF_MEMALLOC if memalloc else 0
+        shadow = ao.Shadow(m)
+        if not m.watermarks:
+            got = k_first_fit(shadow, m, gfp, n)
+            return got, (None if len(got) == n else "no_free_block"), shadow
+        got, reason = [], None
+        while len(got) < n:
+            pfn, reason, _ = ao.alloc_pages(shadow, m, gfp, 0, cpu)
+            if pfn is None:
+                break
+            got.append(pfn)
+        return got, (None if len(got) == n else reason), shadow
+
+    def count_of(mk, gfp, n, cpu, memalloc):
+        if isinstance(n, int):
+            return n
+        avail = len(oracle_loop(machines[mk](), gfp, 10 ** 4, cpu, memalloc)[0])
+        return avail + (1 if n == "avail+1" else 0)
+
+    facts = []
+    for label, mk, gfp, n, memalloc, cpu in BULK_CASES:
+        def model(mk=mk, gfp=gfp, n=n, memalloc=memalloc, cpu=cpu):
+            count = count_of(mk, gfp, n, cpu, memalloc)
+            m = machines[mk]()
+            m.current_flags = K_PF_MEMALLOC if memalloc else 0
+            got = _pa().alloc_pages_bulk(m, gfp, count, cpu)
+            bad = [p for p in got if m.mem_map.count[p] != 1 or m.page_owner.get(p) != 0]
+            return (got, m.alloc_failure, bad, _buddy_marks(m), _oracle().Shadow(m).zones)
+
+        def expected(mk=mk, gfp=gfp, n=n, memalloc=memalloc, cpu=cpu):
+            count = count_of(mk, gfp, n, cpu, memalloc)
+            got, reason, shadow = oracle_loop(machines[mk](), gfp, count, cpu, memalloc)
+            return (got, reason, [], [], shadow.zones)
+        facts.append(Fact(f"alloc_pages_bulk: {label} ({mk})", "mm/page_alloc.c "
+                          "__alloc_pages (order 0, repeated), buffered_rmqueue, rmqueue_bulk",
+                          expected, model))
+
+    counts = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000]
+
+    def bulk_model():
+        out = []
+        for i, count in enumerate(counts):
+            m = machines["tiny-buddy"]()
+            zone = m.zones[i % 3]
+            prep = bool(i % 2)
+            taken = [-7]
+            _pa().rmqueue_bulk(m, zone, count, taken, prep)
+            mm = m.mem_map
+            marks = [(mm.flags[p] & 0x02, mm.private[p], mm.lru_next[p], mm.lru_prev[p],
+                      mm.count[p], m.page_owner.get(p)) for p in taken[1:]]
+            out.append((taken, sorted(set(marks)), _buddy_marks(m),
+                        _oracle().Shadow(m).zones))
+        return out
+
+    def bulk_expected():
+        # rmqueue_bulk(zone, 0, count, list): count __rmqueue(zone, 0) calls, each
+        # frame added at the list's tail, stopping when the zone is empty; the frames
+        # as __rmqueue leaves them (PG_buddy clear, private 0, off every list), with
+        # prep_new_page's reference and order when asked
+        out = []
+        for i, count in enumerate(counts):
+            m = machines["tiny-buddy"]()
+            shadow = ao.Shadow(m)
+            zone = shadow.zones[i % 3]
+            prep = bool(i % 2)
+            taken = [-7]
+            for _ in range(count):
+                pfn = ao.rmqueue(zone, 0)
+                if pfn is None:
+                    break
+                taken.append(pfn)
+            marks = [(0, 0, -1, -1, 1 if prep else 0, 0 if prep else None)] if taken[1:] \
+                else []
+            out.append((taken, marks, [], shadow.zones))
+        return out
+    facts.append(Fact(f"rmqueue_bulk: {len(counts)} counts 0..1000 over three zones, "
+                      "prep on and off", "mm/page_alloc.c rmqueue_bulk, __rmqueue, expand, "
+                      "prep_new_page", bulk_expected, bulk_model))
+    return facts
+
+
+# --- misuse, the address-returning wrappers, _check_cpu -------------------------------
+
+def _misuse_facts() -> list[Fact]:
+    """The allocation API's misuse rules (spec/buddy.md): an order that is not a
+    non-negative integer is bad_order; a gfp mask that is not an integer or has bits no
+    2.6.12 flag defines (include/linux/gfp.h: all below 0x10000) is bad_gfp; a count
+    that is not a non-negative integer is bad_count; get_zeroed_page with
+    __GFP_HIGHMEM is highmem_get_free_pages (2.6.12 BUG_ON); each leaves the whole state
+    unchanged. An order >= MAX_ORDER is no misuse: 2.6.12 alloc_pages_node returns
+    NULL (reason order_too_large), nothing else changes; MAX_ORDER - 1 succeeds on a
+    machine with such a block. A CPU outside 0..cpus-1 is refused (ValueError)."""
+    pa = _pa()
+    get = _cached(TINY)
+    get64 = _cached({"phys_pages": 16384, "highmem_pages": 0})
+
+    def model():
+        m = get()
+        before = _digest(m)
+        out = []
+        calls = ([lambda o=o: pa.alloc_pages(m, K_GFP_KERNEL, o)
+                  for o in (-1, -11, 1.0, "0", None, True)]
+                 + [lambda g=g: pa.alloc_pages(m, g, 0)
+                    for g in (-1, 0x10000, 1 << 40, 2.0, None, True, -0x10000)]
+                 + [lambda g=g: pa.alloc_page(m, g) for g in (-1, 0x10000)]
+                 + [lambda c=c: pa.alloc_pages_bulk(m, K_GFP_KERNEL, c)
+                    for c in (-1, 1.5, None, True, "3")]
+                 + [lambda g=g: pa.alloc_pages_bulk(m, g, 3) for g in (-1, 0x10000, 1.0)]
+                 + [lambda g=g: pa.__get_free_pages(m, g, 0) for g in (-1, 0x10000, None)]
+                 + [lambda: pa.__get_free_pages(m, K_GFP_KERNEL, -1),
+                    lambda: pa.__get_free_page(m, 0x20000)]
+                 + [lambda g=g: pa.get_zeroed_page(m, g)
+                    for g in (K_HIGHMEM, K_GFP_KERNEL | K_HIGHMEM, K_DMA | K_HIGHMEM,
+                              K_GFP_ATOMIC | K_HIGHMEM, -1, 0x10000)])
+        for call in calls:
+            out.append(_outcome(call))
+        out.append(_digest(m) == before)
+        # order >= MAX_ORDER: NULL, and only the failure reason changes
+        for order in (11, 12, 1 << 20):
+            m.alloc_failure = None
+            before = _digest(m)
+            got = pa.alloc_pages(m, K_GFP_KERNEL, order)
+            reason = m.alloc_failure
+            m.alloc_failure = None
+            out.append((got, reason, _digest(m) == before))
+        m.alloc_failure = None
+        out.append(pa.__get_free_pages(m, K_GFP_KERNEL, 11))
+        m.alloc_failure = "untouched"          # a bulk of 0 pages falls short of nothing
+        out.append(pa.alloc_pages_bulk(m, K_GFP_KERNEL, 0))
+        out.append(m.alloc_failure)
+        big = get64()
+        page = pa.alloc_pages(big, K_GFP_KERNEL, 10)
+        out.append(None if page is None else (page.pfn % 1024, big.page_owner[page.pfn]))
+        return out
+
+    def expected():
+        return ([("KernelBug", "bad_order")] * 6 + [("KernelBug", "bad_gfp")] * 9
+                + [("KernelBug", "bad_count")] * 5 + [("KernelBug", "bad_gfp")] * 3
+                + [("KernelBug", "bad_gfp")] * 3
+                + [("KernelBug", "bad_order"), ("KernelBug", "bad_gfp")]
+                + [("KernelBug", "highmem_get_free_pages")] * 4
+                + [("KernelBug", "bad_gfp")] * 2
+                + [True] + [(None, "order_too_large", True)] * 3 + [None, [], "untouched", (0, 10)])
+
+    def cpus():
+        m = _boot(**dict(TINY, cpus=2))
+        before = _digest(m)
+        out = [_outcome(lambda c=c: pa._check_cpu(m, c))
+               for c in (-1, 0, 1, 2, 7, True, "0", None, 1.0)]
+        return out, _digest(m) == before
+    return [Fact("alloc misuse: bad order / gfp / count, get_zeroed_page(__GFP_HIGHMEM), "
+                 "order >= MAX_ORDER; state unchanged",
+                 "mm/page_alloc.c alloc_pages_node (order >= MAX_ORDER), get_zeroed_page "
+                 "BUG_ON; include/linux/gfp.h", expected, model),
+            Fact("_check_cpu: 0..cpus-1 accepted, -1, 2, 7, True, '0', None, 1.0 refused",
+                 "the CPU numbers of the machine (cpu_online_map)",
+                 lambda: ([("ValueError",), ("ok", 0), ("ok", 1)] + [("ValueError",)] * 6,
+                          True), cpus)]
+
+
+def _address_facts() -> list[Fact]:
+    """__get_free_pages / __get_free_page / get_zeroed_page return page_address of the
+    block alloc_pages gives (2.6.12 mm/page_alloc.c; include/asm-i386/page.h __va =
+    pfn << 12 + PAGE_OFFSET 0xC0000000): a low block's direct-map address, 0 for a
+    highmem page nobody has kmapped (the block stays allocated), NULL (None) when
+    __alloc_pages fails; alloc_page is alloc_pages at order 0. The blocks are the ones
+    the campaign oracle's __alloc_pages picks."""
+    pa = _pa()
+    get = _cached(TINY)
+    script = [("__get_free_pages", K_GFP_KERNEL, 0), ("__get_free_pages", K_GFP_KERNEL, 3),
+              ("__get_free_page", K_GFP_ATOMIC | K_DMA, 0), ("get_zeroed_page", K_GFP_KERNEL, 0),
+              ("get_zeroed_page", K_DMA | K_COLD, 0), ("__get_free_pages", K_GFP_KERNEL | K_HIGHMEM, 2),
+              ("__get_free_page", K_GFP_KERNEL | K_HIGHMEM, 0), ("alloc_page", K_GFP_KERNEL, 0),
+              ("alloc_page", K_GFP_KERNEL | K_HIGHMEM | K_COLD, 0),
+              ("__get_free_pages", K_GFP_KERNEL, 7), ("__get_free_pages", K_GFP_KERNEL, 6)]
+
+    def model():
+        m = get()
+        out = []
+        for name, gfp, order in script:
+            fn = getattr(pa, name)
+            if name == "__get_free_pages":
+                r = fn(m, gfp, order)
+            elif name == "alloc_page":
+                page = fn(m, gfp)
+                r = None if page is None else ("page", page.pfn)
+            else:
+                r = fn(m, gfp)
+            out.append(r)
+        return out, _oracle().Shadow(m).zones
+
+    def expected():
+        m = get()
+        ao = _oracle()
+        shadow = ao.Shadow(m)
+        out = []
+        for name, gfp, order in script:
+            if name == "get_zeroed_page":
+                gfp |= K_ZERO
+            pfn, _, _ = ao.alloc_pages(shadow, m, gfp, order, 0)
+            if pfn is None:
+                out.append(None)
+            elif name == "alloc_page":
+                out.append(("page", pfn))
+            elif pfn >= m.max_low_pfn:              # a highmem frame, not kmapped
+                out.append(0)
+            else:
+                out.append(K_PAGE_OFFSET + (pfn << 12))
+        return out, shadow.zones
+    return [Fact("__get_free_pages / __get_free_page / get_zeroed_page / alloc_page: "
+                 "addresses, 0 for highmem, NULL", "mm/page_alloc.c __get_free_pages, "
+                 "get_zeroed_page; include/asm-i386/page.h __va", expected, model)]
+
+
+# --- nr_free_pages, buddyinfo, zoneinfo -----------------------------------------------
+
+def _proc_facts() -> list[Fact]:
+    """nr_free_pages (2.6.12: the sum of every zone's free_pages), /proc/buddyinfo
+    (nr_free of each order per populated zone) and the /proc/zoneinfo numbers (free,
+    present, spanned, start pfn, pages_min/low/high, lowmem_reserve, each CPU's hot and
+    cold count/low/high/batch), after boot and after a known sequence of allocations,
+    on the three-zone machine and on one whose HighMem zone is empty (left out). The
+    expected numbers: the zone layout (arch/i386/mm/init.c zone_sizes_init, the
+    max_dma_pfn preset), the marks and batch from the kernel formulas above, the
+    counts from the campaign oracle's copy."""
+    pa = _pa()
+    ao = _oracle()
+    cases = [("tiny", TINY, 2), ("tiny, 2 CPUs", dict(TINY, cpus=2), 2),
+             ("32 MiB, no HighMem", {"phys_pages": 8192, "highmem_pages": 0}, 1)]
+    script = [(K_GFP_KERNEL, 0)] * 40 + [(K_GFP_KERNEL | K_HIGHMEM, 2)] * 10 + \
+        [(K_DMA, 1)] * 5 + [(K_GFP_ATOMIC | K_COLD, 0)] * 9
+
+    def layout(kw):
+        phys, high = kw["phys_pages"], kw["highmem_pages"]
+        dma = min(kw.get("max_dma_pfn", 4096), phys)
+        return [("DMA", 0, dma), ("Normal", dma, phys - dma), ("HighMem", phys, high)]
+
+    facts = []
+    for label, kw, cpus_ in cases:
+        get = _cached(kw)
+
+        def model(get=get):
+            m = get()
+            out = [(pa.nr_free_pages(m), pa.buddyinfo(m), pa.zoneinfo(m))]
+            for gfp, order in script:
+                pa.alloc_pages(m, gfp, order)
+            out.append((pa.nr_free_pages(m), pa.buddyinfo(m), pa.zoneinfo(m)))
+            return out
+
+        def expected(get=get, kw=kw, cpus_=cpus_):
+            m = get()
+            shadow = ao.Shadow(m)
+            zones = layout(kw)
+            sizes = [z[2] for z in zones]
+            low_kb = (sizes[0] + sizes[1]) * 4
+            mfk = min(max(k_int_sqrt(low_kb * 16), 128), 65536)
+            marks = k_pages_min([(s, n == "HighMem") for n, _, s in zones], mfk, 12)
+            res = k_lowmem_reserve(sizes, [[0] * 3 for _ in range(3)])
+
+            def snap():
+                free = {i: z.free_pages for i, z in shadow.zones.items()}
+                buddy = {n: [len(lst) for lst in shadow.zones[i].lists]
+                         for i, (n, _, s) in enumerate(zones) if s}
+                info = {}
+                for i, (n, start, size) in enumerate(zones):
+                    if not size:
+                        continue
+                    b = k_batchsize(size, 4096)
+                    info[n] = {"free_pages": free[i], "present_pages": size,
+                               "spanned_pages": size, "start_pfn": start,
+                               "pages_min": marks[i][0], "pages_low": marks[i][1],
+                               "pages_high": marks[i][2], "lowmem_reserve": res[i],
+                               "pagesets": [{"cpu": c,
+                                             "hot": {"count": len(shadow.zones[i].pcp[c, 0]),
+                                                     "low": 2 * b, "high": 6 * b, "batch": b},
+                                             "cold": {"count": len(shadow.zones[i].pcp[c, 1]),
+                                                      "low": 0, "high": 2 * b, "batch": b}}
+                                            for c in range(kw.get("cpus", 1))]}
+                return sum(free.values()), buddy, info
+            out = [snap()]
+            for gfp, order in script:
+                ao.alloc_pages(shadow, m, gfp, order, 0)
+            out.append(snap())
+            return out
+        facts.append(Fact(f"nr_free_pages, buddyinfo, zoneinfo after boot and 64 "
+                          f"allocations: {label}", "mm/page_alloc.c nr_free_pages; "
+                          "/proc/buddyinfo (frag_show), /proc/zoneinfo (2.6.13 zoneinfo_show)",
+                          expected, model))
+    return facts
+
+
 FACT_GROUPS = [_zone_struct_facts, _sqrt_batch_facts, _marks_facts, _watermark_sweep_facts,
-               _alloc_run_facts]
+               _alloc_run_facts, _bulk_facts, _misuse_facts, _address_facts, _proc_facts]
