@@ -417,13 +417,23 @@ def _oracle():
     return alloc_oracle
 
 
+def _task_flags(memalloc) -> int:
+    """current->flags for a row: True is PF_MEMALLOC alone, an int is given as is."""
+    return K_PF_MEMALLOC if memalloc is True else int(memalloc)
+
+
+# include/linux/sched.h (2.6.12): every task flag below 0x10000 except PF_MEMALLOC
+# (PF_ALIGNWARN 0x1 ... PF_FLUSHER 0x1000 ...): none of them changes __alloc_pages
+K_OTHER_TASK_FLAGS = 0xFFFF & ~K_PF_MEMALLOC
+
+
 def _run(machine, calls, memalloc=False):
     """Model side: each (gfp, order, cpu) call of alloc_pages; the pfn or the NULL
     reason, then every returned block's reference count / recorded order / compound
     marks, and the allocator state as the oracle's Shadow copies it."""
     pa = _pa()
     from ..model.mem_map import PG_compound
-    machine.current_flags = K_PF_MEMALLOC if memalloc else 0
+    machine.current_flags = _task_flags(memalloc)
     out, blocks = [], []
     for gfp, order, cpu in calls:
         page = pa.alloc_pages(machine, gfp, order, cpu)
@@ -446,13 +456,30 @@ def _run_expected(machine, calls, memalloc=False):
     """Oracle side: the same calls applied by the campaign oracle to a Shadow copy of
     the same starting machine (2.6.12 __alloc_pages / buffered_rmqueue / __rmqueue)."""
     ao = _oracle()
-    machine.current_flags = K_PF_MEMALLOC if memalloc else 0
+    machine.current_flags = _task_flags(memalloc)
     shadow = ao.Shadow(machine)
     out = []
     for gfp, order, cpu in calls:
-        pfn, reason, _ = ao.alloc_pages(shadow, machine, gfp, order, cpu)
+        if machine.watermarks:
+            pfn, reason, _ = ao.alloc_pages(shadow, machine, gfp, order, cpu)
+        else:
+            pfn, reason = k_first_fit_block(shadow, machine, gfp, order)
         out.append(reason if pfn is None else pfn)
     return out, [], shadow
+
+
+def k_first_fit_block(shadow, machine, gfp: int, order: int):
+    """page_policy "buddy" (spec/buddy.md: the bare buddy core): __rmqueue of the first
+    zone of the zonelist with a block of the order or larger; NULL as no_free_block,
+    or order_too_large at MAX_ORDER and above (alloc_pages_node)."""
+    from ..campaign.oracle import zonelist
+    if order >= K_MAX_ORDER:
+        return None, "order_too_large"
+    for zone in zonelist(machine, gfp):
+        pfn = _oracle().rmqueue(shadow.zones[zone.index], order)
+        if pfn is not None:
+            return pfn, None
+    return None, "no_free_block"
 
 
 # (label, machine, gfp, orders cycled, calls, PF_MEMALLOC, cpu)
@@ -478,6 +505,22 @@ ALLOC_RUNS = [
      K_GFP_KERNEL | K_HIGHMEM | K_COMP, (1, 3, 0, 2), 300, False, 0),
     ("GFP_KERNEL, orders 10,9,8,10 then 0", "64m", K_GFP_KERNEL, (10, 9, 8, 10, 0), 60,
      False, 0),
+    ("GFP_ATOMIC, task flags other than PF_MEMALLOC", "tiny", K_GFP_ATOMIC, (0, 1), 500,
+     K_OTHER_TASK_FLAGS, 0),
+    ("GFP_KERNEL, task flags other than PF_MEMALLOC", "tiny", K_GFP_KERNEL, (0,), 480,
+     K_OTHER_TASK_FLAGS, 0),
+    ("GFP_KERNEL, PF_MEMALLOC with other task flags", "tiny", K_GFP_KERNEL, (0,), 520,
+     0xFFFF, 0),
+    ("page_policy buddy, pfn 0 free: GFP_DMA, orders 0,2,1", "tiny-lowfree-buddy", K_DMA,
+     (0, 2, 1), 90, False, 0),
+    ("page_policy buddy: GFP_HIGHUSER, orders 3,0", "tiny-buddy", K_GFP_KERNEL | K_HIGHMEM,
+     (3, 0), 150, False, 0),
+    ("pfn 0 free: GFP_ATOMIC|__GFP_DMA, PF_MEMALLOC, orders 2,0,1", "tiny-lowfree",
+     K_GFP_ATOMIC | K_DMA, (2, 0, 1), 90, True, 0),
+    ("GFP_KERNEL, orders 3,2,1,4,1,2", "tiny-frag", K_GFP_KERNEL, (3, 2, 1, 4, 1, 2), 60,
+     False, 0),
+    ("GFP_ATOMIC, orders 1,2,3", "tiny-frag", K_GFP_ATOMIC, (1, 2, 3), 60, False, 0),
+    ("__GFP_DMA, orders 2,1,3,1", "tiny-frag", K_DMA, (2, 1, 3, 1), 40, False, 0),
     ("GFP_KERNEL, CPU 1 of 2, order 0", "tiny2", K_GFP_KERNEL, (0,), 700, False, 1),
     ("GFP_ATOMIC|__GFP_COLD, CPU 1 of 2, order 0", "tiny2", K_GFP_ATOMIC | K_COLD, (0,),
      700, False, 1),
@@ -487,7 +530,31 @@ ALLOC_RUNS = [
 ]
 
 MACHINES = {"tiny": TINY, "tiny2": dict(TINY, cpus=2), "wide": WIDE,
-            "64m": {"phys_pages": 16384, "highmem_pages": 0}}
+            "64m": {"phys_pages": 16384, "highmem_pages": 0},
+            "tiny-buddy": dict(TINY, page_policy="buddy"),
+            # reserving pfn 5 before mem_map is placed leaves pfns 0..4 free (mem_map
+            # goes to 6..): the frame numbered 0 is handed out like any other
+            "tiny-lowfree": dict(TINY, reserved=((5, 6),)),
+            "tiny-lowfree-buddy": dict(TINY, reserved=((5, 6),), page_policy="buddy")}
+
+
+def _fragmented():
+    """The small machine with its zones cut into single frames: every frame pass 1 of
+    GFP_KERNEL and of __GFP_DMA gives (Normal, then DMA, down to pages_low), then every
+    second one freed again, so that the order-0 lists are long and the higher ones
+    short (the state in which zone_watermark_ok's per-order loop decides)."""
+    pa = _pa()
+    m = _boot(**TINY)
+    for gfp in (K_GFP_KERNEL, K_DMA):
+        got = []
+        while True:
+            page = pa.alloc_pages(m, gfp, 0)
+            if page is None:
+                break
+            got.append(page)
+        for page in got[::2]:
+            pa.__free_pages(m, page, 0)
+    return m
 
 
 def _alloc_run_facts() -> list[Fact]:
@@ -501,6 +568,13 @@ def _alloc_run_facts() -> list[Fact]:
     buffered_rmqueue's per-CPU refill of `batch` at count <= low, hot or cold, on the
     calling CPU). Orders 0..5 mixed, and 8..10 on a 64 MiB machine."""
     machines = {k: _cached(v) for k, v in MACHINES.items()}
+    frag = {}
+
+    def fragmented():
+        if "m" not in frag:
+            frag["m"] = _fragmented()
+        return copy.deepcopy(frag["m"])
+    machines["tiny-frag"] = fragmented
     facts = []
     for label, mk, gfp, orders, n, memalloc, cpu in ALLOC_RUNS:
         calls = [(gfp, orders[i % len(orders)], cpu) for i in range(n)]
@@ -583,7 +657,7 @@ BULK_CASES = [
     ("page_policy buddy: GFP_HIGHUSER, all it gives", "tiny-buddy", K_GFP_KERNEL | K_HIGHMEM,
      "avail", False, 0),
 ]
-MACHINES["tiny-buddy"] = dict(TINY, page_policy="buddy")
+
 
 
 def _bulk_facts() -> list[Fact]:
@@ -636,7 +710,7 @@ def _bulk_facts() -> list[Fact]:
                           "__alloc_pages (order 0, repeated), buffered_rmqueue, rmqueue_bulk",
                           expected, model))
 
-    counts = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000]
+    counts = [-5, -1, 0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000]
 
     def bulk_model():
         out = []
@@ -654,7 +728,8 @@ def _bulk_facts() -> list[Fact]:
         return out
 
     def bulk_expected():
-        # rmqueue_bulk(zone, 0, count, list): count __rmqueue(zone, 0) calls, each
+        # rmqueue_bulk(zone, 0, count, list): count __rmqueue(zone, 0) calls (none for a
+        # negative count: `for (i = 0; i < count; ++i)`), each
         # frame added at the list's tail, stopping when the zone is empty; the frames
         # as __rmqueue leaves them (PG_buddy clear, private 0, off every list), with
         # prep_new_page's reference and order when asked
@@ -746,8 +821,14 @@ def _misuse_facts() -> list[Fact]:
     def cpus():
         m = _boot(**dict(TINY, cpus=2))
         before = _digest(m)
-        out = [_outcome(lambda c=c: pa._check_cpu(m, c))
-               for c in (-1, 0, 1, 2, 7, True, "0", None, 1.0)]
+        out = []
+        for c in (-1, 0, 1, 2, 7, True, "0", None, 1.0):
+            try:
+                out.append(("ok", pa._check_cpu(m, c)))
+            except ValueError as exc:               # the message names the value and range
+                out.append(("ValueError", repr(c) in str(exc) and "0..1" in str(exc)))
+            except Exception as exc:               # noqa: BLE001 - a wrong type fails
+                out.append((type(exc).__name__,))
         return out, _digest(m) == before
     return [Fact("alloc misuse: bad order / gfp / count, get_zeroed_page(__GFP_HIGHMEM), "
                  "order >= MAX_ORDER; state unchanged",
@@ -755,7 +836,8 @@ def _misuse_facts() -> list[Fact]:
                  "BUG_ON; include/linux/gfp.h", expected, model),
             Fact("_check_cpu: 0..cpus-1 accepted, -1, 2, 7, True, '0', None, 1.0 refused",
                  "the CPU numbers of the machine (cpu_online_map)",
-                 lambda: ([("ValueError",), ("ok", 0), ("ok", 1)] + [("ValueError",)] * 6,
+                 lambda: ([("ValueError", True), ("ok", 0), ("ok", 1)]
+                          + [("ValueError", True)] * 6,
                           True), cpus)]
 
 
