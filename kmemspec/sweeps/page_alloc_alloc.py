@@ -517,6 +517,11 @@ ALLOC_RUNS = [
      (3, 0), 150, False, 0),
     ("pfn 0 free: GFP_ATOMIC|__GFP_DMA, PF_MEMALLOC, orders 2,0,1", "tiny-lowfree",
      K_GFP_ATOMIC | K_DMA, (2, 0, 1), 90, True, 0),
+    ("x86_64 profile: GFP_KERNEL, order 0", "x64", K_GFP_KERNEL, (0,), 1000, False, 0),
+    ("x86_64 profile: GFP_ATOMIC|__GFP_HIGHMEM (Normal: no highmem), orders 0,1", "x64",
+     K_GFP_ATOMIC | K_HIGHMEM, (0, 1), 700, False, 0),
+    ("x86_64 profile: __GFP_DMA|__GFP_HIGHMEM, order 2", "x64", K_DMA | K_HIGHMEM, (2,), 30,
+     False, 0),
     ("GFP_KERNEL, orders 3,2,1,4,1,2", "tiny-frag", K_GFP_KERNEL, (3, 2, 1, 4, 1, 2), 60,
      False, 0),
     ("GFP_ATOMIC, orders 1,2,3", "tiny-frag", K_GFP_ATOMIC, (1, 2, 3), 60, False, 0),
@@ -532,6 +537,9 @@ ALLOC_RUNS = [
 MACHINES = {"tiny": TINY, "tiny2": dict(TINY, cpus=2), "wide": WIDE,
             "64m": {"phys_pages": 16384, "highmem_pages": 0},
             "tiny-buddy": dict(TINY, page_policy="buddy"),
+            # the 6.x x86_64 profile: DMA 128 frames, DMA32 896, Normal empty
+            "x64": {"profile": "linux-6.x-x86_64", "phys_pages": 1024, "highmem_pages": 0,
+                    "max_dma_pfn": 128},
             # reserving pfn 5 before mem_map is placed leaves pfns 0..4 free (mem_map
             # goes to 6..): the frame numbered 0 is handed out like any other
             "tiny-lowfree": dict(TINY, reserved=((5, 6),)),
