@@ -78,6 +78,16 @@ MUTANTS = [
      "classzone_idx = zonelist[-1].index"),
     (sw._bulk_facts, "_order0_passes", "classzone_idx = zonelist[0].index",
      "classzone_idx = zonelist[-1].index"),
+    # probe survivors (seed 4202): prev link of pfn 0, pfn 0 from passes 2 and 3, a free
+    # with an order past MAX_ORDER
+    (sw._script_facts, "__rmqueue", "if nxt >= 0:", "if nxt != 0:"),
+    (sw._alloc_run_facts, "alloc_pages",
+     "            if pfn >= 0:\n                return Page(machine.mem_map, pfn)\n    if",
+     "            if pfn > 0:\n                return Page(machine.mem_map, pfn)\n    if"),
+    (sw._alloc_run_facts, "alloc_pages",
+     "            if pfn >= 0:\n                return Page(machine.mem_map, pfn)\n    machine",
+     "            if pfn > 0:\n                return Page(machine.mem_map, pfn)\n    machine"),
+    (sw._misuse_facts, "_check_order", "order >= max_order", "order is max_order"),
     (sw._bulk_facts, "_order0_passes", "mark -= mark // 4", "mark -= mark // 3"),
     (sw._bulk_facts, "_pcp_take", "k = pcp.count - pcp.low", "k = pcp.count - pcp.low + 1"),
     (sw._bulk_facts, "rmqueue_bulk", "private[head] = order", "private[head] = 0"),

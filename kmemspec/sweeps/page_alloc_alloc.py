@@ -449,7 +449,7 @@ def _run(machine, calls, memalloc=False):
                machine.page_index.get(p + 1) == order
                and all(mm.flags[q] & PG_compound and mm.private[q] == p
                        for q in range(p, p + (1 << order)))))]
-    return out, bad, _oracle().Shadow(machine)
+    return out, bad + _buddy_marks(machine), _oracle().Shadow(machine)
 
 
 def _run_expected(machine, calls, memalloc=False):
@@ -522,6 +522,10 @@ ALLOC_RUNS = [
      K_GFP_ATOMIC | K_HIGHMEM, (0, 1), 700, False, 0),
     ("x86_64 profile: __GFP_DMA|__GFP_HIGHMEM, order 2", "x64", K_DMA | K_HIGHMEM, (2,), 30,
      False, 0),
+    ("pfn 0 from pass 2: GFP_ATOMIC|__GFP_DMA, orders 2,0,1", "tiny-lowfree-tight",
+     K_GFP_ATOMIC | K_DMA, (2, 0, 1), 60, False, 0),
+    ("pfn 0 from pass 3: GFP_KERNEL|__GFP_DMA, PF_MEMALLOC, orders 2,0,1",
+     "tiny-lowfree-memalloc", K_GFP_KERNEL | K_DMA, (2, 0, 1), 60, True, 0),
     ("GFP_KERNEL, orders 3,2,1,4,1,2", "tiny-frag", K_GFP_KERNEL, (3, 2, 1, 4, 1, 2), 60,
      False, 0),
     ("GFP_ATOMIC, orders 1,2,3", "tiny-frag", K_GFP_ATOMIC, (1, 2, 3), 60, False, 0),
@@ -543,7 +547,12 @@ MACHINES = {"tiny": TINY, "tiny2": dict(TINY, cpus=2), "wide": WIDE,
             # reserving pfn 5 before mem_map is placed leaves pfns 0..4 free (mem_map
             # goes to 6..): the frame numbered 0 is handed out like any other
             "tiny-lowfree": dict(TINY, reserved=((5, 6),)),
-            "tiny-lowfree-buddy": dict(TINY, reserved=((5, 6),), page_policy="buddy")}
+            "tiny-lowfree-buddy": dict(TINY, reserved=((5, 6),), page_policy="buddy"),
+            # the min_free_kbytes sysctl puts DMA's pages_low (125) above its free count
+            # (114), so pass 2 answers; at 60000 pages_min too, so only PF_MEMALLOC's
+            # pass 3 does
+            "tiny-lowfree-tight": dict(TINY, reserved=((5, 6),), min_free_kbytes=1600),
+            "tiny-lowfree-memalloc": dict(TINY, reserved=((5, 6),), min_free_kbytes=60000)}
 
 
 def _fragmented():
@@ -600,20 +609,85 @@ def _alloc_run_facts() -> list[Fact]:
     return facts
 
 
+# (machine, script): ("a", gfp, order) allocates, ("f", k, order) frees the k-th block
+# allocated so far. Order-2 blocks 0, Y, Y+4 taken, 0 and Y freed (Y's buddy Y+4 is
+# still allocated, 0's buddy holds the reserved pfn 5): the order-2 list is [Y, 0], and
+# the next order-2 request takes Y, leaving 0 the list's first block.
+SCRIPTS = [
+    ("tiny-lowfree-buddy", [("a", K_DMA, 2)] * 3 + [("f", 0, 2), ("f", 1, 2)]
+     + [("a", K_DMA, 2), ("a", K_DMA, 1)]),
+    ("tiny-lowfree", [("a", K_GFP_ATOMIC | K_DMA, 2)] * 3 + [("f", 0, 2), ("f", 1, 2)]
+     + [("a", K_GFP_ATOMIC | K_DMA, 2), ("a", K_GFP_ATOMIC | K_DMA, 1)]),
+    ("tiny-lowfree", [("a", K_GFP_ATOMIC | K_DMA, 2)] * 3 + [("f", 0, 2), ("f", 1, 2)]
+     + [("a", K_GFP_ATOMIC | K_DMA, 2)] * 3 + [("a", K_GFP_ATOMIC | K_DMA, 1)] * 6
+     + [("f", 3, 2), ("a", K_GFP_ATOMIC | K_DMA, 3), ("a", K_GFP_ATOMIC | K_DMA, 2)]),
+]
+
+
+def _script_facts() -> list[Fact]:
+    """Allocations between frees of order-2 blocks (__free_pages_ok ->
+    __free_pages_bulk: no per-CPU list above order 0), so that __rmqueue takes a list's
+    first block while another stands behind it -- pfn 0 among them, whose number is
+    also the "no next" test's edge: each pfn or NULL reason, the free lists after with
+    their prev links and PG_buddy/private, against the oracle (mm/page_alloc.c
+    __rmqueue, expand, __free_pages_bulk)."""
+    pa = _pa()
+    ao = _oracle()
+    machines = {k: _cached(MACHINES[k]) for k, _ in SCRIPTS}
+    facts = []
+    for i, (mk, script) in enumerate(SCRIPTS):
+        def model(mk=mk, script=script):
+            m = machines[mk]()
+            out, blocks = [], []
+            for op, a, order in script:
+                if op == "a":
+                    page = pa.alloc_pages(m, a, order)
+                    out.append(m.alloc_failure if page is None else page.pfn)
+                    if page is not None:
+                        blocks.append(page.pfn)
+                else:
+                    pa.__free_pages(m, m.mem_map + blocks[a], order)
+            return out, _buddy_marks(m), ao.Shadow(m).zones
+
+        def expected(mk=mk, script=script):
+            m = machines[mk]()
+            shadow = ao.Shadow(m)
+            out, blocks = [], []
+            for op, a, order in script:
+                if op == "a":
+                    if m.watermarks:
+                        pfn, reason, _ = ao.alloc_pages(shadow, m, a, order, 0)
+                    else:
+                        pfn, reason = k_first_fit_block(shadow, m, a, order)
+                    out.append(reason if pfn is None else pfn)
+                    if pfn is not None:
+                        blocks.append(pfn)
+                else:
+                    ao.free_pages(shadow, m, blocks[a], order, 0)
+            return out, [], shadow.zones
+        facts.append(Fact(f"alloc_pages between order-2 frees, pfn 0 behind a list's "
+                          f"first block: script {i} ({len(script)} calls, {mk})", "mm/page_alloc.c __rmqueue, expand, "
+                          "__free_pages_bulk", expected, model))
+    return facts
+
+
 # --- alloc_pages_bulk, rmqueue_bulk ---------------------------------------------------
 
 def _buddy_marks(m) -> list[int]:
     """Heads on a free list without PG_buddy or with another order in private (each
-    free block's head carries both: 2.6.12 set_page_order)."""
+    free block's head carries both: 2.6.12 set_page_order), or whose prev link is not
+    the block before it (-1 for the list's first: include/linux/list.h keeps both
+    directions, and list_del of a block in the middle follows prev)."""
     from ..model.mem_map import PG_buddy
     mm, bad = m.mem_map, []
     for zone in m.zones:
         for order, area in enumerate(zone.free_area):
-            pfn = area.head
+            pfn, prev = area.head, -1
             while pfn >= 0:
-                if not mm.flags[pfn] & PG_buddy or mm.private[pfn] != order:
+                if (not mm.flags[pfn] & PG_buddy or mm.private[pfn] != order
+                        or mm.lru_prev[pfn] != prev):
                     bad.append(pfn)
-                pfn = mm.lru_next[pfn]
+                pfn, prev = mm.lru_next[pfn], pfn
     return bad
 
 
@@ -780,6 +854,7 @@ def _misuse_facts() -> list[Fact]:
 
     def model():
         m = get()
+        held = pa.alloc_pages(m, K_GFP_KERNEL, 0).pfn
         before = _digest(m)
         out = []
         calls = ([lambda o=o: pa.alloc_pages(m, K_GFP_KERNEL, o)
@@ -791,6 +866,8 @@ def _misuse_facts() -> list[Fact]:
                     for c in (-1, 1.5, None, True, "3")]
                  + [lambda g=g: pa.alloc_pages_bulk(m, g, 3) for g in (-1, 0x10000, 1.0)]
                  + [lambda g=g: pa.__get_free_pages(m, g, 0) for g in (-1, 0x10000, None)]
+                 + [lambda o=o: pa.__free_pages(m, m.mem_map + held, o)
+                    for o in (11, 12, 1 << 20, -1, 1.0)]
                  + [lambda: pa.__get_free_pages(m, K_GFP_KERNEL, -1),
                     lambda: pa.__get_free_page(m, 0x20000)]
                  + [lambda g=g: pa.get_zeroed_page(m, g)
@@ -821,6 +898,7 @@ def _misuse_facts() -> list[Fact]:
         return ([("KernelBug", "bad_order")] * 6 + [("KernelBug", "bad_gfp")] * 9
                 + [("KernelBug", "bad_count")] * 5 + [("KernelBug", "bad_gfp")] * 3
                 + [("KernelBug", "bad_gfp")] * 3
+                + [("KernelBug", "bad_order")] * 5              # a free of order >= 11
                 + [("KernelBug", "bad_order"), ("KernelBug", "bad_gfp")]
                 + [("KernelBug", "highmem_get_free_pages")] * 4
                 + [("KernelBug", "bad_gfp")] * 2
@@ -989,4 +1067,5 @@ def _proc_facts() -> list[Fact]:
 
 
 FACT_GROUPS = [_zone_struct_facts, _sqrt_batch_facts, _marks_facts, _watermark_sweep_facts,
-               _alloc_run_facts, _bulk_facts, _misuse_facts, _address_facts, _proc_facts]
+               _alloc_run_facts, _script_facts, _bulk_facts, _misuse_facts, _address_facts,
+               _proc_facts]
