@@ -524,6 +524,8 @@ ALLOC_RUNS = [
      K_GFP_ATOMIC | K_DMA, (2, 0, 1), 60, False, 0),
     ("pfn 0 from pass 3: GFP_KERNEL|__GFP_DMA, PF_MEMALLOC, orders 2,0,1",
      "tiny-lowfree-memalloc", K_GFP_KERNEL | K_DMA, (2, 0, 1), 60, True, 0),
+    ("GFP_KERNEL, orders 2,3,2,4", "tiny-pairs", K_GFP_KERNEL, (2, 3, 2, 4), 40, False, 0),
+    ("GFP_ATOMIC, orders 2,1,3", "tiny-pairs", K_GFP_ATOMIC, (2, 1, 3), 40, False, 0),
     ("GFP_KERNEL, orders 3,2,1,4,1,2", "tiny-frag", K_GFP_KERNEL, (3, 2, 1, 4, 1, 2), 60,
      False, 0),
     ("GFP_ATOMIC, orders 1,2,3", "tiny-frag", K_GFP_ATOMIC, (1, 2, 3), 60, False, 0),
@@ -572,6 +574,28 @@ def _fragmented():
     return m
 
 
+def _paired():
+    """The small machine with Normal cut into order-1 pieces and DMA left free: every
+    frame GFP_KERNEL gives (Normal, then DMA), then in Normal the aligned pairs 4k, 4k+1
+    freed (they merge into order-1 blocks; the last few wait on the hot list), and every
+    DMA frame freed. An order-2 request then fails Normal's per-order test only
+    because of the order-1 frames, and pass 1 goes on to DMA."""
+    pa = _pa()
+    m = _boot(**TINY)
+    got = []
+    while True:
+        page = pa.alloc_pages(m, K_GFP_KERNEL, 0)
+        if page is None:
+            break
+        got.append(page)
+    normal = m.zones[1]
+    for page in got:
+        in_normal = normal.zone_start_pfn <= page.pfn < normal.zone_end_pfn
+        if not in_normal or page.pfn % 4 < 2:
+            pa.__free_pages(m, page, 0)
+    return m
+
+
 def _alloc_run_facts() -> list[Fact]:
     """__alloc_pages, a fixed sequence of calls per row on a fresh machine, run past
     the point where every pass has stopped: the pfn of each block (or the NULL
@@ -590,6 +614,13 @@ def _alloc_run_facts() -> list[Fact]:
             frag["m"] = _fragmented()
         return copy.deepcopy(frag["m"])
     machines["tiny-frag"] = fragmented
+    pairs = {}
+
+    def paired():
+        if "m" not in pairs:
+            pairs["m"] = _paired()
+        return copy.deepcopy(pairs["m"])
+    machines["tiny-pairs"] = paired
     facts = []
     for label, mk, gfp, orders, n, memalloc, cpu in ALLOC_RUNS:
         calls = [(gfp, orders[i % len(orders)], cpu) for i in range(n)]
