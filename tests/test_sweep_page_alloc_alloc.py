@@ -88,6 +88,8 @@ MUTANTS = [
      "            if pfn >= 0:\n                return Page(machine.mem_map, pfn)\n    machine",
      "            if pfn > 0:\n                return Page(machine.mem_map, pfn)\n    machine"),
     (sw._misuse_facts, "_check_order", "order >= max_order", "order is max_order"),
+    (sw._script_facts, "rmqueue_bulk", "if nxt >= 0:", "if nxt >= -1:"),
+    (sw._script_facts, "__rmqueue", "if nxt >= 0:", "if nxt >= -1:"),
     (sw._alloc_run_facts, "alloc_pages", "free -= areas[o].nr_free << o",
      "free -= areas[o].nr_free >> o"),
     (sw._bulk_facts, "_order0_passes", "mark -= mark // 4", "mark -= mark // 3"),

@@ -647,6 +647,14 @@ SCRIPTS = [
      + [("a", K_DMA, 2), ("a", K_DMA, 1)]),
     ("tiny-lowfree", [("a", K_GFP_ATOMIC | K_DMA, 2)] * 3 + [("f", 0, 2), ("f", 1, 2)]
      + [("a", K_GFP_ATOMIC | K_DMA, 2), ("a", K_GFP_ATOMIC | K_DMA, 1)]),
+    # the machine's last frame (767, the first one boot's hot list hands out) freed
+    # with every second of nine more: the hot list drains it first, so it waits on
+    # HighMem's order-0 list behind the frames drained after it (its prev link is the
+    # last entry of lru_prev, the one a list index of -1 reaches)
+    ("tiny", [("a", K_GFP_KERNEL | K_HIGHMEM, 0)] * 20
+     + [("f", k, 0) for k in range(0, 20, 2)]
+     + [("a", K_GFP_KERNEL, 0)] * 12 + [("a", K_GFP_KERNEL | K_HIGHMEM, 1)] * 4
+     + [("a", K_GFP_KERNEL, 3)] * 2),
     ("tiny-lowfree", [("a", K_GFP_ATOMIC | K_DMA, 2)] * 3 + [("f", 0, 2), ("f", 1, 2)]
      + [("a", K_GFP_ATOMIC | K_DMA, 2)] * 3 + [("a", K_GFP_ATOMIC | K_DMA, 1)] * 6
      + [("f", 3, 2), ("a", K_GFP_ATOMIC | K_DMA, 3), ("a", K_GFP_ATOMIC | K_DMA, 2)]),
@@ -654,10 +662,11 @@ SCRIPTS = [
 
 
 def _script_facts() -> list[Fact]:
-    """Allocations between frees of order-2 blocks (__free_pages_ok ->
-    __free_pages_bulk: no per-CPU list above order 0), so that __rmqueue takes a list's
-    first block while another stands behind it -- pfn 0 among them, whose number is
-    also the "no next" test's edge: each pfn or NULL reason, the free lists after with
+    """Allocations between frees (order 2: __free_pages_ok -> __free_pages_bulk; order
+    0: through the hot list, which drains its tail at `high`), so that __rmqueue and
+    rmqueue_bulk take a list's first block while another waits behind it -- pfn 0,
+    whose number is the edge of the "no next block" test, and the machine's last
+    frame, whose prev link a list index of -1 would reach: each pfn or NULL reason, the free lists after with
     their prev links and PG_buddy/private, against the oracle (mm/page_alloc.c
     __rmqueue, expand, __free_pages_bulk)."""
     pa = _pa()
@@ -694,8 +703,8 @@ def _script_facts() -> list[Fact]:
                 else:
                     ao.free_pages(shadow, m, blocks[a], order, 0)
             return out, [], shadow.zones
-        facts.append(Fact(f"alloc_pages between order-2 frees, pfn 0 behind a list's "
-                          f"first block: script {i} ({len(script)} calls, {mk})", "mm/page_alloc.c __rmqueue, expand, "
+        facts.append(Fact(f"alloc_pages between frees, a block waiting behind a list's "
+                          f"first: script {i} ({len(script)} calls, {mk})", "mm/page_alloc.c __rmqueue, expand, "
                           "__free_pages_bulk", expected, model))
     return facts
 
