@@ -67,7 +67,8 @@ MUTANTS = [
     (sw._alloc_run_facts, "buffered_rmqueue", "    if pfn >= 0:\n        # ACCOUNT",
      "    if pfn >= 1:\n        # ACCOUNT"),
     (sw._misuse_facts, "_check_cpu", "(0..{machine.cpus - 1})", "(0..{machine.cpus + 1})"),
-    (sw._misuse_facts, "alloc_pages", "not 0 <= cpu < machine.cpus", "not -1 <= cpu < machine.cpus"),
+    (sw._misuse_facts, "alloc_pages", "not 0 <= cpu < machine.cpus",
+     "not -1 <= cpu < machine.cpus"),
     (sw._misuse_facts, "alloc_pages_bulk", "    _check_cpu(machine, cpu)\n", "\n"),
     # probe survivors (seed 4101): pass 1's per-order verdict, pfn 0 from pass 1
     (sw._alloc_run_facts, "alloc_pages", "if free <= mark:                  # the per-order",
@@ -88,6 +89,7 @@ MUTANTS = [
      "            if pfn >= 0:\n                return Page(machine.mem_map, pfn)\n    machine",
      "            if pfn > 0:\n                return Page(machine.mem_map, pfn)\n    machine"),
     (sw._misuse_facts, "_check_order", "order >= max_order", "order is max_order"),
+    (sw._misuse_facts, "_check_order", "0..{max_order - 1}", "0..{max_order | 1}"),
     (sw._script_facts, "rmqueue_bulk", "if nxt >= 0:", "if nxt >= -1:"),
     (sw._script_facts, "__rmqueue", "if nxt >= 0:", "if nxt >= -1:"),
     (sw._alloc_run_facts, "alloc_pages", "free -= areas[o].nr_free << o",

@@ -666,7 +666,8 @@ def _script_facts() -> list[Fact]:
     0: through the hot list, which drains its tail at `high`), so that __rmqueue and
     rmqueue_bulk take a list's first block while another waits behind it -- pfn 0,
     whose number is the edge of the "no next block" test, and the machine's last
-    frame, whose prev link a list index of -1 would reach: each pfn or NULL reason, the free lists after with
+    frame, whose prev link a list index of -1 would reach: each pfn or NULL reason,
+    the free lists after with
     their prev links and PG_buddy/private, against the oracle (mm/page_alloc.c
     __rmqueue, expand, __free_pages_bulk)."""
     pa = _pa()
@@ -704,7 +705,8 @@ def _script_facts() -> list[Fact]:
                     ao.free_pages(shadow, m, blocks[a], order, 0)
             return out, [], shadow.zones
         facts.append(Fact(f"alloc_pages between frees, a block waiting behind a list's "
-                          f"first: script {i} ({len(script)} calls, {mk})", "mm/page_alloc.c __rmqueue, expand, "
+                          f"first: script {i} ({len(script)} calls, {mk})",
+                          "mm/page_alloc.c __rmqueue, expand, "
                           "__free_pages_bulk", expected, model))
     return facts
 
@@ -891,6 +893,7 @@ def _misuse_facts() -> list[Fact]:
     NULL (reason order_too_large), nothing else changes; MAX_ORDER - 1 succeeds on a
     machine with such a block. A CPU outside 0..cpus-1 is refused (ValueError)."""
     pa = _pa()
+    from ..model.errors import KernelBug
     get = _cached(TINY)
     get64 = _cached({"phys_pages": 16384, "highmem_pages": 0})
 
@@ -917,6 +920,19 @@ def _misuse_facts() -> list[Fact]:
                               K_GFP_ATOMIC | K_HIGHMEM, -1, 0x10000)])
         for call in calls:
             out.append(_outcome(call))
+        # the bad_order message names the order and the valid range 0..MAX_ORDER-1
+        # (and, for a free, the frame: KernelBug.pfn)
+        msgs = []
+        for call, pfn in ((lambda: pa.alloc_pages(m, K_GFP_KERNEL, -3), None),
+                          (lambda: pa.__free_pages(m, m.mem_map + held, 12), held)):
+            try:
+                call()
+            except KernelBug as exc:
+                text = str(exc)
+                msgs.append(("-3" in text or "12" in text,
+                             "0..10)" in text or "0..10 " in text or text.endswith("0..10"),
+                             exc.pfn == pfn))
+        out.append(msgs)
         out.append(_digest(m) == before)
         # order >= MAX_ORDER: NULL, and only the failure reason changes
         for order in (11, 12, 1 << 20):
@@ -944,6 +960,7 @@ def _misuse_facts() -> list[Fact]:
                 + [("KernelBug", "bad_order"), ("KernelBug", "bad_gfp")]
                 + [("KernelBug", "highmem_get_free_pages")] * 4
                 + [("KernelBug", "bad_gfp")] * 2
+                + [[(True, True, True)] * 2]
                 + [True] + [(None, "order_too_large", True)] * 3 + [None, [], "untouched", (0, 10)])
 
     def cpus():
@@ -988,7 +1005,8 @@ def _address_facts() -> list[Fact]:
     get = _cached(TINY)
     script = [("__get_free_pages", K_GFP_KERNEL, 0), ("__get_free_pages", K_GFP_KERNEL, 3),
               ("__get_free_page", K_GFP_ATOMIC | K_DMA, 0), ("get_zeroed_page", K_GFP_KERNEL, 0),
-              ("get_zeroed_page", K_DMA | K_COLD, 0), ("__get_free_pages", K_GFP_KERNEL | K_HIGHMEM, 2),
+              ("get_zeroed_page", K_DMA | K_COLD, 0),
+              ("__get_free_pages", K_GFP_KERNEL | K_HIGHMEM, 2),
               ("__get_free_page", K_GFP_KERNEL | K_HIGHMEM, 0), ("alloc_page", K_GFP_KERNEL, 0),
               ("alloc_page", K_GFP_KERNEL | K_HIGHMEM | K_COLD, 0),
               ("__get_free_pages", K_GFP_KERNEL, 7), ("__get_free_pages", K_GFP_KERNEL, 6)]
