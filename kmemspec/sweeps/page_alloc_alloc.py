@@ -1044,9 +1044,41 @@ def _address_facts() -> list[Fact]:
             else:
                 out.append(K_PAGE_OFFSET + (pfn << 12))
         return out, shadow.zones
+    get2 = _cached(dict(TINY, cpus=2))
+    # each wrapper on CPU 1 of 2 (its own hot list, empty, where CPU 0's holds boot's
+    # single DMA frames), alternating with CPU 0
+    cpu_script = [("alloc_page", 1), ("__get_free_page", 1), ("get_zeroed_page", 1),
+                  ("__get_free_pages", 1), ("alloc_page", 0), ("__get_free_page", 1),
+                  ("get_zeroed_page", 0), ("alloc_page", 1)]
+
+    def cpu_model():
+        m = get2()
+        out = []
+        for name, cpu in cpu_script:
+            fn = getattr(pa, name)
+            if name == "__get_free_pages":
+                out.append(fn(m, K_GFP_KERNEL | K_DMA, 0, cpu))
+            elif name == "alloc_page":
+                out.append(fn(m, K_GFP_KERNEL | K_DMA, cpu).pfn)
+            else:
+                out.append(fn(m, K_GFP_KERNEL | K_DMA, cpu))
+        return out, _oracle().Shadow(m).zones
+
+    def cpu_expected():
+        m = get2()
+        ao = _oracle()
+        shadow = ao.Shadow(m)
+        out = []
+        for name, cpu in cpu_script:
+            pfn, _, _ = ao.alloc_pages(shadow, m, K_GFP_KERNEL | K_DMA, 0, cpu)
+            out.append(pfn if name == "alloc_page" else K_PAGE_OFFSET + (pfn << 12))
+        return out, shadow.zones
     return [Fact("__get_free_pages / __get_free_page / get_zeroed_page / alloc_page: "
                  "addresses, 0 for highmem, NULL", "mm/page_alloc.c __get_free_pages, "
-                 "get_zeroed_page; include/asm-i386/page.h __va", expected, model)]
+                 "get_zeroed_page; include/asm-i386/page.h __va", expected, model),
+            Fact("alloc_page / __get_free_page(s) / get_zeroed_page on CPU 1 of 2 (DMA)",
+                 "mm/page_alloc.c buffered_rmqueue (the calling CPU's pageset)",
+                 cpu_expected, cpu_model)]
 
 
 # --- nr_free_pages, buddyinfo, zoneinfo -----------------------------------------------
