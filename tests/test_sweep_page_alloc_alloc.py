@@ -69,6 +69,8 @@ MUTANTS = [
     (sw._misuse_facts, "_check_cpu", "(0..{machine.cpus - 1})", "(0..{machine.cpus + 1})"),
     (sw._misuse_facts, "alloc_pages", "not 0 <= cpu < machine.cpus",
      "not -1 <= cpu < machine.cpus"),
+    (sw._misuse_facts, "alloc_pages", "not 0 <= cpu < machine.cpus",
+     "not 0 <= cpu != machine.cpus"),
     (sw._misuse_facts, "alloc_pages_bulk", "    _check_cpu(machine, cpu)\n", "\n"),
     # probe survivors (seed 4101): pass 1's per-order verdict, pfn 0 from pass 1
     (sw._alloc_run_facts, "alloc_pages", "if free <= mark:                  # the per-order",

@@ -970,9 +970,11 @@ def _misuse_facts() -> list[Fact]:
         calls = [(c, lambda c=c: pa._check_cpu(m, c))
                  for c in (-1, 0, 1, 2, 7, True, "0", None, 1.0)]
         # alloc_pages / alloc_pages_bulk / __get_free_pages on a CPU that is not there
-        calls += [(c, lambda c=c: pa.alloc_pages(m, K_GFP_KERNEL, 0, c)) for c in (-1, 2, True)]
-        calls += [(c, lambda c=c: pa.alloc_pages(m, K_GFP_KERNEL, 3, c)) for c in (-1, 2)]
-        calls += [(c, lambda c=c: pa.alloc_pages_bulk(m, K_GFP_KERNEL, 5, c)) for c in (-1, 2)]
+        calls += [(c, lambda c=c: pa.alloc_pages(m, K_GFP_KERNEL, 0, c))
+                  for c in (-1, 2, 7, True)]
+        calls += [(c, lambda c=c: pa.alloc_pages(m, K_GFP_KERNEL, 3, c)) for c in (-1, 2, 7)]
+        calls += [(c, lambda c=c: pa.alloc_pages_bulk(m, K_GFP_KERNEL, 5, c))
+                  for c in (-1, 2, 7)]
         calls += [(2, lambda: pa.__get_free_pages(m, K_GFP_KERNEL, 0, 2))]
         for c, call in calls:
             try:
@@ -987,10 +989,10 @@ def _misuse_facts() -> list[Fact]:
                  "mm/page_alloc.c alloc_pages_node (order >= MAX_ORDER), get_zeroed_page "
                  "BUG_ON; include/linux/gfp.h", expected, model),
             Fact("_check_cpu: 0..cpus-1 accepted, -1, 2, 7, True, '0', None, 1.0 refused; "
-                 "alloc_pages, alloc_pages_bulk, __get_free_pages refuse CPU -1, 2, True",
+                 "alloc_pages, alloc_pages_bulk, __get_free_pages refuse CPU -1, 2, 7, True",
                  "the CPU numbers of the machine (cpu_online_map)",
                  lambda: ([("ValueError", True), ("ok", 0), ("ok", 1)]
-                          + [("ValueError", True)] * 14,
+                          + [("ValueError", True)] * 17,
                           True), cpus)]
 
 
