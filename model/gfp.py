@@ -71,7 +71,10 @@ def parse_gfp(text: str | int) -> int:
 
 
 def check_gfp(gfp_mask: int) -> None:
-    """Raise KernelBug for a mask with bits no 2.6.12 gfp flag defines."""
+    """Raise KernelBug for a mask with bits no 2.6.12 gfp flag defines, or one that is
+    not an integer at all (gfp_t is an unsigned int: 2.0, None or True is no mask)."""
+    if type(gfp_mask) is not int:
+        raise KernelBug("bad_gfp", f"gfp mask {gfp_mask!r} is not an integer")
     if gfp_mask < 0 or gfp_mask & ~GFP_VALID_MASK:
         raise KernelBug("bad_gfp", f"gfp mask {gfp_mask:#x} has undefined bits")
 

@@ -483,6 +483,8 @@ def alloc_pages(machine, gfp_mask: int, order: int, cpu: int = 0) -> Page | None
         _check_order(order, machine.profile.MAX_ORDER, allow_large=True)
     if type(gfp_mask) is not int or gfp_mask < 0 or gfp_mask & ~GFP_VALID_MASK:
         check_gfp(gfp_mask)
+    if type(cpu) is not int or not 0 <= cpu < machine.cpus:
+        _check_cpu(machine, cpu)
     if order >= machine.profile.MAX_ORDER:
         # 2.6.12 alloc_pages_node: "if (unlikely(order >= MAX_ORDER)) return NULL"
         machine.alloc_failure = NOPAGE_ORDER
@@ -639,6 +641,7 @@ def alloc_pages_bulk(machine, gfp_mask: int, nr_pages: int, cpu: int = 0) -> lis
         check_gfp(gfp_mask)
     if type(nr_pages) is not int or nr_pages < 0:
         raise KernelBug("bad_count", f"nr_pages {nr_pages!r} is not a count")
+    _check_cpu(machine, cpu)
     taken: list[int] = []
     zonelist = machine.zonelists[_ZONE_OF_MODIFIER[gfp_mask & GFP_ZONEMASK]]
     for zone, floor in _order0_passes(machine, gfp_mask, zonelist):
