@@ -606,6 +606,9 @@ def _bulk_facts() -> list[Fact]:
     runs += [("odd start 1025 + 37", list(range(1025, 1062))),
              ("crossing DMA into Normal 2060..2079", list(range(2060, 2080))),
              ("Normal into HighMem to the last frame", list(range(2100, 2152))),
+             ("all of Normal [2072, 2112)", list(range(2072, 2112))),
+             ("HighMem [2120, 2152) to the last frame", list(range(2120, 2152))),
+             ("DMA's ragged end [2048, 2072)", list(range(2048, 2072))),
              ("reversed 64 at 512", list(range(575, 511, -1))),
              ("interleaved 128 at 256", list(range(256, 384, 2)) + list(range(257, 384, 2))),
              ("empty", [])]
@@ -741,6 +744,11 @@ def _misuse_facts() -> list[Fact]:
         cache = slab.kmem_cache_create(m, "sweep64", 64, 0, 0)
         obj = slab.kmem_cache_alloc(m, cache, GFP_KERNEL)
         slab_pfn = (obj - m.profile.PAGE_OFFSET) >> 12
+        # kmapped twice before: their pkmap slots 0 and 1 are back at count 1
+        for _ in range(2):
+            other_high = pa.alloc_pages(m, GFP_HIGHUSER, 0)
+            hm.kmap(m, other_high)
+            hm.kunmap(m, other_high)
         high = pa.alloc_pages(m, GFP_HIGHUSER, 0)
         hm.kmap(m, high)
         cold = pa.alloc_pages(m, GFP_DMA | __GFP_COLD, 0).pfn
@@ -793,6 +801,12 @@ def _misuse_facts() -> list[Fact]:
         except Exception as exc:                        # the diagnosis names the list
             text = str(exc)
         out["cold message"] = ["cold list" in text and "CPU 0" in text]
+        try:
+            pa.__free_pages(m, high, 0)
+            text = ""
+        except Exception as exc:                        # ... and the kmap's count
+            text = str(exc)
+        out["kmapped message"] = ["pkmap_count 2" in text]
         out["null"] = [pa.free_pages(m, 0, 0), pa.free_pages(m, None, 3), pa.free_page(m, 0)]
         return out, digest(m) == before, cold
 
@@ -803,7 +817,7 @@ def _misuse_facts() -> list[Fact]:
             ("free_kmapped", 2), ("double_free", 7), ("not_block_head", 1),
             ("wrong_order", 5), ("put_page_high_order", 1), ("get_page_unallocated", 5),
             ("bad_address", 8))}
-        want["cold message"] = [True]
+        want["cold message"] = want["kmapped message"] = [True]
         want["null"] = [None, None, None]
         return want, True, held["cold"]
     held: dict = {}
