@@ -239,10 +239,11 @@ def outcome(call) -> str:
 
 # --- machines -------------------------------------------------------------------------
 # A: page_policy "buddy", zones DMA [0, 2072) (mem_map in frames 0..16, reserved),
-#    Normal [2072, 2112), HighMem [2112, 2152): the last zone ends at the last frame.
+#    Normal [2072, 2128) (56 frames: blocks of 32, 16, 8), HighMem [2128, 2168) (32, 8):
+#    the last zone ends at the last frame; no zone start is a multiple of 64 frames.
 # P: page_policy "2.6.12", 2 CPUs, DMA [0, 8200) (batch 2: low 4, high 12; mem_map at
 #    4096..), Normal [8200, 8240) and HighMem [8240, 10288) (batch 1 each).
-MACHINE_A = dict(phys_pages=2112, highmem_pages=40, reserved=(), max_dma_pfn=2072,
+MACHINE_A = dict(phys_pages=2128, highmem_pages=40, reserved=(), max_dma_pfn=2072,
                  page_policy="buddy")
 MACHINE_P = dict(phys_pages=8240, highmem_pages=2048, reserved=(), max_dma_pfn=8200, cpus=2)
 
@@ -404,7 +405,7 @@ def _cascade_and_edges_facts() -> list[Fact]:
     region one by one, the last one merges through every order 0..9 into an order-10
     block (held frame at the low end, then at the high end); freeing every frame of
     the zones' ragged ends stops at bad_range (DMA [2048, 2072): 2064's order-3 buddy
-    2072 is Normal's; Normal's 40 frames: idx 32's buddy idx 40 is HighMem's;
+    2072 is Normal's; Normal's 56 frames: idx 48's order-3 buddy idx 56 is HighMem's;
     HighMem's 40: idx 32's buddy is one past the last frame of mem_map). Machine P's
     DMA zone: two order-10 buddies [0, 1024) and [1024, 2048) stay apart (the loop
     stops at MAX_ORDER - 1), through the hot list and a drain."""
@@ -417,7 +418,7 @@ def _cascade_and_edges_facts() -> list[Fact]:
             p.free(last)
         facts.append(pair_fact(f"free: a chain of merges from order 0 to 10 (last frame {last})",
                                SOURCE + "__free_pages_bulk", "A", body))
-    for name, lo, hi in (("DMA", 2048, 2072), ("Normal", 2072, 2112), ("HighMem", 2112, 2152)):
+    for name, lo, hi in (("DMA", 2048, 2072), ("Normal", 2072, 2128), ("HighMem", 2128, 2168)):
         for how in ("ascending", "descending"):
             def body(p, lo=lo, hi=hi, how=how):
                 p.free_run(range(lo, hi) if how == "ascending" else range(hi - 1, lo - 1, -1))
@@ -459,11 +460,19 @@ def _list_helper_facts() -> list[Fact]:
         out.append((pa.free_list(mm, area), mm.lru_next[5]))
         pa.list_del(mm, area, 5)                     # the last one
         out.append((pa.free_list(mm, area), area.head, mm.lru_next[5], mm.lru_prev[5]))
+        for pfn in (0, 4, 15):                       # pfn 0 is a frame like any other
+            pa.list_add(mm, area, pfn)
+        out.append((pa.free_list(mm, area), mm.lru_prev[0], mm.lru_prev[4]))
+        pa.list_del(mm, area, 4)
+        out.append((pa.free_list(mm, area), mm.lru_prev[0], mm.lru_next[15]))
+        pa.list_del(mm, area, 15)
+        out.append((pa.free_list(mm, area), mm.lru_prev[0], area.head))
         return out
 
     def lists_expected():
         return [([5, 7, 3], [-1, 5, 7], 5), ([5, 3], 5, -1, -1), ([5, 3], -1, 5),
-                ([5], -1), ([], -1, -1, -1)]
+                ([5], -1), ([], -1, -1, -1), ([15, 4, 0], 4, 15), ([15, 0], 15, 0),
+                ([0], -1, 0)]
 
     def orders():
         mm = MemMap(4)
@@ -490,6 +499,7 @@ def _list_helper_facts() -> list[Fact]:
         mm = MemMap(16)
         mm.zone_id[0:8], mm.zone_id[8:12], mm.zone_id[12:16] = b"\0" * 8, b"\1" * 4, b"\2" * 4
         mm.zone_id[10] = 2                           # a frame of another zone in the span
+        mm.zone_id[7] = mm.zone_id[12] = 1           # outside the span, yet zone 1's id
         zone = pa.Zone(1, "Normal", 8, 4, MAX_ORDER)
         return [pa.bad_range(mm, zone, p) for p in (0, 7, 8, 9, 10, 11, 12, 15)]
     return [Fact("list_add at the head, list_del of the middle, head, tail and last",
@@ -605,9 +615,10 @@ def _bulk_facts() -> list[Fact]:
     runs = [(f"aligned 2^{k} at 1024", list(range(1024, 1024 + (1 << k)))) for k in range(11)]
     runs += [("odd start 1025 + 37", list(range(1025, 1062))),
              ("crossing DMA into Normal 2060..2079", list(range(2060, 2080))),
-             ("Normal into HighMem to the last frame", list(range(2100, 2152))),
-             ("all of Normal [2072, 2112)", list(range(2072, 2112))),
-             ("HighMem [2120, 2152) to the last frame", list(range(2120, 2152))),
+             ("Normal into HighMem to the last frame", list(range(2100, 2168))),
+             ("all of Normal [2072, 2128)", list(range(2072, 2128))),
+             ("Normal's index 16..47 [2088, 2120)", list(range(2088, 2120))),
+             ("HighMem [2136, 2168) to the last frame", list(range(2136, 2168))),
              ("DMA's ragged end [2048, 2072)", list(range(2048, 2072))),
              ("reversed 64 at 512", list(range(575, 511, -1))),
              ("interleaved 128 at 256", list(range(256, 384, 2)) + list(range(257, 384, 2))),
@@ -702,7 +713,7 @@ def _find_block_facts() -> list[Fact]:
             p.alloc(GFP_DMA, 0, order)
         p.free_run(range(40, 80))
         p.free_run(range(2080, 2100))
-        p.free_run(range(2130, 2152, 3))
+        p.free_run(range(2130, 2168, 3))
         p.alloc(GFP_KERNEL, 1, 2)
         p.alloc(GFP_HIGHUSER, 2, 0)
         n = p.m.mem_map.nr_pages
@@ -890,11 +901,11 @@ def _free_pages_addr_facts() -> list[Fact]:
 def _kmap_free_facts() -> list[Fact]:
     """A highmem frame kmapped and kunmapped again (pkmap_count back to 1, the slot not
     yet flushed) may be freed (only pkmap_count > 1 is free_kmapped, spec/buddy.md 5):
-    machine A's HighMem frames 2112.. freed after kmap / kunmap, the state as KBuddy's."""
+    machine A's HighMem frames 2128.. freed after kmap / kunmap, the state as KBuddy's."""
     from ..model import highmem as hm
 
     def body(p):
-        for pfn in (2112, 2113, 2150):
+        for pfn in (2128, 2129, 2167):
             hm.kmap(p.m, p.page(pfn))
             hm.kunmap(p.m, p.page(pfn))
             p.free(pfn)
