@@ -693,6 +693,21 @@ def _compound_facts() -> list[Fact]:
             out.append((outcome(lambda: pa.__free_pages(m, m.mem_map + head, 3)),
                         digest(m) == before))
         return out
+    def last_frame():
+        # a compound block that ends at mem_map's last frame: a page handle with pfn -1
+        # is still bad_pfn (pfn_valid), not a frame of that block
+        from ..model.gfp import GFP_HIGHUSER
+        from ..model.mem_map import Page
+        p = Pair("A")
+        n = p.m.mem_map.nr_pages
+        head = _form(p, n - 8, 3, GFP_HIGHUSER | __GFP_COMP, 2)
+        m = p.m
+        before = digest(m)
+        return ([head - n] + [outcome(lambda q=q, o=o: pa.__free_pages(m, Page(m.mem_map, q), o))
+                              for q in (-1, -8, n) for o in (0, 3)], digest(m) == before)
+    facts.append(Fact("compound block at the last frame: pfn -1, -8 and nr_pages are bad_pfn",
+                      SOURCE + "__free_pages; include/linux/mmzone.h pfn_valid",
+                      lambda: ([-8] + ["bad_pfn"] * 6, True), last_frame))
     facts.append(Fact("compound: a tail without PG_compound, with another head, a wrong "
                       "page[1].index", SOURCE + "destroy_compound_page (bad_page)",
                       lambda: [("bad_compound", True)] * 3, corrupted))
@@ -844,8 +859,8 @@ def _misuse_facts() -> list[Fact]:
 
 def _bulk_misuse_facts() -> list[Fact]:
     """free_pages_bulk checks every frame before anything changes (spec/buddy.md 4a):
-    a list with a frame twice, a reserved, a kmapped, a listed or a slab frame among
-    good ones raises that frame's rule, in both page policies (machine A's
+    a list with a frame twice, a reserved, a kmapped, a listed frame, or a frame of an
+    order-1 block among good ones raises that frame's rule, in both page policies (machine A's
     consecutive-run and one-by-one paths, machine P's hot-list path)."""
     from ..model import highmem as hm, page_alloc as pa
 
@@ -856,16 +871,25 @@ def _bulk_misuse_facts() -> list[Fact]:
             hi = m.zones[2].zone_start_pfn
             hm.kmap(m, m.mem_map + (hi + 1))
             reserved = m.mem_map_pfns[-1]
+            # an order-1 block at 100: its frames freed (and drained), then allocated back
+            for q in (100, 101):
+                pa.__free_pages(m, m.mem_map + q, 0)
+            pa.drain_local_pages(m, 0)
+            one = pa.alloc_pages(m, 0x01, 1).pfn              # GFP_DMA, order 1
             pa.__free_pages(m, m.mem_map + 300, 0)
             before = digest(m)
             lists = [[40, 41, 42, 41], [40, 41, 41, 42, 43], [reserved - 1, reserved, reserved + 1],
                      [reserved + 1, reserved + 2, reserved], [hi, hi + 1, hi + 2, hi + 3],
-                     [298, 299, 300, 301], [300], [40, 42, 40]]
+                     [298, 299, 300, 301], [300], [40, 42, 40], [40, one], [one, one + 1],
+                     [one + 1, one + 2]]
             out.append([outcome(lambda q=q: pa.free_pages_bulk(m, q)) for q in lists])
             out.append(digest(m) == before)
         return out
+    # __free_page (order 0) of an order-1 block's head is wrong_order, of its second
+    # frame not_block_head
     rules = ["double_free", "double_free", "free_reserved", "free_reserved", "free_kmapped",
-             "double_free", "double_free", "double_free"]
+             "double_free", "double_free", "double_free", "wrong_order", "wrong_order",
+             "not_block_head"]
     return [Fact("free_pages_bulk misuse: duplicates, reserved, kmapped, already free",
                  SOURCE + "free_pages_bulk; spec/buddy.md 4a, 5",
                  lambda: [rules, True] * 2, model)]
