@@ -246,6 +246,8 @@ def outcome(call) -> str:
 MACHINE_A = dict(phys_pages=2128, highmem_pages=40, reserved=(), max_dma_pfn=2072,
                  page_policy="buddy")
 MACHINE_P = dict(phys_pages=8240, highmem_pages=2048, reserved=(), max_dma_pfn=8200, cpus=2)
+# B: P's zones with page_policy "buddy": frame 0 is a frame like any other
+MACHINE_B = dict(MACHINE_P, page_policy="buddy")
 
 _BASES: dict = {}
 
@@ -258,7 +260,7 @@ def emptied(kind: str):
         from ..model import page_alloc as pa
         from ..model.boot import boot
         from ..model.gfp import GFP_DMA, GFP_HIGHUSER, GFP_KERNEL
-        m = boot(**(MACHINE_A if kind == "A" else MACHINE_P))
+        m = boot(**{"A": MACHINE_A, "P": MACHINE_P, "B": MACHINE_B}[kind])
         m.current_flags |= pa.PF_MEMALLOC
         for gfp in (GFP_DMA, GFP_KERNEL, GFP_HIGHUSER):
             pa.alloc_pages_bulk(m, gfp, 1 << 20)
@@ -456,8 +458,8 @@ def _list_helper_facts() -> list[Fact]:
         pa.list_add(mm, area, 9)
         pa.list_del(mm, area, 9)                     # the head
         out.append((pa.free_list(mm, area), mm.lru_prev[5], area.head))
-        pa.list_del(mm, area, 3)                     # the tail
-        out.append((pa.free_list(mm, area), mm.lru_next[5]))
+        pa.list_del(mm, area, 3)                     # the tail (no next: -1 is no frame)
+        out.append((pa.free_list(mm, area), mm.lru_next[5], mm.lru_prev[15]))
         pa.list_del(mm, area, 5)                     # the last one
         out.append((pa.free_list(mm, area), area.head, mm.lru_next[5], mm.lru_prev[5]))
         for pfn in (0, 4, 15):                       # pfn 0 is a frame like any other
@@ -471,7 +473,7 @@ def _list_helper_facts() -> list[Fact]:
 
     def lists_expected():
         return [([5, 7, 3], [-1, 5, 7], 5), ([5, 3], 5, -1, -1), ([5, 3], -1, 5),
-                ([5], -1), ([], -1, -1, -1), ([15, 4, 0], 4, 15), ([15, 0], 15, 0),
+                ([5], -1, -1), ([], -1, -1, -1), ([15, 4, 0], 4, 15), ([15, 0], 15, 0),
                 ([0], -1, 0)]
 
     def orders():
@@ -636,6 +638,12 @@ def _bulk_facts() -> list[Fact]:
             p.get(q)
         p.bulk(run)
         p.bulk(run[1::7])
+    for n in (1, 3, 5, 13):
+        def body(p, n=n):
+            p.bulk(range(0, n))
+        facts.append(pair_fact(f"free_pages_bulk: {n} frames from pfn 0 (machine B)",
+                               SOURCE + "__free_pages_bulk (__free_page on each frame)",
+                               "B", body))
     facts.append(pair_fact("free_pages_bulk: a run with second references, then their last",
                            SOURCE + "put_page_testzero, __free_pages_bulk", "A", shared))
     return facts
