@@ -255,17 +255,24 @@ _BASES: dict = {}
 def emptied(kind: str):
     """A booted machine with every free frame taken as an order-0 block (zone by zone,
     with PF_MEMALLOC so the watermarks do not stop it; per-CPU lists emptied too),
-    and current->flags left with PF_MEMALLOC; a deep copy per call."""
-    if kind not in _BASES:
-        from ..model import page_alloc as pa
-        from ..model.boot import boot
+    and current->flags left with PF_MEMALLOC; a deep copy per call. The machine is
+    built once per set of model functions (a test that monkeypatches one gets its own)."""
+    import sys
+
+    from ..model import page_alloc as pa
+    from ..model.boot import boot
+    boot_module = sys.modules[boot.__module__]
+    key = (kind,) + tuple(id(v) for mod in (pa, boot_module) for v in vars(mod).values()
+                          if callable(v))
+    if key not in _BASES:
         from ..model.gfp import GFP_DMA, GFP_HIGHUSER, GFP_KERNEL
-        m = boot(**{"A": MACHINE_A, "P": MACHINE_P, "B": MACHINE_B}[kind])
+        m = boot_module.boot(**{"A": MACHINE_A, "P": MACHINE_P, "B": MACHINE_B}[kind])
         m.current_flags |= pa.PF_MEMALLOC
         for gfp in (GFP_DMA, GFP_KERNEL, GFP_HIGHUSER):
             pa.alloc_pages_bulk(m, gfp, 1 << 20)
-        _BASES[kind] = m
-    return copy.deepcopy(_BASES[kind])
+        _BASES.clear() if len(_BASES) > 8 else None
+        _BASES[key] = m
+    return copy.deepcopy(_BASES[key])
 
 
 def _free_pages(m, page, order, cpu=0):
