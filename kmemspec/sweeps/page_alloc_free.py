@@ -248,6 +248,8 @@ MACHINE_A = dict(phys_pages=2128, highmem_pages=40, reserved=(), max_dma_pfn=207
 MACHINE_P = dict(phys_pages=8240, highmem_pages=2048, reserved=(), max_dma_pfn=8200, cpus=2)
 # B: P's zones with page_policy "buddy": frame 0 is a frame like any other
 MACHINE_B = dict(MACHINE_P, page_policy="buddy")
+# I: A with 8 frames of I/O memory [2128, 2136) between Normal and HighMem (no zone)
+MACHINE_I = dict(MACHINE_A, iomem_pages=8)
 
 _BASES: dict = {}
 
@@ -266,7 +268,7 @@ def emptied(kind: str):
                           if callable(v))
     if key not in _BASES:
         from ..model.gfp import GFP_DMA, GFP_HIGHUSER, GFP_KERNEL
-        m = boot_module.boot(**{"A": MACHINE_A, "P": MACHINE_P, "B": MACHINE_B}[kind])
+        m = boot_module.boot(**{"A": MACHINE_A, "P": MACHINE_P, "B": MACHINE_B, "I": MACHINE_I}[kind])
         m.current_flags |= pa.PF_MEMALLOC
         for gfp in (GFP_DMA, GFP_KERNEL, GFP_HIGHUSER):
             pa.alloc_pages_bulk(m, gfp, 1 << 20)
@@ -685,8 +687,11 @@ def _compound_facts() -> list[Fact]:
                      outcome(lambda: pa.__free_pages(m, m.mem_map + last, 0))]
             if k < 10:
                 rules.append(outcome(lambda: pa.__free_pages(m, m.mem_map + head, k + 1)))
-            p.note((rules, digest(m) == before),
-                   (["compound_no_dtor"] + ["bad_compound"] * (len(rules) - 1), True))
+            orders = [outcome(lambda o=o: pa.__free_pages(m, m.mem_map + head, o))
+                      for o in (float(k), None, str(k))]
+            p.note((rules, orders, digest(m) == before),
+                   (["compound_no_dtor"] + ["bad_compound"] * (len(rules) - 1),
+                    ["bad_order"] * 3, True))
             p.free(head, k)
         facts.append(pair_fact(f"compound order {k}: marks, get/put on tails, misuse, free",
                                SOURCE + "prep_compound_page, destroy_compound_page; "
@@ -755,7 +760,15 @@ def _find_block_facts() -> list[Fact]:
         p.free(8250, 0, 1)
         p.note([pa.find_block(p.m, q) for q in range(200, 8280)],
                p.k.block_map(p.m.mem_map.nr_pages)[200:8280])
-    return [pair_fact("find_block: every frame of a mixed machine A", "mm/page_alloc.c "
+    def iomem(p):
+        p.free_run(range(2072, 2128))                      # Normal: its end is iomem
+        p.free_run(range(2136, 2176))                      # HighMem after the hole
+        n = p.m.mem_map.nr_pages
+        p.note([pa.find_block(p.m, q) for q in range(2060, n)], p.k.block_map(n)[2060:])
+    return [pair_fact("find_block: frames of I/O memory (no zone) are in no block",
+                      "mm/page_alloc.c (2.6.12) memmap_init_zone (no zone for iomem)",
+                      "I", iomem),
+            pair_fact("find_block: every frame of a mixed machine A", "mm/page_alloc.c "
                       "(2.6.12) free lists; the model's block lookup", "A", mixed),
             pair_fact("find_block: frames on the per-CPU lists are in no block",
                       "mm/page_alloc.c (2.6.12) per_cpu_pages", "P", listed)]
@@ -794,6 +807,11 @@ def _misuse_facts() -> list[Fact]:
         hm.kmap(m, high)
         cold = pa.alloc_pages(m, GFP_DMA | __GFP_COLD, 0).pfn
         cold_listed = m.zones[0].pageset[0].pcp[1].list[0]
+        # CPU 1: a frame on its hot list, one left on its cold list by a refill
+        spare = next(q for q in zeros if q not in range(z16, z16 + 9) and q not in zeros[:2])
+        pa.__free_pages(m, m.mem_map + spare, 0, 1)
+        pa.alloc_pages(m, GFP_DMA | __GFP_COLD, 0, 1)
+        cold1 = m.zones[0].pageset[1].pcp[1].list[0]
         hot_listed = m.zones[0].pageset[0].pcp[0].list[-1]
         dma = m.zones[0].free_area
         free_head = next(a.head for a in dma[2:] if a.head >= 0)
@@ -848,6 +866,14 @@ def _misuse_facts() -> list[Fact]:
         except Exception as exc:                        # ... and the kmap's count
             text = str(exc)
         out["kmapped message"] = ["pkmap_count 2" in text]
+        texts = []
+        for q in (spare, cold1):
+            try:
+                pa.__free_pages(m, mm + q, 0)
+                texts.append("")
+            except Exception as exc:
+                texts.append(str(exc))
+        out["CPU 1 messages"] = ["CPU 1's hot list" in texts[0], "CPU 1's cold list" in texts[1]]
         out["null"] = [pa.free_pages(m, 0, 0), pa.free_pages(m, None, 3), pa.free_page(m, 0)]
         return out, digest(m) == before, cold
 
@@ -859,6 +885,7 @@ def _misuse_facts() -> list[Fact]:
             ("wrong_order", 5), ("put_page_high_order", 1), ("get_page_unallocated", 5),
             ("bad_address", 8))}
         want["cold message"] = want["kmapped message"] = [True]
+        want["CPU 1 messages"] = [True, True]
         want["null"] = [None, None, None]
         return want, True, held["cold"]
     held: dict = {}
@@ -877,7 +904,7 @@ def _bulk_misuse_facts() -> list[Fact]:
     a list with a frame twice, a reserved, a kmapped, a listed frame, or a frame of an
     order-1 block among good ones raises that frame's rule, in both page policies (machine A's
     consecutive-run and one-by-one paths, machine P's hot-list path)."""
-    from ..model import highmem as hm, page_alloc as pa
+    from ..model import highmem as hm, page_alloc as pa, slab
 
     def model():
         out = []
@@ -891,12 +918,18 @@ def _bulk_misuse_facts() -> list[Fact]:
                 pa.__free_pages(m, m.mem_map + q, 0)
             pa.drain_local_pages(m, 0)
             one = pa.alloc_pages(m, 0x01, 1).pfn              # GFP_DMA, order 1
+            # a slab page: frames 500..515 given back first, for the cache to grow into
+            for q in range(500, 516):
+                pa.__free_pages(m, m.mem_map + q, 0)
+            pa.drain_local_pages(m, 0)
+            cache = slab.kmem_cache_create(m, "sweep-bulk", 64, 0, 0)
+            slab_pfn = (slab.kmem_cache_alloc(m, cache, 0) - m.profile.PAGE_OFFSET) >> 12
             pa.__free_pages(m, m.mem_map + 300, 0)
             before = digest(m)
             lists = [[40, 41, 42, 41], [40, 41, 41, 42, 43], [reserved - 1, reserved, reserved + 1],
                      [reserved + 1, reserved + 2, reserved], [hi, hi + 1, hi + 2, hi + 3],
                      [298, 299, 300, 301], [300], [40, 42, 40], [40, one], [one, one + 1],
-                     [one + 1, one + 2]]
+                     [one + 1, one + 2], [slab_pfn]]
             out.append([outcome(lambda q=q: pa.free_pages_bulk(m, q)) for q in lists])
             out.append(digest(m) == before)
         return out
@@ -904,7 +937,7 @@ def _bulk_misuse_facts() -> list[Fact]:
     # frame not_block_head
     rules = ["double_free", "double_free", "free_reserved", "free_reserved", "free_kmapped",
              "double_free", "double_free", "double_free", "wrong_order", "wrong_order",
-             "not_block_head"]
+             "not_block_head", "free_slab_page"]
     return [Fact("free_pages_bulk misuse: duplicates, reserved, kmapped, already free",
                  SOURCE + "free_pages_bulk; spec/buddy.md 4a, 5",
                  lambda: [rules, True] * 2, model)]
@@ -933,6 +966,15 @@ def _free_pages_addr_facts() -> list[Fact]:
         p.k.put(71, 0, True)
         p.pa.free_page(p.m, base + 72 * 4096)
         p.k.put(72, 0, True)
+        # an order-1 block with two references: put_page drops one, then the last
+        # put_page would free one frame of two (put_page_high_order, nothing changed)
+        p.free_run((80, 81))
+        p.drain(0)
+        two = p.alloc(0x01 | 0x10, 0, 1)
+        p.get(two)
+        p.pa.put_page(p.m, p.page(two))
+        p.k.count[two] -= 1
+        p.note(outcome(lambda: p.pa.put_page(p.m, p.page(two))), "put_page_high_order")
     return [pair_fact("free_pages / free_page / put_page / __free_page by address and page",
                       SOURCE + "free_pages, __free_pages; mm/swap.c put_page", "P", body)]
 
