@@ -84,6 +84,8 @@ MUTANTS = [
     (sweep._compound_facts, "__free_pages", "compound = 0 <= pfn", "compound = -1 <= pfn"),
     (sweep._compound_facts, "__free_pages", "if compound and type(order) is int:",
      "if compound:"),
+    (sweep._bulk_misuse_facts, "_free_hot_pages", "flags[pfn] & PG_slab or",
+     "flags[pfn] ^ PG_slab or"),
     (sweep._bulk_misuse_facts, "_free_consecutive",
      "or mem_map.flags[first:end].translate(None, _FREEABLE_FLAGS)", "or False"),
     (sweep._misuse_facts, "free_hot_cold_page", "machine.pcp_pages[pfn] = 2 * cpu + cold",
