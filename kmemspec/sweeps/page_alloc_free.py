@@ -808,8 +808,10 @@ def _misuse_facts() -> list[Fact]:
         cold = pa.alloc_pages(m, GFP_DMA | __GFP_COLD, 0).pfn
         cold_listed = m.zones[0].pageset[0].pcp[1].list[0]
         # CPU 1: a frame on its hot list, one left on its cold list by a refill
-        spare = next(q for q in zeros if q not in range(z16, z16 + 9) and q not in zeros[:2])
+        spare, spare2 = [q for q in zeros if q not in range(z16, z16 + 9)
+                         and q not in zeros[:2]][:2]
         pa.__free_pages(m, m.mem_map + spare, 0, 1)
+        pa.free_pages_bulk(m, [spare2], 1)
         pa.alloc_pages(m, GFP_DMA | __GFP_COLD, 0, 1)
         cold1 = m.zones[0].pageset[1].pcp[1].list[0]
         hot_listed = m.zones[0].pageset[0].pcp[0].list[-1]
@@ -867,13 +869,14 @@ def _misuse_facts() -> list[Fact]:
             text = str(exc)
         out["kmapped message"] = ["pkmap_count 2" in text]
         texts = []
-        for q in (spare, cold1):
+        for q in (spare, cold1, spare2):
             try:
                 pa.__free_pages(m, mm + q, 0)
                 texts.append("")
             except Exception as exc:
                 texts.append(str(exc))
-        out["CPU 1 messages"] = ["CPU 1's hot list" in texts[0], "CPU 1's cold list" in texts[1]]
+        out["CPU 1 messages"] = ["CPU 1's hot list" in texts[0], "CPU 1's cold list" in texts[1],
+                                 "CPU 1's hot list" in texts[2]]
         out["null"] = [pa.free_pages(m, 0, 0), pa.free_pages(m, None, 3), pa.free_page(m, 0)]
         return out, digest(m) == before, cold
 
@@ -885,7 +888,7 @@ def _misuse_facts() -> list[Fact]:
             ("wrong_order", 5), ("put_page_high_order", 1), ("get_page_unallocated", 5),
             ("bad_address", 8))}
         want["cold message"] = want["kmapped message"] = [True]
-        want["CPU 1 messages"] = [True, True]
+        want["CPU 1 messages"] = [True, True, True]
         want["null"] = [None, None, None]
         return want, True, held["cold"]
     held: dict = {}
@@ -964,6 +967,10 @@ def _free_pages_addr_facts() -> list[Fact]:
         p.k.put(70, 0, True)
         p.pa.__free_page(p.m, p.page(71))
         p.k.put(71, 0, True)
+        p.get(74)                                      # two references: the first
+        p.free(74)                                     # __free_pages only drops one
+        p.note(p.m.mem_map.count[74], 1)
+        p.free(74)
         p.pa.free_page(p.m, base + 72 * 4096)
         p.k.put(72, 0, True)
         # an order-1 block with two references: put_page drops one, then the last
