@@ -63,6 +63,11 @@ class KBuddy:
         # allocated as an order-0 block" or a state they built with these same calls)
         self.owner = dict(machine.page_owner)
         self.count = list(machine.mem_map.count)
+        # page->flags less the two bits the free path moves (PG_buddy on free heads,
+        # PG_compound on __GFP_COMP frames); the others (reserved, highmem, slab) stay
+        from ..model.mem_map import PG_buddy, PG_compound
+        self.bits = (PG_buddy, PG_compound)
+        self.flags0 = bytes(f & ~(PG_buddy | PG_compound) for f in machine.mem_map.flags)
         self.compound: dict[int, int] = {}          # frame -> head, for __GFP_COMP blocks
         self.index1: dict[int, int] = {}            # page[1].index of compound blocks
 
@@ -181,16 +186,21 @@ class KBuddy:
         for z in self.zones:
             private.update({h: o for h, o in z.free.items() if o})
         private.update({p: h for p, h in self.compound.items()})
+        flags = bytearray(self.flags0)
+        for z in self.zones:
+            for h in z.free:
+                flags[h] |= self.bits[0]
+        for p in self.compound:
+            flags[p] |= self.bits[1]
         return {
             "zones": [(z.free_pages(), [(len(lst), lst, ([-1] + lst[:-1]) if lst else [])
                                         for lst in z.lists],
                        [[(len(lst), lst) for lst in cpu] for cpu in z.pcp])
                       for z in self.zones],
-            "buddy": sorted(h for z in self.zones for h in z.free),
+            "flags": bytes(flags),
             "private": private,
             "count": self.count[:nr_pages],
             "owner": dict(sorted(self.owner.items())),
-            "compound": sorted(self.compound),
             "index1": dict(sorted(self.index1.items())),
         }
 
@@ -199,7 +209,6 @@ class KBuddy:
 
 def m_state(m) -> dict:
     from ..model import page_alloc as pa
-    from ..model.mem_map import PG_buddy, PG_compound
     mm = m.mem_map
     zones = []
     for z in m.zones:
@@ -209,14 +218,12 @@ def m_state(m) -> dict:
             areas.append((area.nr_free, lst, [mm.lru_prev[p] for p in lst]))
         zones.append((z.free_pages, areas,
                       [[(p.count, list(p.list)) for p in pset.pcp] for pset in z.pageset]))
-    flags = mm.flags
     return {
         "zones": zones,
-        "buddy": [p for p in range(mm.nr_pages) if flags[p] & PG_buddy],
+        "flags": bytes(mm.flags),
         "private": {p: mm.private[p] for p in range(mm.nr_pages) if mm.private[p]},
         "count": list(mm.count),
         "owner": dict(sorted(m.page_owner.items())),
-        "compound": [p for p in range(mm.nr_pages) if flags[p] & PG_compound],
         "index1": dict(sorted(m.page_index.items())),
     }
 
@@ -673,7 +680,8 @@ def _compound_facts() -> list[Fact]:
         def body(p, k=k):
             head = _form(p, 1024, k, GFP_DMA | __GFP_COMP, 0)
             last = head + (1 << k) - 1
-            p.note(m_state(p.m)["compound"], p.k.state(p.m.mem_map.nr_pages)["compound"])
+            p.note([q for q in range(1016, 2056) if p.m.mem_map.flags[q] & PG_compound],
+                   sorted(p.k.compound))
             p.get(last)
             p.note(p.m.mem_map.count[head], 2)
             pa.put_page(p.m, p.page(head + 1))             # back to one reference
