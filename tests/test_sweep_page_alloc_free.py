@@ -118,3 +118,14 @@ def test_free_pages_of_a_non_integer_is_bad_address(addr):
     with pytest.raises(KernelBug) as exc:
         pa.free_pages(m, addr, 0)
     assert exc.value.rule == "bad_address" and exc.value.addr is None
+
+
+def test_emptied_machines_follow_the_model_functions(monkeypatch):
+    """The cached starting machines are built again when a model function is replaced
+    (a mutant monkeypatched by a test must not leave its machine to the next test)."""
+    full = sweep.emptied("A")
+    assert sum(z.free_pages for z in full.zones) == 0
+    monkeypatch.setattr(pa, "alloc_pages_bulk", lambda machine, gfp, n, cpu=0: [])
+    assert sum(z.free_pages for z in sweep.emptied("A").zones) > 0
+    monkeypatch.undo()
+    assert sum(z.free_pages for z in sweep.emptied("A").zones) == 0
