@@ -193,9 +193,9 @@ class KBuddy:
         for p in self.compound:
             flags[p] |= self.bits[1]
         return {
-            "zones": [(z.free_pages(), [(len(lst), lst, ([-1] + lst[:-1]) if lst else [])
+            "zones": [(z.free_pages(), [(len(lst), list(lst), ([-1] + lst[:-1]) if lst else [])
                                         for lst in z.lists],
-                       [[(len(lst), lst) for lst in cpu] for cpu in z.pcp])
+                       [[(len(lst), list(lst)) for lst in cpu] for cpu in z.pcp])
                       for z in self.zones],
             "flags": bytes(flags),
             "private": private,
@@ -447,6 +447,14 @@ def _cascade_and_edges_facts() -> list[Fact]:
     def top(p):
         p.bulk(range(0, 2048))
         p.drain(0)
+    for order in ((0, 10, 11), (10, 0, 11), (0, 2, 10, 3, 11)):
+        def body(p, order=order):
+            for pfn in order:
+                p.free(pfn)
+                p.note(m_state(p.m)["zones"][0], p.k.state(p.m.mem_map.nr_pages)["zones"][0])
+        facts.append(pair_fact(f"free: frame 0 on the order-0 list next to merging blocks "
+                               f"{order} (B)", SOURCE + "__free_pages_bulk; "
+                               "include/linux/list.h list_add, list_del", "B", body))
     facts.append(pair_fact("free: two order-10 buddies stay apart (MAX_ORDER - 1)",
                            SOURCE + "__free_pages_bulk, free_hot_cold_page, __drain_pages",
                            "P", top))
@@ -658,6 +666,12 @@ def _bulk_facts() -> list[Fact]:
         def body(p, n=n):
             p.bulk(range(0, n))
         facts.append(pair_fact(f"free_pages_bulk: {n} frames from pfn 0 (machine B)",
+                               SOURCE + "__free_pages_bulk (__free_page on each frame)",
+                               "B", body))
+    for pfns in ([2, 0], [4, 0, 1, 6], [6, 7, 0, 2]):
+        def body(p, pfns=pfns):
+            p.bulk(pfns)
+        facts.append(pair_fact(f"free_pages_bulk: {pfns} (not consecutive, frame 0; B)",
                                SOURCE + "__free_pages_bulk (__free_page on each frame)",
                                "B", body))
     facts.append(pair_fact("free_pages_bulk: a run with second references, then their last",
