@@ -1089,8 +1089,9 @@ def free_pages(machine, addr: int, order: int, cpu: int = 0) -> None:
     if not virt_addr_valid(machine, addr):
         # 2.6.12 free_pages: BUG_ON(!virt_addr_valid(addr)); an address that is not an
         # integer is named in the message (KernelBug formats addr= as hex)
-        raise KernelBug("bad_address", f"{addr!r} is not a direct-mapped kernel address",
-                        addr=addr if type(addr) is int else None)
+        if type(addr) is int:
+            raise KernelBug("bad_address", "not a direct-mapped kernel address", addr=addr)
+        raise KernelBug("bad_address", f"{addr!r} is not a direct-mapped kernel address")
     __free_pages(machine, virt_to_page(machine, addr), order, cpu)
 
 

@@ -72,8 +72,7 @@ MUTANTS = [
      "if vaddr is not None and machine.pkmap_count[(vaddr - machine.pkmap_base) >> 12] > 1:",
      "if vaddr is not None and machine.pkmap_count[(vaddr // machine.pkmap_base) >> 12] > 1:"),
     # the model bug this sweep found: a non-int address formatted as hex (ValueError)
-    (sweep._misuse_facts, "free_pages", "addr=addr if type(addr) is int else None",
-     "addr=addr"),
+    (sweep._misuse_facts, "free_pages", "if type(addr) is int:", "if True:"),
     (sweep._misuse_facts, "get_page", "if pfn not in machine.page_owner:",
      "if pfn in machine.pcp_pages:"),
     (sweep._bulk_misuse_facts, "free_pages_bulk",
