@@ -202,6 +202,10 @@ class KBuddy:
             "count": self.count[:nr_pages],
             "owner": dict(sorted(self.owner.items())),
             "index1": dict(sorted(self.index1.items())),
+            # where each listed frame waits: 2 * cpu + cold (the diagnosis names it)
+            "listed": dict(sorted((p, 2 * cpu + cold) for z in self.zones
+                                  for cpu, lists in enumerate(z.pcp)
+                                  for cold, lst in enumerate(lists) for p in lst)),
         }
 
 
@@ -225,6 +229,7 @@ def m_state(m) -> dict:
         "count": list(mm.count),
         "owner": dict(sorted(m.page_owner.items())),
         "index1": dict(sorted(m.page_index.items())),
+        "listed": dict(sorted(m.pcp_pages.items())),
     }
 
 
