@@ -498,12 +498,17 @@ def _list_helper_facts() -> list[Fact]:
         out.append((pa.free_list(mm, area), mm.lru_prev[0], mm.lru_next[15]))
         pa.list_del(mm, area, 15)
         out.append((pa.free_list(mm, area), mm.lru_prev[0], area.head))
+        pa.list_del(mm, area, 0)
+        pa.list_add(mm, area, 7)
+        pa.list_add(mm, area, 0)                     # [0, 7]
+        pa.list_del(mm, area, 7)                     # its prev is frame 0
+        out.append((pa.free_list(mm, area), mm.lru_next[0], area.head))
         return out
 
     def lists_expected():
         return [([5, 7, 3], [-1, 5, 7], 5), ([5, 3], 5, -1, -1), ([5, 3], -1, 5),
                 ([5], -1, -1), ([], -1, -1, -1), ([15, 4, 0], 4, 15), ([15, 0], 15, 0),
-                ([0], -1, 0)]
+                ([0], -1, 0), ([0], -1, 0)]
 
     def orders():
         mm = MemMap(4)
@@ -661,6 +666,21 @@ def _bulk_facts() -> list[Fact]:
         facts.append(pair_fact(f"free_pages_bulk: {label}", SOURCE + "__free_pages_bulk "
                                "(__free_page on each frame)", "A", body))
 
+    def swapped(p):
+        # Normal's index 32..39 then 24..31: the second half is not the first's buddy
+        # half, so the two order-3 runs merge only through the buddy lists
+        p.bulk(list(range(2104, 2112)) + list(range(2096, 2104)))
+    facts.append(pair_fact("free_pages_bulk: two order-3 runs of Normal, upper one first",
+                           SOURCE + "__free_pages_bulk (__free_page on each frame)", "A",
+                           swapped))
+
+    def tail_run(p):
+        # a run that reaches the end of the list after a frame with a second reference
+        p.get(40)
+        p.bulk([40, 1024, 1025])
+    facts.append(pair_fact("free_pages_bulk: a shared frame, then a run to the list's end",
+                           SOURCE + "put_page_testzero, __free_pages_bulk", "A", tail_run))
+
     def shared(p):
         run = list(range(1024, 1088))
         for q in run[1::7]:
@@ -673,10 +693,10 @@ def _bulk_facts() -> list[Fact]:
         facts.append(pair_fact(f"free_pages_bulk: {n} frames from pfn 0 (machine B)",
                                SOURCE + "__free_pages_bulk (__free_page on each frame)",
                                "B", body))
-    for pfns in ([2, 0], [4, 0, 1, 6], [6, 7, 0, 2]):
+    for pfns in ([2, 0], [4, 0, 1, 6], [6, 7, 0, 2], [40, 1024, 1027]):
         def body(p, pfns=pfns):
             p.bulk(pfns)
-        facts.append(pair_fact(f"free_pages_bulk: {pfns} (not consecutive, frame 0; B)",
+        facts.append(pair_fact(f"free_pages_bulk: {pfns} (not consecutive; B)",
                                SOURCE + "__free_pages_bulk (__free_page on each frame)",
                                "B", body))
     facts.append(pair_fact("free_pages_bulk: a run with second references, then their last",
