@@ -96,6 +96,7 @@ MUTANTS = [
      "flags[pfn] ^ PG_slab or"),
     (sweep._misuse_facts, "_free_hot_pages", "where = 2 * cpu", "where = 2 + cpu"),
     (sweep._misuse_facts, "__free_pages", "or type(order) is not int", "or False"),
+    (sweep._misuse_facts, "_check_free", 'f"at pfn {where[1]:#x})"', 'f"at pfn {where[ 2]:#x})"'),
     (sweep._compound_facts, "_check_compound", "for p in range(pfn, pfn + (1 << order)):",
      "for p in range(pfn + 1, pfn + (1 << order)):"),
     (sweep._free_pages_addr_facts, "__free_pages", "if mem_map.count[pfn] > 1:",

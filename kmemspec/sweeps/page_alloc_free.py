@@ -865,7 +865,8 @@ def _misuse_facts() -> list[Fact]:
         cold1 = m.zones[0].pageset[1].pcp[1].list[0]
         hot_listed = m.zones[0].pageset[0].pcp[0].list[-1]
         dma = m.zones[0].free_area
-        free_head = next(a.head for a in dma[2:] if a.head >= 0)
+        free_order, free_head = next((o, a.head) for o, a in enumerate(dma) if o >= 2
+                                     and a.head >= 0)
         reserved = m.mem_map_pfns[0]
         top = m.high_memory
         before = digest(m)
@@ -928,6 +929,15 @@ def _misuse_facts() -> list[Fact]:
                 texts.append(str(exc))
         out["CPU 1 messages"] = ["CPU 1's hot list" in texts[0], "CPU 1's cold list" in texts[1],
                                  "CPU 1's hot list" in texts[2]]
+        texts = []                                      # the block a frame is found in
+        for q in (free_head + 1, one + 1):
+            try:
+                pa.__free_pages(m, mm + q, 0)
+                texts.append("")
+            except Exception as exc:
+                texts.append(str(exc))
+        out["block messages"] = [f"order {free_order} at pfn {free_head:#x}" in texts[0],
+                                 f"order-1 block allocated at pfn {one:#x}" in texts[1]]
         out["null"] = [pa.free_pages(m, 0, 0), pa.free_pages(m, None, 3), pa.free_page(m, 0)]
         return out, digest(m) == before, cold
 
@@ -940,6 +950,7 @@ def _misuse_facts() -> list[Fact]:
             ("bad_address", 8))}
         want["cold message"] = want["kmapped message"] = [True]
         want["CPU 1 messages"] = [True, True, True]
+        want["block messages"] = [True, True]
         want["null"] = [None, None, None]
         return want, True, held["cold"]
     held: dict = {}
