@@ -56,6 +56,8 @@ MUTANTS = [
      "if pcp.count > pcp.high:"),
     (sweep._pcp_facts, "_pcp_free_bulk", "pfn = lst.pop()", "pfn = lst.popleft()"),
     (sweep._pcp_facts, "_pcp_free_bulk", "del pcp_pages[pfn]", "pcp_pages.get(pfn)"),
+    (sweep._pcp_facts, "_pcp_refill", "if gfp_mask & __GFP_COLD else 0)",
+     "if gfp_mask | __GFP_COLD else 0)"),
     (sweep._pcp_facts, "_pcp_refill", "pcp.list.extend(got)", "pcp.list.extendleft(got)"),
     (sweep._drain_empty_facts, "__drain_pages", "_check_cpu(machine, cpu)", "cpu = cpu"),
     (sweep._bulk_facts, "_free_consecutive", "idx, order = pfn - base, 0",

@@ -599,6 +599,8 @@ def _pcp_facts() -> list[Fact]:
         p.free_run(range(500, 540))                        # 40 frees: drains on the way
         got = [p.alloc(GFP_DMA, 0, 0) for _ in range(20)]  # LIFO off the head, refills
         p.free_run(got[::3])
+        n = p.m.mem_map.nr_pages                            # refilled frames are hot ones
+        p.note(m_state(p.m)["listed"], p.k.state(n)["listed"])
         p.drain(0)
     facts.append(pair_fact("hot list: allocations after frees take the newest first; refill "
                            "at low", SOURCE + "buffered_rmqueue, rmqueue_bulk, free_hot_cold_page",
