@@ -1090,8 +1090,11 @@ def free_pages(machine, addr: int, order: int, cpu: int = 0) -> None:
     if addr == 0 or addr is None:
         return
     if not virt_addr_valid(machine, addr):
-        # 2.6.12 free_pages: BUG_ON(!virt_addr_valid(addr))
-        raise KernelBug("bad_address", "not a direct-mapped kernel address", addr=addr)
+        # 2.6.12 free_pages: BUG_ON(!virt_addr_valid(addr)); an address that is not an
+        # integer is named in the message (KernelBug formats addr= as hex)
+        if type(addr) is int:
+            raise KernelBug("bad_address", "not a direct-mapped kernel address", addr=addr)
+        raise KernelBug("bad_address", f"{addr!r} is not a direct-mapped kernel address")
     __free_pages(machine, virt_to_page(machine, addr), order, cpu)
 
 
