@@ -415,7 +415,11 @@ def _helpers_facts() -> list[Fact]:
     def est_limit():
         # SLAB_LIMIT caps the count: 2-byte objects off-slab in an order-5 slab (65536)
         return [slab.cache_estimate(5, 2, 2, True, K_PAGE, 24, 2, K_SLAB_LIMIT),
-                slab.cache_estimate(0, 8, 4, False, K_PAGE, 0, 4, 100)]
+                slab.cache_estimate(0, 8, 4, False, K_PAGE, 0, 4, 100),
+                # one object that fills the slab with its management exactly
+                slab.cache_estimate(0, 4070, 2, False, K_PAGE, 24, 2, K_SLAB_LIMIT),
+                slab.cache_estimate(1, 8166, 2, False, K_PAGE, 24, 2, K_SLAB_LIMIT),
+                slab.cache_estimate(0, 4071, 1, False, K_PAGE, 24, 2, K_SLAB_LIMIT)]
     slub_grid = [8, 16, 24, 56, 96, 128, 192, 200, 256, 264, 512, 520, 700, 1024, 1100,
                  2048, 3000, 4096, 5000, 8192, 10000, 16384, 40000, 65536, 100000, 1 << 20]
 
@@ -444,7 +448,8 @@ def _helpers_facts() -> list[Fact]:
             Fact("cache_estimate on a grid (132 cases) and SLAB_LIMIT",
                  "mm/slab.c cache_estimate",
                  lambda: ([k_estimate(o, s, a, off) for o, s, a, off in est_grid],
-                          [(65533, 131072 - 2 * 65533), (100, 4096 - 800 - 400)]),
+                          [(65533, 131072 - 2 * 65533), (100, 4096 - 800 - 400),
+                           (1, 0), (1, 0), (0, 4096 - 24)]),
                  lambda: (est_model(), est_limit())),
             Fact("_slub_order on 26 sizes", "Linux 6.8 mm/slub.c calculate_order",
                  lambda: [k_slub_order(s) for s in slub_grid],
@@ -617,7 +622,10 @@ def _bootstrap_facts() -> list[Fact]:
                 [(c.limit, c.batchcount, c.shared, c.free_limit, len(c.array),
                   [a.limit for a in c.array], c.shared_array.limit)
                  for c in st.cache_chain],
-                st.internal.get(st.malloc_sizes[0].addr), _offslab_mgmt(m)]
+                st.internal.get(st.malloc_sizes[0].addr), _offslab_mgmt(m),
+                # kmem_cache_init runs on the boot CPU before smp_init: no other CPU's
+                # per-CPU page lists are touched
+                [pcp.count for z in m.zones for ps in z.pageset[1:] for pcp in ps.pcp]]
 
     def expected(cpus):
         st = _boot(phys_pages=4096, highmem_pages=0).slab        # geometry only (num)
@@ -627,7 +635,8 @@ def _bootstrap_facts() -> list[Fact]:
             rows.append((limit, batch, shared, max(2, cpus) * batch + c.num, cpus,
                          [limit] * cpus, batch * shared))
         return [True, "FULL", True, k_bootstrap_internal(cpus), None, 26, True, rows,
-                "descriptor of cache size-32", _offslab_expected(model_slabs(cpus))]
+                "descriptor of cache size-32", _offslab_expected(model_slabs(cpus)),
+                [0] * (2 * 3 * (cpus - 1))]
 
     def model_slabs(cpus):
         m = _boot(phys_pages=4096, highmem_pages=0, cpus=cpus)
