@@ -63,6 +63,8 @@ MUTANTS = [
      "ALIGN(num * profile.BUFCTL_SIZE - profile.STRUCT_SLAB_SIZE, line)"),  # fourth #14
     (sc._init_facts, "kmem_cache_init", "machine.nr_pages > (32 << 20)",
      "machine.nr_pages >= (32 << 20)"),
+    (sc._init_facts, "kmem_cache_init", "-(-(len(state.cache_chain) - 1) // cc.num)",
+     "-(-(len(state.cache_chain) - 1) >> cc.num)"),
     (sc._bootstrap_facts, "_bootstrap_undo", "range(pfn, pfn + (1 << cachep.gfporder))",
      "range(pfn, pfn & (1 << cachep.gfporder))"),
     (sc._bootstrap_facts, "_bootstrap", "(1 + c) * cachep.batchcount",

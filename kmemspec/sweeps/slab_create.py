@@ -509,6 +509,20 @@ def _init_facts() -> list[Fact]:
             out.append(m.slab.slab_break_gfp_order)
         return out
 
+    def too_small():
+        # 26 descriptors in 15-object order-0 cache_cache slabs need 2 frames: a 40-frame
+        # machine with frames 0..30 reserved has 2 free low frames and boots, with
+        # 0..31 it has 1 and is refused (spec/slab.md Boot: ConfigError phys_pages)
+        from ..model.errors import ConfigError
+        out = []
+        for reserved in (31, 32):
+            try:
+                m = _boot(phys_pages=40, highmem_pages=0, reserved=((0, reserved),))
+                out.append(sum(z.free_pages for z in m.zonelists[1]))
+            except ConfigError as exc:
+                out.append(exc.field)
+        return out
+
     def slub():
         m = _boot(profile="linux-6.x-x86_64", highmem_pages=0, phys_pages=65536)
         cc = m.slab.cache_cache
@@ -531,7 +545,12 @@ def _init_facts() -> list[Fact]:
                   "mm/slab.c kmem_cache_init, kmem_cache_create, cache_estimate",
                   lambda line=line: expected(line), lambda line=line: model(line))
              for line in (32, 64, 128)]
-            + [Fact("slab_break_gfp_order: 1 only above 32 MiB (highmem counted)",
+            + [Fact("a machine whose free low memory cannot hold the 26 descriptors' "
+                    "cache_cache slabs is refused", "mm/slab.c kmem_cache_init "
+                    "(kmem_cache_create of the general caches, SLAB_PANIC)",
+                    lambda: [-(-26 // k_estimate(0, 256, 128, False)[0]), "phys_pages"],
+                    too_small),
+               Fact("slab_break_gfp_order: 1 only above 32 MiB (highmem counted)",
                     "mm/slab.c kmem_cache_init (num_physpages)",
                     lambda: [0, 1, 1, 0, 0], breaks),
                Fact("SLUB kmem_cache_init: kmem_cache and the kmalloc caches' geometry",
