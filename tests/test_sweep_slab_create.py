@@ -50,6 +50,8 @@ MUTANTS = [
     (sc._create_accept_facts, "_new_cache", "GFP_DMA if flags & SLAB_CACHE_DMA else 0",
      "GFP_DMA if flags | SLAB_CACHE_DMA else 0"),
     (sc._create_accept_facts, "kmem_cache_create", "or size > max_size", "or size >= max_size"),
+    (sc._create_accept_facts, "kmem_cache_create", "state.cache_chain.remove(cachep)",
+     "pass"),
     (sc._geometry_sweep_facts, "cache_geometry", "off_slab = size >= page_size >> 3",
      "off_slab = size > page_size >> 3"),
     (sc._geometry_sweep_facts, "cache_geometry", "if left_over * 8 <= page_size << gfporder",

@@ -321,7 +321,37 @@ def _create_accept_facts() -> list[Fact]:
         m = _boot(profile="linux-6.x-x86_64", highmem_pages=0, phys_pages=65536)
         return [_model_geo(slab.kmem_cache_create(m, f"s{i}", *args))
                 for i, args in enumerate(slub_sizes)]
-    return [Fact("kmem_cache_create accepted boundaries: geometry, gfpflags, flags, "
+    def enomem():
+        # memory taken down to the watermark after a first cache: the third 64-byte cache
+        # finds its descriptor (cache_cache's array) but not its arrays
+        from ..model import page_alloc as pa
+        m = _boot(phys_pages=4096, highmem_pages=0)
+        slab.kmem_cache_create(m, "first", 32, 0, 0)
+        held = []
+        for order in range(10, -1, -1):
+            while True:
+                page = pa.alloc_pages(m, K_GFP_KERNEL, order)
+                if page is None:
+                    break
+                held.append((page, order))
+        out = [slab.kmem_cache_create(m, f"x{i}", 64, 0, 0) is not None for i in range(2)]
+        cc = m.slab.cache_cache
+        chain, internal = list(m.slab.cache_chain), dict(m.slab.internal)
+        cc_free = cc.free_objects + sum(len(a.entry) for a in cc.array if a is not None)
+        got = slab.kmem_cache_create(m, "x2", 64, 0, 0)
+        out += [got, m.slab.cache_chain == chain, m.slab.internal == internal,
+                slab.find_cache(m, "x2"),
+                cc.free_objects + sum(len(a.entry) for a in cc.array if a is not None)
+                - cc_free]
+        for page, order in held:
+            pa.__free_pages(m, page, order)
+        again = slab.kmem_cache_create(m, "x2", 64, 0, 0)
+        return out + [again is not None and m.slab.cache_chain[0] is again]
+    return [Fact("kmem_cache_create without memory for the arrays: NULL, nothing kept, "
+                 "the name free again", "spec/slab.md (stricter than 2.6.12 "
+                 "kmem_cache_create's \"enable_cpucache failed\")",
+                 lambda: [True, True, None, True, True, None, 0, True], enomem),
+            Fact("kmem_cache_create accepted boundaries: geometry, gfpflags, flags, "
                  "slabp_cache, tunables, chain head (18 caches)",
                  "mm/slab.c kmem_cache_create, cache_estimate, enable_cpucache",
                  expected, model),
