@@ -1053,7 +1053,8 @@ def _slabinfo_facts() -> list[Fact]:
     a slab of 3 and takes all 3; 6 full slabs, 2 objects parked, colour_next 6 mod 5),
     a 64-byte cache after 1 allocation (an untouched refill takes BATCHREFILL_LIMIT 16:
     one partial slab of 61, 15 parked), a cache grown once and unused (one free slab),
-    and an off-slab cache (4096 B, slab_size 26 unaligned)."""
+    an off-slab cache (4096 B, slab_size 26 unaligned), and a 64-byte cache after 62
+    allocations (one full slab and one partial slab of 60)."""
     from ..model import slab
 
     def model():
@@ -1066,8 +1067,12 @@ def _slabinfo_facts() -> list[Fact]:
         c3 = slab.kmem_cache_create(m, "g", 1100, 0, 0)
         slab.cache_grow(m, c3, K_GFP_KERNEL)
         slab.kmem_cache_create(m, "o4k", 4096, 0, 0)
+        c5 = slab.kmem_cache_create(m, "mix", 64, 0, 0)
+        for _ in range(62):
+            slab.kmem_cache_alloc(m, c5, K_GFP_KERNEL)
         info = {e["name"]: e for e in slab.slabinfo(m)}
-        return [{k: info[n][k] for k in expected()[0]} for n in ("cd", "p64", "g", "o4k")]
+        return [{k: info[n][k] for k in expected()[0]}
+                for n in ("cd", "p64", "g", "o4k", "mix")]
 
     def entry(name, g, active_objs, active_slabs, num_slabs, avail, touched, colour_next,
               sharedavail=0):
@@ -1094,8 +1099,11 @@ def _slabinfo_facts() -> list[Fact]:
         return [entry("cd", g1, 18, 6, 6, 2, 1, 6 % g1["colour"]),
                 entry("p64", g2, 16, 1, 1, 15, 1, 0),
                 entry("g", g1, 0, 0, 1, 0, 0, 1),
-                entry("o4k", g4, 0, 0, 0, 0, 0, 0)]
-    return [Fact("slabinfo columns of four known caches", "mm/slab.c s_show, "
+                entry("o4k", g4, 0, 0, 0, 0, 0, 0),
+                # 16 + 45 objects empty slab 1 (a refill that finds objects does not
+                # grow); the 62nd allocation grows slab 2 and takes batchcount 60
+                entry("mix", g2, g2["num"] + 60, 2, 2, 59, 1, 0)]
+    return [Fact("slabinfo columns of five known caches", "mm/slab.c s_show, "
                  "cache_alloc_refill, cache_grow", expected, model)]
 
 
