@@ -461,12 +461,15 @@ def _helpers_facts() -> list[Fact]:
         lst, state = slab.SlabList(), slab.SlabState()
         ac = slab.ArrayCache(7, 3)
         ac.entry = [1, 2]
-        return [repr(c), repr(s) == (f"Slab(pfn={s.id:#x}, cache=r, s_mem="
+        out = [repr(c), repr(s) == (f"Slab(pfn={s.id:#x}, cache=r, s_mem="
                                      f"{s.s_mem:#x}, inuse=0)"), repr(ac), ac.avail,
                 (lst.head, lst.tail, lst.nr),
                 (state.cache_chain, state.offslab_limit, state.slab_break_gfp_order,
                  state.g_cpucache_up, state.ready, state.parked, state.internal),
-                (s.inuse, s.free, s.bufctl, s.list, s.mgmt, s.next, s.prev)]
+                (s.inuse, s.free, list(s.bufctl), s.list, s.mgmt, s.next, s.prev)]
+        obj = slab.kmem_cache_alloc(m, c, K_GFP_KERNEL)
+        return out + [(c.BUFCTL_END, c.BUFCTL_FREE,
+                       s.bufctl[(obj - s.s_mem) // c.objsize], s.free)]
     return [Fact("ALIGN on a grid (x, power-of-two a)", "include/linux/kernel.h ALIGN",
                  align_expected, align_model),
             Fact("get_order and fls on boundary sizes", "include/asm-generic/getorder.h; "
@@ -489,7 +492,11 @@ def _helpers_facts() -> list[Fact]:
                  lambda: ["KmemCache('r', objsize=1100, num=3)", True,
                           "ArrayCache(avail=2, limit=7, batchcount=3, touched=0)", 2,
                           (-1, -1, 0), ([], 0, 0, "NONE", False, set(), {}),
-                          (0, 0, [1, 2, 0xFFFF], 2, None, -1, -1)], reprs)]
+                          (0, 0, [1, 2, 0xFFFF], 2, None, -1, -1),
+                          # BUFCTL_END = (kmem_bufctl_t)~0U, BUFCTL_FREE = ~0U - 1 (the
+                          # DEBUG mark of an object handed out or parked); the first
+                          # refill took all 3 objects of the slab: free is BUFCTL_END
+                          (0xFFFF, 0xFFFE, 0xFFFE, 0xFFFF)], reprs)]
 
 
 def _init_facts() -> list[Fact]:
@@ -550,7 +557,8 @@ def _init_facts() -> list[Fact]:
                 m = _boot(phys_pages=40, highmem_pages=0, reserved=((0, reserved),))
                 out.append(sum(z.free_pages for z in m.zonelists[1]))
             except ConfigError as exc:
-                out.append(exc.field)
+                out.append((exc.field, "needs 2 free low-memory frames for 26 cache "
+                            "descriptors; only 1 are free" in str(exc)))
         return out
 
     def slub():
@@ -578,7 +586,7 @@ def _init_facts() -> list[Fact]:
             + [Fact("a machine whose free low memory cannot hold the 26 descriptors' "
                     "cache_cache slabs is refused", "mm/slab.c kmem_cache_init "
                     "(kmem_cache_create of the general caches, SLAB_PANIC)",
-                    lambda: [-(-26 // k_estimate(0, 256, 128, False)[0]), "phys_pages"],
+                    lambda: [-(-26 // k_estimate(0, 256, 128, False)[0]), ("phys_pages", True)],
                     too_small),
                Fact("slab_break_gfp_order: 1 only above 32 MiB (highmem counted)",
                     "mm/slab.c kmem_cache_init (num_physpages)",
@@ -1054,7 +1062,7 @@ def _slabinfo_facts() -> list[Fact]:
     a 64-byte cache after 1 allocation (an untouched refill takes BATCHREFILL_LIMIT 16:
     one partial slab of 61, 15 parked), a cache grown once and unused (one free slab),
     an off-slab cache (4096 B, slab_size 26 unaligned), and a 64-byte cache after 62
-    allocations (one full slab and one partial slab of 60)."""
+    allocations (one full slab and one partial slab of 60) and two more grown."""
     from ..model import slab
 
     def model():
@@ -1070,6 +1078,8 @@ def _slabinfo_facts() -> list[Fact]:
         c5 = slab.kmem_cache_create(m, "mix", 64, 0, 0)
         for _ in range(62):
             slab.kmem_cache_alloc(m, c5, K_GFP_KERNEL)
+        for _ in range(2):
+            slab.cache_grow(m, c5, K_GFP_KERNEL)
         info = {e["name"]: e for e in slab.slabinfo(m)}
         return [{k: info[n][k] for k in expected()[0]}
                 for n in ("cd", "p64", "g", "o4k", "mix")]
@@ -1102,7 +1112,7 @@ def _slabinfo_facts() -> list[Fact]:
                 entry("o4k", g4, 0, 0, 0, 0, 0, 0),
                 # 16 + 45 objects empty slab 1 (a refill that finds objects does not
                 # grow); the 62nd allocation grows slab 2 and takes batchcount 60
-                entry("mix", g2, g2["num"] + 60, 2, 2, 59, 1, 0)]
+                entry("mix", g2, g2["num"] + 60, 2, 4, 59, 1, 0)]
     return [Fact("slabinfo columns of five known caches", "mm/slab.c s_show, "
                  "cache_alloc_refill, cache_grow", expected, model)]
 
