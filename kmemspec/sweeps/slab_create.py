@@ -897,15 +897,42 @@ def _grow_facts() -> list[Fact]:
                                                    mgmt in m.slab.parked)))
         return out
 
+    def grow_fail():
+        # no memory: cache_grow fails but the colour it took is gone (2.6.12 takes it
+        # under the cache lock before kmem_getpages); the next slab gets the third
+        m = _boot(phys_pages=4096, highmem_pages=0)
+        c = slab.kmem_cache_create(m, "nomem", 1100, 0, 0)
+        held = []
+        for order in range(10, -1, -1):
+            while True:
+                page = pa.alloc_pages(m, K_GFP_KERNEL, order)
+                if page is None:
+                    break
+                held.append((page, order))
+        free0 = pa.nr_free_pages(m)
+        out = [(slab.cache_grow(m, c, K_GFP_KERNEL), c.colour_next, len(c.slabs),
+                c.free_objects, pa.nr_free_pages(m) == free0) for _ in range(2)]
+        for page, order in held:
+            pa.__free_pages(m, page, order)
+        return out + grow_run(m, c, 1)
+
     def slub_grow():
         m = _boot(profile="linux-6.x-x86_64", highmem_pages=0, phys_pages=65536)
         c = slab.kmem_cache_create(m, "sg", 1100, 0, 0)
         return grow_run(m, c, 3), c.free_objects
     g1100 = k_geo(1100, 0, 0, line=128, offslab_limit=116, break_order=1)
+    g1100s = k_geo(1100, 0, 0, line=128, offslab_limit=116, break_order=0)
     sg = k_slub_geo(1100, 0, 0)
     return [Fact("cache_grow: colour cycle, management, pages, lists (5 caches)",
                  "mm/slab.c cache_grow, alloc_slabmgmt, set_slab_attr, kmem_getpages",
                  expected, model),
+            Fact("cache_grow without memory: False, the colour still taken",
+                 "mm/slab.c cache_grow (colour_next under the lock, then kmem_getpages)",
+                 lambda: [(False, 1, 0, 0, True), (False, 2, 0, 0, True),
+                          (True, g1100s["slab_size"] + 2 * g1100s["colour_off"],
+                           g1100s["slab_size"] + 2 * g1100s["colour_off"], 3, None, True,
+                           True)],
+                 grow_fail),
             Fact("slab list primitives: del, add_tail, move to head and tail",
                  "include/linux/list.h list_del, list_add_tail, list_move, list_move_tail",
                  lists_expected, lists),
