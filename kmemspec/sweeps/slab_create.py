@@ -217,6 +217,8 @@ def _create_misuse_facts() -> list[Fact]:
                c("x", big + 4, 0, 0), c("x", big * 2, 0, 0), c("x", 32.0, 0, 0),
                c("x", True, 0, 0), c("x", "32", 0, 0), c("x", None, 0, 0),
                c("x", 32, 3, 0), c("x", 32, 6, 0), c("x", 32, 12, 0), c("x", 32, 96, 0),
+               # no two adjacent bits: 5, 9, 10, 40 (align & (align << 1) is 0 for them)
+               c("x", 32, 5, 0), c("x", 32, 9, 0), c("x", 32, 10, 0), c("x", 32, 40, 0),
                c("x", 32, -1, 0), c("x", 32, -8, 0), c("x", 32, 8.0, 0), c("x", 32, "8", 0),
                c("x", 32, None, 0),
                c("x", 32, 0, -1), c("x", 32, 0, 0x80000000), c("x", 32, 0, 1 << 32),
@@ -235,7 +237,7 @@ def _create_misuse_facts() -> list[Fact]:
 
     def expected(slub):
         small = "bad_cache_size"
-        out = (["bad_cache_name"] * 3 + [small] * 9 + ["bad_align"] * 9
+        out = (["bad_cache_name"] * 3 + [small] * 9 + ["bad_align"] * 13
                + ["bad_slab_flags"] * 5 + ["bad_ctor"] * 2 + ["duplicate_cache"] * 3
                + ["bad_cache_name", "bad_cache_size", "bad_align", "bad_slab_flags",
                   "bad_ctor", "duplicate_cache", "ValueError", "ValueError"])
