@@ -258,7 +258,28 @@ def _create_misuse_facts() -> list[Fact]:
                  for n in (1, 2, 3, 4, 5)],
                 [_outcome(lambda n=n: slab.kmem_cache_create(s, f"w{n}", n, 0, 0))
                  for n in (0, 1, 2)])
-    return [Fact("kmem_cache_create misuse: name, size, align, flags, ctor, duplicate, cpu "
+    def messages():
+        # the refusals say what is wrong and the allowed range (BYTES_PER_WORD ..
+        # 32 pages on SLAB, 1 .. 4 MiB on SLUB, CREATE_MASK)
+        from ..model.errors import KernelBug
+        out = []
+        for kw, args in (({"phys_pages": 4096, "highmem_pages": 0}, ("x", 3, 0, 0)),
+                         ({"profile": "linux-6.x-x86_64", "highmem_pages": 0,
+                           "phys_pages": 65536}, ("x", 0, 0, 0)),
+                         ({"phys_pages": 4096, "highmem_pages": 0}, ("x", 32, 0, 1)),
+                         ({"phys_pages": 4096, "highmem_pages": 0}, ("x", 32, 3, 0))):
+            m = _boot(**kw)
+            try:
+                slab.kmem_cache_create(m, *args)
+                out.append(None)
+            except KernelBug as exc:
+                out.append(str(exc))
+        return [f"{K_WORD}..{32 * K_PAGE}" in out[0], f"1..{K_PAGE << 10}" in out[1],
+                f"{K_CREATE_MASK:#x}" in out[2], "3" in out[3] and "power of two" in out[3]]
+    return [Fact("kmem_cache_create refusals name the allowed range",
+                 "mm/slab.c kmem_cache_create (BYTES_PER_WORD, MAX_OBJ_ORDER, "
+                 "CREATE_MASK); Linux 6.8 KMALLOC_MAX_SIZE", lambda: [True] * 4, messages),
+            Fact("kmem_cache_create misuse: name, size, align, flags, ctor, duplicate, cpu "
                  "(2.6.12 SLAB; state unchanged)",
                  "mm/slab.c kmem_cache_create sanity checks, CREATE_MASK, duplicate scan",
                  lambda: expected(False),
