@@ -493,7 +493,31 @@ def _helpers_facts() -> list[Fact]:
         obj = slab.kmem_cache_alloc(m, c, K_GFP_KERNEL)
         return out + [(c.BUFCTL_END, c.BUFCTL_FREE,
                        s.bufctl[(obj - s.s_mem) // c.objsize], s.free)]
-    return [Fact("ALIGN on a grid (x, power-of-two a)", "include/linux/kernel.h ALIGN",
+    def internal_kmalloc():
+        # the slab layer's own kmalloc/kfree (2.6.12 __kmalloc / kfree): the first
+        # general cache holding the size, NULL past size-131072; kfree(NULL) nothing
+        m = _boot(phys_pages=4096, highmem_pages=0)
+        slab.kmem_cache_create(m, "first", 32, 0, 0)
+        before = _hash(m)
+        out = [slab._kmalloc_internal(m, 131073, 0, "too big"),
+               slab._kfree_internal(m, None, 0), _hash(m) == before]
+        for size in (20, 33, 4096, 4097):
+            addr = slab._kmalloc_internal(m, size, 0, f"mine {size}")
+            holder = m.slab.page_slab[(addr - m.profile.PAGE_OFFSET) >> 12].cache.name
+            out.append((holder, m.slab.internal.get(addr)))
+            slab._kfree_internal(m, addr, 0)
+            out.append((addr in m.slab.internal, addr in m.slab.parked))
+        return out
+
+    def internal_expected():
+        out = [None, None, True]
+        for size in (20, 33, 4096, 4097):
+            out += [(f"size-{k_general_class(size, k_kmalloc_sizes(128))}",
+                     f"mine {size}"), (False, True)]
+        return out
+    return [Fact("the slab layer's own kmalloc and kfree", "mm/slab.c __kmalloc, kfree, "
+                 "__find_general_cachep", internal_expected, internal_kmalloc),
+            Fact("ALIGN on a grid (x, power-of-two a)", "include/linux/kernel.h ALIGN",
                  align_expected, align_model),
             Fact("get_order and fls on boundary sizes", "include/asm-generic/getorder.h; "
                  "include/asm-generic/bitops/fls.h",
