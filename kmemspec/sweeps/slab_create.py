@@ -1041,7 +1041,24 @@ def _destroy_facts() -> list[Fact]:
         empty = slab.kmem_cache_destroy(m, b)
         return [busy, busy_state, done, done_state, misuse, unchanged, empty, b.dead,
                 len(m.slab.cache_chain)]
-    return [Fact("kmem_cache_destroy: busy (1, back at the head), empty (0, all freed), "
+    def slub():
+        # 6.x kmem_cache_destroy: a cache that still has objects is kept ("Slab cache
+        # still has objects"); an empty one is gone with its slabs (no arrays in SLUB)
+        m = _boot(profile="linux-6.x-x86_64", highmem_pages=0, phys_pages=65536)
+        slab.kmem_cache_create(m, "first", 64, 0, 0)
+        internal0, chain0 = set(m.slab.internal), list(m.slab.cache_chain)
+        c = slab.kmem_cache_create(m, "s", 100, 0, 0)
+        obj = slab.kmem_cache_alloc(m, c, K_GFP_KERNEL)
+        busy = (slab.kmem_cache_destroy(m, c), m.slab.cache_chain[0] is c, c.dead)
+        slab.kmem_cache_free(m, c, obj)
+        done = (slab.kmem_cache_destroy(m, c), c.dead, m.slab.cache_chain == chain0,
+                set(m.slab.internal) == internal0, len(c.slabs))
+        return busy, done
+    return [Fact("SLUB kmem_cache_destroy: busy kept, empty gone",
+                 "Linux 6.8 mm/slab_common.c kmem_cache_destroy, mm/slub.c "
+                 "__kmem_cache_shutdown", lambda: ((1, True, False), (0, True, True, True, 0)),
+                 slub),
+            Fact("kmem_cache_destroy: busy (1, back at the head), empty (0, all freed), "
                  "misuse", "mm/slab.c kmem_cache_destroy, __cache_shrink",
                  lambda: [1, (True, True, False, True, (0, 1)), 0,
                           (True, False, True, True, 0, False, None, None),
