@@ -963,6 +963,24 @@ def _grow_facts() -> list[Fact]:
             pa.__free_pages(m, page, order)
         return out + grow_run(m, c, 1)
 
+    def zones():
+        # kmem_getpages: a slab needs a kernel (direct-map) address and the cache's
+        # own memory type: __GFP_HIGHMEM and __GFP_DMA of the caller are not the
+        # cache's (cachep->gfpflags decides); seed machine: DMA below pfn 4096,
+        # low memory below 229376 (896 MiB)
+        m = _boot()
+        c = slab.kmem_cache_create(m, "z", 1100, 0, 0)
+        d = slab.kmem_cache_create(m, "zd", 1100, 0, K_CACHE_DMA)
+        out = []
+        for cache, gfp in ((c, K_GFP_KERNEL | 0x02), (c, K_GFP_KERNEL | K_GFP_DMA),
+                           (c, K_GFP_KERNEL | 0x03), (d, K_GFP_KERNEL),
+                           (d, K_GFP_KERNEL | 0x02)):
+            before = set(cache.slabs)
+            slab.cache_grow(m, cache, gfp)
+            (pfn,) = set(cache.slabs) - before
+            out.append("DMA" if pfn < 4096 else "Normal" if pfn < 229376 else "HighMem")
+        return out
+
     def slub_grow():
         m = _boot(profile="linux-6.x-x86_64", highmem_pages=0, phys_pages=65536)
         c = slab.kmem_cache_create(m, "sg", 1100, 0, 0)
@@ -973,6 +991,9 @@ def _grow_facts() -> list[Fact]:
     return [Fact("cache_grow: colour cycle, management, pages, lists (5 caches)",
                  "mm/slab.c cache_grow, alloc_slabmgmt, set_slab_attr, kmem_getpages",
                  expected, model),
+            Fact("cache_grow: slab pages from the cache's own memory type, never highmem",
+                 "mm/slab.c kmem_getpages (flags |= cachep->gfpflags, page_address)",
+                 lambda: ["Normal", "Normal", "Normal", "DMA", "DMA"], zones),
             Fact("cache_grow without memory: False, the colour still taken",
                  "mm/slab.c cache_grow (colour_next under the lock, then kmem_getpages)",
                  lambda: [(False, 1, 0, 0, True), (False, 2, 0, 0, True),
