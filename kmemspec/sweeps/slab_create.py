@@ -390,11 +390,12 @@ GEO_SIZES = [4, 8, 12, 16, 17, 31, 32, 33, 48, 60, 63, 64, 65, 96, 100, 127, 128
              800, 1000, 1024, 1025, 1100, 1360, 1500, 2000, 2048, 2049, 2730, 3000, 4000,
              4096, 4097, 5000, 6000, 8192, 8193, 10000, 16384, 20000, 32768, 40000, 65536,
              65537, 100000, 131072]
-GEO_VARIANTS = [(0, 0), (0, K_HWCACHE), (0, K_RECLAIM), (64, 0), (1024, K_HWCACHE)]
+GEO_VARIANTS = [(0, 0), (0, K_HWCACHE), (0, K_RECLAIM), (64, 0), (1024, K_HWCACHE),
+                (0, K_PANIC | K_RCU)]
 
 
 def _geometry_sweep_facts() -> list[Fact]:
-    """cache_geometry over 63 sizes x 5 (align, flags) variants on two machines (16 MiB:
+    """cache_geometry over 63 sizes x 6 (align, flags) variants on two machines (16 MiB:
     slab_break_gfp_order 0; the seed's 1 GiB: 1), offslab_limit 116 (size-256), against
     the step-by-step 2.6.12 kmem_cache_create above; and the SLUB geometry of the same
     sizes (6.8+ calculate_order)."""
@@ -412,7 +413,7 @@ def _geometry_sweep_facts() -> list[Fact]:
             return [brk, 116] + [k_geo(s, a, f, line=128, offslab_limit=116,
                                        break_order=brk)
                                  for s in GEO_SIZES for a, f in GEO_VARIANTS]
-        facts.append(Fact(f"cache geometry sweep, {label} (63 sizes x 5 variants)",
+        facts.append(Fact(f"cache geometry sweep, {label} (63 sizes x 6 variants)",
                           "mm/slab.c kmem_cache_create, cache_estimate, kmem_cache_init",
                           expected, model))
     slub_sizes = [s for s in GEO_SIZES if s <= 65536] + [1, 2, 7, 9, 24, 40, 72, 80, 136,
@@ -599,9 +600,11 @@ def _init_facts() -> list[Fact]:
         # 0..31 it has 1 and is refused (spec/slab.md Boot: ConfigError phys_pages)
         from ..model.errors import ConfigError
         out = []
-        for reserved in (31, 32):
+        for prof, reserved in (("linux-2.6-i386", 31), ("linux-2.6-i386", 32),
+                               ("linux-6.x-x86_64", 31), ("linux-6.x-x86_64", 32)):
             try:
-                m = _boot(phys_pages=40, highmem_pages=0, reserved=((0, reserved),))
+                m = _boot(profile=prof, phys_pages=40, highmem_pages=0,
+                          reserved=((0, reserved),))
                 out.append(sum(z.free_pages for z in m.zonelists[1]))
             except ConfigError as exc:
                 out.append((exc.field, "needs 2 free low-memory frames for 26 cache "
@@ -633,7 +636,11 @@ def _init_facts() -> list[Fact]:
             + [Fact("a machine whose free low memory cannot hold the 26 descriptors' "
                     "cache_cache slabs is refused", "mm/slab.c kmem_cache_init "
                     "(kmem_cache_create of the general caches, SLAB_PANIC)",
-                    lambda: [-(-26 // k_estimate(0, 256, 128, False)[0]), ("phys_pages", True)],
+                    # SLAB: ceil(26 / 15) order-0 slabs; SLUB: one order-1 slab of 32
+                    lambda: [-(-26 // k_estimate(0, 256, 128, False)[0]), ("phys_pages", True),
+                             -(-26 // k_slub_geo(256, 64, K_HWCACHE)["num"])
+                             << k_slub_geo(256, 64, K_HWCACHE)["gfporder"],
+                             ("phys_pages", True)],
                     too_small),
                Fact("slab_break_gfp_order: 1 only above 32 MiB (highmem counted)",
                     "mm/slab.c kmem_cache_init (num_physpages)",
@@ -981,6 +988,24 @@ def _grow_facts() -> list[Fact]:
             out.append("DMA" if pfn < 4096 else "Normal" if pfn < 229376 else "HighMem")
         return out
 
+    def offslab_refill():
+        # the off-slab struct slab's general cache (size-32) has no object left: its
+        # kmem_cache_alloc grows size-32 with the caller's flags less the zone bits
+        # (2.6.12 alloc_slabmgmt with local_flags)
+        from ..model.kmalloc import kmalloc
+        m = _boot()
+        c = slab.kmem_cache_create(m, "offr", 4096, 0, 0)
+        s32 = m.slab.malloc_sizes[0]
+        while s32.free_objects or s32.array[0].entry or s32.shared_array.entry:
+            kmalloc(m, 32, K_GFP_KERNEL)
+        slabs32 = len(s32.slabs)
+        ok = slab.cache_grow(m, c, K_GFP_KERNEL | K_GFP_DMA)
+        (pfn,) = c.slabs
+        mg = c.slabs[pfn].mgmt
+        holder = m.slab.page_slab[(mg - m.profile.PAGE_OFFSET) >> 12]
+        return [ok, len(s32.slabs) - slabs32, holder.cache is s32,
+                holder.id >= 4096, pfn >= 4096]
+
     def slub_grow():
         m = _boot(profile="linux-6.x-x86_64", highmem_pages=0, phys_pages=65536)
         c = slab.kmem_cache_create(m, "sg", 1100, 0, 0)
@@ -994,6 +1019,9 @@ def _grow_facts() -> list[Fact]:
             Fact("cache_grow: slab pages from the cache's own memory type, never highmem",
                  "mm/slab.c kmem_getpages (flags |= cachep->gfpflags, page_address)",
                  lambda: ["Normal", "Normal", "Normal", "DMA", "DMA"], zones),
+            Fact("cache_grow of an off-slab cache whose struct-slab cache must grow",
+                 "mm/slab.c cache_grow, alloc_slabmgmt (local_flags), kmem_getpages",
+                 lambda: [True, 1, True, True, True], offslab_refill),
             Fact("cache_grow without memory: False, the colour still taken",
                  "mm/slab.c cache_grow (colour_next under the lock, then kmem_getpages)",
                  lambda: [(False, 1, 0, 0, True), (False, 2, 0, 0, True),
@@ -1187,6 +1215,7 @@ def _slabinfo_facts() -> list[Fact]:
         c3 = slab.kmem_cache_create(m, "g", 1100, 0, 0)
         slab.cache_grow(m, c3, K_GFP_KERNEL)
         slab.kmem_cache_create(m, "o4k", 4096, 0, 0)
+        slab.kmem_cache_create(m, "o10k", 10000, 0, 0)
         c5 = slab.kmem_cache_create(m, "mix", 64, 0, 0)
         for _ in range(62):
             slab.kmem_cache_alloc(m, c5, K_GFP_KERNEL)
@@ -1194,7 +1223,7 @@ def _slabinfo_facts() -> list[Fact]:
             slab.cache_grow(m, c5, K_GFP_KERNEL)
         info = {e["name"]: e for e in slab.slabinfo(m)}
         return [{k: info[n][k] for k in expected()[0]}
-                for n in ("cd", "p64", "g", "o4k", "mix")]
+                for n in ("cd", "p64", "g", "o4k", "mix", "o10k")]
 
     def entry(name, g, active_objs, active_slabs, num_slabs, avail, touched, colour_next,
               sharedavail=0):
@@ -1224,8 +1253,9 @@ def _slabinfo_facts() -> list[Fact]:
                 entry("o4k", g4, 0, 0, 0, 0, 0, 0),
                 # 16 + 45 objects empty slab 1 (a refill that finds objects does not
                 # grow); the 62nd allocation grows slab 2 and takes batchcount 60
-                entry("mix", g2, g2["num"] + 60, 2, 4, 59, 1, 0)]
-    return [Fact("slabinfo columns of five known caches", "mm/slab.c s_show, "
+                entry("mix", g2, g2["num"] + 60, 2, 4, 59, 1, 0),
+                entry("o10k", geo(10000), 0, 0, 0, 0, 0, 0)]
+    return [Fact("slabinfo columns of six known caches", "mm/slab.c s_show, "
                  "cache_alloc_refill, cache_grow", expected, model)]
 
 
