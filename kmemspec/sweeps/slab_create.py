@@ -491,6 +491,10 @@ def _helpers_facts() -> list[Fact]:
                 (state.cache_chain, state.offslab_limit, state.slab_break_gfp_order,
                  state.g_cpucache_up, state.ready, state.parked, state.internal),
                 (s.inuse, s.free, list(s.bufctl), s.list, s.mgmt, s.next, s.prev)]
+        fresh = slab.kmem_cache_create(m, "fresh", 64, 0, 0)
+        out.append((fresh.colour_next, fresh.free_objects, fresh.free_touched, fresh.dead,
+                    fresh.general, fresh.slabs, fresh.ctor, fresh.slabp_cache,
+                    [sl.nr for sl in fresh.lists]))
         obj = slab.kmem_cache_alloc(m, c, K_GFP_KERNEL)
         return out + [(c.BUFCTL_END, c.BUFCTL_FREE,
                        s.bufctl[(obj - s.s_mem) // c.objsize], s.free)]
@@ -541,6 +545,8 @@ def _helpers_facts() -> list[Fact]:
                           "ArrayCache(avail=2, limit=7, batchcount=3, touched=0)", 2,
                           (-1, -1, 0), ([], 0, 0, "NONE", False, set(), {}),
                           (0, 0, [1, 2, 0xFFFF], 2, None, -1, -1),
+                          # kmem_cache_create memsets the descriptor
+                          (0, 0, 0, False, False, {}, None, None, [0, 0, 0]),
                           # BUFCTL_END = (kmem_bufctl_t)~0U, BUFCTL_FREE = ~0U - 1 (the
                           # DEBUG mark of an object handed out or parked); the first
                           # refill took all 3 objects of the slab: free is BUFCTL_END
@@ -600,10 +606,14 @@ def _init_facts() -> list[Fact]:
         # 0..31 it has 1 and is refused (spec/slab.md Boot: ConfigError phys_pages)
         from ..model.errors import ConfigError
         out = []
-        for prof, reserved in (("linux-2.6-i386", 31), ("linux-2.6-i386", 32),
-                               ("linux-6.x-x86_64", 31), ("linux-6.x-x86_64", 32)):
+        for prof, reserved, high in (("linux-2.6-i386", 31, 0), ("linux-2.6-i386", 32, 0),
+                                     ("linux-6.x-x86_64", 31, 0),
+                                     ("linux-6.x-x86_64", 32, 0),
+                                     # free highmem frames do not count: a slab needs
+                                     # a direct-map address
+                                     ("linux-2.6-i386", 32, 64)):
             try:
-                m = _boot(profile=prof, phys_pages=40, highmem_pages=0,
+                m = _boot(profile=prof, phys_pages=40, highmem_pages=high,
                           reserved=((0, reserved),))
                 out.append(sum(z.free_pages for z in m.zonelists[1]))
             except ConfigError as exc:
@@ -640,7 +650,7 @@ def _init_facts() -> list[Fact]:
                     lambda: [-(-26 // k_estimate(0, 256, 128, False)[0]), ("phys_pages", True),
                              -(-26 // k_slub_geo(256, 64, K_HWCACHE)["num"])
                              << k_slub_geo(256, 64, K_HWCACHE)["gfporder"],
-                             ("phys_pages", True)],
+                             ("phys_pages", True), ("phys_pages", True)],
                     too_small),
                Fact("slab_break_gfp_order: 1 only above 32 MiB (highmem counted)",
                     "mm/slab.c kmem_cache_init (num_physpages)",
@@ -1216,6 +1226,10 @@ def _slabinfo_facts() -> list[Fact]:
         slab.cache_grow(m, c3, K_GFP_KERNEL)
         slab.kmem_cache_create(m, "o4k", 4096, 0, 0)
         slab.kmem_cache_create(m, "o10k", 10000, 0, 0)
+        c6 = slab.kmem_cache_create(m, "flush", 64, 0, 0)
+        objs = [slab.kmem_cache_alloc(m, c6, K_GFP_KERNEL) for _ in range(121)]
+        for obj in objs:
+            slab.kmem_cache_free(m, c6, obj)
         c5 = slab.kmem_cache_create(m, "mix", 64, 0, 0)
         for _ in range(62):
             slab.kmem_cache_alloc(m, c5, K_GFP_KERNEL)
@@ -1223,7 +1237,7 @@ def _slabinfo_facts() -> list[Fact]:
             slab.cache_grow(m, c5, K_GFP_KERNEL)
         info = {e["name"]: e for e in slab.slabinfo(m)}
         return [{k: info[n][k] for k in expected()[0]}
-                for n in ("cd", "p64", "g", "o4k", "mix", "o10k")]
+                for n in ("cd", "p64", "g", "o4k", "mix", "o10k", "flush")]
 
     def entry(name, g, active_objs, active_slabs, num_slabs, avail, touched, colour_next,
               sharedavail=0):
@@ -1254,9 +1268,32 @@ def _slabinfo_facts() -> list[Fact]:
                 # 16 + 45 objects empty slab 1 (a refill that finds objects does not
                 # grow); the 62nd allocation grows slab 2 and takes batchcount 60
                 entry("mix", g2, g2["num"] + 60, 2, 4, 59, 1, 0),
-                entry("o10k", geo(10000), 0, 0, 0, 0, 0, 0)]
-    return [Fact("slabinfo columns of six known caches", "mm/slab.c s_show, "
-                 "cache_alloc_refill, cache_grow", expected, model)]
+                entry("o10k", geo(10000), 0, 0, 0, 0, 0, 0),
+                # 121 allocations: 16 + 45 from slab 1, 60 from slab 2; 121 frees: the
+                # 121st finds the array at its limit 120 and cache_flusharray moves the
+                # oldest batchcount 60 to the shared array
+                entry("flush", g2, g2["num"] + 60, 2, 2, 61, 1, 0, sharedavail=60)]
+    def slub():
+        m = _boot(profile="linux-6.x-x86_64", highmem_pages=0, phys_pages=65536)
+        c = slab.kmem_cache_create(m, "su", 100, 0, 0)
+        for _ in range(3):
+            slab.kmem_cache_alloc(m, c, K_GFP_KERNEL)
+        e = next(e for e in slab.slabinfo(m) if e["name"] == "su")
+        return [e[k] for k in ("active_objs", "num_objs", "objsize", "objperslab",
+                               "pagesperslab", "active_slabs", "num_slabs", "tunables",
+                               "sharedavail", "arrays", "shared")]
+
+    def slub_expected():
+        g = k_slub_geo(100, 0, 0)
+        # 6.x slabinfo of SLUB: tunables 0 0 0, no arrays; three objects from the
+        # first (partial) slab
+        return [3, g["num"], g["objsize"], g["num"], 1 << g["gfporder"], 1, 1,
+                {"limit": 0, "batchcount": 0, "sharedfactor": 0}, 0, [], None]
+    return [Fact("slabinfo columns of seven known caches", "mm/slab.c s_show, "
+                 "cache_alloc_refill, cache_grow, cache_flusharray", expected, model),
+            Fact("SLUB slabinfo: zero tunables, no arrays", "Linux 6.8 mm/slub.c "
+                 "get_slabinfo, slabinfo_show_stats; mm/slab_common.c cache_show",
+                 slub_expected, slub)]
 
 
 FACT_GROUPS = [_create_misuse_facts, _create_accept_facts, _geometry_sweep_facts,
