@@ -1,0 +1,433 @@
+"""Sweep rows for model/slab.py's per-CPU arrays, allocation, free, shrink and reap.
+
+Expected values come from Linux 2.6.12 mm/slab.c (torvalds/linux 1da177e4c3f4):
+enable_cpucache, do_tune_cpucache, alloc_arraycache, cpuup_callback, slabinfo_write
+(and lib/vsprintf.c vsscanf for its " %d %d %d"), cache_alloc_refill, __cache_alloc,
+__cache_free, cache_flusharray, free_block, drain_array_locked, drain_cpu_caches,
+__cache_shrink and cache_reap. `_KCache` below is an independent few-dozen-line
+re-statement of those functions for one cache (slabs as bufctl chains, arrays as
+lists), written from the kernel source, never from the model; the workload rows run
+the same script of allocations, frees, reaps, shrinks, retunes and CPU hotplug through
+the model and through `_KCache` and compare every returned object and, after every
+step, every array, the three slab lists (order and inuse), free_objects, free_limit
+and the touched marks. Misuse rows check the rule name of spec/slab.md and that the
+pickled state is unchanged. spec/sweeps.md lists what each group sweeps.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import pickle
+import random
+
+from ..facts import Fact, k_kmem_cache_create, _kernel_params
+
+# mm/slab.c (2.6.12)
+_BATCHREFILL_LIMIT = 16
+_EINVAL, _ENOMEM = -22, -12
+
+
+def _k_limit(objsize: int, page_size: int) -> int:
+    """2.6.12 enable_cpucache: the per-CPU array limit by object size."""
+    if objsize > 131072:
+        return 1
+    if objsize > page_size:
+        return 8
+    if objsize > 1024:
+        return 24
+    if objsize > 256:
+        return 54
+    return 120
+
+
+class _KCache:
+    """One 2.6.12 SLAB cache, as mm/slab.c handles it (no colouring, no addresses).
+
+    Slabs are numbered in creation order (cache_grow: list_add_tail on slabs_free);
+    each keeps its bufctl chain as a list whose first element is slabp->free; objects
+    are (slab number, index). Arrays are lists, ac_entry[0] first."""
+
+    def __init__(self, num, limit, batch, shared_entries, cpus, online):
+        self.num = num
+        self.limit, self.batch = limit, batch
+        self.ac = {c: [[], 0, limit, batch] for c in cpus}     # entries, touched, limit, batch
+        self.shared = [[], 0, shared_entries] if shared_entries is not None else None
+        self.free_limit = (1 + online) * batch + num
+        self.lists = ([], [], [])                               # full, partial, free
+        self.chain: dict[int, list[int]] = {}                   # slab -> bufctl chain
+        self.free_objects = 0
+        self.free_touched = 0
+        self.grown = 0
+        self.no_reap = False
+
+    def _inuse(self, sid):
+        return self.num - len(self.chain[sid])
+
+    def _unlink(self, sid):
+        for lst in self.lists:
+            if sid in lst:
+                lst.remove(sid)
+
+    def grow(self):
+        sid = self.grown
+        self.grown += 1
+        self.chain[sid] = list(range(self.num))
+        self.lists[2].append(sid)
+        self.free_objects += self.num
+
+    def alloc(self, cpu):                                    # __cache_alloc
+        ac = self.ac[cpu]
+        if ac[0]:
+            ac[1] = 1
+            return ac[0].pop()
+        while True:                                          # cache_alloc_refill
+            batch = ac[3]
+            if not ac[1] and batch > _BATCHREFILL_LIMIT:
+                batch = _BATCHREFILL_LIMIT
+            sh = self.shared
+            if sh is not None and sh[0]:
+                batch = min(batch, len(sh[0]))
+                cut = len(sh[0]) - batch
+                ac[0] = sh[0][cut:]
+                del sh[0][cut:]
+                sh[1] = 1
+            else:
+                while batch > 0:
+                    if self.lists[1]:
+                        sid = self.lists[1][0]
+                    else:
+                        self.free_touched = 1
+                        if not self.lists[2]:
+                            break
+                        sid = self.lists[2][0]
+                    chain = self.chain[sid]
+                    while chain and batch > 0:
+                        batch -= 1
+                        ac[0].append((sid, chain.pop(0)))
+                    self._unlink(sid)
+                    self.lists[0 if not chain else 1].insert(0, sid)
+                self.free_objects -= len(ac[0])
+            if not ac[0]:
+                self.grow()
+                continue
+            ac[1] = 1
+            return ac[0].pop()
+
+    def free_block(self, objs):
+        self.free_objects += len(objs)
+        for sid, idx in objs:
+            self._unlink(sid)
+            self.chain[sid].insert(0, idx)
+            if self._inuse(sid) == 0:
+                if self.free_objects > self.free_limit:
+                    self.free_objects -= self.num
+                    del self.chain[sid]
+                else:
+                    self.lists[2].insert(0, sid)
+            else:
+                self.lists[1].append(sid)
+
+    def free(self, cpu, obj):                               # __cache_free
+        ac = self.ac[cpu]
+        if len(ac[0]) >= ac[2]:                              # cache_flusharray
+            batch = ac[3]
+            sh = self.shared
+            room = sh[2] - len(sh[0]) if sh is not None else 0
+            if room:
+                batch = min(batch, room)
+                sh[0].extend(ac[0][:batch])
+            else:
+                self.free_block(ac[0][:batch])
+            del ac[0][:batch]
+        ac[0].append(obj)
+
+    def drain(self, ac, limit, force):                       # drain_array_locked
+        if ac[1] and not force:
+            ac[1] = 0
+        elif ac[0]:
+            tofree = len(ac[0]) if force else (limit + 4) // 5
+            if tofree > len(ac[0]):
+                tofree = (len(ac[0]) + 1) // 2
+            objs = ac[0][:tofree]
+            del ac[0][:tofree]
+            self.free_block(objs)
+
+    def reap(self, cpu):                                     # cache_reap, one cache
+        if self.no_reap:
+            return
+        self.drain(self.ac[cpu], self.ac[cpu][2], False)
+        if self.shared is not None:
+            self.drain(self.shared, self.shared[2], False)
+        if self.free_touched:
+            self.free_touched = 0
+            return
+        tofree = (self.free_limit + 5 * self.num - 1) // (5 * self.num)
+        while self.lists[2]:
+            sid = self.lists[2].pop(0)
+            self.free_objects -= self.num
+            del self.chain[sid]
+            tofree -= 1
+            if tofree <= 0:
+                break
+
+    def shrink(self, cpu):                                   # __cache_shrink
+        for c in [cpu] + sorted(c for c in self.ac if c != cpu):
+            objs, self.ac[c][0] = self.ac[c][0], []
+            self.free_block(objs)
+        if self.shared is not None:
+            self.drain(self.shared, self.shared[2], True)
+        while self.lists[2]:
+            sid = self.lists[2].pop()
+            self.free_objects -= self.num
+            del self.chain[sid]
+        return int(bool(self.lists[0] or self.lists[1]))
+
+    def retune(self, limit, batch, shared, online):          # do_tune_cpucache
+        old = {c: self.ac[c] for c in online}
+        for c in online:
+            self.ac[c] = [[], 0, limit, batch]
+        self.limit, self.batch = limit, batch
+        self.free_limit = (1 + len(online)) * batch + self.num
+        for c in online:
+            self.free_block(old[c][0])
+        old_shared, self.shared = self.shared, [[], 0, batch * shared]
+        if old_shared is not None:
+            self.free_block(old_shared[0])
+
+    def cpu_dead(self, cpu):                                 # cpuup_callback CPU_DEAD
+        ac = self.ac.pop(cpu)
+        self.free_limit -= self.batch
+        self.free_block(ac[0])
+
+    def cpu_up_prepare(self, cpu, online_before):            # CPU_UP_PREPARE
+        self.ac[cpu] = [[], 0, self.limit, self.batch]
+        self.free_limit = (1 + online_before) * self.batch + self.num
+
+    def snap(self):
+        return ({c: (list(a[0]), a[1], a[2], a[3]) for c, a in sorted(self.ac.items())},
+                (list(self.shared[0]), self.shared[1], self.shared[2])
+                if self.shared is not None else None,
+                [[(s, self._inuse(s)) for s in lst] for lst in self.lists],
+                self.free_objects, self.free_limit, self.free_touched)
+
+
+class _Watch:
+    """The model's side of a workload: objects as (slab number, index), slabs numbered
+    in the order the model created them (first seen after the step that grew them)."""
+
+    def __init__(self, machine, cachep):
+        self.m, self.c = machine, cachep
+        self.seen: list = []           # Slab objects, kept alive so ids stay unique
+        self.num: dict[int, int] = {}
+
+    def register(self):
+        for slab in sorted(self.c.slabs.values(), key=lambda s: s.id):
+            if id(slab) not in self.num:
+                self.num[id(slab)] = len(self.seen)
+                self.seen.append(slab)
+
+    def obj(self, addr):
+        p = self.m.profile
+        slab = self.m.slab.page_slab[(addr - p.PAGE_OFFSET) >> p.PAGE_SHIFT]
+        return self.num[id(slab)], (addr - slab.s_mem) // self.c.objsize
+
+    def snap(self):
+        from ..model.slab import FREE, FULL, PARTIAL
+        c = self.c
+        arrays = {i: ([self.obj(a) for a in ac.entry], ac.touched, ac.limit, ac.batchcount)
+                  for i, ac in enumerate(c.array) if ac is not None}
+        sh = c.shared_array
+        shared = ([self.obj(a) for a in sh.entry], sh.touched, sh.limit) if sh else None
+        lists = [[(self.num[id(s)], s.inuse) for s in c.slab_list(w)]
+                 for w in (FULL, PARTIAL, FREE)]
+        return arrays, shared, lists, c.free_objects, c.free_limit, c.free_touched
+
+
+def _run_model(machine, cachep, script):
+    """Run a script on the model; each step's result and the state after it."""
+    from ..model import cpu as mcpu, slab
+    from ..model.gfp import GFP_KERNEL
+    w = _Watch(machine, cachep)
+    objs: list[int] = []
+    out = []
+    for op in script:
+        kind = op[0]
+        if kind == "a":
+            addr = slab.kmem_cache_alloc(machine, cachep, GFP_KERNEL, op[1])
+            w.register()
+            objs.append(addr)
+            res = w.obj(addr)
+        elif kind == "f":
+            res = w.obj(objs[op[2]])
+            slab.kmem_cache_free(machine, cachep, objs[op[2]], op[1])
+        elif kind == "r":
+            res = slab.cache_reap(machine, op[1])
+        elif kind == "s":
+            res = slab.kmem_cache_shrink(machine, cachep, op[1])
+        elif kind == "t":
+            res = slab.slabinfo_write(machine, f"{cachep.name} {op[1]} {op[2]} {op[3]}\n",
+                                      op[4])
+        elif kind == "d":
+            res = mcpu.cpu_down(machine, op[1], op[2])
+        else:
+            res = mcpu.cpu_up(machine, op[1], op[2])
+        out.append((res, w.snap()))
+    return out
+
+
+def _run_kernel(k: _KCache, name: str, script, cpus: int):
+    """The same script on _KCache (2.6.12 mm/slab.c); results as _run_model's."""
+    objs: list = []
+    online = list(range(cpus))
+    out = []
+    for op in script:
+        kind = op[0]
+        if kind == "a":
+            res = k.alloc(op[1])
+            objs.append(res)
+        elif kind == "f":
+            res = objs[op[2]]
+            k.free(op[1], res)
+        elif kind == "r":
+            res = k.reap(op[1])
+        elif kind == "s":
+            res = k.shrink(op[1])
+        elif kind == "t":
+            k.retune(op[1], op[2], op[3], online)
+            # slabinfo_write: the byte count of "name limit batch shared\n"
+            res = len(f"{name} {op[1]} {op[2]} {op[3]}\n")
+        elif kind == "d":
+            online.remove(op[1])
+            k.cpu_dead(op[1])
+            res = 0
+        else:
+            k.cpu_up_prepare(op[1], len(online))
+            online = sorted(online + [op[1]])
+            res = 0
+        out.append((res, k.snap()))
+    return out
+
+
+def _random_script(seed: int, cpus: int, steps: int, weights) -> list:
+    """A fixed pseudo-random workload: allocations, frees of live objects (any CPU),
+    reaps and a few shrinks; the same script drives the model and _KCache."""
+    rng = random.Random(seed)
+    live: list[int] = []
+    n = 0
+    script = []
+    kinds = "afrs"
+    for _ in range(steps):
+        kind = rng.choices(kinds, weights)[0]
+        cpu = rng.randrange(cpus)
+        if kind == "f" and not live:
+            kind = "a"
+        if kind == "a":
+            script.append(("a", cpu))
+            live.append(n)
+            n += 1
+        elif kind == "f":
+            script.append(("f", cpu, live.pop(rng.randrange(len(live)))))
+        else:
+            script.append((kind, cpu))
+    return script
+
+
+# --- the workload rows -----------------------------------------------------------------
+
+def _workload(size, cpus, tune, script, *, fact, source):
+    """A Fact comparing the model and _KCache on one cache of `size` bytes created after
+    boot on `cpus` CPUs, retuned to `tune` (limit, batch, shared) first if given."""
+    from ..model import slab
+    from ..model.boot import boot
+
+    def model():
+        m = boot(cpus=cpus)
+        c = slab.kmem_cache_create(m, f"sweep{size}", size, 0, 0)
+        pre = []
+        if tune is not None:
+            pre = [("t",) + tuple(tune) + (0,)]
+        return _run_model(m, c, pre + script)
+
+    def expected():
+        m = boot(cpus=cpus)
+        geo = k_kmem_cache_create(size, 0, 0, offslab_limit=10 ** 9, **_kernel_params(m))
+        limit = _k_limit(geo["objsize"], m.profile.PAGE_SIZE)
+        batch = (limit + 1) // 2
+        shared = 8 if geo["objsize"] <= m.profile.PAGE_SIZE else 0
+        k = _KCache(geo["num"], limit, batch, batch * shared, range(cpus), cpus)
+        pre = []
+        if tune is not None:
+            pre = [("t",) + tuple(tune) + (0,)]
+        return _run_kernel(k, f"sweep{size}", pre + script, cpus)
+    return Fact(fact, source, expected, model)
+
+
+_SRC_ALL = ("mm/slab.c __cache_alloc, cache_alloc_refill, __cache_free, cache_flusharray, "
+            "free_block, drain_array_locked, cache_reap, __cache_shrink, do_tune_cpucache")
+
+
+def _sweep_array_workload_facts() -> list[Fact]:
+    """Allocation and free through the arrays against _KCache (2.6.12 mm/slab.c): the
+    refill taking batchcount (BATCHREFILL_LIMIT 16 while untouched; fewer when the
+    partial and free slabs run short; from the shared array's top first; a grow only
+    when nothing was found), a free at `limit` flushing the oldest batchcount into the
+    shared array's room (or free_block when it has none), free_block putting emptied
+    slabs on slabs_free up to free_limit and destroying them above it, slabs moving
+    between the lists, drain_array_locked's (limit + 4) / 5 and half of a shorter
+    array, cache_reap's free-slab count, __cache_shrink's 0 / 1. Tunables swept:
+    the enable_cpucache defaults of 100- and 1000-byte objects, small retuned arrays
+    (limit 1..7, batchcount 1..limit, shared 0..2) where every boundary is crossed
+    many times, batchcount 17 / 20 above BATCHREFILL_LIMIT, 1 and 2 CPUs."""
+    cases = [
+        # (size, cpus, tune, seed, steps, weights a/f/r/s)
+        (100, 1, None, 4101, 260, (6, 5, 1, 0.2)),
+        (1000, 2, None, 4102, 200, (6, 5, 1, 0.2)),
+        (1000, 1, (6, 3, 1), 4103, 160, (5, 5, 1, 0.2)),
+        (1000, 2, (5, 2, 0), 4104, 160, (5, 5, 1, 0.2)),
+        (256, 2, (7, 7, 2), 4105, 160, (5, 5, 1, 0.2)),
+        (2000, 1, (1, 1, 0), 4106, 80, (5, 5, 1, 0.2)),
+        (100, 1, (40, 20, 1), 4107, 160, (6, 4, 1, 0.2)),
+        (100, 2, (34, 17, 0), 4108, 160, (6, 4, 1, 0.2)),
+        (5000, 2, (3, 2, 1), 4109, 120, (5, 5, 1, 0.2)),
+    ]
+    facts = []
+    for size, cpus, tune, seed, steps, weights in cases:
+        script = _random_script(seed, cpus, steps, weights)
+        facts.append(_workload(size, cpus, tune, script,
+                               fact=f"arrays workload: {size} B, {cpus} CPU(s), tunables "
+                                    f"{tune or 'enable_cpucache'}, {steps} steps",
+                               source=_SRC_ALL))
+    # deterministic edges: a refill of an untouched array (16 of batch 20), then a
+    # touched one (20); a free that fills the array exactly to limit, the next flushes
+    edge = ([("a", 0)] * 45 + [("f", 0, i) for i in range(45)] + [("r", 0)] * 3
+            + [("a", 0)] * 5 + [("s", 0)] + [("r", 0)] + [("s", 0)])
+    facts.append(_workload(100, 1, (40, 20, 1), edge,
+                           fact="arrays: untouched refill 16, touched 20, flush at limit 40",
+                           source=_SRC_ALL))
+    return facts
+
+
+def _sweep_hotplug_facts() -> list[Fact]:
+    """cpuup_callback through model/cpu.py with arrays holding objects (2.6.12
+    mm/slab.c cpuup_callback: CPU_DEAD takes the array away, free_limit -= batchcount,
+    free_block of its objects in array order; CPU_UP_PREPARE a new empty array of the
+    cache's current limit and batchcount, free_limit = (1 + num_online_cpus()) *
+    batchcount + num before the CPU counts), and a retune while a CPU is down
+    (do_tune_cpucache gives arrays to online CPUs only), against _KCache."""
+    a = [("a", c) for c in (1, 2, 2, 1, 0) for _ in range(6)]
+    frees = [("f", 2, i) for i in range(0, 30, 2)] + [("f", 1, i) for i in range(1, 20, 2)]
+    script = (a + frees + [("d", 2, 0), ("a", 1), ("f", 0, 21), ("d", 1, 0),
+                           ("t", 4, 2, 1, 0), ("u", 2, 0), ("a", 2), ("a", 2), ("f", 2, 23),
+                           ("u", 1, 2), ("r", 1), ("r", 0), ("s", 2)])
+    script2 = ([("a", 1)] * 12 + [("f", 1, i) for i in range(12)] + [("d", 1, 0)]
+               + [("a", 0)] * 3 + [("u", 1, 0), ("f", 1, 12), ("r", 1), ("r", 1)])
+    return [_workload(1000, 3, (5, 3, 1), script, fact="hotplug: CPU 2 and 1 down with "
+                      "parked objects, retune while down, back up", source=_SRC_ALL
+                      + ", cpuup_callback; kernel/cpu.c cpu_down, cpu_up"),
+            _workload(3000, 2, None, script2, fact="hotplug: CPU 1 down with its array "
+                      "full (free_limit drops before free_block), back up", source=_SRC_ALL
+                      + ", cpuup_callback; kernel/cpu.c cpu_down, cpu_up")]
+
+
+FACT_GROUPS = [_sweep_array_workload_facts, _sweep_hotplug_facts]
