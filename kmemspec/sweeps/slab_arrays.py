@@ -430,4 +430,276 @@ def _sweep_hotplug_facts() -> list[Fact]:
                       + ", cpuup_callback; kernel/cpu.c cpu_down, cpu_up")]
 
 
-FACT_GROUPS = [_sweep_array_workload_facts, _sweep_hotplug_facts]
+
+# --- misuse and parse rules ------------------------------------------------------------
+
+def _digest(m) -> str:
+    return hashlib.sha256(pickle.dumps(m.__dict__)).hexdigest()
+
+
+def _outcome(call):
+    """A call's result: its return value, a KernelBug's rule, or another exception's type
+    name (a ValueError is the model's bad-input error; anything else fails the row)."""
+    from ..model.errors import KernelBug
+    try:
+        return ("ok", call())
+    except KernelBug as exc:
+        return ("bug", exc.rule)
+    except Exception as exc:           # the row expects the exact type
+        return ("raised", type(exc).__name__)
+
+
+def _refusals(m, calls):
+    """Each call's outcome, and whether the pickled state after them all is the state
+    before them (every call here is one the model must refuse or answer with an error
+    code without changing anything)."""
+    before = _digest(m)
+    out = [_outcome(call) for call in calls]
+    return out, _digest(m) == before
+
+
+def _sweep_slabinfo_write_facts() -> list[Fact]:
+    """slabinfo_write's parse and range rules (2.6.12 mm/slab.c slabinfo_write; lib/
+    vsprintf.c vsscanf " %d %d %d" with simple_strtol): count > MAX_SLABINFO_WRITE (128
+    bytes, UTF-8 bytes not characters) -EINVAL, exactly 128 accepted; no space -EINVAL;
+    fewer than three integers (a '+', a lone '-', letters) -EINVAL; trailing text after
+    the third integer and any whitespace between them accepted; digits wrap in 32 bits
+    and land in an int (4294967300 is 4, 4294967295 is -1, 2147483648 is INT_MIN,
+    -4294967295 is 1); the name compared whole (strcmp) on cache_chain; limit < 1,
+    batchcount < 1, batchcount > limit, shared < 0 -EINVAL, and 1 / batchcount == limit
+    / shared 0 (-0) accepted. Refused writes change nothing. A CPU array of 16 + 4 *
+    limit bytes above 131072 (the largest general cache) is -ENOMEM with nothing
+    changed (limit 32765; 32764 fits size-131072), a shared array that cannot be
+    allocated is ignored (do_tune_cpucache), and where 16 + 4 * entries wraps the
+    32-bit size_t (limit or batchcount * shared from 2^30 - 4) the model's stricter
+    rule arraycache_size_overflow (spec/slab.md) refuses it, state unchanged.
+    Accepted writes: the byte count, then the tunables, per-CPU arrays, shared array
+    limit (batchcount * shared), free_limit = (1 + num_online_cpus()) * batchcount +
+    num and the parked objects back on the slabs."""
+    from ..model import slab
+    from ..model.boot import boot
+    from ..model.gfp import GFP_KERNEL
+
+    base = boot(cpus=2)
+    c = slab.kmem_cache_create(base, "tw", 100, 0, 0)
+    objs = [slab.kmem_cache_alloc(base, c, GFP_KERNEL, 0) for _ in range(5)]
+    for addr in objs[:3]:
+        slab.kmem_cache_free(base, c, addr, 0)
+    geo = k_kmem_cache_create(100, 0, 0, offslab_limit=10 ** 9, **_kernel_params(base))
+    num = geo["num"]
+    pad128 = "tw" + " " * (128 - len("tw4 2 1\n")) + "4 2 1\n"
+    bad = ["tw 0 1 0\n", "tw 1 0 0\n", "tw 4 5 0\n", "tw 4 4 -1\n", "tw -1 1 0\n",
+           "tw -0 1 0\n", "tw 2147483648 1 0\n", "tw 4294967295 1 0\n", "tw 4 1 4294967295\n",
+           "tw 4 2147483649 1\n", "nosuch 4 2 1\n", "t 4 2 1\n", "tw2 4 2 1\n", "TW 4 2 1\n",
+           "tw\n", "tw", "tw4,2,1\n", "tw 4 2\n", "tw 4\n", "tw \n", "tw a 2 1\n",
+           "tw +4 2 1\n", "tw 4 +2 1\n", "tw 4 2 +1\n", "tw - 2 1\n", "tw 4 2 -\n",
+           "tw 4 2 --1\n", " tw 4 2 1\n", pad128[:-1] + " \n",
+           "tw" + " " * 120 + "4 2 1 " + "\u00e9\n"]
+
+    def refused():
+        m = copy.deepcopy(base)
+        return _refusals(m, [lambda b=b: slab.slabinfo_write(m, b, 0) for b in bad])
+
+    def tunables(m, cachep):
+        return ([(a.limit, a.batchcount, a.avail) for a in cachep.array if a is not None],
+                cachep.limit, cachep.batchcount,
+                cachep.shared_array.limit if cachep.shared_array is not None else None,
+                cachep.free_limit)
+
+    good = [("tw 12 5 2\n", 12, 5, 2), ("tw 1 1 0\n", 1, 1, 0), ("tw 8 8 0\n", 8, 8, 0),
+            ("tw 4 1 -0\n", 4, 1, 0), ("tw 4294967300 2 1\n", 4, 2, 1),
+            ("tw 4 4294967298 1\n", 4, 2, 1), ("tw 4 1 -4294967295\n", 4, 1, 1),
+            ("tw 12 5 2 and more\n", 12, 5, 2), ("tw 12\t5\v2\n", 12, 5, 2),
+            ("tw \t\n\f\r12 5 2", 12, 5, 2), ("tw 12 5\n2\n", 12, 5, 2), (pad128, 4, 2, 1),
+            ("tw 32764 3 1\n", 32764, 3, 1), ("tw 7 3 8\n", 7, 3, 8)]
+
+    def accepted_model():
+        out = []
+        for text, *_ in good:
+            m = copy.deepcopy(base)
+            cm = slab.find_cache(m, "tw")
+            res = slab.slabinfo_write(m, text, 0)
+            info = next(e for e in slab.slabinfo(m) if e["name"] == "tw")
+            out.append((res, tunables(m, cm), cm.free_objects, info["tunables"]))
+        return out
+
+    def accepted_expected():
+        out = []
+        for text, limit, batch, shared in good:
+            # every parked object is back on its slab: 2 live objects of one slab
+            out.append((len(text.encode()), ([(limit, batch, 0)] * 2, limit, batch,
+                                              batch * shared, 3 * batch + num),
+                        num - 2, {"limit": limit, "batchcount": batch,
+                                  "sharedfactor": shared}))
+        return out
+
+    big = [("tw 32765 1 0\n", ("ok", _ENOMEM)),
+           ("tw 1073741819 1 0\n", ("ok", _ENOMEM)),
+           ("tw 1073741820 1 0\n", ("bug", "arraycache_size_overflow")),
+           ("tw 2147483647 1 0\n", ("bug", "arraycache_size_overflow")),
+           ("tw 4 1 1073741820\n", ("bug", "arraycache_size_overflow")),
+           ("tw 4 2 536870910\n", ("bug", "arraycache_size_overflow")),
+           ("tw 4 2 1073741824\n", ("bug", "arraycache_size_overflow")),
+           ("tw 4 4 1073741823\n", ("bug", "arraycache_size_overflow")),
+           # simple_strtoul wraps: 99999999999999999999 mod 2^32 = 1661992959 >= 2^30 - 4
+           ("tw 99999999999999999999 1 0\n", ("bug", "arraycache_size_overflow"))]
+
+    def big_model():
+        m = copy.deepcopy(base)
+        return _refusals(m, [lambda b=b: slab.slabinfo_write(m, b, 0) for b, _ in big])
+
+    def shared_fails():
+        # the shared array of 2^30 - 5 (and 2 * 536870909) entries fits size_t but no
+        # general cache: ignored, the old shared array (480 entries) stays
+        out = []
+        for text in ("tw 4 1 1073741819\n", "tw 4 2 536870909\n"):
+            m = copy.deepcopy(base)
+            cm = slab.find_cache(m, "tw")
+            out.append((slab.slabinfo_write(m, text, 0), cm.limit, cm.batchcount,
+                        cm.shared_array.limit, cm.free_limit))
+        return out
+
+    def offline():
+        m = boot(cpus=3)
+        slab.kmem_cache_create(m, "tw", 100, 0, 0)
+        from ..model import cpu as mcpu
+        mcpu.cpu_down(m, 2, 0)
+        return _refusals(m, [lambda: slab.slabinfo_write(m, "tw 4 2 1\n", 2),
+                             lambda: slab.slabinfo_write(m, "tw 4 2 1\n", 3),
+                             lambda: slab.slabinfo_write(m, b"tw 4 2 1\n", 0)])
+    src = "mm/slab.c slabinfo_write, do_tune_cpucache, alloc_arraycache; lib/vsprintf.c vsscanf"
+    return [Fact(f"slabinfo_write refuses {len(bad)} malformed or out-of-range lines "
+                 "(-EINVAL), state unchanged", src,
+                 lambda: ([("ok", _EINVAL)] * len(bad), True), refused),
+            Fact(f"slabinfo_write accepts {len(good)} lines: count, tunables, arrays, "
+                 "free_limit", src, accepted_expected, accepted_model),
+            Fact("slabinfo_write: arrays too large for any general cache (-ENOMEM) or "
+                 "wrapping size_t (arraycache_size_overflow), state unchanged", src,
+                 lambda: ([r for _, r in big], True), big_model),
+            Fact("slabinfo_write: a shared array no general cache holds is ignored", src,
+                 lambda: [(len("tw 4 1 1073741819\n"), 4, 1, 480, 3 * 1 + num),
+                          (len("tw 4 2 536870909\n"), 4, 2, 480, 3 * 2 + num)],
+                 shared_fails),
+            Fact("slabinfo_write on an offline CPU, a CPU past the last, bytes", src,
+                 lambda: ([("bug", "cpu_offline"), ("raised", "ValueError"),
+                           ("raised", "ValueError")], True), offline)]
+
+
+def _k_general(entries_bytes: int, sizes) -> str | None:
+    """kmem_find_general_cachep: the first general cache of at least that many bytes."""
+    return next((f"size-{s}" for s in sizes if s >= entries_bytes), None)
+
+
+def _sweep_enable_cpucache_facts() -> list[Fact]:
+    """enable_cpucache at each object-size boundary (2.6.12 mm/slab.c: limit 120 up to
+    256 bytes, 54 up to 1024, 24 up to PAGE_SIZE, 8 up to 131072; batchcount (limit +
+    1) / 2; shared 8 for objects of at most a page, so a shared array of batchcount *
+    8 entries, else one of 0), on 2 CPUs: both CPUs' arrays, the shared array,
+    free_limit = (1 + 2) * batchcount + num, and where each array's memory lives:
+    alloc_arraycache's 16 + 4 * entries bytes from the first general cache that holds
+    them (kmem_find_general_cachep; i386 kmalloc sizes 32 .. 131072)."""
+    from ..model import slab
+    from ..model.boot import boot
+
+    sizes = (8, 252, 256, 257, 1024, 1025, 4096, 4097, 131072)
+    m = boot(cpus=2)
+    params = _kernel_params(m)
+    kmalloc_sizes = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536,
+                     131072)
+
+    def model():
+        out = []
+        for size in sizes:
+            c = slab.kmem_cache_create(m, f"ec{size}", size, 0, 0)
+
+            def home(ac):
+                p = m.profile
+                s = m.slab.page_slab[(ac.addr - p.PAGE_OFFSET) >> p.PAGE_SHIFT]
+                return s.cache.name
+            out.append(([(a.limit, a.batchcount, home(a)) for a in c.array],
+                        (c.shared_array.limit, home(c.shared_array)), c.free_limit))
+        return out
+
+    def expected():
+        out = []
+        for size in sizes:
+            geo = k_kmem_cache_create(size, 0, 0, offslab_limit=10 ** 9, **params)
+            limit = _k_limit(geo["objsize"], 4096)
+            batch = (limit + 1) // 2
+            shared = batch * (8 if geo["objsize"] <= 4096 else 0)
+            arr = (limit, batch, _k_general(16 + 4 * limit, kmalloc_sizes))
+            out.append(([arr] * 2, (shared, _k_general(16 + 4 * shared, kmalloc_sizes)),
+                        3 * batch + geo["num"]))
+        return out
+    return [Fact(f"enable_cpucache at object sizes {', '.join(map(str, sizes))} (2 CPUs)",
+                 "mm/slab.c enable_cpucache, do_tune_cpucache, alloc_arraycache, "
+                 "kmem_find_general_cachep", expected, model)]
+
+
+def _sweep_reap_chain_facts() -> list[Fact]:
+    """cache_reap over a chain of caches (2.6.12 mm/slab.c cache_reap walks cache_chain
+    from its head, newest cache first; a SLAB_NO_REAP cache is skipped (`goto next`),
+    a cache whose refill found no partial slab since the last reap (free_touched) only
+    loses that mark after its arrays are drained (`goto next_unlock`); both go on with
+    the next cache). Three 5000-byte caches (limit 8, batchcount 4, one object a
+    slab): `work` created first, then `noreap` (SLAB_NO_REAP), then `touchy` (chain
+    head), each driven by the same frees; `touchy` refills again right before some
+    reaps, so it is skipped early in the walk while `work` still has slabs to lose.
+    Expected from _KCache, cache by cache."""
+    from ..model import slab
+    from ..model.boot import boot
+    from ..model.gfp import GFP_KERNEL
+
+    names = ("touchy", "noreap", "work")          # cache_chain order (newest first)
+    steps = ([("a", n) for n in names for _ in range(20)]
+             + [("f", n, i) for n in names for i in range(20)]
+             + [("r",), ("a", "touchy"), ("a", "touchy"), ("r",), ("r",),
+                ("a", "touchy"), ("a", "noreap"), ("r",), ("r",), ("f", "touchy", 20),
+                ("r",), ("r",)])
+
+    def model():
+        m = boot(cpus=1)
+        caches = {}
+        for n in reversed(names):
+            flags = slab.SLAB_NO_REAP if n == "noreap" else 0
+            caches[n] = slab.kmem_cache_create(m, n, 5000, 0, flags)
+        watch = {n: _Watch(m, c) for n, c in caches.items()}
+        objs = {n: [] for n in names}
+        out = []
+        for op in steps:
+            if op[0] == "a":
+                addr = slab.kmem_cache_alloc(m, caches[op[1]], GFP_KERNEL)
+                watch[op[1]].register()
+                objs[op[1]].append(addr)
+            elif op[0] == "f":
+                slab.kmem_cache_free(m, caches[op[1]], objs[op[1]][op[2]])
+            else:
+                slab.cache_reap(m)
+            out.append([watch[n].snap() for n in names])
+        return out
+
+    def expected():
+        m = boot(cpus=1)
+        geo = k_kmem_cache_create(5000, 0, 0, offslab_limit=10 ** 9, **_kernel_params(m))
+        ks = {n: _KCache(geo["num"], 8, 4, 0, [0], 1) for n in names}
+        ks["noreap"].no_reap = True
+        objs = {n: [] for n in names}
+        out = []
+        for op in steps:
+            if op[0] == "a":
+                objs[op[1]].append(ks[op[1]].alloc(0))
+            elif op[0] == "f":
+                ks[op[1]].free(0, objs[op[1]][op[2]])
+            else:
+                for n in names:
+                    ks[n].reap(0)
+            out.append([ks[n].snap() for n in names])
+        return out
+    return [Fact("cache_reap walks the whole chain past a SLAB_NO_REAP and a "
+                 "free_touched cache (3 caches, 7 reaps)",
+                 "mm/slab.c cache_reap, drain_array_locked, free_block", expected, model)]
+
+
+FACT_GROUPS = [_sweep_array_workload_facts, _sweep_hotplug_facts,
+               _sweep_slabinfo_write_facts, _sweep_enable_cpucache_facts,
+               _sweep_reap_chain_facts]
