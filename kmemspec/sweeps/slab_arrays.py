@@ -700,6 +700,314 @@ def _sweep_reap_chain_facts() -> list[Fact]:
                  "mm/slab.c cache_reap, drain_array_locked, free_block", expected, model)]
 
 
+
+def _sweep_free_misuse_facts() -> list[Fact]:
+    """kmem_cache_free misuse (spec/slab.md "Misuse"; the 2.6.12 DEBUG kernel's checks
+    in __cache_free / kfree_debugcheck, the model's stricter ones marked there): an
+    object of another cache is wrong_cache; an object parked in an array, or on its
+    slab's free list (never handed out, or refilled into an array and not popped), is
+    double_free; an address inside an object, one byte before object 0 (the struct
+    slab), the first byte past the last object is not_object_start; NULL, a string,
+    a float, True, an address below PAGE_OFFSET, at high_memory, negative, or in a
+    page that is no slab is not_slab_object; an array_cache's own memory is
+    slab_internal_object freed to its general cache, wrong_cache freed to ours; a
+    destroyed cache is destroyed_cache; a CPU past the last (or -1, True) is bad input
+    (ValueError), an offline CPU cpu_offline; the CPU is checked before the address,
+    the address before the cache match. Nothing changes. Then the good frees: the
+    object goes on top of that CPU's array."""
+    from ..model import cpu as mcpu, slab
+    from ..model.boot import boot
+    from ..model.gfp import GFP_KERNEL
+
+    m = boot(cpus=3)
+    c = slab.kmem_cache_create(m, "mf", 100, 0, 0)
+    d = slab.kmem_cache_create(m, "mg", 100, 0, 0)
+    gone = slab.kmem_cache_create(m, "gone", 100, 0, 0)
+    a = [slab.kmem_cache_alloc(m, c, GFP_KERNEL, 0) for _ in range(4)]
+    b = slab.kmem_cache_alloc(m, d, GFP_KERNEL, 1)
+    slab.kmem_cache_free(m, c, a[3], 0)              # parked in CPU 0's array
+    slab.kmem_cache_destroy(m, gone)
+    mcpu.cpu_down(m, 2, 0)
+    p = m.profile
+    first = m.slab.page_slab[(a[0] - p.PAGE_OFFSET) >> p.PAGE_SHIFT]
+    size = c.objsize
+    geo = k_kmem_cache_create(100, 0, 0, offslab_limit=10 ** 9, **_kernel_params(m))
+    num = geo["num"]
+    # the first refill of an untouched array takes 16 objects (BATCHREFILL_LIMIT):
+    # objects 4..15 are parked by the refill, 16.. are on the slab's free list
+    in_array = first.s_mem + 10 * size
+    on_slab = first.s_mem + 20 * size
+    last_slab = first.s_mem + (num - 1) * size
+    home = c.array[0].addr
+    home_cache = slab.find_cache(m, "size-512")
+    page_no_slab = p.PAGE_OFFSET + 0x1000        # pfn 1: reserved by boot, no slab
+    calls = [
+        (lambda: slab.kmem_cache_free(m, d, a[0], 0), ("bug", "wrong_cache")),
+        (lambda: slab.kmem_cache_free(m, c, b, 0), ("bug", "wrong_cache")),
+        (lambda: slab.kmem_cache_free(m, c, a[3], 0), ("bug", "double_free")),
+        (lambda: slab.kmem_cache_free(m, c, a[3], 1), ("bug", "double_free")),
+        (lambda: slab.kmem_cache_free(m, c, in_array, 0), ("bug", "double_free")),
+        (lambda: slab.kmem_cache_free(m, c, on_slab, 0), ("bug", "double_free")),
+        (lambda: slab.kmem_cache_free(m, c, last_slab, 0), ("bug", "double_free")),
+        (lambda: slab.kmem_cache_free(m, c, a[0] + 4, 0), ("bug", "not_object_start")),
+        (lambda: slab.kmem_cache_free(m, c, a[0] + size - 1, 0), ("bug", "not_object_start")),
+        (lambda: slab.kmem_cache_free(m, c, first.s_mem - 4, 0), ("bug", "not_object_start")),
+        (lambda: slab.kmem_cache_free(m, c, first.s_mem + num * size, 0),
+         ("bug", "not_object_start")),
+        (lambda: slab.kmem_cache_free(m, c, None, 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, c, str(a[0]), 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, c, float(a[0]), 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, c, True, 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, c, 0, 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, c, -a[0], 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, c, p.PAGE_OFFSET - size, 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, c, m.high_memory, 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, c, a[0] - p.PAGE_OFFSET, 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, c, page_no_slab, 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_free(m, home_cache, home, 0), ("bug", "slab_internal_object")),
+        (lambda: slab.kmem_cache_free(m, c, home, 0), ("bug", "wrong_cache")),
+        (lambda: slab.kmem_cache_free(m, gone, a[0], 0), ("bug", "destroyed_cache")),
+        (lambda: slab.kmem_cache_free(m, "mf", a[0], 0), ("bug", "bad_cache")),
+        (lambda: slab.kmem_cache_free(m, c, a[0], 3), ("raised", "ValueError")),
+        (lambda: slab.kmem_cache_free(m, c, a[0], -1), ("raised", "ValueError")),
+        (lambda: slab.kmem_cache_free(m, c, a[0], True), ("raised", "ValueError")),
+        (lambda: slab.kmem_cache_free(m, c, a[0], 2), ("bug", "cpu_offline")),
+        (lambda: slab.kmem_cache_free(m, d, a[3], 2), ("bug", "cpu_offline")),
+        (lambda: slab.kmem_cache_free(m, d, a[3], 0), ("bug", "double_free")),
+        (lambda: slab.kmem_cache_free(m, d, None, 0), ("bug", "not_slab_object")),
+    ]
+
+    def good():
+        mm = copy.deepcopy(m)
+        cm, dm = slab.find_cache(mm, "mf"), slab.find_cache(mm, "mg")
+        slab.kmem_cache_free(mm, cm, a[0], 1)
+        slab.kmem_cache_free(mm, cm, a[1], 0)
+        slab.kmem_cache_free(mm, dm, b, 0)
+        return ([x.entry[-1:] for x in cm.array if x is not None],
+                dm.array[0].entry[-1:], sorted(mm.slab.parked & {a[0], a[1], b}))
+    return [Fact(f"kmem_cache_free: {len(calls)} misuses, each its rule, state unchanged",
+                 "mm/slab.c kmem_cache_free, __cache_free (DEBUG checks); spec/slab.md",
+                 lambda: ([r for _, r in calls], True),
+                 lambda: _refusals(m, [f for f, _ in calls])),
+            Fact("kmem_cache_free: the object goes on top of the freeing CPU's array",
+                 "mm/slab.c __cache_free", lambda: ([[a[1]], [a[0]]], [b],
+                                                    sorted([a[0], a[1], b])), good)]
+
+
+def _sweep_alloc_misuse_facts() -> list[Fact]:
+    """kmem_cache_alloc's rules (spec/slab.md "Misuse"): cache_cache is
+    cache_cache_private; __GFP_HIGHMEM highmem_slab; GFP_DMA on a normal cache or none
+    on a SLAB_CACHE_DMA one dma_flag_mismatch; bits above 0xffff or a negative mask
+    bad_gfp; a flag outside SLAB_DMA | SLAB_LEVEL_MASK | SLAB_NO_GROW (__GFP_ZERO)
+    bad_slab_gfp exactly when the allocation must reach cache_grow (2.6.12 mm/slab.c
+    cache_grow's BUG: the CPU's array, the shared array, slabs_partial and slabs_free
+    all empty), accepted otherwise, from each of those four sources in turn; an
+    offline CPU cpu_offline, a CPU past the last ValueError. Refusals change nothing;
+    the accepted ones return the object 2.6.12 hands out (the top of the array, the
+    refill's last object)."""
+    from ..model import cpu as mcpu, slab
+    from ..model.boot import boot
+    from ..model.gfp import GFP_KERNEL, __GFP_DMA, __GFP_HIGHMEM, __GFP_ZERO
+
+    m = boot(cpus=3)
+    c = slab.kmem_cache_create(m, "am", 100, 0, 0)
+    dma = slab.kmem_cache_create(m, "amdma", 100, 0, slab.SLAB_CACHE_DMA)
+    big = slab.kmem_cache_create(m, "ambig", 5000, 0, 0)
+    fresh = slab.kmem_cache_create(m, "amfresh", 100, 0, 0)
+    mcpu.cpu_down(m, 2, 0)
+    Z = GFP_KERNEL | __GFP_ZERO
+    refused = [
+        (lambda: slab.kmem_cache_alloc(m, m.slab.cache_cache, GFP_KERNEL, 0),
+         ("bug", "cache_cache_private")),
+        (lambda: slab.kmem_cache_alloc(m, c, GFP_KERNEL | __GFP_HIGHMEM, 0),
+         ("bug", "highmem_slab")),
+        (lambda: slab.kmem_cache_alloc(m, c, GFP_KERNEL | __GFP_DMA, 0),
+         ("bug", "dma_flag_mismatch")),
+        (lambda: slab.kmem_cache_alloc(m, dma, GFP_KERNEL, 0), ("bug", "dma_flag_mismatch")),
+        (lambda: slab.kmem_cache_alloc(m, c, GFP_KERNEL | 0x10000, 0), ("bug", "bad_gfp")),
+        (lambda: slab.kmem_cache_alloc(m, c, -1, 0), ("bug", "bad_gfp")),
+        (lambda: slab.kmem_cache_alloc(m, fresh, Z, 0), ("bug", "bad_slab_gfp")),
+        (lambda: slab.kmem_cache_alloc(m, fresh, GFP_KERNEL | 0x8000 | 0x4000, 1),
+         ("bug", "bad_slab_gfp")),
+        (lambda: slab.kmem_cache_alloc(m, c, GFP_KERNEL, 2), ("bug", "cpu_offline")),
+        (lambda: slab.kmem_cache_alloc(m, c, GFP_KERNEL, 3), ("raised", "ValueError")),
+        (lambda: slab.kmem_cache_alloc(m, c, GFP_KERNEL, -1), ("raised", "ValueError")),
+        (lambda: slab.kmem_cache_alloc(m, c, GFP_KERNEL, 1.0), ("raised", "ValueError")),
+    ]
+
+    def sources():
+        mm = copy.deepcopy(m)
+        cm, bm = slab.find_cache(mm, "am"), slab.find_cache(mm, "ambig")
+        out = []
+        # a partial slab only: CPU 0 takes 16 of the slab, CPU 1 (empty array, empty
+        # shared array) refills from the partial slab with __GFP_ZERO
+        x0 = slab.kmem_cache_alloc(mm, cm, GFP_KERNEL, 0)
+        s = slab._lookup_object(mm, x0)[0]
+        out.append((x0 - s.s_mem) // cm.objsize)
+        y = slab.kmem_cache_alloc(mm, cm, Z, 1)
+        out.append((y - s.s_mem) // cm.objsize)
+        # the CPU's own array: CPU 0 pops its next object with __GFP_ZERO
+        z = slab.kmem_cache_alloc(mm, cm, Z, 0)
+        out.append((z - s.s_mem) // cm.objsize)
+        # one object a slab, retuned to limit 2, batchcount 1, a shared array of 1:
+        # three objects; freeing them on CPU 0 flushes the oldest into the shared array
+        slab.slabinfo_write(mm, "ambig 2 1 1\n", 0)
+        objs = [slab.kmem_cache_alloc(mm, bm, GFP_KERNEL, 0) for _ in range(3)]
+        for o in objs:
+            slab.kmem_cache_free(mm, bm, o, 0)
+        # CPU 1: its array empty, every slab full, the shared array holds objs[0]
+        out.append(objs.index(slab.kmem_cache_alloc(mm, bm, Z, 1)))
+        # CPU 1 again: nothing anywhere but CPU 0's array: bad_slab_gfp
+        before = _digest(mm)
+        out.append(_outcome(lambda: slab.kmem_cache_alloc(mm, bm, Z, 1)))
+        out.append(_digest(mm) == before)
+        # a retune sends both arrays' objects back: two free slabs, arrays empty
+        slab.slabinfo_write(mm, "ambig 2 1 1\n", 0)
+        out.append(objs.index(slab.kmem_cache_alloc(mm, bm, Z, 1)))
+        return out
+    return [Fact(f"kmem_cache_alloc: {len(refused)} misuses, each its rule, state unchanged",
+                 "mm/slab.c kmem_cache_alloc, cache_grow (BUG on flags); spec/slab.md",
+                 lambda: ([r for _, r in refused], True),
+                 lambda: _refusals(m, [f for f, _ in refused])),
+            # CPU 0's untouched refill takes objects 0..15 and pops 15; CPU 1's refill
+            # takes 16..31 from the partial slab and pops 31; CPU 0 pops 14; CPU 1 gets
+            # the shared array's objs[0]; then nothing: refused; the retune's
+            # free_block puts objs[1]'s slab, then objs[2]'s at the head of
+            # slabs_free (free_objects 2 <= free_limit 3 * 1 + 1), so the refill takes
+            # objs[2]
+            Fact("kmem_cache_alloc with __GFP_ZERO from a partial slab, the CPU's array, "
+                 "the shared array, a free slab; refused when it must grow",
+                 "mm/slab.c __cache_alloc, cache_alloc_refill, cache_grow",
+                 lambda: [15, 31, 14, 0, ("bug", "bad_slab_gfp"), True, 2], sources)]
+
+
+
+class _KSlub:
+    """The SLUB profile's rule (spec/slab.md: no array caches, objects straight from the
+    first partial slab, else the first free slab, else a new one; each slab's freelist
+    LIFO, as Linux 6.1 mm/slub.c do_slab_free / slab_alloc_node keep it): a slab that
+    fills goes to the head of the full list, one that gives an object moves to the
+    head of the partial list; a free puts an emptied slab at the head of the free list
+    and a still-used one at the tail of the partial list; shrink destroys the free
+    slabs (__cache_shrink: 0 when no slab is in use)."""
+
+    def __init__(self, num):
+        self.num = num
+        self.lists = ([], [], [])
+        self.chain: dict[int, list[int]] = {}
+        self.free_objects = 0
+        self.grown = 0
+
+    def _unlink(self, sid):
+        for lst in self.lists:
+            if sid in lst:
+                lst.remove(sid)
+
+    def alloc(self):
+        if self.lists[1]:
+            sid = self.lists[1][0]
+        else:
+            if not self.lists[2]:
+                self.chain[self.grown] = list(range(self.num))
+                self.lists[2].append(self.grown)
+                self.free_objects += self.num
+                self.grown += 1
+            sid = self.lists[2][0]
+        chain = self.chain[sid]
+        idx = chain.pop(0)
+        self.free_objects -= 1
+        if not chain:
+            self._unlink(sid)
+            self.lists[0].insert(0, sid)
+        elif self.lists[1][:1] != [sid]:
+            self._unlink(sid)
+            self.lists[1].insert(0, sid)
+        return sid, idx
+
+    def free(self, obj):
+        sid, idx = obj
+        self.chain[sid].insert(0, idx)
+        self.free_objects += 1
+        if len(self.chain[sid]) == self.num:
+            self._unlink(sid)
+            self.lists[2].insert(0, sid)
+        elif self.lists[1][-1:] != [sid]:
+            self._unlink(sid)
+            self.lists[1].append(sid)
+
+    def shrink(self):
+        while self.lists[2]:
+            del self.chain[self.lists[2].pop()]
+            self.free_objects -= self.num
+        return int(bool(self.lists[0] or self.lists[1]))
+
+    def snap(self):
+        return ([[(s, self.num - len(self.chain[s])) for s in lst] for lst in self.lists],
+                self.free_objects)
+
+
+def _sweep_slub_facts() -> list[Fact]:
+    """The SLUB profile (linux-6.x-x86_64) through kmem_cache_alloc / _free / _shrink /
+    cache_reap against _KSlub: a 512-byte cache (order from Linux 6.1 calculate_order,
+    facts.k_slub_order: 32 objects a slab), a fixed pseudo-random script of 300 steps;
+    every returned object (slab number, index), the three lists and free_objects after
+    every step; cache_reap leaves a cache without arrays alone. __GFP_ZERO and GFP_DMA
+    are accepted (no array, no 2.6.12 cache_grow BUG)."""
+    from ..facts import k_slub_order
+    from ..model import slab
+    from ..model.boot import boot
+    from ..model.gfp import GFP_KERNEL, __GFP_DMA, __GFP_ZERO
+    from ..model.slab import FREE, FULL, PARTIAL
+
+    script = _random_script(4110, 1, 300, (6, 5, 1, 0.3))
+    num = (4096 << k_slub_order(512, 4096)) // 512
+
+    def model():
+        m = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+        c = slab.kmem_cache_create(m, "su512", 512, 0, 0)
+        w = _Watch(m, c)
+        objs, out = [], []
+        flags = (GFP_KERNEL, GFP_KERNEL | __GFP_ZERO, GFP_KERNEL | __GFP_DMA)
+        for op in script:
+            if op[0] == "a":
+                addr = slab.kmem_cache_alloc(m, c, flags[len(objs) % 3])
+                w.register()
+                objs.append(addr)
+                res = w.obj(addr)
+            elif op[0] == "f":
+                res = w.obj(objs[op[2]])
+                slab.kmem_cache_free(m, c, objs[op[2]])
+            elif op[0] == "r":
+                res = slab.cache_reap(m)
+            else:
+                res = slab.kmem_cache_shrink(m, c)
+            lists = [[(w.num[id(s)], s.inuse) for s in c.slab_list(x)]
+                     for x in (FULL, PARTIAL, FREE)]
+            out.append((res, (lists, c.free_objects)))
+        return out
+
+    def expected():
+        k = _KSlub(num)
+        objs, out = [], []
+        for op in script:
+            if op[0] == "a":
+                res = k.alloc()
+                objs.append(res)
+            elif op[0] == "f":
+                res = objs[op[2]]
+                k.free(res)
+            elif op[0] == "r":
+                res = None
+            else:
+                res = k.shrink()
+            out.append((res, k.snap()))
+        return out
+    return [Fact("SLUB profile: 300 allocs/frees/shrinks/reaps of a 512-byte cache",
+                 "Linux 6.1 mm/slub.c slab_alloc_node, do_slab_free; spec/slab.md (SLUB)",
+                 expected, model)]
+
+
 FACT_GROUPS = [_sweep_array_workload_facts, _sweep_hotplug_facts,
                _sweep_slabinfo_write_facts, _sweep_enable_cpucache_facts,
-               _sweep_reap_chain_facts]
+               _sweep_reap_chain_facts, _sweep_free_misuse_facts,
+               _sweep_alloc_misuse_facts, _sweep_slub_facts]
