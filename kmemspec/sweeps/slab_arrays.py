@@ -405,6 +405,23 @@ def _sweep_array_workload_facts() -> list[Fact]:
     facts.append(_workload(100, 1, (40, 20, 1), edge,
                            fact="arrays: untouched refill 16, touched 20, flush at limit 40",
                            source=_SRC_ALL))
+    # one object a slab, free_limit (1 + 1) * 4 + 1 = 9: the ninth emptied slab stays
+    # (free_objects == free_limit), the tenth is destroyed; then 4 reaps
+    reap = [("a", 0)] * 20 + [("f", 0, i) for i in range(20)] + [("r", 0)] * 4
+    facts.append(_workload(5000, 1, None, reap, fact="arrays: free_block keeps a slab at "
+                           "free_objects == free_limit, destroys above; 4 reaps",
+                           source=_SRC_ALL))
+    # free_limit (1 + 1) * 2 + 1 = 5, a multiple of 5 * num: cache_reap's tofree is
+    # (5 + 5 - 1) / 5 = 1 slab a reap
+    facts.append(_workload(5000, 1, (4, 2, 0), reap, fact="arrays: cache_reap's tofree "
+                           "when free_limit is a multiple of 5 * num", source=_SRC_ALL))
+    # the shared array (2 * 3 = 6 entries) filled by CPU 0's flushes, emptied from its
+    # top by CPU 1's refills (2 at a time)
+    share = ([("a", 0)] * 12 + [("f", 0, i) for i in range(12)] + [("a", 1)] * 5
+             + [("r", 1), ("r", 0), ("a", 1), ("r", 1), ("r", 0), ("s", 1)])
+    facts.append(_workload(1000, 2, (4, 2, 3), share, fact="arrays: the shared array "
+                           "filled by one CPU's flushes, refilled from its top by another",
+                           source=_SRC_ALL))
     return facts
 
 
@@ -494,7 +511,7 @@ def _sweep_slabinfo_write_facts() -> list[Fact]:
            "tw\n", "tw", "tw4,2,1\n", "tw 4 2\n", "tw 4\n", "tw \n", "tw a 2 1\n",
            "tw +4 2 1\n", "tw 4 +2 1\n", "tw 4 2 +1\n", "tw - 2 1\n", "tw 4 2 -\n",
            "tw 4 2 --1\n", " tw 4 2 1\n", pad128[:-1] + " \n",
-           "tw" + " " * 120 + "4 2 1 " + "\u00e9\n"]
+           "tw" + " " * 117 + "4 2 1 " + "\u00e9\u00e9\n"]
 
     def refused():
         m = copy.deepcopy(base)
@@ -778,7 +795,9 @@ def _sweep_free_misuse_facts() -> list[Fact]:
     ]
 
     def good():
-        mm = copy.deepcopy(m)
+        # a machine restored from its pickle (a saved scenario state): the handed-out
+        # marks are equal numbers, not the same Python objects
+        mm = pickle.loads(pickle.dumps(m))
         cm, dm = slab.find_cache(mm, "mf"), slab.find_cache(mm, "mg")
         slab.kmem_cache_free(mm, cm, a[0], 1)
         slab.kmem_cache_free(mm, cm, a[1], 0)
@@ -959,12 +978,15 @@ def _sweep_slub_facts() -> list[Fact]:
     from ..model.gfp import GFP_KERNEL, __GFP_DMA, __GFP_ZERO
     from ..model.slab import FREE, FULL, PARTIAL
 
-    script = _random_script(4110, 1, 300, (6, 5, 1, 0.3))
-    num = (4096 << k_slub_order(512, 4096)) // 512
+    # 16 objects (two slabs of 8) freed in order: both slabs on slabs_free, the second
+    # at its head; the next allocation takes the head
+    two_free = [("a", 0)] * 16 + [("f", 0, i) for i in range(16)] + [("a", 0)] * 3
+    cases = [(512, _random_script(4110, 1, 300, (6, 5, 1, 0.3))), (4096, two_free),
+             (4096, _random_script(4111, 1, 200, (7, 5, 1, 0.2)))]
 
-    def model():
+    def model(size, script):
         m = boot(profile="linux-6.x-x86_64", highmem_pages=0)
-        c = slab.kmem_cache_create(m, "su512", 512, 0, 0)
+        c = slab.kmem_cache_create(m, f"su{size}", size, 0, 0)
         w = _Watch(m, c)
         objs, out = [], []
         flags = (GFP_KERNEL, GFP_KERNEL | __GFP_ZERO, GFP_KERNEL | __GFP_DMA)
@@ -986,8 +1008,8 @@ def _sweep_slub_facts() -> list[Fact]:
             out.append((res, (lists, c.free_objects)))
         return out
 
-    def expected():
-        k = _KSlub(num)
+    def expected(size, script):
+        k = _KSlub((4096 << k_slub_order(size, 4096)) // size)
         objs, out = [], []
         for op in script:
             if op[0] == "a":
@@ -1002,12 +1024,74 @@ def _sweep_slub_facts() -> list[Fact]:
                 res = k.shrink()
             out.append((res, k.snap()))
         return out
-    return [Fact("SLUB profile: 300 allocs/frees/shrinks/reaps of a 512-byte cache",
-                 "Linux 6.1 mm/slub.c slab_alloc_node, do_slab_free; spec/slab.md (SLUB)",
-                 expected, model)]
+    return [Fact(f"SLUB profile: {len(script)} allocs/frees/shrinks/reaps of a {size}-byte "
+                 "cache", "Linux 6.1 mm/slub.c slab_alloc_node, do_slab_free; spec/slab.md "
+                 "(SLUB)", lambda s=size, sc=script: expected(s, sc),
+                 lambda s=size, sc=script: model(s, sc)) for size, script in cases]
+
+
+
+def _sweep_shrink_facts() -> list[Fact]:
+    """kmem_cache_shrink (2.6.12 mm/slab.c __cache_shrink: drain_cpu_caches, then every
+    slab of slabs_free destroyed from its tail, `slabs_free.prev`; 1 while full or
+    partial slabs remain): an empty cache 0; one object held (a partial slab, the
+    refill's other 15 objects drained back) 1 with that slab kept; the object freed 0
+    and no slab; two full slabs' 78 objects held, then freed onto the array (limit
+    120): the drain empties the first slab, then the second, so slabs_free is (second,
+    first) and the shrink destroys the first, then the second; the next grow gets the
+    second's frame back (2.6.12 free_hot_cold_page puts a freed frame at the head of
+    the per-CPU hot list, buffered_rmqueue takes the head). Mixed: 80 objects, the
+    first 50 freed: one slab destroyed, two partial, 1. 100-byte objects: 39 a slab."""
+    from ..model import slab
+    from ..model.boot import boot
+    from ..model.gfp import GFP_KERNEL
+
+    def pfn_of(m, addr):
+        p = m.profile
+        return (addr - p.PAGE_OFFSET) >> p.PAGE_SHIFT
+
+    def model():
+        m = boot(cpus=1)
+        c = slab.kmem_cache_create(m, "shr", 100, 0, 0)
+        out = [slab.kmem_cache_shrink(m, c)]
+        x = slab.kmem_cache_alloc(m, c, GFP_KERNEL)
+        out.append((slab.kmem_cache_shrink(m, c), c.slabs_partial.nr, c.slabs_free.nr,
+                    c.free_objects, c.array[0].avail))
+        slab.kmem_cache_free(m, c, x)
+        out.append((slab.kmem_cache_shrink(m, c), len(c.slabs), c.free_objects))
+        objs = [slab.kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(78)]
+        last = pfn_of(m, objs[-1])
+        out.append((len(c.slabs), c.array[0].avail, len({pfn_of(m, o) for o in objs})))
+        for o in objs:
+            slab.kmem_cache_free(m, c, o)
+        out.append((slab.kmem_cache_shrink(m, c), len(c.slabs)))
+        y = slab.kmem_cache_alloc(m, c, GFP_KERNEL)
+        out.append(pfn_of(m, y) == last)
+        slab.kmem_cache_free(m, c, y)
+        slab.kmem_cache_shrink(m, c)
+        objs = [slab.kmem_cache_alloc(m, c, GFP_KERNEL) for _ in range(80)]
+        for o in objs[:50]:
+            slab.kmem_cache_free(m, c, o)
+        out.append((slab.kmem_cache_shrink(m, c), c.slabs_full.nr, c.slabs_partial.nr,
+                    c.slabs_free.nr, c.free_objects))
+        return out
+    # Worked by hand (cache_alloc_refill grows only when a refill found nothing, so
+    # each refill of this touched array, batchcount 60, takes one new slab's 39). 78
+    # allocations: slab A's 39, then B's 39, popped LIFO; the array ends empty. Freed
+    # in hand-out order (A38..A0, B38..B0) they all park (78 < 120); the drain
+    # empties A, then B: slabs_free (B, A); the shrink destroys A, then B, so B's frame
+    # is reused first. 80 allocations on the empty cache: A, B, then C (two popped,
+    # C0..C36 parked); the first 50 freed (A's 39, B38..B28) park too; the drain
+    # (free_objects 87 <= free_limit 2 * 60 + 39) leaves A free, B 28 and C 2 live;
+    # the shrink destroys A: two partial slabs, free_objects 78 - 30 = 48, answer 1.
+    return [Fact("kmem_cache_shrink: empty, partial-only, free-only (the tail first), mixed",
+                 "mm/slab.c kmem_cache_shrink, __cache_shrink, drain_cpu_caches; "
+                 "mm/page_alloc.c free_hot_cold_page, buffered_rmqueue",
+                 lambda: [0, (1, 1, 0, 38, 0), (0, 0, 0), (2, 0, 2), (0, 0), True,
+                          (1, 0, 2, 0, 48)], model)]
 
 
 FACT_GROUPS = [_sweep_array_workload_facts, _sweep_hotplug_facts,
                _sweep_slabinfo_write_facts, _sweep_enable_cpucache_facts,
                _sweep_reap_chain_facts, _sweep_free_misuse_facts,
-               _sweep_alloc_misuse_facts, _sweep_slub_facts]
+               _sweep_alloc_misuse_facts, _sweep_slub_facts, _sweep_shrink_facts]
