@@ -99,6 +99,9 @@ WORKLOAD_MUTANTS = [
     ("_cache_free", "len(ac.entry) >= ac.limit", "len(ac.entry) > ac.limit"),
     ("cache_reap", "(cachep.free_limit + 5 * cachep.num - 1)",
      "(cachep.free_limit + 5 * cachep.num)"),
+    # probe seed 4101 #89
+    ("cache_reap", "(cachep.free_limit + 5 * cachep.num - 1)",
+     "(cachep.free_limit + 5 / cachep.num - 1)"),
     ("do_tune_cpucache", "(1 + len(online)) * batchcount", "(2 + len(online)) * batchcount"),
 ]
 

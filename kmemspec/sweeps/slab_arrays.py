@@ -415,6 +415,11 @@ def _sweep_array_workload_facts() -> list[Fact]:
     # (5 + 5 - 1) / 5 = 1 slab a reap
     facts.append(_workload(5000, 1, (4, 2, 0), reap, fact="arrays: cache_reap's tofree "
                            "when free_limit is a multiple of 5 * num", source=_SRC_ALL))
+    # four objects a slab, free_limit 2 * 10 + 4 = 24: tofree (24 + 19) / 20 = 2 slabs
+    many = [("a", 0)] * 24 + [("f", 0, i) for i in range(24)] + [("r", 0)] * 5
+    facts.append(_workload(1000, 1, (20, 10, 0), many, fact="arrays: cache_reap frees "
+                           "(free_limit + 5*num - 1) / (5*num) = 2 slabs of 4 objects",
+                           source=_SRC_ALL))
     # the shared array (2 * 3 = 6 entries) filled by CPU 0's flushes, emptied from its
     # top by CPU 1's refills (2 at a time)
     share = ([("a", 0)] * 12 + [("f", 0, i) for i in range(12)] + [("a", 1)] * 5
@@ -1041,7 +1046,7 @@ def _sweep_shrink_facts() -> list[Fact]:
     first) and the shrink destroys the first, then the second; the next grow gets the
     second's frame back (2.6.12 free_hot_cold_page puts a freed frame at the head of
     the per-CPU hot list, buffered_rmqueue takes the head). Mixed: 80 objects, the
-    first 50 freed: one slab destroyed, two partial, 1. 100-byte objects: 39 a slab."""
+    first 50 freed: one slab destroyed, two partial, 1. One full slab alone: 1. 100-byte objects: 39 a slab."""
     from ..model import slab
     from ..model.boot import boot
     from ..model.gfp import GFP_KERNEL
@@ -1074,6 +1079,10 @@ def _sweep_shrink_facts() -> list[Fact]:
             slab.kmem_cache_free(m, c, o)
         out.append((slab.kmem_cache_shrink(m, c), c.slabs_full.nr, c.slabs_partial.nr,
                     c.slabs_free.nr, c.free_objects))
+        # one object a slab: one object held is one full slab and no partial one: 1
+        big = slab.kmem_cache_create(m, "shrbig", 5000, 0, 0)
+        slab.kmem_cache_alloc(m, big, GFP_KERNEL)
+        out.append((slab.kmem_cache_shrink(m, big), big.slabs_full.nr, big.slabs_partial.nr))
         return out
     # Worked by hand (cache_alloc_refill grows only when a refill found nothing, so
     # each refill of this touched array, batchcount 60, takes one new slab's 39). 78
@@ -1088,7 +1097,7 @@ def _sweep_shrink_facts() -> list[Fact]:
                  "mm/slab.c kmem_cache_shrink, __cache_shrink, drain_cpu_caches; "
                  "mm/page_alloc.c free_hot_cold_page, buffered_rmqueue",
                  lambda: [0, (1, 1, 0, 38, 0), (0, 0, 0), (2, 0, 2), (0, 0), True,
-                          (1, 0, 2, 0, 48)], model)]
+                          (1, 0, 2, 0, 48), (1, 1, 0)], model)]
 
 
 FACT_GROUPS = [_sweep_array_workload_facts, _sweep_hotplug_facts,
