@@ -735,7 +735,9 @@ def _sweep_free_misuse_facts() -> list[Fact]:
     slab_internal_object freed to its general cache, wrong_cache freed to ours; a
     destroyed cache is destroyed_cache; a CPU past the last (or -1, True) is bad input
     (ValueError), an offline CPU cpu_offline; the CPU is checked before the address,
-    the address before the cache match. Nothing changes. Then the good frees: the
+    the address before the cache match; kmem_cache_shrink and cache_reap on an offline
+    or a missing CPU, and shrink of a destroyed cache or None. Nothing changes. Then
+    the good frees: the
     object goes on top of that CPU's array."""
     from ..model import cpu as mcpu, slab
     from ..model.boot import boot
@@ -797,6 +799,12 @@ def _sweep_free_misuse_facts() -> list[Fact]:
         (lambda: slab.kmem_cache_free(m, d, a[3], 2), ("bug", "cpu_offline")),
         (lambda: slab.kmem_cache_free(m, d, a[3], 0), ("bug", "double_free")),
         (lambda: slab.kmem_cache_free(m, d, None, 0), ("bug", "not_slab_object")),
+        (lambda: slab.kmem_cache_shrink(m, c, 2), ("bug", "cpu_offline")),
+        (lambda: slab.kmem_cache_shrink(m, c, 3), ("raised", "ValueError")),
+        (lambda: slab.kmem_cache_shrink(m, gone, 0), ("bug", "destroyed_cache")),
+        (lambda: slab.kmem_cache_shrink(m, None, 0), ("bug", "bad_cache")),
+        (lambda: slab.cache_reap(m, 2), ("bug", "cpu_offline")),
+        (lambda: slab.cache_reap(m, 3), ("raised", "ValueError")),
     ]
 
     def good():
