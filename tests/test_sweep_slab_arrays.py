@@ -215,3 +215,16 @@ def test_shrink_fails_on_mutants(monkeypatch, name, old, new):
 def test_slub_fails_on_mutants(monkeypatch, name, old, new):
     mutate(monkeypatch, slab, name, old, new)
     assert failing(sa._sweep_slub_facts)
+
+
+@pytest.mark.parametrize("name,old,new", [
+    ("slabinfo_write", "if not state.ready and not _bootstrap(machine):",
+     "if state.ready and not _bootstrap(machine):"),
+    ("kmem_cache_shrink", "if not machine.slab.ready and not _bootstrap(machine):",
+     "if not machine.slab.ready and _bootstrap(machine):"),
+    ("cache_reap", "if not state.ready and not _bootstrap(machine):",
+     "if not state.ready:"),
+])
+def test_first_call_fails_on_mutants(monkeypatch, name, old, new):
+    mutate(monkeypatch, slab, name, old, new)
+    assert failing(sa._sweep_first_call_facts)

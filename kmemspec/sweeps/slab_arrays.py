@@ -1108,7 +1108,47 @@ def _sweep_shrink_facts() -> list[Fact]:
                           (1, 0, 2, 0, 48), (1, 1, 0)], model)]
 
 
+
+def _sweep_first_call_facts() -> list[Fact]:
+    """The first slab call on a freshly booted machine runs the deferred kmem_cache_init
+    bootstrap (spec/slab.md "Boot") before doing its own work, whichever call it is:
+    slabinfo_write (retuning kmem_cache to 10 5 1: the byte count, limit 10,
+    batchcount 5, a shared array of 5), kmem_cache_shrink of the empty size-131072
+    cache (0), cache_reap, kmem_cache_alloc from size-64 (an object); each leaves
+    g_cpucache_up FULL with every cache holding its enable_cpucache arrays (2.6.12
+    enable_cpucache: size-64 has limit 120, batchcount 60)."""
+    from ..model import slab
+    from ..model.boot import boot
+    from ..model.gfp import GFP_KERNEL
+
+    def model():
+        out = []
+        for how in ("write", "shrink", "reap", "alloc"):
+            m = boot(cpus=1)
+            if how == "write":
+                res = slab.slabinfo_write(m, "kmem_cache 10 5 1\n")
+                kc = m.slab.cache_cache
+                res = (res, kc.limit, kc.batchcount, kc.shared_array.limit)
+            elif how == "shrink":
+                res = slab.kmem_cache_shrink(m, slab.find_cache(m, "size-131072"))
+            elif how == "reap":
+                res = slab.cache_reap(m)
+            else:
+                res = slab.kmem_cache_alloc(m, slab.find_cache(m, "size-64"),
+                                            GFP_KERNEL) is not None
+            c64 = slab.find_cache(m, "size-64")
+            out.append((res, m.slab.g_cpucache_up, c64.limit, c64.batchcount))
+        return out
+    return [Fact("the first slab call (slabinfo_write, shrink, reap, alloc) runs the "
+                 "bootstrap first", "mm/slab.c kmem_cache_init, enable_cpucache, "
+                 "slabinfo_write", lambda: [((len("kmem_cache 10 5 1\n"), 10, 5, 5),
+                                             "FULL", 120, 60), (0, "FULL", 120, 60),
+                                            (None, "FULL", 120, 60),
+                                            (True, "FULL", 120, 60)], model)]
+
+
 FACT_GROUPS = [_sweep_array_workload_facts, _sweep_hotplug_facts,
                _sweep_slabinfo_write_facts, _sweep_enable_cpucache_facts,
                _sweep_reap_chain_facts, _sweep_free_misuse_facts,
-               _sweep_alloc_misuse_facts, _sweep_slub_facts, _sweep_shrink_facts]
+               _sweep_alloc_misuse_facts, _sweep_slub_facts, _sweep_shrink_facts,
+               _sweep_first_call_facts]
