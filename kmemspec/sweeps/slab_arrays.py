@@ -1113,8 +1113,9 @@ def _sweep_first_call_facts() -> list[Fact]:
     """The first slab call on a freshly booted machine runs the deferred kmem_cache_init
     bootstrap (spec/slab.md "Boot") before doing its own work, whichever call it is:
     slabinfo_write (retuning kmem_cache to 10 5 1: the byte count, limit 10,
-    batchcount 5, a shared array of 5), kmem_cache_shrink of the empty size-131072
-    cache (0), cache_reap, kmem_cache_alloc from size-64 (an object); each leaves
+    batchcount 5, a shared array of 5), kmem_cache_shrink of size-32 (1: the 16-byte
+    shared arrays of the caches above a page live there; both its arrays drained and
+    no free slab left), cache_reap, kmem_cache_alloc from size-64 (an object); each leaves
     g_cpucache_up FULL with every cache holding its enable_cpucache arrays (2.6.12
     enable_cpucache: size-64 has limit 120, batchcount 60)."""
     from ..model import slab
@@ -1130,7 +1131,9 @@ def _sweep_first_call_facts() -> list[Fact]:
                 kc = m.slab.cache_cache
                 res = (res, kc.limit, kc.batchcount, kc.shared_array.limit)
             elif how == "shrink":
-                res = slab.kmem_cache_shrink(m, slab.find_cache(m, "size-131072"))
+                c32 = slab.find_cache(m, "size-32")
+                res = (slab.kmem_cache_shrink(m, c32), c32.array[0].avail,
+                       c32.shared_array.avail, c32.slabs_free.nr)
             elif how == "reap":
                 res = slab.cache_reap(m)
             else:
@@ -1142,7 +1145,7 @@ def _sweep_first_call_facts() -> list[Fact]:
     return [Fact("the first slab call (slabinfo_write, shrink, reap, alloc) runs the "
                  "bootstrap first", "mm/slab.c kmem_cache_init, enable_cpucache, "
                  "slabinfo_write", lambda: [((len("kmem_cache 10 5 1\n"), 10, 5, 5),
-                                             "FULL", 120, 60), (0, "FULL", 120, 60),
+                                             "FULL", 120, 60), ((1, 0, 0, 0), "FULL", 120, 60),
                                             (None, "FULL", 120, 60),
                                             (True, "FULL", 120, 60)], model)]
 
