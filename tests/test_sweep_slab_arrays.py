@@ -228,3 +228,15 @@ def test_slub_fails_on_mutants(monkeypatch, name, old, new):
 def test_first_call_fails_on_mutants(monkeypatch, name, old, new):
     mutate(monkeypatch, slab, name, old, new)
     assert failing(sa._sweep_first_call_facts)
+
+
+def test_importing_this_module_first_still_registers_its_groups():
+    # facts.py collects the sweep modules at its end; a process that imports this module
+    # before facts.py must still see its groups in facts.FACT_GROUPS
+    import subprocess
+    import sys
+    code = ("import kmemspec.sweeps.slab_arrays as sa, kmemspec.facts as f; "
+            "print(all(g in f.FACT_GROUPS for g in sa.FACT_GROUPS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "True"

@@ -21,7 +21,24 @@ import hashlib
 import pickle
 import random
 
-from ..facts import Fact, k_kmem_cache_create, _kernel_params
+
+
+# kmemspec/facts.py imports this package at its end (to collect FACT_GROUPS), so its
+# names are looked up when a row is built, not when this module is imported: importing
+# this module first then still lets facts.py see FACT_GROUPS below.
+def Fact(*args, **kwargs):
+    from ..facts import Fact as _Fact
+    return _Fact(*args, **kwargs)
+
+
+def k_kmem_cache_create(*args, **kwargs):
+    from ..facts import k_kmem_cache_create as _k
+    return _k(*args, **kwargs)
+
+
+def _kernel_params(machine):
+    from ..facts import _kernel_params as _k
+    return _k(machine)
 
 # mm/slab.c (2.6.12)
 _BATCHREFILL_LIMIT = 16
