@@ -246,3 +246,15 @@ def test_importing_this_module_first_still_registers_its_groups():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("name,old,new", [
+    ("do_tune_cpucache", "_kfree_internal(machine, ac.addr, cpu)\n            return False",
+     "return False"),
+    ("cpuup_callback", "if nc is None:\n                return False",
+     "if nc is None:\n                continue"),
+    ("alloc_arraycache", "if addr is None:\n            return None", "if addr is None:\n            return ArrayCache(entries, batchcount, 0)"),
+])
+def test_nomem_fails_on_mutants(monkeypatch, name, old, new):
+    mutate(monkeypatch, slab, name, old, new)
+    assert failing(sa._sweep_nomem_facts)

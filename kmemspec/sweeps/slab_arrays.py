@@ -1167,8 +1167,69 @@ def _sweep_first_call_facts() -> list[Fact]:
                                             (True, "FULL", 120, 60)], model)]
 
 
+
+def _sweep_nomem_facts() -> list[Fact]:
+    """The arrays' allocation failing (2.6.12 mm/slab.c). do_tune_cpucache: on 2 CPUs,
+    every order-5 block taken and one size-131072 object parked, "tw 32764 1 0" gets
+    CPU 0's 131072-byte array from the parked object and none for CPU 1 (no order-5
+    slab, and the kmalloc fallback of alloc_arraycache finds the same cache): the
+    arrays made so far are kfree'd (`for (i--; i >= 0; i--) kfree(new.new[i])`),
+    -ENOMEM, the cache keeps its arrays and tunables, the parked object is back.
+    cpuup_callback: CPU 1 down, memory and size-512 used up, cpu_up(1): CPU_UP_PREPARE
+    gives arrays to the caches at the head of the chain (a 5000-byte cache, then the
+    large general caches, whose arrays of 8 or 24 entries come from size-64 / size-128)
+    until a cache needing a size-512 array fails: NOTIFY_BAD, CPU_UP_CANCELED takes the
+    arrays made back (free_limit set by CPU_UP_PREPARE from one CPU online, lowered
+    by batchcount again: as before for the boot caches, max(2, 2) * b + num -> b +
+    num -> 2b + num -> b + num, but 5 for the 5000-byte cache made after boot, limit
+    8, batchcount 4, num 1: 3 * 4 + 1 = 13 -> 9 -> 2 * 4 + 1 = 9 -> 5), the caches
+    not reached are skipped (the model's kinder rule,
+    spec/slab.md), cpu_up -EINVAL, CPU 1 stays offline with no array anywhere."""
+    from ..model import cpu as mcpu, kmalloc as km, page_alloc as pa, slab
+    from ..model.boot import boot
+    from ..model.gfp import GFP_KERNEL
+
+    def exhaust(m, low):
+        for order in range(10, low - 1, -1):
+            while pa.alloc_pages(m, GFP_KERNEL, order) is not None:
+                pass
+
+    def tune():
+        m = boot(cpus=2)
+        c = slab.kmem_cache_create(m, "tw", 100, 0, 0)
+        km.kfree(m, km.kmalloc(m, 131072, GFP_KERNEL))
+        exhaust(m, 5)
+        big = slab.find_cache(m, "size-131072")
+        old = list(c.array)
+        parked = list(big.array[0].entry)
+        res = slab.slabinfo_write(m, "tw 32764 1 0\n", 0)
+        return (res, c.limit, c.batchcount, all(a is b for a, b in zip(c.array, old)),
+                big.array[0].entry == parked, big.array[1].avail)
+
+    def hotplug():
+        m = boot(cpus=2)
+        slab.kmem_cache_create(m, "tw5000", 5000, 0, 0)
+        down = mcpu.cpu_down(m, 1, 0)
+        before = [c.free_limit for c in m.slab.cache_chain]
+        exhaust(m, 0)
+        while km.kmalloc(m, 512, GFP_KERNEL) is not None:
+            pass
+        res = mcpu.cpu_up(m, 1, 0)
+        return (down, res, mcpu.cpu_online_map(m),
+                {c.name: c.free_limit for c, b in zip(m.slab.cache_chain, before)
+                 if c.free_limit != b},
+                [c.name for c in m.slab.cache_chain if c.array[1] is not None])
+    return [Fact("do_tune_cpucache: CPU 1's array cannot be allocated: -ENOMEM, CPU 0's "
+                 "new one kfree'd, old arrays kept", "mm/slab.c do_tune_cpucache, "
+                 "alloc_arraycache, slabinfo_write",
+                 lambda: (_ENOMEM, 120, 60, True, True, 0), tune),
+            Fact("cpu_up: CPU_UP_PREPARE fails part-way; CPU_UP_CANCELED undoes it",
+                 "mm/slab.c cpuup_callback; kernel/cpu.c cpu_up",
+                 lambda: (0, -22, [0], {"tw5000": (1 + 1) * 4 + 1 - 4}, []), hotplug)]
+
+
 FACT_GROUPS = [_sweep_array_workload_facts, _sweep_hotplug_facts,
                _sweep_slabinfo_write_facts, _sweep_enable_cpucache_facts,
                _sweep_reap_chain_facts, _sweep_free_misuse_facts,
                _sweep_alloc_misuse_facts, _sweep_slub_facts, _sweep_shrink_facts,
-               _sweep_first_call_facts]
+               _sweep_first_call_facts, _sweep_nomem_facts]
