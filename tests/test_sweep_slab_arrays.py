@@ -178,6 +178,8 @@ def test_reap_chain_fails_on_mutants(monkeypatch, old, new):
     ("kmem_cache_free", "if slab.cache is not cachep", "if slab.cache is cachep"),
     ("kmem_cache_free", "if addr in machine.slab.internal", "if addr is None"),
     ("check_cpu", "0 <= cpu < machine.cpus", "0 <= cpu <= machine.cpus"),
+    # probe seed 4102 #32: an identity test on a number above CPython's small ints
+    ("_lookup_object", "not 0 <= objnr < cachep.num", "not 0 <= objnr is not cachep.num"),
     # probe seed 4101 #12: an identity test that a restored (unpickled) machine breaks
     ("_lookup_object", "slab.bufctl[objnr] != cachep.BUFCTL_FREE",
      "slab.bufctl[objnr] is not cachep.BUFCTL_FREE"),

@@ -779,6 +779,13 @@ def _sweep_free_misuse_facts() -> list[Fact]:
     in_array = first.s_mem + 10 * size
     on_slab = first.s_mem + 20 * size
     last_slab = first.s_mem + (num - 1) * size
+    # 12-byte objects: 290 a slab (more than CPython's small ints), 12 bytes left over,
+    # so the byte after the last object is still in the slab's page
+    small = slab.kmem_cache_create(m, "mf12", 12, 0, 0)
+    s12 = slab.kmem_cache_alloc(m, small, GFP_KERNEL, 0)
+    num12 = k_kmem_cache_create(12, 0, 0, offslab_limit=10 ** 9, **_kernel_params(m))["num"]
+    slab12 = m.slab.page_slab[(s12 - p.PAGE_OFFSET) >> p.PAGE_SHIFT]
+    past12 = slab12.s_mem + num12 * 12
     home = c.array[0].addr
     home_cache = slab.find_cache(m, "size-512")
     page_no_slab = p.PAGE_OFFSET + 0x1000        # pfn 1: reserved by boot, no slab
@@ -795,6 +802,8 @@ def _sweep_free_misuse_facts() -> list[Fact]:
         (lambda: slab.kmem_cache_free(m, c, first.s_mem - 4, 0), ("bug", "not_object_start")),
         (lambda: slab.kmem_cache_free(m, c, first.s_mem + num * size, 0),
          ("bug", "not_object_start")),
+        (lambda: slab.kmem_cache_free(m, small, past12, 0), ("bug", "not_object_start")),
+        (lambda: slab.kmem_cache_free(m, small, past12 - 12 * 100, 0), ("bug", "double_free")),
         (lambda: slab.kmem_cache_free(m, c, None, 0), ("bug", "not_slab_object")),
         (lambda: slab.kmem_cache_free(m, c, str(a[0]), 0), ("bug", "not_slab_object")),
         (lambda: slab.kmem_cache_free(m, c, float(a[0]), 0), ("bug", "not_slab_object")),
