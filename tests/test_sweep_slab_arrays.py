@@ -133,12 +133,14 @@ def test_hotplug_fails_on_mutants(monkeypatch, old, new):
     ("_arraycache_fits", "1 << machine.profile.VIRT_BITS", "1 & machine.profile.VIRT_BITS"),
     ("_arraycache_fits", "SIZEOF_ARRAY_CACHE + word * entries <",
      "SIZEOF_ARRAY_CACHE + word * entries <="),
-    ("slabinfo_write", "batchcount < 1 or batchcount > limit", "batchcount < 1 or batchcount >= limit"),
+    ("slabinfo_write", "batchcount < 1 or batchcount > limit",
+     "batchcount < 1 or batchcount >= limit"),
     ("slabinfo_write", "count > MAX_SLABINFO_WRITE", "count >= MAX_SLABINFO_WRITE"),
     ("slabinfo_write", "count = len(buffer.encode())", "count = len(buffer)"),
     ("slabinfo_write", "or shared < 0:", "or shared <= 0:"),
     ("_scan_int", '" \\t\\n\\v\\f\\r"', '" \\t\\n"'),
-    ("_scan_int", "value - (1 << 32) if value > _INT_MAX", "value - (1 << 32) if value >= _INT_MAX"),
+    ("_scan_int", "value - (1 << 32) if value > _INT_MAX",
+     "value - (1 << 32) if value >= _INT_MAX"),
     ("_scan_int", "value = -value % (1 << 32)", "value = -value"),
     ("alloc_arraycache", "if addr is None:\n        addr = _kmalloc_internal",
      "if addr is not None:\n        addr = _kmalloc_internal"),
@@ -152,7 +154,8 @@ def test_slabinfo_write_fails_on_mutants(monkeypatch, name, old, new):
 @pytest.mark.parametrize("name,old,new", [
     ("enable_cpucache", "size > 1024", "size >= 1024"),
     ("enable_cpucache", "size > 256", "size >= 256"),
-    ("enable_cpucache", "shared = 8 if size <= profile.PAGE_SIZE", "shared = 8 if size < profile.PAGE_SIZE"),
+    ("enable_cpucache", "shared = 8 if size <= profile.PAGE_SIZE",
+     "shared = 8 if size < profile.PAGE_SIZE"),
     ("_arraycache_bytes", "entries * (machine.profile.VIRT_BITS // 8)",
      "entries * (machine.profile.VIRT_BITS // 4)"),
 ])
@@ -212,13 +215,17 @@ def test_shrink_fails_on_mutants(monkeypatch, name, old, new):
 
 
 @pytest.mark.parametrize("name,old,new", [
-    ("_slub_alloc", "sid = cachep.slabs_free.head\n        if", "sid = cachep.slabs_free.tail\n        if"),
-    ("_free_obj", "_list_move(cachep, slab, PARTIAL, True)", "_list_move(cachep, slab, PARTIAL, False)"),
+    ("_slub_alloc", "sid = cachep.slabs_free.head\n        if",
+     "sid = cachep.slabs_free.tail\n        if"),
+    ("_free_obj", "_list_move(cachep, slab, PARTIAL, True)",
+     "_list_move(cachep, slab, PARTIAL, False)"),
     ("_free_obj", "cachep.free_objects += 1", "cachep.free_objects += 2"),
     # probe seed 4101 #30
-    ("_free_obj", "cachep.slabs_partial.tail != slab.id", "cachep.slabs_partial.tail >= slab.id"),
+    ("_free_obj", "cachep.slabs_partial.tail != slab.id",
+     "cachep.slabs_partial.tail >= slab.id"),
     # probe seed 4101 #10
-    ("_check_alloc", 'if cachep.flavour == "slab" and bool(', 'if cachep.flavour >= "slab" and bool('),
+    ("_check_alloc", 'if cachep.flavour == "slab" and bool(',
+     'if cachep.flavour >= "slab" and bool('),
 ])
 def test_slub_fails_on_mutants(monkeypatch, name, old, new):
     mutate(monkeypatch, slab, name, old, new)
@@ -255,7 +262,8 @@ def test_importing_this_module_first_still_registers_its_groups():
      "return False"),
     ("cpuup_callback", "if nc is None:\n                return False",
      "if nc is None:\n                continue"),
-    ("alloc_arraycache", "if addr is None:\n            return None", "if addr is None:\n            return ArrayCache(entries, batchcount, 0)"),
+    ("alloc_arraycache", "if addr is None:\n            return None",
+     "if addr is None:\n            return ArrayCache(entries, batchcount, 0)"),
 ])
 def test_nomem_fails_on_mutants(monkeypatch, name, old, new):
     mutate(monkeypatch, slab, name, old, new)

@@ -1080,7 +1080,8 @@ def _sweep_shrink_facts() -> list[Fact]:
     first) and the shrink destroys the first, then the second; the next grow gets the
     second's frame back (2.6.12 free_hot_cold_page puts a freed frame at the head of
     the per-CPU hot list, buffered_rmqueue takes the head). Mixed: 80 objects, the
-    first 50 freed: one slab destroyed, two partial, 1. One full slab alone: 1. 100-byte objects: 39 a slab."""
+    first 50 freed: one slab destroyed, two partial, 1. One full slab alone: 1.
+    100-byte objects: 39 a slab."""
     from ..model import slab
     from ..model.boot import boot
     from ..model.gfp import GFP_KERNEL
