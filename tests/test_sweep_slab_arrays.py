@@ -142,6 +142,9 @@ def test_hotplug_fails_on_mutants(monkeypatch, old, new):
     ("_scan_int", "value - (1 << 32) if value > _INT_MAX",
      "value - (1 << 32) if value >= _INT_MAX"),
     ("_scan_int", "value = -value % (1 << 32)", "value = -value"),
+    # probe seed 4102 #58
+    ("_scan_int", "value = int(text[start:end]) % (1 << 32)",
+     "value = int(text[start:end]) % (1 << 33)"),
     ("alloc_arraycache", "if addr is None:\n        addr = _kmalloc_internal",
      "if addr is not None:\n        addr = _kmalloc_internal"),
     ("do_tune_cpucache", "cachep.shared_array = new_shared", "cachep.shared_array = old_shared"),
@@ -260,6 +263,9 @@ def test_importing_this_module_first_still_registers_its_groups():
 @pytest.mark.parametrize("name,old,new", [
     ("do_tune_cpucache", "_kfree_internal(machine, ac.addr, cpu)\n            return False",
      "return False"),
+    # probe seed 4102 #29
+    ("cpuup_callback", "cachep.array is None or cachep.array[cpu] is None:",
+     "cachep.array is None and cachep.array[cpu] is None:"),
     ("cpuup_callback", "if nc is None:\n                return False",
      "if nc is None:\n                continue"),
     ("alloc_arraycache", "if addr is None:\n            return None",

@@ -503,9 +503,9 @@ def _sweep_slabinfo_write_facts() -> list[Fact]:
     bytes, UTF-8 bytes not characters) -EINVAL, exactly 128 accepted; no space -EINVAL;
     fewer than three integers (a '+', a lone '-', letters) -EINVAL; trailing text after
     the third integer and any whitespace between them accepted; digits wrap in 32 bits
-    and land in an int (4294967300 is 4, 4294967295 is -1, 2147483648 is INT_MIN,
-    -4294967295 is 1); the name compared whole (strcmp) on cache_chain; limit < 1,
-    batchcount < 1, batchcount > limit, shared < 0 -EINVAL, and 1 / batchcount == limit
+    and land in an int (4294967300 is 4, 4294967295 is -1, 2147483648 and 6442450944
+    are INT_MIN, -4294967295 is 1); the name compared whole (strcmp) on cache_chain;
+    limit < 1, batchcount < 1, batchcount > limit, shared < 0 -EINVAL, and 1 / batchcount == limit
     / shared 0 (-0) accepted. Refused writes change nothing. A CPU array of 16 + 4 *
     limit bytes above 131072 (the largest general cache) is -ENOMEM with nothing
     changed (limit 32765; 32764 fits size-131072), a shared array that cannot be
@@ -528,7 +528,8 @@ def _sweep_slabinfo_write_facts() -> list[Fact]:
     num = geo["num"]
     pad128 = "tw" + " " * (128 - len("tw4 2 1\n")) + "4 2 1\n"
     bad = ["tw 0 1 0\n", "tw 1 0 0\n", "tw 4 5 0\n", "tw 4 4 -1\n", "tw -1 1 0\n",
-           "tw -0 1 0\n", "tw 2147483648 1 0\n", "tw 4294967295 1 0\n", "tw 4 1 4294967295\n",
+           "tw -0 1 0\n", "tw 2147483648 1 0\n", "tw 6442450944 1 0\n", "tw 4294967295 1 0\n",
+           "tw 4 1 4294967295\n",
            "tw 4 2147483649 1\n", "nosuch 4 2 1\n", "t 4 2 1\n", "tw2 4 2 1\n", "TW 4 2 1\n",
            "tw\n", "tw", "tw4,2,1\n", "tw 4 2\n", "tw 4\n", "tw \n", "tw a 2 1\n",
            "tw +4 2 1\n", "tw 4 +2 1\n", "tw 4 2 +1\n", "tw - 2 1\n", "tw 4 2 -\n",
