@@ -105,6 +105,9 @@ WORKLOAD_MUTANTS = [
     ("_cache_free", "len(ac.entry) >= ac.limit", "len(ac.entry) > ac.limit"),
     ("cache_reap", "(cachep.free_limit + 5 * cachep.num - 1)",
      "(cachep.free_limit + 5 * cachep.num)"),
+    # probe seed 4103 #2
+    ("cache_reap", "(cachep.free_limit + 5 * cachep.num - 1)",
+     "(cachep.free_limit + 5 * cachep.num - 2)"),
     # probe seed 4101 #89
     ("cache_reap", "(cachep.free_limit + 5 * cachep.num - 1)",
      "(cachep.free_limit + 5 / cachep.num - 1)"),
@@ -142,6 +145,9 @@ def test_hotplug_fails_on_mutants(monkeypatch, old, new):
     ("_scan_int", "value - (1 << 32) if value > _INT_MAX",
      "value - (1 << 32) if value >= _INT_MAX"),
     ("_scan_int", "value = -value % (1 << 32)", "value = -value"),
+    # probe seed 4103 #8
+    ("slabinfo_write", 'if machine.profile.slab_flavour != "slab":',
+     'if machine.profile.slab_flavour < "slab":'),
     # probe seed 4102 #58
     ("_scan_int", "value = int(text[start:end]) % (1 << 32)",
      "value = int(text[start:end]) % (1 << 33)"),

@@ -432,6 +432,10 @@ def _sweep_array_workload_facts() -> list[Fact]:
     # (5 + 5 - 1) / 5 = 1 slab a reap
     facts.append(_workload(5000, 1, (4, 2, 0), reap, fact="arrays: cache_reap's tofree "
                            "when free_limit is a multiple of 5 * num", source=_SRC_ALL))
+    # one object a slab, free_limit 2 * 5 + 1 = 11 = 5 * 2 + 1: tofree (11 + 4) / 5 = 3
+    facts.append(_workload(5000, 1, (10, 5, 0), reap + [("r", 0)] * 2,
+                           fact="arrays: cache_reap's tofree when free_limit is 1 past a "
+                                "multiple of 5 * num", source=_SRC_ALL))
     # four objects a slab, free_limit 2 * 10 + 4 = 24: tofree (24 + 19) / 20 = 2 slabs
     many = [("a", 0)] * 24 + [("f", 0, i) for i in range(24)] + [("r", 0)] * 5
     facts.append(_workload(1000, 1, (20, 10, 0), many, fact="arrays: cache_reap frees "
@@ -599,6 +603,11 @@ def _sweep_slabinfo_write_facts() -> list[Fact]:
                         cm.shared_array.limit, cm.free_limit))
         return out
 
+    def slub():
+        m = boot(profile="linux-6.x-x86_64", highmem_pages=0)
+        slab.kmem_cache_create(m, "tw", 100, 0, 0)
+        return _refusals(m, [lambda: slab.slabinfo_write(m, "tw 4 2 1\n", 0)])
+
     def offline():
         m = boot(cpus=3)
         slab.kmem_cache_create(m, "tw", 100, 0, 0)
@@ -620,6 +629,10 @@ def _sweep_slabinfo_write_facts() -> list[Fact]:
                  lambda: [(len("tw 4 1 1073741819\n"), 4, 1, 480, 3 * 1 + num),
                           (len("tw 4 2 536870909\n"), 4, 2, 480, 3 * 2 + num)],
                  shared_fails),
+            Fact("slabinfo_write on the SLUB profile (6.x has no tunables to write)",
+                 "Linux 6.1 mm/slab_common.c: /proc/slabinfo is read-only (0400) without "
+                 "CONFIG_SLAB; the model refuses the write as bad input", lambda:
+                 ([("raised", "ValueError")], True), slub),
             Fact("slabinfo_write on an offline CPU, a CPU past the last, bytes", src,
                  lambda: ([("bug", "cpu_offline"), ("raised", "ValueError"),
                            ("raised", "ValueError")], True), offline)]
