@@ -248,6 +248,9 @@ def test_slub_fails_on_mutants(monkeypatch, name, old, new):
      "if not machine.slab.ready and _bootstrap(machine):"),
     ("cache_reap", "if not state.ready and not _bootstrap(machine):",
      "if not state.ready:"),
+    # probe seed 4101 #29
+    ("kmem_cache_shrink", "return int(cachep.slabs_full.nr > 0 or cachep.slabs_partial.nr > 0)",
+     "return int(cachep.slabs_full.nr > 0 or cachep.slabs_partial.nr == 0)"),
 ])
 def test_first_call_fails_on_mutants(monkeypatch, name, old, new):
     mutate(monkeypatch, slab, name, old, new)

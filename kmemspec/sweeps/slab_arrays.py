@@ -1183,7 +1183,25 @@ def _sweep_first_call_facts() -> list[Fact]:
             c64 = slab.find_cache(m, "size-64")
             out.append((res, m.slab.g_cpucache_up, c64.limit, c64.batchcount))
         return out
-    return [Fact("the first slab call (slabinfo_write, shrink, reap, alloc) runs the "
+    def failed():
+        # memory used up before the first slab call: the bootstrap cannot finish and is
+        # undone (spec/slab.md "Boot": all or nothing); each call answers as for a
+        # failure: shrink of the slab-less size-32 0, the write -ENOMEM, alloc NULL,
+        # reap nothing; the slab layer stays as boot left it
+        from ..model import page_alloc as pa
+        m = boot(cpus=1)
+        for order in range(10, -1, -1):
+            while pa.alloc_pages(m, GFP_KERNEL, order) is not None:
+                pass
+        c32 = slab.find_cache(m, "size-32")
+        before = pickle.dumps(m.slab)
+        out = [slab.kmem_cache_shrink(m, c32), slab.slabinfo_write(m, "size-32 4 2 1\n"),
+               slab.kmem_cache_alloc(m, c32, GFP_KERNEL), slab.cache_reap(m)]
+        return out, pickle.dumps(m.slab) == before
+    return [Fact("slab calls when the deferred bootstrap cannot finish (memory used up)",
+                 "mm/slab.c kmem_cache_init (the model's deferred bootstrap, spec/slab.md)",
+                 lambda: ([0, _ENOMEM, None, None], True), failed),
+            Fact("the first slab call (slabinfo_write, shrink, reap, alloc) runs the "
                  "bootstrap first", "mm/slab.c kmem_cache_init, enable_cpucache, "
                  "slabinfo_write", lambda: [((len("kmem_cache 10 5 1\n"), 10, 5, 5),
                                              "FULL", 120, 60), ((1, 0, 0, 0), "FULL", 120, 60),
