@@ -173,6 +173,13 @@ def test_enable_cpucache_fails_on_mutants(monkeypatch, name, old, new):
     assert failing(sa._sweep_enable_cpucache_facts)
 
 
+def test_reap_chain_fails_on_mutants_flags(monkeypatch):
+    # probe seed 4104 #30: any flag taken for SLAB_NO_REAP
+    mutate(monkeypatch, slab, "cache_reap", "cachep.flags & SLAB_NO_REAP",
+           "cachep.flags << SLAB_NO_REAP")
+    assert failing(sa._sweep_reap_chain_facts)
+
+
 @pytest.mark.parametrize("old,new", [
     # spec/mutants.md fourth sample #12, both of cache_reap's skips
     ("cachep.array is None:\n            continue", "cachep.array is None:\n            break"),

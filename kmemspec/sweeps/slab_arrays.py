@@ -695,7 +695,8 @@ def _sweep_reap_chain_facts() -> list[Fact]:
     a cache whose refill found no partial slab since the last reap (free_touched) only
     loses that mark after its arrays are drained (`goto next_unlock`); both go on with
     the next cache). Three 5000-byte caches (limit 8, batchcount 4, one object a
-    slab): `work` created first, then `noreap` (SLAB_NO_REAP), then `touchy` (chain
+    slab): `work` (SLAB_RECLAIM_ACCOUNT: a flag, but not SLAB_NO_REAP) created first,
+    then `noreap` (SLAB_NO_REAP), then `touchy` (chain
     head), each driven by the same frees; `touchy` refills again right before some
     reaps, so it is skipped early in the walk while `work` still has slabs to lose.
     Expected from _KCache, cache by cache."""
@@ -714,7 +715,8 @@ def _sweep_reap_chain_facts() -> list[Fact]:
         m = boot(cpus=1)
         caches = {}
         for n in reversed(names):
-            flags = slab.SLAB_NO_REAP if n == "noreap" else 0
+            # `work` carries a flag that is not SLAB_NO_REAP (it must still be reaped)
+            flags = {"noreap": slab.SLAB_NO_REAP, "work": slab.SLAB_RECLAIM_ACCOUNT}.get(n, 0)
             caches[n] = slab.kmem_cache_create(m, n, 5000, 0, flags)
         watch = {n: _Watch(m, c) for n, c in caches.items()}
         objs = {n: [] for n in names}
@@ -733,8 +735,10 @@ def _sweep_reap_chain_facts() -> list[Fact]:
 
     def expected():
         m = boot(cpus=1)
-        geo = k_kmem_cache_create(5000, 0, 0, offslab_limit=10 ** 9, **_kernel_params(m))
-        ks = {n: _KCache(geo["num"], 8, 4, 0, [0], 1) for n in names}
+        nums = {n: k_kmem_cache_create(5000, 0, 0x20000 if n == "work" else 0,
+                                       offslab_limit=10 ** 9, **_kernel_params(m))["num"]
+                for n in names}
+        ks = {n: _KCache(nums[n], 8, 4, 0, [0], 1) for n in names}
         ks["noreap"].no_reap = True
         objs = {n: [] for n in names}
         out = []
