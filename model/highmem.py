@@ -128,6 +128,10 @@ def kmap(machine, page: Page) -> int:
     if where is not None and where[0] == "free":
         raise KernelBug("kmap_free_page", f"frame is free (in the order-{where[2]} block "
                         f"at pfn {where[1]:#x})", pfn=pfn)
+    if where is None and pfn in machine.pcp_pages:
+        cpu, cold = divmod(machine.pcp_pages[pfn], 2)
+        raise KernelBug("kmap_free_page", f"frame is free (on CPU {cpu}'s "
+                        f"{'cold' if cold else 'hot'} list)", pfn=pfn)
     if not mem_map.flags[pfn] & PG_highmem:
         return _page_address(machine, page)
     if pfn not in machine.page_address_htable and min(machine.pkmap_count) > 1:

@@ -59,7 +59,9 @@ def kmalloc(machine, size: int, gfp_mask: int, cpu: int = 0) -> int | None:
     # CHECK
     if type(size) is not int or size < 0:
         raise KernelBug("bad_size", f"kmalloc size {size!r} is not a size_t")
-    if type(gfp_mask) is not int or gfp_mask < 0 or gfp_mask & _NOT_GFP:
+    if type(gfp_mask) is not int:
+        raise KernelBug("bad_gfp", f"gfp mask {gfp_mask!r} is not a gfp_t")
+    if gfp_mask < 0 or gfp_mask & _NOT_GFP:
         check_gfp(gfp_mask)
     if gfp_mask & __GFP_HIGHMEM:
         # 2.6.12: cache_grow BUG()s on __GFP_HIGHMEM; 6.x warns and strips it. The
