@@ -417,9 +417,10 @@ def test_misuse_fails_when_a_larger_free_order_is_accepted(monkeypatch):
 
 def test_misuse_fails_when_positive_bad_gfp_bits_pass_kmalloc(monkeypatch):
     # third sample's #20, kmalloc.py kmalloc: `gfp_mask < 0 or gfp_mask & _NOT_GFP` -> `and`
+    # (the check is now `type(gfp_mask) is not int or gfp_mask & _NOT_GFP`; same change)
     from kmemspec.model import kmalloc as km
-    mutate(monkeypatch, km, "kmalloc", "gfp_mask < 0 or gfp_mask & _NOT_GFP",
-           "gfp_mask < 0 and gfp_mask & _NOT_GFP")
+    mutate(monkeypatch, km, "kmalloc", "type(gfp_mask) is not int or gfp_mask & _NOT_GFP",
+           "type(gfp_mask) is not int and gfp_mask & _NOT_GFP")
     assert failing(THIRD["misuse"])
 
 

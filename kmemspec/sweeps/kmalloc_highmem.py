@@ -262,7 +262,8 @@ def _large_facts() -> list[Fact]:
     1: alloc_pages warns and returns NULL, nothing changed but the model's
     alloc_failure note, order_too_large). Misuse (the spec's
     not_slab_object, stricter than 6.x which would free the folio of any address in
-    it): kfree / ksize of the block's second page or of its start + 8, and a second
+    it): kfree / ksize of the block's second page or of its start + 8 (kfree also + 1
+    and + PAGE_SIZE - 1), and a second
     kfree of it; state unchanged."""
     from ..model import kmalloc as km
     sizes = [8193, 12288, 16384, 16385, 1 << 22]
@@ -270,7 +271,7 @@ def _large_facts() -> list[Fact]:
     def expected():
         rows = [(n, k_get_order(n), 0, PAGE_SIZE << k_get_order(n), n, 1 << k_get_order(n),
                  True, True) for n in sizes]
-        return rows, [None, "order_too_large", True], ["not_slab_object"] * 5 + [True]
+        return rows, [None, "order_too_large", True], ["not_slab_object"] * 7 + [True]
 
     def model():
         m = _boot(SLUB)
@@ -294,7 +295,8 @@ def _large_facts() -> list[Fact]:
         km.kmalloc(m, 20000, GFP_KERNEL)            # a neighbour, so the pages stay apart
         km.kfree(m, km.kmalloc(m, 20000, GFP_KERNEL))
         out, same = _misuse(m, [lambda: km.kfree(m, addr + PAGE_SIZE),
-                                lambda: km.kfree(m, addr + 8),
+                                lambda: km.kfree(m, addr + 8), lambda: km.kfree(m, addr + 1),
+                                lambda: km.kfree(m, addr + PAGE_SIZE - 1),
                                 lambda: km.ksize(m, addr + PAGE_SIZE),
                                 lambda: km.ksize(m, addr + 8)])
         km.kfree(m, addr)
@@ -382,7 +384,8 @@ def _free_misuse_facts() -> list[Fact]:
     (vmalloc: 2.6.12 only), an address below PAGE_OFFSET (ZERO_SIZE_PTR under 2.6.12, which
     has none: 16 is a plain bad pointer; -1, -4096, PAGE_OFFSET - 1), high_memory,
     PAGE_OFFSET itself (a reserved frame), and a non-int
-    (a string, a float, a bytes, True): not_slab_object; the slab layer's own objects
+    (a string, a float -- 16.0 too --, a bytes, True, False), a small int that is not
+    ZERO_SIZE_PTR (8, 15, 17), the object's physical address (__pa): not_slab_object; the slab layer's own objects
     (a cache descriptor): slab_internal_object. kfree(NULL, cpu) on a CPU that is not
     one of the machine's is bad input even for NULL (the CPU is checked first).
     Nothing changes."""
@@ -399,7 +402,8 @@ def _free_misuse_facts() -> list[Fact]:
         page_addr = p.PAGE_OFFSET + (page.pfn << p.PAGE_SHIFT)
         internal = next(iter(m.slab.internal))
         bad = [freed, a + 8, a + 63, page_addr, page_addr + 8, -1, -4096, p.PAGE_OFFSET - 1,
-               p.PAGE_OFFSET, m.high_memory, "0x10", 1.5, b"\x10", True]
+               p.PAGE_OFFSET, m.high_memory, a - p.PAGE_OFFSET, "0x10", 1.5, 16.0, b"\x10",
+               True, False, 8, 15, 17]
         if name == SLAB:
             from ..model import vmalloc as vm
             bad += [vm.vmalloc(m, PAGE_SIZE), ZERO_SIZE_PTR]
@@ -412,7 +416,7 @@ def _free_misuse_facts() -> list[Fact]:
 
     def want(name):
         rules = ["double_free", "not_object_start", "not_object_start"] \
-            + ["not_slab_object"] * (11 + (2 if name == SLAB else 0)) + ["slab_internal_object"]
+            + ["not_slab_object"] * (17 + (2 if name == SLAB else 0)) + ["slab_internal_object"]
         return rules + rules + ["ValueError"] * 3, True
     return [Fact(f"sweep kfree / ksize misuse: every kind of bad address ({name})",
                  "mm/slab.c kfree, ksize, __cache_free; 6.x mm/slab_common.c kfree",
@@ -497,7 +501,8 @@ def _kmap_order_facts() -> list[Fact]:
     the scan wraps); a third kunmap is kunmap_unbalanced (kunmap_high BUG()s when the
     count would reach 0), state unchanged; kmap of A now reuses its unflushed slot
     (count 2, last_pkmap_nr still 3); D then takes slot 4. kmap_high and kunmap_high
-    called directly count the same way."""
+    called directly count the same way (E takes slot 5, and D, kunmapped to count 1,
+    keeps its slot: only a wrap to slot 0 flushes)."""
     from ..model import highmem as hm
 
     def model():
@@ -515,7 +520,8 @@ def _kmap_order_facts() -> list[Fact]:
         bug = _misuse(m, [lambda: hm.kunmap(m, page(A))])
         reuse = [hm.kmap(m, page(A)), _slot_state(m, [A]), m.last_pkmap_nr]
         d = [hm.kmap(m, page(D)), m.last_pkmap_nr]
-        direct = [hm.kmap_high(m, E), hm.kmap_high(m, E), _slot_state(m, [E])]
+        hm.kunmap(m, page(D))
+        direct = [hm.kmap_high(m, E), hm.kmap_high(m, E), _slot_state(m, [E, D])]
         hm.kunmap_high(m, E)
         direct.append(_slot_state(m, [E]))
         return [first, again, third, lazy, bug, reuse, d, direct]
@@ -531,7 +537,7 @@ def _kmap_order_facts() -> list[Fact]:
                 addr(1), [(1, 3, pte(A))], [[(1, 1, pte(A))], addr(1)],
                 (["kunmap_unbalanced"], True),
                 [addr(1), [(1, 2, pte(A))], 3], [addr(4), 4],
-                [addr(5), addr(5), [(5, 3, pte(E))], [(5, 2, pte(E))]]]
+                [addr(5), addr(5), [(5, 3, pte(E)), (4, 1, pte(D))], [(5, 2, pte(E))]]]
     return [Fact("sweep kmap slot order, counts, lazy unmap, reuse of an unflushed slot",
                  "mm/highmem.c kmap_high, map_new_virtual, kunmap_high; arch/i386/mm/highmem.c kmap",
                  expected, model)]
@@ -555,7 +561,10 @@ def _kmap_wrap_facts() -> list[Fact]:
             if i not in (4, 1022):
                 hm.kunmap(m, page(p))
         pre = [hm.page_address(m, page(P[0])) is not None, m.pkmap_count[1]]
-        r = [(hm.kmap(m, page(p)) - PKMAP_BASE) >> 12 for p in R]
+        r = [(hm.kmap(m, page(R[0])) - PKMAP_BASE) >> 12]
+        mid = [hm.page_address(m, page(P[0])), m.pkmap_count[1], m.pkmap_page_table[1],
+               m.pkmap_count[1022], m.last_pkmap_nr]
+        r += [(hm.kmap(m, page(p)) - PKMAP_BASE) >> 12 for p in R[1:]]
         after = [[hm.page_address(m, page(P[i])) for i in (0, 1, 511, 1021)],
                  _slot_state(m, [P[4], P[1022]]), m.pkmap_page_table[1000], m.pkmap_count[1000],
                  m.last_pkmap_nr]
@@ -566,7 +575,7 @@ def _kmap_wrap_facts() -> list[Fact]:
         flush = [_slot_state(m, [R[1], P[1022], R[0], P[4], R[5]]), m.last_pkmap_nr == last,
                  m.pkmap_count[1], m.pkmap_page_table[1], m.pkmap_count[1023],
                  m.pkmap_page_table[1023], sum(1 for c in m.pkmap_count if c)]
-        return [slots[0], slots[-1], slots == list(range(1, 1024)), pre, r, after, flush]
+        return [slots[0], slots[-1], slots == list(range(1, 1024)), pre, mid, r, after, flush]
 
     def model():
         m, pa = _hm_machine()
@@ -578,7 +587,7 @@ def _kmap_wrap_facts() -> list[Fact]:
         frames = pa.alloc_pages_bulk(m, GFP_HIGHUSER, 1029)       # the frames only
         P, R = frames[:1023], frames[1023:]
         pte = lambda pfn: (pfn << 12) | KMAP_PROT    # noqa: E731
-        return [1, 1023, True, [True, 1], [0, 1, 2, 3, 4, 6],
+        return [1, 1023, True, [True, 1], [None, 0, 0, 0, 0], [0, 1, 2, 3, 4, 6],
                 [[None] * 4, [(5, 2, pte(P[4])), (1023, 2, pte(P[1022]))], 0, 0, 6],
                 [[None, None, (0, 2, pte(R[0])), (5, 2, pte(P[4])), (6, 2, pte(R[5]))],
                  True, 0, 0, 0, 0, 6]]
