@@ -39,6 +39,7 @@ LAST_PKMAP = 1024                    # include/asm-i386/highmem.h, no PAE
 KMAP_PROT = 0x063                    # PAGE_KERNEL: PRESENT | RW | ACCESSED | DIRTY
 # include/linux/gfp.h (2.6.12)
 GFP_KERNEL, GFP_DMA, GFP_HIGHUSER, GFP_ZERO, GFP_HIGHMEM = 0xD0, 0x01, 0xD2, 0x8000, 0x02
+GFP_COMP = 0x4000
 
 
 def _boot(profile: str, **kw):
@@ -636,8 +637,9 @@ def _kmap_misuse_facts() -> list[Fact]:
     Nothing changes. And the pages kmap maps as their direct address (2.6.12
     arch/i386/mm/highmem.c kmap: !PageHighMem -> page_address = PAGE_OFFSET + (pfn <<
     12)): the reserved pfn 0, the first and last allocated low frames, a tail of an
-    allocated order-2 block; page_address of an allocated highmem page not mapped is
-    NULL."""
+    allocated order-2 block; a slab page and the head and a tail of a __GFP_COMP block
+    (kmap gives their direct address, kunmap does nothing, nothing changes);
+    page_address of an allocated highmem page not mapped is NULL."""
     from ..model import highmem as hm
 
     def model():
@@ -664,8 +666,17 @@ def _kmap_misuse_facts() -> list[Fact]:
         slub = _misuse(s, [lambda: hm.kmap(s, s.mem_map + 100),
                            lambda: hm.kunmap(s, s.mem_map + 100)])
         direct = [hm.kmap(m, page(pfn)) - PAGE_OFFSET[SLAB] for pfn in (0, block + 3, low)]
+        # low pages with other flags: a slab page (PG_slab), a __GFP_COMP head and tail
+        from ..model import kmalloc as km
+        slab_pfn = (km.kmalloc(m, 4096, GFP_KERNEL) - PAGE_OFFSET[SLAB]) >> 12
+        comp = pa.alloc_pages(m, GFP_KERNEL | GFP_COMP, 2).pfn
+        lows = [slab_pfn, comp, comp + 3]
+        flagged = _misuse(m, [lambda p=p: hm.kmap(m, page(p)) for p in lows]
+                          + [lambda p=p: hm.kunmap(m, page(p)) for p in lows])
+        # the rule, from the pfns: __va(pfn << PAGE_SHIFT) from kmap, nothing from kunmap
+        rule = ([("ok", PAGE_OFFSET[SLAB] + (p << 12)) for p in lows] + [("ok", None)] * 3, True)
         return [out, slub, direct, [block + 3, low], hm.page_address(m, page(used)),
-                hm.page_address(m, page(low)) - PAGE_OFFSET[SLAB]]
+                hm.page_address(m, page(low)) - PAGE_OFFSET[SLAB], flagged == rule]
 
     def expected():
         # the frames are inputs; the answers follow from the rules
@@ -676,7 +687,7 @@ def _kmap_misuse_facts() -> list[Fact]:
         return [(["kmap_free_page"] * 3 + ["kmap_not_ram"] * 2 + ["bad_page"] * 2
                  + ["foreign_page", "kunmap_unmapped", "kunmap_unmapped"], True),
                 (["ConfigError profile"] * 2, True),
-                [0, (block + 3) << 12, low << 12], [block + 3, low], None, low << 12]
+                [0, (block + 3) << 12, low << 12], [block + 3, low], None, low << 12, True]
     return [Fact("sweep kmap / kunmap misuse and low pages",
                  "arch/i386/mm/highmem.c kmap, kunmap; mm/highmem.c kunmap_high",
                  expected, model)]
