@@ -38,11 +38,10 @@ def _index_table(sizes: tuple[int, ...]) -> list[int]:
     """size >> 3 -> index of the smallest class that holds it (built once per profile)."""
     table = _INDEX_TABLES.get(sizes)
     if table is None:
-        table, i = [], 0
-        for slot in range((sizes[-1] >> _GRAIN) + 1):
-            while sizes[i] < slot << _GRAIN:
-                i += 1
-            table.append(i)
+        table = []
+        for i, size in enumerate(sizes):
+            # the slots up to size >> 3 not taken by a smaller class are class i's
+            table += [i] * ((size >> _GRAIN) + 1 - len(table))
         _INDEX_TABLES[sizes] = table
     return table
 

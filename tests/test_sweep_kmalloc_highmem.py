@@ -29,11 +29,11 @@ def test_rows_are_cheap():
 # (group, function, old, new): each change must make at least one row of the group fail
 MUTANTS = [
     # kmalloc_index / _index_table (the table is cached per size tuple: emptied below)
-    (sw._index_facts, km, "_index_table", "while sizes[i] < slot << _GRAIN",
-     "while sizes[i] <= slot << _GRAIN"),
+    (sw._index_facts, km, "_index_table", "(size >> _GRAIN) + 1 - len(table)",
+     "(size >> _GRAIN) - len(table)"),
+    (sw._index_facts, km, "_index_table", "(size >> _GRAIN) + 1 - len(table)",
+     "((size >> _GRAIN) | 1) - len(table)"),
     (sw._index_facts, km, "kmalloc_index", "if size > sizes[-1]", "if size >= sizes[-1]"),
-    (sw._index_facts, km, "_index_table", "range((sizes[-1] >> _GRAIN) + 1)",
-     "range((sizes[-1] >> _GRAIN) - 1)"),
     # the class sweep
     (sw._class_facts, km, "kmalloc", "state.malloc_sizes_dma if gfp_mask & __GFP_DMA else",
      "state.malloc_sizes_dma if gfp_mask & __GFP_HIGH else"),
