@@ -68,10 +68,11 @@ def flush_all_zero_pkmaps(machine) -> None:
         if counts[i] != 1:
             continue
         counts[i] = 0
-        # 2.6.12 BUG()s on an empty pte here; the invariant pkmap_consistency rules it out
+        # 2.6.12 BUG()s on an empty pte here; the invariant pkmap_consistency rules it out,
+        # and gives every count-1 slot's page its htable entry: set_page_address(page, NULL)
         pte = table[i]
         table[i] = 0
-        set_page_address(machine, pte >> 12, None)
+        del machine.page_address_htable[pte >> 12]
     # flush_tlb_kernel_range(PKMAP_ADDR(0), PKMAP_ADDR(LAST_PKMAP)): no TLB in the model
 
 

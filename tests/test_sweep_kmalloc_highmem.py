@@ -83,6 +83,8 @@ MUTANTS = [
      "(pfn << 12) + kmap_prot + 1"),
     (sw._kmap_wrap_facts, hm, "flush_all_zero_pkmaps", "range(LAST_PKMAP)",
      "range(LAST_PKMAP - 1)"),
+    (sw._kmap_wrap_facts, hm, "flush_all_zero_pkmaps", "if counts[i] != 1:",
+     "if counts[i] > 1:"),
     (sw._kmap_wrap_facts, hm, "map_new_virtual", "if not nr:", "if nr == 1:"),
     (sw._kmap_order_facts, hm, "map_new_virtual", "if not nr:", "if nr >= 0:"),
     (sw._kmap_full_facts, hm, "map_new_virtual", "if not counts[nr]:", "if counts[nr] < 2:"),
