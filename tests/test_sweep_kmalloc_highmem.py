@@ -135,3 +135,27 @@ def test_kmap_of_a_free_frame_on_a_per_cpu_list_is_kmap_free_page():
         hm.kmap(m, m.mem_map + pfn)
     assert err.value.rule == "kmap_free_page"
     assert pfn not in m.page_address_htable and sum(m.pkmap_count) == 0
+
+
+def test_equivalent_mutants_by_enumeration():
+    """The arithmetic mutants spec/sweeps.md argues equivalent give the same value on
+    every input the model can reach: offsets from PKMAP_BASE (every byte of the 4 MiB
+    pkmap area, sampled) and from PAGE_OFFSET (the direct map of either profile), and
+    a pte of any 32-bit frame number with kmap_prot."""
+    from kmemspec.model.pgtable import PKMAP_BASE, kmap_prot
+    from kmemspec.model.profiles import PROFILES
+    base = PKMAP_BASE()
+    for v in range(base, base + (1024 << 12), 4093):
+        assert (v - base) >> 12 == (v % base) >> 12 == (v ^ base) >> 12
+    for profile in PROFILES.values():
+        po = profile.PAGE_OFFSET
+        for d in range(0, 896 << 20, 4099 * 37):
+            a = po + d
+            assert (a - po) >> 12 == (a ^ po) >> 12 == (a % po) >> 12
+    for pfn in range(0, 1 << 20, 997):
+        assert (pfn << 12) | kmap_prot == (pfn << 12) + kmap_prot == (pfn << 12) ^ kmap_prot
+    # the flavour and block-kind strings: == agrees with >= on the values that exist
+    for flavour in {p.slab_flavour for p in PROFILES.values()}:
+        assert (flavour == "slub") == (flavour >= "slub")
+    for kind in ("free", "allocated"):
+        assert (kind == "free") == (kind >= "free")
