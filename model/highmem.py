@@ -14,8 +14,8 @@ n > 1 -- n - 1 users. `last_pkmap_nr` is where the search for a free slot resume
 passing slot 0 flushes every slot whose count is 1 (flush_all_zero_pkmaps).
 
 The kernel sleeps in map_new_virtual when every slot is in use, until a kunmap wakes
-it; a single-threaded model would never wake, so that case is reported as misuse
-("kmap_exhausted") before anything changes.
+it; a single-threaded model would never wake, so map_new_virtual reports that case as
+misuse ("kmap_exhausted") before anything changes.
 """
 
 from __future__ import annotations
@@ -68,26 +68,32 @@ def flush_all_zero_pkmaps(machine) -> None:
         if counts[i] != 1:
             continue
         counts[i] = 0
+        # 2.6.12 BUG()s on an empty pte here; the invariant pkmap_consistency rules it out,
+        # and gives every count-1 slot's page its htable entry: set_page_address(page, NULL)
         pte = table[i]
-        if not pte & 1:
-            # 2.6.12: BUG() on an empty pte here; the invariant pkmap_consistency says so
-            raise AssertionError(f"pkmap slot {i} counted but not mapped")
         table[i] = 0
-        set_page_address(machine, pte >> 12, None)
+        del machine.page_address_htable[pte >> 12]
     # flush_tlb_kernel_range(PKMAP_ADDR(0), PKMAP_ADDR(LAST_PKMAP)): no TLB in the model
 
 
 def map_new_virtual(machine, pfn: int) -> int:
     """Take the next free slot after last_pkmap_nr, flushing when the scan wraps."""
     counts = machine.pkmap_count
+    if min(counts) > 1:
+        # 2.6.12 sleeps here until a kunmap frees a slot; one thread would never wake
+        raise KernelBug("kmap_exhausted", f"all {LAST_PKMAP} pkmap slots are in use; "
+                        "the kernel would sleep until a kunmap", pfn=pfn)
     nr = machine.last_pkmap_nr
+    # a slot of count 0, or one of count 1 that the flush at slot 0 frees: found within
+    # 2 * LAST_PKMAP - 1 steps (a count-1 slot just passed is freed by the wrap and
+    # reached on the second round)
     for _ in range(2 * LAST_PKMAP):
         nr = (nr + 1) & LAST_PKMAP_MASK
-        if nr == 0:
+        if not nr:
             flush_all_zero_pkmaps(machine)
-        if counts[nr] == 0:
+        if not counts[nr]:
             break
-    else:   # unreachable: kmap checks first that a slot is free or flushable
+    else:   # unreachable: checked above that a slot is free or flushable
         raise AssertionError("no pkmap slot although one was free or flushable")
     machine.last_pkmap_nr = nr
     vaddr = PKMAP_ADDR(nr)
@@ -112,7 +118,7 @@ def kmap_high(machine, pfn: int) -> int:
     vaddr = machine.page_address_htable.get(pfn)
     if vaddr is None:
         vaddr = map_new_virtual(machine, pfn)
-    machine.pkmap_count[(vaddr - machine.pkmap_base) >> 12] += 1
+    machine.pkmap_count[PKMAP_NR(machine, vaddr)] += 1
     return vaddr
 
 
@@ -125,21 +131,17 @@ def kmap(machine, page: Page) -> int:
     pfn = _check_page(machine, page)
     mem_map = machine.mem_map
     where = find_block(machine, pfn)
-    if where is not None and where[0] == "free":
-        raise KernelBug("kmap_free_page", f"frame is free (in the order-{where[2]} block "
-                        f"at pfn {where[1]:#x})", pfn=pfn)
+    if where is not None and where[0] == "free" or pfn in machine.pcp_pages:
+        raise KernelBug("kmap_free_page", "frame is free (in a buddy block or on a "
+                        "per-CPU list)", pfn=pfn)
     if not mem_map.flags[pfn] & PG_highmem:
         return _page_address(machine, page)
-    if pfn not in machine.page_address_htable and min(machine.pkmap_count) > 1:
-        raise KernelBug("kmap_exhausted", f"all {LAST_PKMAP} pkmap slots are in use; "
-                        "the kernel would sleep until a kunmap", pfn=pfn)
     # MAP
     return kmap_high(machine, pfn)
 
 
 def kunmap_high(machine, pfn: int) -> None:
-    nr = (machine.page_address_htable[pfn] - machine.pkmap_base) >> 12
-    machine.pkmap_count[nr] -= 1
+    machine.pkmap_count[PKMAP_NR(machine, machine.page_address_htable[pfn])] -= 1
 
 
 def kunmap(machine, page: Page) -> None:
@@ -155,7 +157,7 @@ def kunmap(machine, page: Page) -> None:
     vaddr = machine.page_address_htable.get(pfn)
     if vaddr is None:
         raise KernelBug("kunmap_unmapped", "highmem page is not kmapped", pfn=pfn)
-    if machine.pkmap_count[(vaddr - machine.pkmap_base) >> 12] <= 1:
+    if machine.pkmap_count[PKMAP_NR(machine, vaddr)] < 2:
         raise KernelBug("kunmap_unbalanced", "page is mapped but has no kmap users left "
                         "(more kunmaps than kmaps)", pfn=pfn, addr=vaddr)
     kunmap_high(machine, pfn)

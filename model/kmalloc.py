@@ -17,8 +17,9 @@ CONFIG_SLUB_DEBUG's orig_size does, so that `size_class` can be checked.
 
 from __future__ import annotations
 
+from .addr import page_address
 from .errors import KernelBug
-from .gfp import GFP_VALID_MASK, __GFP_DMA, __GFP_HIGHMEM, check_gfp
+from .gfp import GFP_VALID_MASK, __GFP_DMA, __GFP_HIGHMEM
 from .page_alloc import __free_pages, alloc_pages
 from .slab import _bootstrap, _cache_alloc, _cache_free, _check_alloc, _lookup_object, check_cpu, \
     get_order
@@ -37,11 +38,10 @@ def _index_table(sizes: tuple[int, ...]) -> list[int]:
     """size >> 3 -> index of the smallest class that holds it (built once per profile)."""
     table = _INDEX_TABLES.get(sizes)
     if table is None:
-        table, i = [], 0
-        for slot in range((sizes[-1] >> _GRAIN) + 1):
-            while sizes[i] < slot << _GRAIN:
-                i += 1
-            table.append(i)
+        table = []
+        for i, size in enumerate(sizes):
+            # the slots up to size >> 3 not taken by a smaller class are class i's
+            table += [i] * ((size >> _GRAIN) + 1 - len(table))
         _INDEX_TABLES[sizes] = table
     return table
 
@@ -59,8 +59,9 @@ def kmalloc(machine, size: int, gfp_mask: int, cpu: int = 0) -> int | None:
     # CHECK
     if type(size) is not int or size < 0:
         raise KernelBug("bad_size", f"kmalloc size {size!r} is not a size_t")
-    if type(gfp_mask) is not int or gfp_mask < 0 or gfp_mask & _NOT_GFP:
-        check_gfp(gfp_mask)
+    if type(gfp_mask) is not int or gfp_mask & _NOT_GFP:
+        # a negative mask has every bit above GFP_VALID_MASK set
+        raise KernelBug("bad_gfp", f"gfp mask {gfp_mask!r} is not a gfp_t of defined bits")
     if gfp_mask & __GFP_HIGHMEM:
         # 2.6.12: cache_grow BUG()s on __GFP_HIGHMEM; 6.x warns and strips it. The
         # slab's memory must keep a permanent address (the seed), so: misuse.
@@ -74,7 +75,7 @@ def kmalloc(machine, size: int, gfp_mask: int, cpu: int = 0) -> int | None:
         if profile.KMALLOC_MAX_CACHE_SIZE is None:
             return None            # 2.6.12: past the CACHE(ULONG_MAX) sentinel: NULL
         return _kmalloc_large(machine, size, gfp_mask)
-    if size == 0 and profile.slab_flavour == "slub":
+    if not size and profile.slab_flavour == "slub":
         return ZERO_SIZE_PTR
     index = _index_table(sizes)[(size + 7) >> _GRAIN]
     cachep = (state.malloc_sizes_dma if gfp_mask & __GFP_DMA else state.malloc_sizes)[index]
@@ -96,21 +97,32 @@ def _kmalloc_large(machine, size: int, gfp_mask: int) -> int | None:
     if page is None:
         return None
     machine.slab.kmalloc_large[page.pfn] = order
-    addr = profile.PAGE_OFFSET + (page.pfn << profile.PAGE_SHIFT)
+    addr = page_address(machine, page)
     machine.slab.kmalloc_req[addr] = size
     return addr
 
 
+def _ignored(machine, addr) -> bool:
+    """NULL (None or 0) and, under SLUB, ZERO_SIZE_PTR: what kfree and ksize ignore
+    (2.6.12 kfree `if (!objp)`, ksize `objp == NULL`; 6.x ZERO_OR_NULL_PTR). Anything
+    else that is not an int is no address: not_slab_object."""
+    if addr is None:
+        return True
+    if type(addr) is not int:
+        raise KernelBug("not_slab_object", f"{addr!r} is not an address")
+    return not addr or addr == ZERO_SIZE_PTR and machine.profile.slab_flavour == "slub"
+
+
 def _find(machine, addr: int, what: str):
-    """(slab, objnr) of a live object, or (None, pfn) of a large kmalloc; else KernelBug."""
+    """(slab, objnr) of a live object, or (None, pfn) of a large kmalloc; else KernelBug.
+
+    Only the direct map's slab pages and large kmallocs answer: an address below
+    PAGE_OFFSET or past high_memory has a pfn that is in neither."""
     profile = machine.profile
     state = machine.slab
-    if type(addr) is not int or not profile.PAGE_OFFSET <= addr < machine.high_memory:
-        raise KernelBug("not_slab_object", f"{what} of an address outside the direct map",
-                        addr=addr if type(addr) is int else None)
     pfn = (addr - profile.PAGE_OFFSET) >> profile.PAGE_SHIFT
     if pfn not in state.page_slab:
-        if pfn in state.kmalloc_large and addr & (profile.PAGE_SIZE - 1) == 0:
+        if pfn in state.kmalloc_large and not addr & (profile.PAGE_SIZE - 1):
             return None, pfn
         raise KernelBug("not_slab_object", f"{what} of an address that no kmalloc returned "
                                            "(not in a slab page)", addr=addr)
@@ -125,9 +137,7 @@ def kfree(machine, addr: int | None, cpu: int = 0) -> None:
     """Free a kmalloc'd (or any slab) object on `cpu`; NULL (None or 0) is ignored."""
     # CHECK
     check_cpu(machine, cpu)
-    if addr is None or addr == 0:
-        return
-    if addr == ZERO_SIZE_PTR and machine.profile.slab_flavour == "slub":
+    if _ignored(machine, addr):
         return
     slab, where = _find(machine, addr, "kfree")
     state = machine.slab
@@ -143,9 +153,7 @@ def kfree(machine, addr: int | None, cpu: int = 0) -> None:
 
 def ksize(machine, addr) -> int:
     """The usable size of a live kmalloc object: its cache's object size (0 for NULL)."""
-    if addr is None or addr == 0:
-        return 0
-    if addr == ZERO_SIZE_PTR and machine.profile.slab_flavour == "slub":
+    if _ignored(machine, addr):
         return 0
     slab, where = _find(machine, addr, "ksize")
     if slab is None:

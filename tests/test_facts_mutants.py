@@ -247,13 +247,11 @@ def test_vmalloc_first_fit_fails_when_vfree_leaks_the_guard_page(monkeypatch):
 
 
 def test_kmap_wrap_fails_when_the_flush_forgets_the_page_address(monkeypatch):
-    # mutant highmem.py flush_all_zero_pkmaps: set_page_address(pte >> 12) -> (pte * 12)
+    # mutant highmem.py flush_all_zero_pkmaps: the flushed page's frame `pte >> 12` ->
+    # `pte * 12` (the flush now deletes the htable entry itself, as set_page_address did)
     from kmemspec.model import highmem as hm
-    real = hm.set_page_address
-
-    def wrong_frame(machine, pfn, vaddr):
-        real(machine, pfn * 4096 * 12 // 4096 if vaddr is None else pfn, vaddr)
-    monkeypatch.setattr(hm, "set_page_address", wrong_frame)
+    mutate(monkeypatch, hm, "flush_all_zero_pkmaps", "page_address_htable[pte >> 12]",
+           "page_address_htable[pte * 12]")
     assert failing(facts._mutation_kmap_facts)
 
 
@@ -417,9 +415,10 @@ def test_misuse_fails_when_a_larger_free_order_is_accepted(monkeypatch):
 
 def test_misuse_fails_when_positive_bad_gfp_bits_pass_kmalloc(monkeypatch):
     # third sample's #20, kmalloc.py kmalloc: `gfp_mask < 0 or gfp_mask & _NOT_GFP` -> `and`
+    # (the check is now `type(gfp_mask) is not int or gfp_mask & _NOT_GFP`; same change)
     from kmemspec.model import kmalloc as km
-    mutate(monkeypatch, km, "kmalloc", "gfp_mask < 0 or gfp_mask & _NOT_GFP",
-           "gfp_mask < 0 and gfp_mask & _NOT_GFP")
+    mutate(monkeypatch, km, "kmalloc", "type(gfp_mask) is not int or gfp_mask & _NOT_GFP",
+           "type(gfp_mask) is not int and gfp_mask & _NOT_GFP")
     assert failing(THIRD["misuse"])
 
 
@@ -434,8 +433,8 @@ def test_vmalloc_cross_fails_when_the_pte_count_overruns_the_table(monkeypatch):
 def test_kmap_reserved_fails_when_a_frame_in_no_block_breaks_kmap(monkeypatch):
     # third sample's #29, highmem.py kmap: `where is not None and` -> `where is None and`
     from kmemspec.model import highmem as hm
-    mutate(monkeypatch, hm, "kmap", 'if where is not None and where[0] == "free":',
-           'if where is None and where[0] == "free":')
+    mutate(monkeypatch, hm, "kmap", 'if where is not None and where[0] == "free" or',
+           'if where is None and where[0] == "free" or')
     assert failing(THIRD["kmap_reserved"])
 
 
