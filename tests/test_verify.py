@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from buddy_bugs import no_merge
 from click.testing import CliRunner
 
@@ -10,10 +11,17 @@ from kmemspec.model import page_alloc as pa
 from kmemspec.verify import verify
 
 
-def test_verify_quick_holds_and_reports_json():
+@pytest.fixture(scope="module")
+def quick_json():
+    """`verify --method Hypothesis --json` on the model, run once for the two tests that
+    read it (each campaign of the quick budget costs seconds of CPU)."""
     result = CliRunner().invoke(main, ["verify", "--method", "Hypothesis", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    return json.loads(result.output)
+
+
+def test_verify_quick_holds_and_reports_json(quick_json):
+    data = quick_json
     assert data["ok"] is True
     names = {r["invariant"] for r in data["rows"]}
     assert {"no_overlap", "merge_completeness", "conservation"} <= names
@@ -55,18 +63,19 @@ def test_z3_cells_aggregate_obligations_and_report_refutations(monkeypatch):
     assert cells["page_state"].status == "proved" and cells["page_state"].ok
 
 
-def test_verify_runs_the_2612_campaign_and_it_fails_on_a_pcp_bug(monkeypatch):
+def test_verify_runs_the_2612_campaign_and_it_fails_on_a_pcp_bug(monkeypatch, quick_json):
     """The 2.6.12 page-policy campaign has its own column; a per-CPU bug (a free at
     count == high does not drain) breaks that column only -- the whole-model campaign
     boots page_policy "buddy", where no per-CPU list is used."""
     from pcp_bugs import drain_above_high
 
     from kmemspec.verify import PCP_METHOD, PCP_ORACLE_ROW
-    rows = verify("quick", ["Hypothesis"], shrink=False, deterministic=True)
-    pcp = {r.invariant: r for r in rows if r.method == PCP_METHOD}
+    # the model's own run: the JSON rows of the test above (the same quick campaigns)
+    rows = quick_json["rows"]
+    pcp = {r["invariant"]: r for r in rows if r["method"] == PCP_METHOD}
     assert {"pcp_lists", "compound_pages", "conservation", PCP_ORACLE_ROW} <= set(pcp)
-    assert "slab_accounting" not in pcp and all(r.ok for r in rows)
-    assert "calls against the 2.6.12 oracle" in pcp["pcp_lists"].scope
+    assert "slab_accounting" not in pcp and all(r["ok"] for r in rows)
+    assert "calls against the 2.6.12 oracle" in pcp["pcp_lists"]["scope"]
     monkeypatch.setattr(pa, "free_hot_cold_page", drain_above_high)
     rows = verify("quick", ["Hypothesis"], shrink=False, deterministic=True)
     assert all(r.ok for r in rows if r.method == "Hypothesis")
