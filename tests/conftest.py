@@ -25,17 +25,18 @@ SLOW_MODULES = ("test_z3_", "test_crosshair", "test_conform_stateful", "test_vie
                 "test_prove_cli", "test_trace_watch", "test_pcp_stateful")
 
 # Under pytest-xdist (pyproject: -n auto) the tests are shared out in units (GroupedLoad
-# below): one test each, except two groups of the modules that drive Z3 and a few
-# modules whose module fixture is worth setting up once. Each Z3 group runs in one
-# worker, in a fixed order, because how long Z3 takes on a query depends on what the
-# process asked Z3 before (one seeded-bug row: 1.2 s alone, 206 s in one run where
-# xdist had put other Z3 modules before it in an order set by timing). Group A starts
-# at once in its worker (it is the longest chain); group B follows the fast modules
-# (which do not use Z3), then the other slow modules; a fast failure under -x is still
-# reported early, from the other worker.
-Z3_GROUP_A = ("test_facts", "test_prove_cli", "test_z3_agreement", "test_z3_slab")
-Z3_GROUP_B = ("test_verify", "test_z3_lemmas", "test_z3_pcp", "test_z3_seeded",
-              "test_z3_vmalloc")
+# below): one test each, except the modules that drive Z3, which form one unit, and a few
+# modules whose module fixture is worth setting up once. How long Z3 takes on a query
+# depends on everything the process asked Z3 before (Z3's terms are numbered in creation
+# order, and the search follows that numbering): one seeded-bug row took 1 s alone, 5 s
+# after its module's earlier rows, and 120 s in a whole run (2026-12-06) where the worker
+# had first run a varying set of fast tests. So the Z3 unit is the first unit of its
+# worker, in a fixed order: its history, and so its time (about 170 s quiet), is the same
+# in every run. The other worker starts on the fast modules at once, so a fast failure
+# under -x is still reported early; the slow modules come last.
+Z3_GROUP = ("test_facts", "test_prove_cli", "test_z3_agreement", "test_z3_slab",
+            "test_verify", "test_z3_lemmas", "test_z3_pcp", "test_z3_seeded",
+            "test_z3_vmalloc")
 WHOLE_MODULES = ("test_view_browser.py", "test_conform_c.py", "test_conform_examples.py")
 
 
@@ -52,11 +53,11 @@ def pytest_collection_modifyitems(session, config, items):
         items[:] = ([i for i in items if not _in(i, SLOW_MODULES)]
                     + [i for i in items if _in(i, SLOW_MODULES)])
         return
-    z3 = Z3_GROUP_A + Z3_GROUP_B
-    items[:] = ([i for i in items if _in(i, Z3_GROUP_A)]
-                + [i for i in items if not _in(i, z3 + SLOW_MODULES)]
-                + [i for i in items if _in(i, Z3_GROUP_B)]
-                + [i for i in items if _in(i, SLOW_MODULES) and not _in(i, z3)])
+    z3_items = sorted((i for i in items if _in(i, Z3_GROUP)),   # stable: file order within
+                      key=lambda i: next(n for n, m in enumerate(Z3_GROUP) if m in i.path.name))
+    items[:] = (z3_items
+                + [i for i in items if not _in(i, Z3_GROUP + SLOW_MODULES)]
+                + [i for i in items if _in(i, SLOW_MODULES) and not _in(i, Z3_GROUP)])
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -68,10 +69,8 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid):
             module = nodeid.split("::", 1)[0]
             name = module.rsplit("/", 1)[-1]
-            if _named(name, Z3_GROUP_A):
-                return "z3-a"
-            if _named(name, Z3_GROUP_B):
-                return "z3-b"
+            if _named(name, Z3_GROUP):
+                return "z3"
             return module if name in WHOLE_MODULES else nodeid
 
     if config.getoption("dist") != "load":
