@@ -882,11 +882,17 @@ def kmem_cache_create(machine, name: str, size: int, align: int, flags: int,
     state = machine.slab
     if not state.ready and not _bootstrap(machine):
         return None
-    geo = _geometry(machine, size, align, flags)
-    if not geo["num"]:
-        return None         # "couldn't create cache"
+    # 2.6.12 takes the descriptor from cache_cache before it sizes the slab: NULL here
+    # leaves only what the failed refill/grow of cache_cache left (free_touched,
+    # colour_next)
     addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL, cpu)
     if addr is None:
+        return None
+    geo = _geometry(machine, size, align, flags)
+    if not geo["num"]:
+        # "couldn't create cache": the descriptor goes back to cache_cache (a slab it
+        # grew or the batch its refill took stays, as in the kernel)
+        _cache_free(machine, state.cache_cache, addr, cpu)
         return None
     # ACCOUNT: link it at the head of the chain with its real arrays (g_cpucache_up FULL:
     # enable_cpucache allocates them on the calling CPU)

@@ -296,6 +296,227 @@ def _create_misuse_facts() -> list[Fact]:
                           ["bad_cache_size", "accepted", "accepted"]), word_sizes)]
 
 
+# --- kmem_cache_create returning NULL ------------------------------------------------------
+
+# (size, align, flags) around "couldn't create cache": 2.6.12 decides off-slab on the size
+# before ALIGN, so a small object aligned to 128 KiB is on-slab and its management no
+# longer fits the largest (order-5) slab; SLAB_RECLAIM_ACCOUNT stops at order 0 for
+# objects up to a page; anything aligned past 128 KiB never fits
+NUM0_CASES = [(100, 131072, 0), (100, 262144, 0), (600, 262144, 0), (4, 1 << 20, 0),
+              (100, 131072, K_HWCACHE), (100, 4096, K_RECLAIM), (508, 4096, K_RECLAIM),
+              (100, 131072, K_PANIC),
+              # neighbours that fit one object
+              (100, 65536, 0), (100, 2048, K_RECLAIM), (512, 4096, K_RECLAIM),
+              (131072, 131072, 0), (100, 65536, K_RECLAIM), (4096, 4096, K_RECLAIM)]
+
+
+def _exhaust(m) -> list:
+    """Take every block GFP_KERNEL can still have, largest first (down to the watermark)."""
+    from ..model import page_alloc as pa
+    held = []
+    for order in range(10, -1, -1):
+        while True:
+            page = pa.alloc_pages(m, K_GFP_KERNEL, order)
+            if page is None:
+                break
+            held.append((page, order))
+    return held
+
+
+def _free_frames(m) -> int:
+    """Frames in the buddy lists plus frames parked on the per-CPU page lists."""
+    from ..model import page_alloc as pa
+    return pa.nr_free_pages(m) + len(m.pcp_pages)
+
+
+def _cc_state(m) -> tuple:
+    """cache_cache as the rows compare it: the CPU 0 array (entries, touched), the
+    shared array's entries, free_objects, the slab list lengths, the slab frames,
+    colour_next, free_touched."""
+    cc = m.slab.cache_cache
+    return (list(cc.array[0].entry), cc.array[0].touched, list(cc.shared_array.entry),
+            cc.free_objects, (cc.slabs_full.nr, cc.slabs_partial.nr, cc.slabs_free.nr),
+            sorted(cc.slabs), cc.colour_next, cc.free_touched)
+
+
+def _state_hash(m) -> str:
+    """_hash with the parked set in sorted order (a set popped and refilled with the same
+    address may pickle in another order)."""
+    parked = m.slab.parked
+    m.slab.parked = sorted(parked)
+    try:
+        return _hash(m)
+    finally:
+        m.slab.parked = parked
+
+
+def _cc_empty(m) -> bool:
+    """cache_cache has no object left for a descriptor: its arrays are empty and no slab
+    of it is partial or free (the next descriptor needs cache_grow)."""
+    cc = m.slab.cache_cache
+    return not (cc.array[0].entry or cc.shared_array.entry or cc.slabs_partial.nr
+                or cc.slabs_free.nr)
+
+
+def _drain_cache_cache(m, prefix: str) -> int:
+    """Create 64-byte caches until cache_cache has no free descriptor (at most one slab's
+    worth, 15, after the first); how many were made."""
+    from ..model import slab
+    n = 0
+    while not _cc_empty(m):
+        assert slab.kmem_cache_create(m, f"{prefix}{n}", 64, 0, 0) is not None
+        n += 1
+    return n
+
+
+def _create_null_facts() -> list[Fact]:
+    """kmem_cache_create returning NULL (2.6.12 mm/slab.c kmem_cache_create). The kernel
+    takes the descriptor from cache_cache (kmem_cache_alloc, SLAB_KERNEL) right after the
+    alignment and before it sizes the slab: NULL there returns NULL at once, leaving
+    only what the failed cache_alloc_refill and cache_grow of cache_cache changed
+    (free_touched set, colour_next stepped modulo colour). When the slab holds no
+    object at any order it tries (num 0: "couldn't create cache") the descriptor goes
+    back (kmem_cache_free to cache_cache, i.e. onto the CPU's array) and NULL is
+    returned; a slab the refill grew and the batch it took stay. No cache is listed in
+    either case: list_add on cache_chain is the last step. SLAB_PANIC turns both NULLs
+    into a panic in the kernel; the model returns NULL as for a failed bootstrap
+    (spec/slab.md)."""
+    from ..model import page_alloc as pa
+    from ..model import slab
+    cc_num = k_estimate(0, _align(K_SIZEOF_KMEM_CACHE, 128), 128, False)[0]     # 15
+    cc_colour = k_estimate(0, _align(K_SIZEOF_KMEM_CACHE, 128), 128, False)[1] // 128
+
+    def no_descriptor():
+        # every cache_cache object taken, then memory gone: the descriptor cannot come
+        # from the array, the shared array, a slab or a new slab
+        m = _boot(phys_pages=4096, highmem_pages=0)
+        slab.kmem_cache_create(m, "first", 32, 0, 0)
+        _drain_cache_cache(m, "d")
+        held = _exhaust(m)
+        chain = [c.name for c in m.slab.cache_chain]
+        before, frames, hash0 = _cc_state(m), _free_frames(m), _state_hash(m)
+        got = slab.kmem_cache_create(m, "nd", 64, 0, 0)
+        after = _cc_state(m)
+        out = [got, [c.name for c in m.slab.cache_chain] == chain, slab.find_cache(m, "nd"),
+               before[:-2] == after[:-2], (before[-2:], after[-2:]),
+               _free_frames(m) - frames, _state_hash(m) == hash0]
+        for page, order in held:
+            pa.__free_pages(m, page, order)
+        again = slab.kmem_cache_create(m, "nd", 64, 0, 0)
+        return out + [again is not None and m.slab.cache_chain[0] is again]
+
+    def no_descriptor_expected():
+        # cache_alloc_refill: no partial slab -> free_touched = 1; cache_grow: colour_next
+        # + 1, wrapped at colour (1 for 256-byte descriptors on a 128-byte line), then
+        # kmem_getpages fails; nothing else moves. cache_cache is SLAB_NO_REAP, so
+        # cache_reap never clears the free_touched an earlier refill set: it is 1 before
+        # too, and the whole state is as before. (colour_next is 0 before: every value
+        # is 0 modulo a colour of 1.)
+        return [None, True, None, True, ((0, 1), (1 % cc_colour, 1)), 0, True, True]
+
+    def arrays_fail():
+        # the descriptor is found (cache_cache's array) but the arrays are not (spec/slab.md:
+        # the model fails the create; 2.6.12 would return a cache without arrays)
+        m = _boot(phys_pages=4096, highmem_pages=0)
+        slab.kmem_cache_create(m, "first", 32, 0, 0)
+        held = _exhaust(m)
+        n = 0
+        while slab.kmem_cache_create(m, f"x{n}", 64, 0, 0) is not None:
+            n += 1
+            held += _exhaust(m)
+        chain = [c.name for c in m.slab.cache_chain]
+        internal = dict(m.slab.internal)
+        before, frames = _cc_state(m), _free_frames(m)
+        got = slab.kmem_cache_create(m, "af", 64, 0, 0)
+        after = _cc_state(m)
+        out = [got, [c.name for c in m.slab.cache_chain] == chain, slab.find_cache(m, "af"),
+               m.slab.internal == internal, bool(before[0]), after[0] == before[0],
+               after[1],
+               after[2:] == before[2:], _free_frames(m) - frames]
+        for page, order in held:
+            pa.__free_pages(m, page, order)
+        return out
+
+    def num0():
+        m = _boot(phys_pages=4096, highmem_pages=0)
+        slab.kmem_cache_create(m, "first", 32, 0, 0)
+        out = []
+        for i, (size, align, flags) in enumerate(NUM0_CASES):
+            chain = [c.name for c in m.slab.cache_chain]
+            got = slab.kmem_cache_create(m, f"n{i}", size, align, flags)
+            out.append(None if got is None else
+                       (got.num, got.gfporder, m.slab.cache_chain[0] is got))
+            if got is None:
+                out.append(([c.name for c in m.slab.cache_chain] == chain,
+                            slab.find_cache(m, f"n{i}")))
+        return out
+
+    def num0_expected():
+        out = []
+        for size, align, flags in NUM0_CASES:
+            g = k_geo(size, align, flags, line=128, offslab_limit=116, break_order=0)
+            out.append(None if g["num"] == 0 else (g["num"], g["gfporder"], True))
+            if g["num"] == 0:
+                out.append((True, None))
+        return out
+
+    def num0_cache_cache():
+        # (a) cache_cache's array holds objects: the descriptor is popped and pushed
+        # back; (b) the array is empty and no slab
+        # has a free object: the refill grows a slab, takes its objects, and the
+        # descriptor goes back on top of them
+        m = _boot(phys_pages=4096, highmem_pages=0)
+        slab.kmem_cache_create(m, "first", 32, 0, 0)
+        a0, frames, hash0 = _cc_state(m), _free_frames(m), _state_hash(m)
+        got_a = slab.kmem_cache_create(m, "za", 100, 262144, 0)
+        a1 = _cc_state(m)
+        res_a = [got_a, bool(a0[0]), a1[0] == a0[0], (a0[1], a1[1]), a1[2:] == a0[2:],
+                 _free_frames(m) - frames, _state_hash(m) == hash0]
+        _drain_cache_cache(m, "e")
+        chain = [c.name for c in m.slab.cache_chain]
+        b0, frames = _cc_state(m), _free_frames(m)
+        got_b = slab.kmem_cache_create(m, "zb", 100, 4096, K_RECLAIM)
+        b1 = _cc_state(m)
+        res_b = [got_b, [c.name for c in m.slab.cache_chain] == chain,
+                 slab.find_cache(m, "zb"), (len(b0[0]), b0[1], b0[3], b0[4][1:], b0[7]),
+                 (len(b1[0]), b1[1], b1[3], b1[4][1:], b1[4][0] - b0[4][0],
+                  len(b1[5]) - len(b0[5]), b1[6], b1[7]),
+                 _free_frames(m) - frames]
+        return res_a, res_b
+
+    def num0_cache_cache_expected():
+        # (a) __cache_alloc pops (touched = 1; already 1: SLAB_NO_REAP, never reaped),
+        # __cache_free pushes the same object back: the state is as before
+        res_a = [None, True, True, (1, 1), True, 0, True]
+        # (b) refill of a touched array: batchcount 60 (enable_cpucache, 256 bytes);
+        # no partial slab (free_touched = 1), no free slab -> cache_grow (one order-0
+        # frame, colour_next wraps at colour) -> the new slab's cc_num objects all
+        # taken, the slab full; one popped, the descriptor pushed back
+        taken = min(k_cpucache(256)[1], cc_num)
+        res_b = [None, True, None, (0, 1, 0, (0, 0), 1),
+                 (taken, 1, 0, (0, 0), 1, 1, 1 % cc_colour, 1), -1]
+        return res_a, res_b
+    return [Fact("kmem_cache_create NULL: no descriptor (cache_cache empty, no page); "
+                 "only free_touched and colour_next move",
+                 "mm/slab.c kmem_cache_create (kmem_cache_alloc(&cache_cache) NULL -> "
+                 "opps), cache_alloc_refill, cache_grow",
+                 no_descriptor_expected, no_descriptor),
+            Fact("kmem_cache_create NULL after the descriptor (arrays fail): descriptor "
+                 "back on cache_cache's array, nothing listed, no frame kept",
+                 "spec/slab.md (stricter than 2.6.12 kmem_cache_create's "
+                 "\"enable_cpucache failed\"); mm/slab.c __cache_free",
+                 lambda: [None, True, None, True, True, True, 1, True, 0], arrays_fail),
+            Fact("kmem_cache_create num 0 (\"couldn't create cache\"): NULL, nothing "
+                 "listed, for the sizes no slab order holds; neighbours created",
+                 "mm/slab.c kmem_cache_create (cal_wastage loop, !cachep->num), "
+                 "cache_estimate", num0_expected, num0),
+            Fact("kmem_cache_create num 0: the descriptor back on cache_cache's array; a "
+                 "slab its refill grew stays",
+                 "mm/slab.c kmem_cache_create (kmem_cache_free(&cache_cache) on !num), "
+                 "__cache_alloc, cache_alloc_refill, cache_grow, __cache_free",
+                 num0_cache_cache_expected, num0_cache_cache)]
+
+
 # accepted boundary arguments: (size, align, flags)
 CREATE_OK = [(4, 0, 0), (5, 0, 0), (131072, 0, 0), (131069, 0, 0), (32, 1, 0), (32, 2, 0),
              (32, 4096, 0), (100, 64, K_HWCACHE), (20, 0, K_HWCACHE), (65, 0, K_HWCACHE),
@@ -1296,6 +1517,6 @@ def _slabinfo_facts() -> list[Fact]:
                  slub_expected, slub)]
 
 
-FACT_GROUPS = [_create_misuse_facts, _create_accept_facts, _geometry_sweep_facts,
+FACT_GROUPS = [_create_misuse_facts, _create_accept_facts, _create_null_facts, _geometry_sweep_facts,
                _helpers_facts, _init_facts, _bootstrap_facts, _grow_facts, _destroy_facts,
                _lookup_facts, _slabinfo_facts]
