@@ -71,6 +71,8 @@ MUTANTS = [
      "range(pfn, pfn & (1 << cachep.gfporder))"),
     (sc._bootstrap_facts, "_bootstrap", "(1 + c) * cachep.batchcount",
      "(2 + c) * cachep.batchcount"),
+    (sc._create_null_facts, "kmem_cache_create", 'if not geo["num"]:',
+     'if geo["num"] < 0:'),
     (sc._grow_facts, "cache_grow", "if cachep.colour_next >= cachep.colour:",
      "if cachep.colour_next > cachep.colour:"),
     (sc._grow_facts, "_list_move", "slab.prev = -1\n        slab.next = lst.head",
@@ -93,6 +95,67 @@ def test_group_fails_on_mutant(monkeypatch, group, name, old, new):
         # boot() holds its own reference (from .slab import kmem_cache_init)
         monkeypatch.setattr(boot_mod, "kmem_cache_init", fn)
     assert failing(group)
+
+
+ROW_NO_DESCRIPTOR = "kmem_cache_create NULL: no descriptor"
+ROW_ARRAYS_FAIL = "kmem_cache_create NULL after the descriptor"
+ROW_NUM0 = "kmem_cache_create num 0 (\"couldn't create cache\")"
+ROW_NUM0_CC = "kmem_cache_create num 0: the descriptor back"
+GROW_OLD_ORDER = (
+    "addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL, cpu)\n"
+    "    if addr is None:\n        return None\n"
+    "    geo = _geometry(machine, size, align, flags)\n    if not geo[\"num\"]:")
+NULL_MUTANTS = [
+    # (row, function, old, new) -- kmem_cache_create's NULL paths (issue 17): each
+    # must make its own row of _create_null_facts fail
+    (ROW_NO_DESCRIPTOR, "kmem_cache_create",             # a cache instead of NULL
+     "if addr is None:\n        return None",
+     "if addr is None:\n        return state.cache_cache"),
+    (ROW_NO_DESCRIPTOR, "cache_grow",                    # the colour not taken on failure
+     "if cachep.colour_next >= cachep.colour:", "if cachep.colour_next > cachep.colour:"),
+    (ROW_ARRAYS_FAIL, "kmem_cache_create",               # descriptor not freed back
+     "_cache_free(machine, state.cache_cache, addr, cpu)\n            cachep.dead = True",
+     "cachep.dead = True"),
+    (ROW_NUM0, "kmem_cache_create",                      # a cache of 0 objects
+     'if not geo["num"]:', 'if geo["num"] < 0:'),
+    (ROW_NUM0, "kmem_cache_create",                      # listed before the failing step
+     'if not geo["num"]:\n', 'if not geo["num"]:\n        _create(machine, name, geo, flags, ctor)\n'),
+    (ROW_NUM0_CC, "kmem_cache_create",                   # descriptor not freed back
+     "_cache_free(machine, state.cache_cache, addr, cpu)\n        return None",
+     "return None"),
+    (ROW_NUM0_CC, "kmem_cache_create",                   # the model before issue 17: the
+     GROW_OLD_ORDER,                                     # geometry checked first
+     "geo = _geometry(machine, size, align, flags)\n    if not geo[\"num\"]:\n"
+     "        return None\n"
+     "    addr = _cache_alloc(machine, state.cache_cache, GFP_KERNEL, cpu)\n"
+     "    if addr is None:\n        return None\n    if not geo[\"num\"]:"),
+]
+
+
+@pytest.mark.parametrize("row,name,old,new", NULL_MUTANTS,
+                         ids=[f"{m[1]}-{i}" for i, m in enumerate(NULL_MUTANTS)])
+def test_null_row_fails_on_mutant(monkeypatch, row, name, old, new):
+    mutate(monkeypatch, slab, name, old, new)
+    assert any(f.startswith(row) for f in failing(sc._create_null_facts)), row
+
+
+def test_every_null_row_has_a_mutant():
+    names = [f.name for f in sc._create_null_facts()]
+    rows = {m[0] for m in NULL_MUTANTS}
+    assert len(names) == len(rows) == 4
+    assert all(any(n.startswith(r) for n in names) for r in rows)
+
+
+def test_num0_cases_by_hand():
+    # 2.6.12 kmem_cache_create on 16 MiB: 100 bytes aligned to 128 KiB stay on-slab
+    # (100 < PAGE_SIZE / 8) and 131072 + ALIGN(24 + 2, 131072) > 32 pages: no object
+    # at order 5; 600 bytes are off-slab but round to 256 KiB; SLAB_RECLAIM_ACCOUNT
+    # stops at order 0, where a 4096-aligned on-slab object leaves no room for the
+    # management; aligned to 64 KiB one object and its management fill order 5
+    def num(size, align, flags):
+        return sc.k_geo(size, align, flags, line=128, offslab_limit=116, break_order=0)["num"]
+    assert [num(100, 131072, 0), num(600, 262144, 0), num(100, 4096, sc.K_RECLAIM),
+            num(100, 65536, 0), num(512, 4096, sc.K_RECLAIM)] == [0, 0, 0, 1, 1]
 
 
 def test_every_group_has_a_mutant():
