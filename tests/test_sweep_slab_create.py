@@ -119,7 +119,8 @@ NULL_MUTANTS = [
     (ROW_NUM0, "kmem_cache_create",                      # a cache of 0 objects
      'if not geo["num"]:', 'if geo["num"] < 0:'),
     (ROW_NUM0, "kmem_cache_create",                      # listed before the failing step
-     'if not geo["num"]:\n', 'if not geo["num"]:\n        _create(machine, name, geo, flags, ctor)\n'),
+     'if not geo["num"]:\n',
+     'if not geo["num"]:\n        _create(machine, name, geo, flags, ctor)\n'),
     (ROW_NUM0_CC, "kmem_cache_create",                   # descriptor not freed back
      "_cache_free(machine, state.cache_cache, addr, cpu)\n        return None",
      "return None"),

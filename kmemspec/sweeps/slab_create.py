@@ -1517,6 +1517,6 @@ def _slabinfo_facts() -> list[Fact]:
                  slub_expected, slub)]
 
 
-FACT_GROUPS = [_create_misuse_facts, _create_accept_facts, _create_null_facts, _geometry_sweep_facts,
-               _helpers_facts, _init_facts, _bootstrap_facts, _grow_facts, _destroy_facts,
-               _lookup_facts, _slabinfo_facts]
+FACT_GROUPS = [_create_misuse_facts, _create_accept_facts, _create_null_facts,
+               _geometry_sweep_facts, _helpers_facts, _init_facts, _bootstrap_facts,
+               _grow_facts, _destroy_facts, _lookup_facts, _slabinfo_facts]
