@@ -853,7 +853,9 @@ def _bug_if_not_cache(machine, cachep) -> None:
 
 def kmem_cache_create(machine, name: str, size: int, align: int, flags: int,
                       ctor: str | None = None, cpu: int = 0) -> KmemCache | None:
-    """Create a cache; None (NULL) if its descriptor cannot be allocated."""
+    """Create a cache (2.6.12 mm/slab.c kmem_cache_create); None (NULL) when no
+    descriptor can be had from cache_cache, when no slab order holds an object ("couldn't
+    create cache") or, stricter than 2.6.12, when its arrays cannot be allocated."""
     # CHECK: 2.6.12 kmem_cache_create BUG()s on all of these
     profile = machine.profile
     word = profile.VIRT_BITS // 8
