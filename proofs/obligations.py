@@ -356,18 +356,28 @@ class Prover:
 
 
 RETRY_FACTOR = 4
+# A query's budget is Z3's resource limit (`rlimit`: units of solver work, counted the
+# same on any machine at any load), timeout_ms * RLIMIT_PER_MS units. 5000 units per ms is
+# about what the queries of tests/ spend per ms on the 2-core development machine
+# (measured 2026-12-06: 2-10 M units/s, median about 3 M with other jobs running).
+RLIMIT_PER_MS = 5000
+# Wall time is only a safety net, WALL_FACTOR times the budget's nominal time.
+WALL_FACTOR = 10
 
 
 def check_patiently(solver, timeout_ms: int):
-    """solver.check() under a wall-clock timeout; on a timeout, once more with
-    RETRY_FACTOR times the time. Z3's timeout is wall time, so a heavily loaded machine
-    (load 9 on 2 cores, measured 2026-12-05) made a query that takes seconds come back
-    `unknown`; the retry keeps the answer a property of the query, not of the load."""
-    solver.set("timeout", timeout_ms)
-    result = solver.check()
-    if result == z3.unknown and solver.reason_unknown() in ("timeout", "canceled"):
-        solver.set("timeout", timeout_ms * RETRY_FACTOR)
+    """solver.check() within a budget of Z3 work (timeout_ms * RLIMIT_PER_MS resource
+    units); when it runs out, once more with RETRY_FACTOR times the budget. The budget is
+    work, not wall time, so whether a query is decided does not depend on the machine's
+    load: with a wall-clock timeout, a heavily loaded machine (load 9 on 2 cores,
+    2026-12-05) made a query that takes seconds come back `unknown`. How much work a query
+    takes still depends on what the process asked Z3 before (tests/conftest.py)."""
+    for factor in (1, RETRY_FACTOR):
+        solver.set("rlimit", timeout_ms * factor * RLIMIT_PER_MS)
+        solver.set("timeout", timeout_ms * factor * WALL_FACTOR)
         result = solver.check()
+        if result != z3.unknown or solver.reason_unknown() not in ("timeout", "canceled"):
+            break
     return result
 
 

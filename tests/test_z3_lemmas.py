@@ -74,9 +74,10 @@ def test_colour_encoding_agrees_with_the_model(size, align, order):
     assert s.check() == z3.unsat
 
 
-def test_a_timed_out_query_is_retried_with_more_time():
-    """Z3's timeout is wall time: under load a query comes back `unknown`. The provers
-    ask once more with RETRY_FACTOR times the time (proofs/obligations.py)."""
+def test_a_query_out_of_budget_is_retried_with_more():
+    """The provers' budget is Z3 work (rlimit), with wall time only as a safety net; a
+    query that runs out is asked once more with RETRY_FACTOR times the budget
+    (proofs/obligations.py)."""
     import z3
 
     from kmemspec.proofs import obligations
@@ -84,23 +85,26 @@ def test_a_timed_out_query_is_retried_with_more_time():
     class Recorder(z3.Solver):
         def __init__(self):
             super().__init__()
-            self.timeouts, self.answers = [], [z3.unknown, z3.unsat]
+            self.limits, self.answers = [], [z3.unknown, z3.unsat]
 
         def set(self, *args, **kwargs):
-            if args and args[0] == "timeout":
-                self.timeouts.append(args[1])
+            if args and args[0] in ("rlimit", "timeout"):
+                self.limits.append(args)
             super().set(*args, **kwargs)
 
         def check(self, *args):
             return self.answers.pop(0)
 
         def reason_unknown(self):
-            return "timeout"
+            return "canceled"
 
+    k, w, r = obligations.RLIMIT_PER_MS, obligations.WALL_FACTOR, obligations.RETRY_FACTOR
     s = Recorder()
     assert obligations.check_patiently(s, 1000) == z3.unsat
-    assert s.timeouts == [1000, 1000 * obligations.RETRY_FACTOR]
+    assert s.limits == [("rlimit", 1000 * k), ("timeout", 1000 * w),
+                        ("rlimit", 1000 * r * k), ("timeout", 1000 * r * w)]
     # an answer that is not a timeout is not asked again
     s = Recorder()
     s.answers = [z3.sat]
-    assert obligations.check_patiently(s, 1000) == z3.sat and s.timeouts == [1000]
+    assert obligations.check_patiently(s, 1000) == z3.sat
+    assert s.limits == [("rlimit", 1000 * k), ("timeout", 1000 * w)]
