@@ -51,7 +51,10 @@ def _format_counterexample(cx: dict) -> list[str]:
               help="Also prove the parameter lemmas (buddy arithmetic, colouring, "
                    "translations).")
 @click.option("--timeout", "timeout_s", type=click.IntRange(1, 3600), default=60,
-              show_default=True, help="Z3 timeout per query, in seconds.")
+              show_default=True,
+              help="Z3 budget per query, in seconds of a typical machine: a limit on Z3's "
+                   "work (rlimit, 5 M units per second), the same at any load; wall time "
+                   "is capped at 10 times it.")
 def command(as_json, layer_names, invariants, operations, seed_bug, list_bugs, lemmas,
             timeout_s):
     """Prove boot => Inv and Inv(s) and cond and Op(s, s') => Inv(s') for every
