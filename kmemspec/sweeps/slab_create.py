@@ -571,13 +571,7 @@ def _create_accept_facts() -> list[Fact]:
         from ..model import page_alloc as pa
         m = _boot(phys_pages=4096, highmem_pages=0)
         slab.kmem_cache_create(m, "first", 32, 0, 0)
-        held = []
-        for order in range(10, -1, -1):
-            while True:
-                page = pa.alloc_pages(m, K_GFP_KERNEL, order)
-                if page is None:
-                    break
-                held.append((page, order))
+        held = _exhaust(m)
         out = [slab.kmem_cache_create(m, f"x{i}", 64, 0, 0) is not None for i in range(2)]
         cc = m.slab.cache_cache
         chain, internal = list(m.slab.cache_chain), dict(m.slab.internal)
@@ -987,13 +981,7 @@ def _bootstrap_facts() -> list[Fact]:
 
     def undo():
         m = _boot(phys_pages=4096, highmem_pages=0)
-        held = []
-        for order in range(10, -1, -1):
-            while True:
-                page = pa.alloc_pages(m, K_GFP_KERNEL, order)
-                if page is None:
-                    break
-                held.append((page, order))
+        held = _exhaust(m)
         # one order-6 block back, taken again as order-1 blocks, two of them back: the
         # bootstrap then gets 8 slab pages and fails part-way (arrays, not descriptors)
         page, order = held.pop()
@@ -1187,13 +1175,7 @@ def _grow_facts() -> list[Fact]:
         # under the cache lock before kmem_getpages); the next slab gets the third
         m = _boot(phys_pages=4096, highmem_pages=0)
         c = slab.kmem_cache_create(m, "nomem", 1100, 0, 0)
-        held = []
-        for order in range(10, -1, -1):
-            while True:
-                page = pa.alloc_pages(m, K_GFP_KERNEL, order)
-                if page is None:
-                    break
-                held.append((page, order))
+        held = _exhaust(m)
         free0 = pa.nr_free_pages(m)
         out = [(slab.cache_grow(m, c, K_GFP_KERNEL), c.colour_next, len(c.slabs),
                 c.free_objects, pa.nr_free_pages(m) == free0) for _ in range(2)]
