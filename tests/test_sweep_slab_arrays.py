@@ -221,6 +221,15 @@ def test_alloc_misuse_fails_on_mutants(monkeypatch, name, old, new):
     assert failing(sa._sweep_alloc_misuse_facts)
 
 
+def test_dma_mismatch_message_fails_on_the_seventh_samples_survivor(monkeypatch):
+    # benches/mutation.py --sample 24 --seed 7353, #8: "set" for any non-zero mask
+    mutate(monkeypatch, slab, "_check_alloc", "'set' if flags & __GFP_DMA else",
+           "'set' if flags ** __GFP_DMA else")
+    assert failing(sa._sweep_alloc_misuse_facts) == [
+        "kmem_cache_alloc dma_flag_mismatch names the caller's GFP_DMA: set on a normal "
+        "cache, clear on a SLAB_CACHE_DMA one"]
+
+
 @pytest.mark.parametrize("name,old,new", [
     ("__cache_shrink", "slab = cachep.slabs[free.tail]", "slab = cachep.slabs[free.head]"),
     ("__cache_shrink", "int(cachep.slabs_full.nr > 0 or", "int(cachep.slabs_full.nr > 1 or"),

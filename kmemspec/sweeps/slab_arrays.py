@@ -883,7 +883,7 @@ def _sweep_alloc_misuse_facts() -> list[Fact]:
     refill's last object)."""
     from ..model import cpu as mcpu, slab
     from ..model.boot import boot
-    from ..model.gfp import GFP_KERNEL, __GFP_DMA, __GFP_HIGHMEM, __GFP_ZERO
+    from ..model.gfp import GFP_KERNEL, __GFP_DMA, __GFP_HIGH, __GFP_HIGHMEM, __GFP_ZERO
 
     m = boot(cpus=3)
     c = slab.kmem_cache_create(m, "am", 100, 0, 0)
@@ -941,10 +941,29 @@ def _sweep_alloc_misuse_facts() -> list[Fact]:
         slab.slabinfo_write(mm, "ambig 2 1 1\n", 0)
         out.append(objs.index(slab.kmem_cache_alloc(mm, bm, Z, 1)))
         return out
+
+    def dma_messages():
+        # the refusal says which way round the caller's GFP_DMA is (a surviving mutant of
+        # the seventh sample wrote "set" for GFP_KERNEL on a DMA cache)
+        from ..model.errors import KernelBug
+        out = []
+        for name, gfp in (("am", GFP_KERNEL | __GFP_DMA), ("amdma", GFP_KERNEL),
+                          ("amdma", __GFP_HIGH)):
+            mm = copy.deepcopy(m)
+            try:
+                slab.kmem_cache_alloc(mm, slab.find_cache(mm, name), gfp, 0)
+                out.append(None)
+            except KernelBug as exc:
+                out.append(str(exc).split("GFP_DMA ", 1)[1].split(" ", 1)[0])
+        return out
     return [Fact(f"kmem_cache_alloc: {len(refused)} misuses, each its rule, state unchanged",
                  "mm/slab.c kmem_cache_alloc, cache_grow (BUG on flags); spec/slab.md",
                  lambda: ([r for _, r in refused], True),
                  lambda: _refusals(m, [f for f, _ in refused])),
+            Fact("kmem_cache_alloc dma_flag_mismatch names the caller's GFP_DMA: set on a "
+                 "normal cache, clear on a SLAB_CACHE_DMA one", "spec/slab.md \"Misuse\" "
+                 "(2.6.12 mm/slab.c kmem_flagcheck)",
+                 lambda: ["set", "clear", "clear"], dma_messages),
             # CPU 0's untouched refill takes objects 0..15 and pops 15; CPU 1's refill
             # takes 16..31 from the partial slab and pops 31; CPU 0 pops 14; CPU 1 gets
             # the shared array's objs[0]; then nothing: refused; the retune's
