@@ -324,7 +324,10 @@ def cache_geometry(profile, size: int, align: int, flags: int, *, offslab_limit:
     if profile.slab_flavour == "slub":
         objsize = ALIGN(size, ralign)
         order = _slub_order(objsize, page_size, profile.PAGE_SHIFT)
-        num = (page_size << order) // objsize
+        # calculate_order gives -ENOSYS when even one object needs an order above the
+        # largest (an alignment can push a legal size there): calculate_sizes fails and
+        # kmem_cache_create returns NULL (num 0 here, as SLAB's "couldn't create cache")
+        num = (page_size << order) // objsize if order <= profile.top_order else 0
         return {"objsize": objsize, "align": ralign, "gfporder": order, "num": num,
                 "left_over": (page_size << order) - num * objsize, "slab_size": 0,
                 "off_slab": True, "colour_off": 0, "colour": 0}

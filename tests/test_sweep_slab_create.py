@@ -161,3 +161,21 @@ def test_num0_cases_by_hand():
 
 def test_every_group_has_a_mutant():
     assert {m[0] for m in MUTANTS} == set(sc.FACT_GROUPS)
+
+
+def test_slub_order_11_by_hand():
+    # Linux 6.8 mm/slub.c: 100 bytes aligned to 8 MiB is one 8 MiB object, get_order 11
+    # (8 MiB = 2^11 pages of 4 KiB) > MAX_PAGE_ORDER 10: calculate_order -ENOSYS; 4 MiB
+    # alignment is order 10, one object a slab
+    assert sc.k_slub_geo(100, 1 << 23, 0)["num"] == 0
+    assert (sc.k_slub_geo(100, 1 << 22, 0)["gfporder"], sc.k_slub_geo(100, 1 << 22, 0)["num"]) \
+        == (10, 1)
+
+
+def test_slub_order_11_row_fails_when_the_model_builds_the_cache(monkeypatch):
+    # the model before 2026-12-06: an order-11 SLUB cache with one object
+    mutate(monkeypatch, slab, "cache_geometry", "if order <= profile.top_order else 0",
+           "if order <= profile.top_order + 1 else 0")
+    assert failing(sc._create_accept_facts) == [
+        "SLUB kmem_cache_create: order 10 is created; an alignment that needs order 11 gives "
+        "NULL, nothing listed, the descriptor given back"]

@@ -193,7 +193,8 @@ def k_slub_geo(size: int, align: int, flags: int) -> dict:
     ralign = max(ralign, align)
     size = _align(size, ralign)
     order = k_slub_order(size)
-    num = (K_PAGE << order) // size
+    # calculate_order: an order above MAX_PAGE_ORDER (10) is -ENOSYS, the create fails
+    num = (K_PAGE << order) // size if order <= 10 else 0
     return {"objsize": size, "align": ralign, "gfporder": order, "num": num,
             "left_over": (K_PAGE << order) - num * size, "slab_size": 0,
             "off_slab": False, "colour_off": 0, "colour": 0}
@@ -565,6 +566,18 @@ def _create_accept_facts() -> list[Fact]:
         m = _boot(profile="linux-6.x-x86_64", highmem_pages=0, phys_pages=65536)
         return [_model_geo(slab.kmem_cache_create(m, f"s{i}", *args))
                 for i, args in enumerate(slub_sizes)]
+    def slub_too_big():
+        m = _boot(profile="linux-6.x-x86_64", highmem_pages=0, phys_pages=65536)
+        out = []
+        for name, args in (("a22", (100, 1 << 22, 0)), ("s4m", (4 << 20, 0, 0))):
+            c = slab.kmem_cache_create(m, name, *args)
+            out.append(((c.gfporder, c.num), m.slab.cache_chain[0] is c))
+        cc, chain = m.slab.cache_cache, list(m.slab.cache_chain)
+        before = (_free_frames(m), cc.free_objects, len(cc.slabs))
+        got = slab.kmem_cache_create(m, "big", 100, 1 << 23, 0)
+        return out + [(got, m.slab.cache_chain == chain,
+                       (_free_frames(m), cc.free_objects, len(cc.slabs)) == before)]
+
     def enomem():
         # memory taken down to the watermark after a first cache: the third 64-byte cache
         # finds its descriptor (cache_cache's array) but not its arrays
@@ -595,7 +608,16 @@ def _create_accept_facts() -> list[Fact]:
                  expected, model),
             Fact("SLUB kmem_cache_create: sizes 1 .. 4 MiB (order, objects, alignment)",
                  "Linux 6.8 mm/slub.c calculate_sizes, calculate_order",
-                 lambda: [k_slub_geo(*a) for a in slub_sizes], slub_model)]
+                 lambda: [k_slub_geo(*a) for a in slub_sizes], slub_model),
+            # 100 bytes aligned to 8 MiB is one 8 MiB object: get_order 11 > MAX_PAGE_ORDER
+            # 10, so calculate_order is -ENOSYS and the create NULL; 4 MiB alignment
+            # (order 10) and a 4 MiB object are created with one object a slab
+            Fact("SLUB kmem_cache_create: order 10 is created; an alignment that needs "
+                 "order 11 gives NULL, nothing listed, the descriptor given back",
+                 "Linux 6.8 mm/slub.c calculate_order (-ENOSYS), calculate_sizes; "
+                 "mm/slab_common.c create_cache",
+                 lambda: [((10, 1), True), ((10, 1), True), (None, True, True)],
+                 slub_too_big)]
 
 
 # sizes at every geometry boundary: word rounding, the HWCACHE halvings (16/32/64/128),
