@@ -25,20 +25,22 @@ SLOW_MODULES = ("test_z3_", "test_crosshair", "test_conform_stateful", "test_vie
                 "test_prove_cli", "test_trace_watch", "test_pcp_stateful")
 
 # Under pytest-xdist (pyproject: -n auto) the tests are shared out in units (GroupedLoad
-# below): one test each, except the modules that drive Z3, which form one unit, and a few
+# below): one test each, except the modules that drive Z3, which form two units, and a few
 # modules whose module fixture is worth setting up once. How long Z3 takes on a query
 # depends on everything the process asked Z3 before (Z3's terms are numbered in creation
 # order, and the search follows that numbering): one seeded-bug row took 1 s alone, 5 s
-# after its module's earlier rows, and 120 s in a whole run (2026-12-06) where the worker
-# had first run a varying set of fast tests. So the Z3 unit is the first unit of its
-# worker, in a fixed order, with its Hypothesis tests (random Z3 terms) at its end. That
-# removes the large swings; a small one stays, as Python frees Z3 terms when its garbage
-# collector runs, which renumbers later terms (the seeded-bug rows: 1-16 s each over five
-# whole runs on 2026-12-06, the unit 170-240 s). The other worker starts on the fast modules
-# at once, so a fast failure under -x is still reported early; the slow modules come last.
-Z3_GROUP = ("test_facts", "test_prove_cli", "test_z3_agreement", "test_z3_slab",
-            "test_verify", "test_z3_lemmas", "test_z3_pcp", "test_z3_seeded",
-            "test_z3_vmalloc")
+# after its module's earlier rows, and 120 s in a whole run (2026-12-06) where its worker
+# had first run a varying set of fast tests. So the two Z3 units are the first units of
+# the two workers, each in a fixed order with its Hypothesis tests (random Z3 terms) last;
+# the fast tests follow, then the slow modules. That removes the large swings; a small
+# one stays, as Python frees Z3 terms when its garbage collector runs, which renumbers
+# later terms (the seeded-bug rows: 1-61 s each over six whole runs on 2026-12-06). Two
+# units, not one: a long serial chain cannot share an unlucky row's time with the other
+# worker (one unit: a whole run of 6 min 39 s in CI, 2026-12-06).
+Z3_GROUP_A = ("test_facts", "test_prove_cli", "test_z3_agreement", "test_z3_slab")
+Z3_GROUP_B = ("test_verify", "test_z3_lemmas", "test_z3_pcp", "test_z3_seeded",
+              "test_z3_vmalloc")
+Z3_GROUP = Z3_GROUP_A + Z3_GROUP_B
 WHOLE_MODULES = ("test_view_browser.py", "test_conform_c.py", "test_conform_examples.py")
 
 
@@ -55,11 +57,11 @@ def pytest_collection_modifyitems(session, config, items):
         items[:] = ([i for i in items if not _in(i, SLOW_MODULES)]
                     + [i for i in items if _in(i, SLOW_MODULES)])
         return
-    # Hypothesis tests last in the unit: the Z3 terms they build differ from run to run
-    z3_items = sorted((i for i in items if _in(i, Z3_GROUP)),   # stable: file order within
+    def unit(group):     # file order within, Hypothesis tests (random Z3 terms) last
+        return sorted((i for i in items if _in(i, group)),
                       key=lambda i: (i.get_closest_marker("hypothesis") is not None,
-                                     next(n for n, m in enumerate(Z3_GROUP)
-                                          if m in i.path.name)))
+                                     next(n for n, m in enumerate(group) if m in i.path.name)))
+    z3_items = unit(Z3_GROUP_A) + unit(Z3_GROUP_B)
     items[:] = (z3_items
                 + [i for i in items if not _in(i, Z3_GROUP + SLOW_MODULES)]
                 + [i for i in items if _in(i, SLOW_MODULES) and not _in(i, Z3_GROUP)])
@@ -74,8 +76,10 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid):
             module = nodeid.split("::", 1)[0]
             name = module.rsplit("/", 1)[-1]
-            if _named(name, Z3_GROUP):
-                return "z3"
+            if _named(name, Z3_GROUP_A):
+                return "z3-a"
+            if _named(name, Z3_GROUP_B):
+                return "z3-b"
             return module if name in WHOLE_MODULES else nodeid
 
     if config.getoption("dist") != "load":
