@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -50,9 +51,12 @@ def _table(rows) -> str:
               help="Report the first counterexample found, without minimising it.")
 @click.option("--deterministic", is_flag=True,
               help="Derandomise the campaigns: the same inputs on every run.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes to share the work over [default: the CPUs, at most 4]. "
+                   "With --fail-fast, one.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(budget: str, methods: tuple[str, ...], fail_fast: bool, no_shrink: bool,
-            deterministic: bool, as_json: bool) -> None:
+            deterministic: bool, jobs: int | None, as_json: bool) -> None:
     """Run kernel facts, proofs, contracts and stateful campaigns; exit 0 only if
     everything holds."""
     start = time.perf_counter()
@@ -64,9 +68,11 @@ def command(budget: str, methods: tuple[str, ...], fail_fast: bool, no_shrink: b
                    err=True)
         sys.exit(2)
     chosen = [known[m.lower()] for m in chosen]
-    show = None if as_json else (lambda name: click.echo(f"running {name} ...", err=True))
+    show = None if as_json else (lambda message: click.echo(message, err=True))
+    if jobs is None:
+        jobs = min(os.cpu_count() or 1, 4)
     rows = verify(budget, chosen or None, progress=show, shrink=not no_shrink,
-                  deterministic=deterministic, fail_fast=fail_fast)
+                  deterministic=deterministic, fail_fast=fail_fast, jobs=jobs)
     ok = all(r.ok for r in rows)
     if as_json:
         click.echo(json.dumps({"budget": budget, "ok": ok,

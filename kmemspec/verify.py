@@ -135,10 +135,17 @@ def z3_rows(budget: str, **_) -> list[Row]:
     budget."""
     from .proofs import layers
     from .proofs.lemmas import prove_lemmas
+
+    return z3_cells(layers.prove_layers(), prove_lemmas())
+
+
+def z3_cells(obligation_rows: list, lemmas: list) -> list[Row]:
+    """The Z3 rows of verify's table from the obligation rows (in prove_layers' order)
+    and the lemma rows."""
     from .spec import catalogue
 
     by_invariant: dict[str, list] = {}
-    for row in layers.prove_layers():
+    for row in obligation_rows:
         by_invariant.setdefault(row.invariant, []).append(row)
     rows = []
     for name, obligations in by_invariant.items():
@@ -159,7 +166,6 @@ def z3_rows(budget: str, **_) -> list[Row]:
         detail = "; ".join(f"{o.layer} {o.operation}: {o.status} {o.detail}" for o in bad)
         rows.append(Row(name, "Z3", status, sum(o.seconds for o in obligations),
                         " | ".join(scopes), detail))
-    lemmas = prove_lemmas()
     bad = [lemma for lemma in lemmas if lemma.status not in ("proved", "checked")]
     rows.append(Row("(parameter lemmas)", "Z3", "proved" if not bad else "refuted",
                     sum(lemma.seconds for lemma in lemmas),
@@ -259,24 +265,106 @@ METHODS: dict[str, Callable[..., list[Row]]] = {
 }
 
 
+# verify with jobs > 1: the work shared out over processes, largest pieces first. The
+# buddy layer's obligations take most of Z3's time (about 65 of 95 s, 2026-12-06), so
+# they go out one invariant at a time; the other layers go whole. Seconds per piece in
+# a quiet `kmemspec verify` with 2 processes, 2026-12-06 (they set the order only).
+PIECE_SECONDS = {"Z3 buddy merge_completeness": 30, "Z3 buddy no_overlap": 20,
+                 "CrossHair": 20, "facts": 14, "Z3 pcp": 14, "Z3 buddy buddy_alignment": 14,
+                 "Z3 buddy conservation": 14, "Z3 vmalloc": 11, "Z3 slab": 8,
+                 "Hypothesis": 5, "Z3 buddy page_state": 4, "Z3 lemmas": 2}
+
+
+def z3_pieces() -> list[str]:
+    """Z3's work in pieces, in prove_layers' order: one per buddy invariant, then each
+    other layer whole, then the lemmas."""
+    from .proofs import layers
+
+    buddy = [f"Z3 buddy {name}" for name in layers.layers()["buddy"].invariants]
+    return buddy + [f"Z3 {name}" for name in layers.LAYER_NAMES if name != "buddy"] \
+        + ["Z3 lemmas"]
+
+
+def pieces(chosen: list[str]) -> list[str]:
+    """The pieces of work for the `chosen` methods, largest first."""
+    out = [m for m in chosen if m != "Z3"] + (z3_pieces() if "Z3" in chosen else [])
+    return sorted(out, key=lambda piece: -PIECE_SECONDS.get(piece, 5))
+
+
+def run_piece(task: str, budget: str, shrink: bool, deterministic: bool):
+    """One piece of verify's work, in a worker process: (result, seconds). A Z3 piece
+    returns obligation or lemma rows (z3_cells makes the table's cells); a method
+    returns its table rows."""
+    start = time.perf_counter()
+    if task == "Z3 lemmas":
+        from .proofs.lemmas import prove_lemmas
+        result = prove_lemmas()
+    elif task.startswith("Z3 "):
+        from .proofs import layers
+        _, layer, *invariant = task.split()
+        result = layers.prove_layers([layer], invariants=invariant or None)
+    else:
+        result = METHODS[task](budget, shrink=shrink, deterministic=deterministic)
+    return result, time.perf_counter() - start
+
+
+def _spawned_pool(jobs: int):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _verify_in_processes(chosen: list[str], budget: str, jobs: int, progress,
+                         shrink: bool, deterministic: bool, pool=_spawned_pool) -> list[Row]:
+    """The methods' work shared out over `jobs` fresh processes (spawned: each imports
+    the model from disk, so a model patched in this process is not seen there)."""
+    from concurrent.futures import as_completed
+
+    tasks = pieces(chosen)
+    if progress:
+        progress(f"running {', '.join(chosen)} as {len(tasks)} pieces in {jobs} processes ...")
+    results = {}
+    with pool(jobs) as executor:
+        futures = {executor.submit(run_piece, t, budget, shrink, deterministic): t
+                   for t in tasks}
+        for future in as_completed(futures):
+            results[futures[future]], seconds = future.result()
+            if progress:
+                progress(f"  {futures[future]}: done in {seconds:.1f} s")
+    rows: list[Row] = []
+    for name in chosen:
+        if name != "Z3":
+            rows += results[name]
+            continue
+        # the obligation rows in prove_layers' order, as the sequential run has them
+        obligation_rows = [r for t in z3_pieces()[:-1] for r in results[t]]
+        rows += z3_cells(obligation_rows, results["Z3 lemmas"])
+    return rows
+
+
 def verify(budget: str = "quick", methods: list[str] | None = None,
            progress: Callable[[str], None] | None = None, shrink: bool = True,
-           deterministic: bool = False, fail_fast: bool = False) -> list[Row]:
+           deterministic: bool = False, fail_fast: bool = False, jobs: int = 1,
+           pool=_spawned_pool) -> list[Row]:
     """Run the methods in order (facts first: seconds); with `fail_fast`, stop after the
     first method that has a failing row (the facts also stop at their first failure),
     and run Z3 last: the proofs take most of the time and reach the model only through
     kmalloc_index (the parameter lemmas), so a mutant the campaign kills is found
-    without waiting for them."""
+    without waiting for them. With jobs > 1 (and not `fail_fast`) the work is shared
+    out over that many processes (no more than there are pieces); the rows come back
+    in the same order."""
+    chosen = [m for m in METHODS if not methods or m in methods]
+    jobs = min(jobs, len(pieces(chosen)))
+    if jobs > 1 and not fail_fast:
+        return _verify_in_processes(chosen, budget, jobs, progress, shrink, deterministic,
+                                    pool)
     rows: list[Row] = []
-    order = list(METHODS)
     if fail_fast:
-        order = [m for m in order if m != "Z3"] + ["Z3"]
-    for name in order:
+        chosen = [m for m in chosen if m != "Z3"] + [m for m in chosen if m == "Z3"]
+    for name in chosen:
         method = METHODS[name]
-        if methods and name not in methods:
-            continue
         if progress:
-            progress(name)
+            progress(f"running {name} ...")
         kwargs = {"fail_fast": True} if fail_fast and name in ("facts", "Hypothesis") else {}
         rows.extend(method(budget, shrink=shrink, deterministic=deterministic, **kwargs))
         if fail_fast and any(not r.ok for r in rows):
