@@ -41,7 +41,7 @@ def _table(rows) -> str:
 
 @click.command("verify")
 @click.option("--budget", type=click.Choice(BUDGETS), default="quick", show_default=True,
-              help="How hard to look: quick (CI, < 2 min), standard, thorough.")
+              help="How hard to look: quick (CI; 2 min on 2 cores), standard, thorough.")
 @click.option("--method", "methods", multiple=True, metavar="METHOD[,METHOD...]",
               help=f"Run only these methods (repeatable or comma-separated): "
                    f"{', '.join(METHODS)}.")
@@ -51,12 +51,12 @@ def _table(rows) -> str:
               help="Report the first counterexample found, without minimising it.")
 @click.option("--deterministic", is_flag=True,
               help="Derandomise the campaigns: the same inputs on every run.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes to share the work over [default: the CPUs, at most 4]. "
+@click.option("--jobs", default="auto", show_default=True, metavar="N|auto",
+              help="Processes to share the work over: auto is the CPUs, at most 4. "
                    "With --fail-fast, one.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(budget: str, methods: tuple[str, ...], fail_fast: bool, no_shrink: bool,
-            deterministic: bool, jobs: int | None, as_json: bool) -> None:
+            deterministic: bool, jobs: str, as_json: bool) -> None:
     """Run kernel facts, proofs, contracts and stateful campaigns; exit 0 only if
     everything holds."""
     start = time.perf_counter()
@@ -69,10 +69,12 @@ def command(budget: str, methods: tuple[str, ...], fail_fast: bool, no_shrink: b
         sys.exit(2)
     chosen = [known[m.lower()] for m in chosen]
     show = None if as_json else (lambda message: click.echo(message, err=True))
-    if jobs is None:
-        jobs = min(os.cpu_count() or 1, 4)
+    if jobs != "auto" and not (jobs.isdigit() and int(jobs) >= 1):
+        click.echo(f"error: --jobs {jobs!r} is not a positive number or auto", err=True)
+        sys.exit(2)
+    processes = min(os.cpu_count() or 1, 4) if jobs == "auto" else int(jobs)
     rows = verify(budget, chosen or None, progress=show, shrink=not no_shrink,
-                  deterministic=deterministic, fail_fast=fail_fast, jobs=jobs)
+                  deterministic=deterministic, fail_fast=fail_fast, jobs=processes)
     ok = all(r.ok for r in rows)
     if as_json:
         click.echo(json.dumps({"budget": budget, "ok": ok,

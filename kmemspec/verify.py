@@ -12,6 +12,9 @@ Methods, each a function `(budget) -> list[Row]`:
   formulas (kmemspec/facts.py, spec/facts.md), and the buddy, slab and vmalloc Z3
   encodings against the model on fixed call sequences. Checks these inputs; proves
   nothing.
+
+With jobs > 1 the work goes out in pieces (each method; Z3 by layer, the buddy layer by
+invariant) to spawned processes, largest first; the table is the same.
 """
 
 from __future__ import annotations

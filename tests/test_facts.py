@@ -136,7 +136,10 @@ def _instant_agreements(monkeypatch):
                                                    for name, enc, _ in verify_mod.AGREEMENTS])
 
 
-def test_method_accepts_comma_lists_and_rejects_unknown_names():
+def test_method_accepts_comma_lists_and_rejects_unknown_names(monkeypatch):
+    # the agreement checks answer at once here: tests/test_verify.py's jobs test runs
+    # them for real, with every facts row
+    _instant_agreements(monkeypatch)
     result = CliRunner().invoke(main, ["verify", "--method", "facts", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -147,7 +150,7 @@ def test_method_accepts_comma_lists_and_rejects_unknown_names():
 
 @pytest.mark.parametrize("methods", [["facts,facts"]])
 def test_comma_list_runs_each_method_once(monkeypatch, methods):
-    # the agreement checks answer at once here (the test above runs them for real)
+    # the agreement checks answer at once here, as above
     _instant_agreements(monkeypatch)
     result = CliRunner().invoke(main, ["verify", "--method", *methods, "--json"])
     rows = json.loads(result.output)["rows"]
