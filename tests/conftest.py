@@ -32,11 +32,13 @@ SLOW_MODULES = ("test_z3_", "test_crosshair", "test_conform_stateful", "test_vie
 # after its module's earlier rows, and 120 s in a whole run (2026-12-06) where its worker
 # had first run a varying set of fast tests. So the two Z3 units are the first units of
 # the two workers, each in a fixed order with its Hypothesis tests (random Z3 terms) last;
-# the fast tests follow, then the slow modules. That removes the large swings; a small
-# one stays, as Python frees Z3 terms when its garbage collector runs, which renumbers
-# later terms (the seeded-bug rows: 1-61 s each over six whole runs on 2026-12-06). Two
-# units, not one: a long serial chain cannot share an unlucky row's time with the other
-# worker (one unit: a whole run of 6 min 39 s in CI, 2026-12-06).
+# the fast tests follow, then the slow modules. That removed the large swings, not all:
+# the seeded-bug rows still took 1-61 s each over six whole runs (2026-12-06), and 28 s
+# in a run where they take 0.3 s alone. So the seeded-bug and correct-encoding rows of
+# test_z3_seeded and test_z3_pcp are proved in a fresh process of their own
+# (tests/fresh_z3.py), whose history is the same every run. Two units, not one: a long
+# serial chain cannot share an unlucky row's time with the other worker (one unit: a
+# whole run of 6 min 39 s in CI, 2026-12-06).
 Z3_GROUP_A = ("test_facts", "test_prove_cli", "test_z3_agreement", "test_z3_slab")
 Z3_GROUP_B = ("test_verify", "test_z3_lemmas", "test_z3_pcp", "test_z3_seeded",
               "test_z3_vmalloc")

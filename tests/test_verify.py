@@ -157,7 +157,7 @@ def test_jobs_share_the_work_over_processes_and_keep_the_rows(quick_json):
     assert all(r.ok for r in facts)
     # (the count of catalogue checks in the scope differs from run to run)
     def cells(rows):
-        return [(r.invariant, r.method, r.status, re.sub(r"\d+ times", "N times", r.scope))
+        return [(r.invariant, r.method, r.status, re.sub(r"\d+", "N", r.scope))
                 for r in rows]
     assert cells(shared[len(facts):]) == cells(one)
 

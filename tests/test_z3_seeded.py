@@ -4,6 +4,7 @@ with a counterexample; the correct encoding proves the same obligation."""
 from __future__ import annotations
 
 import pytest
+from fresh_z3 import prove_in_fresh_process
 
 from kmemspec.proofs.obligations import Prover
 from kmemspec.spec.z3_buddy import SEEDED_BUGS, Encoding
@@ -40,10 +41,29 @@ def test_every_seeded_bug_has_an_expectation():
     assert set(EXPECTED) == set(SEEDED_BUGS)
 
 
+CORRECT = [
+    ("page_state", "alloc_finish"), ("conservation", "free_start"),
+    ("no_overlap", "rmqueue"), ("merge_completeness", "free_bootmem_page"),
+    ("no_overlap", "free_bootmem_block"), ("buddy_alignment", "free_bootmem_block"),
+    ("page_state", "free_bootmem_block"),
+]
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Every row these tests read, proved in one fresh process (tests/fresh_z3.py: the
+    same time every run)."""
+    jobs = ([("buddy", bug, "buddy", inv, op) for bug, (inv, op, _) in sorted(EXPECTED.items())]
+            + [("buddy", bug, "buddy", inv, op) for bug, inv, op, _ in ALSO]
+            + [("buddy", None, "", inv, op) for inv, op in CORRECT])
+    found = prove_in_fresh_process(jobs, timeout_ms=20000)
+    return {(bug, inv, op): row for (_, bug, _, inv, op), row in found.items()}
+
+
 @pytest.mark.parametrize("bug", sorted(EXPECTED))
-def test_seeded_bug_is_refuted(bug):
+def test_seeded_bug_is_refuted(rows, bug):
     invariant, operation, conjunct = EXPECTED[bug]
-    row = Prover(enc=Encoding.seeded(bug), timeout_ms=20000).prove(invariant, operation)
+    row = rows[bug, invariant, operation]
     assert row.status == "refuted", row
     allowed = conjunct if isinstance(conjunct, set) else {conjunct}
     assert allowed & set(row.detail["failing_conjuncts"]), row.detail["failing_conjuncts"]
@@ -53,33 +73,27 @@ def test_seeded_bug_is_refuted(bug):
 
 
 @pytest.mark.parametrize("bug,invariant,operation,allowed", ALSO)
-def test_seeded_bug_is_refuted_on_another_row(bug, invariant, operation, allowed):
-    row = Prover(enc=Encoding.seeded(bug), timeout_ms=20000).prove(invariant, operation)
+def test_seeded_bug_is_refuted_on_another_row(rows, bug, invariant, operation, allowed):
+    row = rows[bug, invariant, operation]
     assert row.status == "refuted", row
     assert allowed & set(row.detail["failing_conjuncts"]), row.detail["failing_conjuncts"]
 
 
-@pytest.mark.parametrize("invariant,operation", [
-    ("page_state", "alloc_finish"), ("conservation", "free_start"),
-    ("no_overlap", "rmqueue"), ("merge_completeness", "free_bootmem_page"),
-    ("no_overlap", "free_bootmem_block"), ("buddy_alignment", "free_bootmem_block"),
-    ("page_state", "free_bootmem_block"),
-])
-def test_correct_encoding_proves_the_same_obligation(invariant, operation):
-    row = Prover(timeout_ms=20000).prove(invariant, operation)
+@pytest.mark.parametrize("invariant,operation", CORRECT)
+def test_correct_encoding_proves_the_same_obligation(rows, invariant, operation):
+    row = rows[None, invariant, operation]
     assert row.status == "proved", row
     assert row.scope.startswith("unbounded")
 
 
-def test_lifting_keeps_a_real_counterexample_and_rejects_a_spurious_one():
+def test_lifting_keeps_a_real_counterexample_and_rejects_a_spurious_one(rows):
     """A model of the instantiated query is reported without MBQI only if it lifts to a
     whole state that satisfies Inv at every pfn and still breaks the goal."""
     import z3
 
     from kmemspec.spec import z3_buddy as zb
 
-    lifted = Prover(enc=Encoding.seeded("wrong_buddy_index"), timeout_ms=20000).prove(
-        "no_overlap", "merge_step")
+    lifted = rows["wrong_buddy_index", "no_overlap", "merge_step"]
     assert lifted.detail["engine"].startswith("instantiation (model lifted"), lifted.detail
     # partial_word's query, with frame p forced to head an allocated order-8 block: its
     # 31 tail frames must be reserved (the bootmem precondition), so the block covers
