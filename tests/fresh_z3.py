@@ -16,11 +16,12 @@ import multiprocessing
 Job = tuple[str, "str | None", str, str, str]
 
 
-def prove_in_fresh_process(jobs: list[Job], timeout_ms: int) -> dict[Job, object]:
-    """{job: obligations.Row} for every job, proved in order in one spawned process."""
+def prove_in_fresh_process(jobs: list[Job], timeout_ms: int) -> dict[tuple, object]:
+    """{(bug, invariant, operation): obligations.Row} for every job, proved in order in
+    one spawned process."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         rows = pool.apply(_prove, (jobs, timeout_ms))
-    return dict(zip(jobs, rows))
+    return {(bug, inv, op): row for (_, bug, _, inv, op), row in zip(jobs, rows)}
 
 
 def _prove(jobs: list[Job], timeout_ms: int) -> list:
