@@ -311,29 +311,32 @@ def run_piece(task: str, budget: str, shrink: bool, deterministic: bool):
     return result, time.perf_counter() - start
 
 
+def _piece(args: tuple):
+    """run_piece for a pool's map: (task, result, seconds)."""
+    return (args[0], *run_piece(*args))
+
+
 def _spawned_pool(jobs: int):
+    """A pool of fresh processes; leaving its `with` block (Ctrl-C included) kills them
+    at once rather than waiting for a proof in progress."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    return multiprocessing.get_context("spawn").Pool(jobs)
 
 
 def _verify_in_processes(chosen: list[str], budget: str, jobs: int, progress,
                          shrink: bool, deterministic: bool, pool=_spawned_pool) -> list[Row]:
     """The methods' work shared out over `jobs` fresh processes (spawned: each imports
     the model from disk, so a model patched in this process is not seen there)."""
-    from concurrent.futures import as_completed
-
     tasks = pieces(chosen)
     if progress:
         progress(f"running {', '.join(chosen)} as {len(tasks)} pieces in {jobs} processes ...")
     results = {}
-    with pool(jobs) as executor:
-        futures = {executor.submit(run_piece, t, budget, shrink, deterministic): t
-                   for t in tasks}
-        for future in as_completed(futures):
-            results[futures[future]], seconds = future.result()
+    with pool(jobs) as workers:
+        work = [(task, budget, shrink, deterministic) for task in tasks]
+        for task, result, seconds in workers.imap_unordered(_piece, work):
+            results[task] = result
             if progress:
-                progress(f"  {futures[future]}: done in {seconds:.1f} s")
+                progress(f"  {task}: done in {seconds:.1f} s")
     rows: list[Row] = []
     for name in chosen:
         if name != "Z3":
