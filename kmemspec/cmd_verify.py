@@ -41,7 +41,7 @@ def _table(rows) -> str:
 
 @click.command("verify")
 @click.option("--budget", type=click.Choice(BUDGETS), default="quick", show_default=True,
-              help="How hard to look: quick (CI; 2 min on 2 cores), standard, thorough.")
+              help="How hard to look: quick (CI; about a minute on 2 cores), standard, thorough.")
 @click.option("--method", "methods", multiple=True, metavar="METHOD[,METHOD...]",
               help=f"Run only these methods (repeatable or comma-separated): "
                    f"{', '.join(METHODS)}.")
