@@ -4,13 +4,14 @@ How much work Z3 spends on a query depends on everything the process asked Z3 be
 (its terms are numbered in creation order, and the search follows that numbering). In a
 pytest worker that history is whatever the worker ran first, so the same seeded-bug row
 took 0.3 s alone and 28 s in a whole run (wrong_buddy_index, 2026-12-06). A spawned
-process that proves a fixed list in a fixed order has the same history every run (the
-workers pass it PYTHONHASHSEED=0, tests/conftest.py), so the rows take the same time.
+process that proves a fixed list in a fixed order, with PYTHONHASHSEED=0, has the same
+history every run (under `pytest -n0` too), so the rows take the same time.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 
 # (layer of the prover, seeded bug or None, layer of the bug, invariant, operation)
 Job = tuple[str, "str | None", str, str, str]
@@ -19,8 +20,16 @@ Job = tuple[str, "str | None", str, str, str]
 def prove_in_fresh_process(jobs: list[Job], timeout_ms: int) -> dict[tuple, object]:
     """{(bug, invariant, operation): obligations.Row} for every job, proved in order in
     one spawned process."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        rows = pool.apply(_prove, (jobs, timeout_ms))
+    saved = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = "0"          # the spawned child starts with it
+    try:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            rows = pool.apply(_prove, (jobs, timeout_ms))
+    finally:
+        if saved is None:
+            del os.environ["PYTHONHASHSEED"]
+        else:
+            os.environ["PYTHONHASHSEED"] = saved
     return {(bug, inv, op): row for (_, bug, _, inv, op), row in zip(jobs, rows)}
 
 
